@@ -1,0 +1,78 @@
+"""Reading frames as users hand them to the CLI: hex, base64, GFI lines or raw binary, auto-detected."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import string
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from gbcs.errors import DecodeError
+from gbcs.gfi import decode_line, is_gfi
+
+_HEX = set(string.hexdigits)
+_B64 = set(string.ascii_letters + string.digits + "+/=-_")
+
+
+@dataclass
+class Input:
+    source: str
+    data: bytes | None
+    error: DecodeError | None = None
+
+
+def parse_text(text: str, source: str) -> list[Input]:
+    """Frames in a text: one per GFI line, else the whole text as one hex (whitespace ignored) or base64 frame."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if lines and all(is_gfi(ln) for ln in lines):
+        out = []
+        for i, ln in enumerate(lines, 1):
+            src = f"{source}:{i}" if len(lines) > 1 else source
+            try:
+                out.append(Input(src, decode_line(ln.strip())))
+            except DecodeError as e:
+                out.append(Input(src, None, e))
+        return out
+    compact = "".join(text.split())
+    if compact.lower().startswith("0x"):
+        compact = compact[2:]
+    if compact and set(compact) <= _HEX:
+        if len(compact) % 2:
+            return [Input(source, None, DecodeError(len(compact) // 2, "input", "odd number of hex digits"))]
+        return [Input(source, bytes.fromhex(compact))]
+    if compact and set(compact) <= _B64:
+        try:
+            return [Input(source, base64.b64decode(compact + "=" * (-len(compact) % 4),
+                                                   altchars=b"-_" if ("-" in compact or "_" in compact) else None,
+                                                   validate=True))]
+        except (binascii.Error, ValueError):
+            pass
+    return [Input(source, None, DecodeError(0, "input", "neither hex, base64, GFI text nor a file"))]
+
+
+def read_inputs(args: list[str]) -> list[Input]:
+    """Each argument is a file (text or binary), `-` for standard input, or literal hex/base64/GFI text."""
+    out: list[Input] = []
+    for arg in args:
+        if arg == "-":
+            raw = sys.stdin.buffer.read()
+            out.extend(_parse_bytes(raw, "stdin"))
+            continue
+        p = Path(arg)
+        if len(arg) < 4096 and p.is_file():
+            out.extend(_parse_bytes(p.read_bytes(), arg))
+        else:
+            out.extend(parse_text(arg, "argument"))
+    return out
+
+
+def _parse_bytes(raw: bytes, source: str) -> list[Input]:
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return [Input(source, raw)]
+    if text and all(c in string.printable for c in text):
+        return parse_text(text, source)
+    return [Input(source, raw)]

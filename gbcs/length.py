@@ -1,0 +1,51 @@
+"""BER-style length fields as GBCS uses them (GBCS.md §2.4): short form < 0x80, else 0x81/0x82/0x83 + 1-3 bytes.
+
+A decoded length keeps its *size* (number of bytes on the wire) so that a non-minimal form such as
+`81 05` re-encodes to the same bytes (DESIGN.md "Wire forms").
+"""
+
+from __future__ import annotations
+
+from .errors import EncodeError
+from .reader import Reader
+
+MAX_LENGTH_BYTES = 3  # 0x83: three length octets, as accepted by gbcs-parser (src/common.ts parseLength)
+
+
+def read_length(r: Reader, field: str) -> tuple[int, int]:
+    """Read a length; return (value, size on the wire in bytes)."""
+    first = r.u8(field)
+    if first < 0x80:
+        return first, 1
+    n = first & 0x7F
+    if n == 0:
+        raise r.error(field, "indefinite length (0x80) is not allowed in GBCS", r.pos - 1)
+    if n > MAX_LENGTH_BYTES:
+        raise r.error(field, f"length of {n} octets (0x{first:02X}) exceeds the {MAX_LENGTH_BYTES} GBCS allows",
+                      r.pos - 1)
+    return r.uint(n, field), 1 + n
+
+
+def minimal_size(value: int) -> int:
+    """Size of the canonical (minimal) encoding of `value`."""
+    if value < 0x80:
+        return 1
+    return 1 + (value.bit_length() + 7) // 8
+
+
+def encode_length(value: int, size: int | None = None, field: str = "length") -> bytes:
+    """Encode `value`; `size` forces a (possibly non-minimal) wire size, default minimal."""
+    if value < 0:
+        raise EncodeError(field, f"negative length {value}")
+    need = minimal_size(value)
+    if size is None or size == need:
+        if value < 0x80:
+            return bytes((value,))
+        n = need - 1
+    else:
+        if size < need or size < 2 or size > 1 + MAX_LENGTH_BYTES:
+            raise EncodeError(field, f"length {value} cannot be written in {size} byte(s)")
+        n = size - 1
+    if n > MAX_LENGTH_BYTES:
+        raise EncodeError(field, f"length {value} needs more than {MAX_LENGTH_BYTES} length octets")
+    return bytes((0x80 | n,)) + value.to_bytes(n, "big")
