@@ -1,0 +1,280 @@
+"""The CHF: `Hub.handle(frame) -> [response, *alerts]`, sans-I/O, on an injected clock and a HAN port.
+
+Pipeline (DESIGN.md data flow 1): decode → route (CHF or a device in the log) → authenticate (originator
+known, MAC, signature when critical) → authorise (use-case access roles) → anti-replay → format check →
+execute → commit → respond. A frame failing any check changes nothing but the CHF security log, and gets
+no response: a device cannot answer what it cannot authenticate. Security-log codes are the GBCS alert codes
+of those failures (names from wireshark `packet-gbcs.c` gbcs_gbz_alert_code_names; the mapping of failure to
+code is ours [I], there being no public GBCS §5 text).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from gbcs import codes
+from gbcs import dlms
+from gbcs.authentication import Verdict, check_mac, check_signature
+from gbcs.axdr import Data
+from gbcs.errors import DecodeError, GbcsError
+from gbcs.frame import Frame, decode_frame
+from gbcs.gbt import Reassembler, is_gbt
+from gbcs.grouping_header import Cra, OtherInformation, SignatureField
+from gbcs.keys import ACB_EUI, KeyStore
+
+from .clock import Clock, dlms_date_time
+from .device_log import DEFAULT_CAPACITY, Status
+from .faults import FaultTable
+from .han import Han, RecordingHan
+from .identity import HubIdentity
+from .install_code import link_key
+from .join_window import JoinPhase
+from .objects import CS14_ALERT_CODE, Context, backup, execute, log_entry
+from .replies import alert_frame, response_frame
+from .store import Store
+from .usecases import USE_CASES
+
+log = logging.getLogger("chf.hub")
+
+CS14_MESSAGE_CODE = 0x0018
+ECS100_MESSAGE_CODE = 0x0120  # "Command not supported by Device" alert, RTDS NA_ECS100
+ECS100_ALERT_CODE = 0x8F85
+
+
+class Rejection(IntEnum):
+    """Why a frame was refused, as the security-log code recorded for it."""
+
+    MALFORMED = 0x8F1E       # Integrity check of content or format of command failed
+    AUTHENTICATION = 0x8F3D  # Trusted Source Authentication Failure (MAC or signature)
+    UNKNOWN_SOURCE = 0x8F3E  # Unauthorised Communication Access attempted
+    NO_AUTHORITY = 0x8F30    # Source does not have Authority for Command
+    REPLAY = 0x8F53          # Failed Authentication or Authorisation not covered by other codes
+
+
+@dataclass
+class HubConfig:
+    identity: HubIdentity
+    acb: bytes = ACB_EUI
+    # Remote parties the hub trusts, with their roles (the ACB is the only sender of CHF use cases).
+    remote_parties: dict[bytes, codes.Role] = field(default_factory=dict)
+    device_log_capacity: int = DEFAULT_CAPACITY
+
+    def role_of(self, eui: bytes) -> codes.Role | None:
+        if eui == self.acb:
+            return codes.Role.ACCESS_CONTROL_BROKER
+        return self.remote_parties.get(eui)
+
+
+class Hub:
+    def __init__(self, config: HubConfig, keys: KeyStore, store: Store, clock: Clock,
+                 han: Han | None = None, faults: FaultTable | None = None) -> None:
+        self.config = config
+        self.keys = keys
+        self.store = store
+        self.clock = clock
+        self.han = han if han is not None else RecordingHan()
+        self.faults = faults if faults is not None else FaultTable()
+        self.gbt = Reassembler()
+        self.state = store.load(config.identity.extended_pan_id, config.device_log_capacity)
+        self.last_rejection: tuple[Rejection, str] | None = None
+
+    @property
+    def eui(self) -> bytes:
+        return self.config.identity.eui
+
+    # ------------------------------------------------------------------------------------------ WAN side
+    def handle(self, data: bytes) -> list[bytes]:
+        """Process one frame from the WAN; return the frames to send back (response first, then alerts)."""
+        try:
+            return self._handle(data)
+        except Exception:  # noqa: BLE001 - no input may crash the hub: undo and carry on
+            log.exception("unexpected failure; state reloaded from the store")
+            self._reload()
+            return []
+
+    def _handle(self, data: bytes) -> list[bytes]:
+        if is_gbt(data):
+            try:
+                whole = self.gbt.add(data)
+            except DecodeError as e:
+                return self._reject(Rejection.MALFORMED, f"GBT block: {e}")
+            return self._handle(whole) if whole is not None else []
+        try:
+            frame = decode_frame(data)
+        except DecodeError as e:
+            return self._reject(Rejection.MALFORMED, str(e))
+        h = frame.header
+        if h.recipient != self.eui:
+            return self._route_to_han(frame, data)
+        if h.cra is not Cra.COMMAND:
+            return self._reject(Rejection.MALFORMED, f"a {h.cra.label} sent to the CHF")
+        role = self.config.role_of(h.originator)
+        if role is None:
+            return self._reject(Rejection.UNKNOWN_SOURCE, f"unknown originator {h.originator.hex().upper()}")
+        if frame.mac is None or check_mac(self.keys, frame) is not Verdict.VALID:
+            return self._reject(Rejection.AUTHENTICATION, "MAC missing or invalid")
+        entry = codes.lookup(h.message_code)
+        must_sign = entry is not None and entry.criticality is codes.Criticality.CRITICAL
+        if must_sign or h.signature_field is SignatureField.PRESENT:
+            if check_signature(self.keys, h) is not Verdict.VALID:
+                return self._reject(Rejection.AUTHENTICATION, "critical command without a valid signature")
+        if entry is not None and entry.allows_role(role) is False:
+            return self._reject(Rejection.NO_AUTHORITY, f"{role.value} may not send 0x{h.message_code:04X}")
+        last = self.state.counters.get(h.originator)
+        if last is not None and h.counter <= last:
+            return self._reject(Rejection.REPLAY, f"counter {h.counter:#x} not above {last:#x}")
+        use_case = USE_CASES.get(h.message_code)
+        if use_case is None:
+            return self._not_supported(frame)
+        try:
+            request = dlms.decode(h.payload, h.offsets["payload"])
+        except DecodeError as e:
+            return self._reject(Rejection.MALFORMED, str(e))
+        if not isinstance(request, dlms.AccessRequest) or tuple(
+                (int(s.kind), s.class_id, s.obis, s.member) for s in request.specs) != use_case.shape \
+                or len(request.data) != len(request.specs):
+            return self._reject(Rejection.MALFORMED, f"payload does not match {use_case.name}")
+        # Authenticated, authorised, fresh and well-formed: act on it.
+        self.state.counters[h.originator] = h.counter
+        now = self.clock.now()
+        ctx = Context(self.state, self.config.identity, now, self.han, self.faults)
+        results, out = [], []
+        for spec, arg in zip(request.specs, request.data):
+            r, d = execute(ctx, spec, arg)
+            results.append(r)
+            out.append(d)
+        payload = dlms.AccessResponse.answer(request, results, out).encode()
+        frames = [response_frame(self.keys, h, payload)]
+        if ctx.log_changed:
+            frames.append(self._cs14(ctx))
+        self._commit()
+        return frames
+
+    def _route_to_han(self, frame: Frame, data: bytes) -> list[bytes]:
+        """A frame for a device in the device log is queued for the HAN; the CHF cannot check its MAC."""
+        if frame.header.recipient in self.state.device_log:
+            self.han.send(frame.header.recipient, data)
+            return []
+        return self._reject(Rejection.MALFORMED,
+                            f"recipient {frame.header.recipient.hex().upper()} is neither the CHF nor in its log")
+
+    def _not_supported(self, frame: Frame) -> list[bytes]:
+        """ECS100: alert 0x8F85 with the message code and originator counter of the command (RTDS NA_ECS100);
+        a critical alert, so it is sent only when the hub holds a DS key to sign it."""
+        h = frame.header
+        self.state.counters[h.originator] = h.counter
+        now = self.clock.now()
+        info = h.message_code.to_bytes(2, "big") + h.counter.to_bytes(8, "big")
+        self.state.log_event(log_entry(now, ECS100_ALERT_CODE, info))
+        oi = h.other_information
+        other = OtherInformation(ECS100_MESSAGE_CODE, oi.supplementary_remote_party_id,
+                                 oi.supplementary_remote_party_counter) if oi.supplementary_remote_party_id \
+            else OtherInformation(ECS100_MESSAGE_CODE)
+        self.state.alert_counter += 1
+        body = dlms.DataNotification.alert(dlms.invoke_id_for(self.state.alert_counter), ECS100_ALERT_CODE,
+                                           dlms_date_time(now), Data.octet_string(info))
+        alert = alert_frame(self.keys, self.eui, h.originator, self.state.alert_counter, ECS100_MESSAGE_CODE,
+                            body.encode(), other, critical=True)
+        if alert is None:
+            self.state.alert_counter -= 1
+        self._commit()
+        return [alert] if alert else []
+
+    def _reject(self, why: Rejection, detail: str) -> list[bytes]:
+        self.last_rejection = (why, detail)
+        log.info("rejected (%s): %s", why.name, detail)
+        self.state.log_security(log_entry(self.clock.now(), int(why)))
+        self._commit()
+        return []
+
+    # ------------------------------------------------------------------------------------------ HAN side
+    def device_joined(self, eui: bytes, tc_link_key: bytes, historic: bool = False) -> list[bytes]:
+        """A device completed a join (CBKE gave `tc_link_key`) or began talking with its historic TC link key.
+
+        Allowed only for a whitelisted device inside its window's matching phase (mapping table CCS01); the new
+        or re-used key is recorded and a CS14 alert carries its hash."""
+        try:
+            now = self.clock.now()
+            entry = self.state.device_log.get(eui)
+            w = self.state.join_windows.get(eui)
+            if entry is None:
+                return self._reject(Rejection.UNKNOWN_SOURCE, f"join by {eui.hex().upper()}, not in the log")
+            phase = w.phase(now) if w else JoinPhase.CLOSED
+            if historic:
+                if phase is not JoinPhase.HISTORIC_KEY or w is None or tc_link_key != w.historic_key:
+                    return self._reject(Rejection.AUTHENTICATION, "historic TC link key outside its window")
+            elif entry.tc_link_key is None and phase is not JoinPhase.INSTALL_CODE:
+                return self._reject(Rejection.AUTHENTICATION, "install-code join outside the join window")
+            changed = self.state.device_log.set_tc_link_key(eui, tc_link_key)
+            entry.last_communication = now
+            entry.status |= Status.REPORTING
+            self.state.join_windows.pop(eui, None)
+            frames = [self._cs14(Context(self.state, self.config.identity, now, self.han, self.faults))] \
+                if changed else []
+            self._commit()
+            return frames
+        except Exception:  # noqa: BLE001
+            log.exception("device_joined failed; state reloaded")
+            self._reload()
+            return []
+
+    def tick(self) -> None:
+        """Advance windows on the clock: the historic half hands over to the install code, windows close."""
+        now = self.clock.now()
+        changed = False
+        for eui, w in list(self.state.join_windows.items()):
+            if w.phase(now) is JoinPhase.CLOSED and now >= w.closes_at:
+                del self.state.join_windows[eui]
+                changed = True
+            elif w.historic_key is not None and now >= w.half_way:
+                self.han.permit(eui, link_key(w.install_code), w.closes_at)
+                w.historic_key = None  # the historic phase is over for good
+                changed = True
+        until = self.state.joining_enabled_until
+        if until is not None and now >= until:
+            self.state.joining_enabled_until = None
+            changed = True
+        if changed:
+            self._commit()
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _cs14(self, ctx: Context) -> bytes:
+        """CS14 Device Log Changed alert 0x8F12 to the ACB, with the hub's next alert counter (mapping table CS14)."""
+        self.state.alert_counter += 1
+        n = self.state.alert_counter
+        body = dlms.DataNotification.alert(dlms.invoke_id_for(n), CS14_ALERT_CODE, dlms_date_time(ctx.now),
+                                           backup(ctx))
+        self.state.log_security(log_entry(ctx.now, CS14_ALERT_CODE))
+        frame = alert_frame(self.keys, self.eui, self.config.acb, n, CS14_MESSAGE_CODE, body.encode())
+        assert frame is not None
+        return frame
+
+    def _commit(self) -> None:
+        self.store.save(self.state)
+
+    def _reload(self) -> None:
+        try:
+            self.state = self.store.load(self.config.identity.extended_pan_id, self.config.device_log_capacity)
+        except Exception:  # noqa: BLE001
+            log.exception("could not reload state")
+
+    def snapshot(self) -> dict:
+        """The device logs and counters as JSON-able data (control channel, `chf` tools, tests)."""
+        st = self.state
+        return {
+            "hub": self.eui.hex().upper(),
+            "extended_pan_id": st.extended_pan_id.hex().upper(),
+            "device_log": [{"eui": e.eui.hex().upper(), "device_type": e.device_type,
+                            "install_code": e.install_code.hex().upper() if e.install_code else None,
+                            "hashed_tc_link_key": e.hashed_tc_link_key.hex().upper(),
+                            "status": int(e.status)} for e in st.device_log.entries()],
+            "historic_device_log": [{"eui": e.eui.hex().upper()} for e in st.historic_log.entries()],
+            "alert_counter": st.alert_counter,
+            "counters": {k.hex().upper(): v for k, v in st.counters.items()},
+            "join_windows": sorted(k.hex().upper() for k in st.join_windows),
+        }
+
+
+__all__ = ["Hub", "HubConfig", "Rejection", "GbcsError"]

@@ -1,0 +1,41 @@
+"""The CCS01 join window on the injected clock (mapping table CCS01; DOMAIN.md §1.5 rule 4).
+
+A device in the Historic Device Log may use its historic TC link key for the first half of join_timeout and
+its install code for the second half; any other device uses its install code for the whole window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+
+
+class JoinPhase(Enum):
+    HISTORIC_KEY = "historic TC link key"
+    INSTALL_CODE = "install code"
+    CLOSED = "closed"
+
+
+@dataclass
+class JoinWindow:
+    eui: bytes
+    opened_at: datetime
+    timeout: int  # seconds (gbcs-use-cases.html CCS01 join_timeout)
+    install_code: bytes
+    historic_key: bytes | None = None
+
+    @property
+    def closes_at(self) -> datetime:
+        return self.opened_at + timedelta(seconds=self.timeout)
+
+    @property
+    def half_way(self) -> datetime:
+        return self.opened_at + timedelta(seconds=self.timeout / 2)
+
+    def phase(self, now: datetime) -> JoinPhase:
+        if now < self.opened_at or now >= self.closes_at:
+            return JoinPhase.CLOSED
+        if self.historic_key is not None and now < self.half_way:
+            return JoinPhase.HISTORIC_KEY
+        return JoinPhase.INSTALL_CODE

@@ -1,0 +1,44 @@
+"""Everything the hub remembers between commands, as one record the store saves atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .device_log import DEFAULT_CAPACITY, DeviceLog
+from .historic_device_log import HistoricDeviceLog
+from .join_window import JoinWindow
+
+LOG_CAPACITY = 100  # entries kept per CHF log (event, security); oldest dropped [I: no public CHTS figure]
+
+
+@dataclass
+class LogEntry:
+    """One CHF event or security log record: ZigBee UTC seconds, event/alert code, other information
+    (the compact-array element of RTDS 6.13_ECS35c / 6.13_ECS35d responses)."""
+
+    timestamp: int
+    code: int
+    info: bytes = b""
+
+
+@dataclass
+class HubState:
+    extended_pan_id: bytes
+    device_log: DeviceLog = field(default_factory=lambda: DeviceLog(DEFAULT_CAPACITY))
+    historic_log: HistoricDeviceLog = field(default_factory=HistoricDeviceLog)
+    counters: dict[bytes, int] = field(default_factory=dict)  # last accepted originator counter per sender
+    alert_counter: int = 0  # the hub's own originator counter for alerts (strictly increasing)
+    join_timeout: int = 0
+    joining_enabled_until: datetime | None = None
+    join_windows: dict[bytes, JoinWindow] = field(default_factory=dict)
+    event_log: list[LogEntry] = field(default_factory=list)
+    security_log: list[LogEntry] = field(default_factory=list)
+
+    def log_event(self, entry: LogEntry) -> None:
+        self.event_log.append(entry)
+        del self.event_log[:-LOG_CAPACITY]
+
+    def log_security(self, entry: LogEntry) -> None:
+        self.security_log.append(entry)
+        del self.security_log[:-LOG_CAPACITY]

@@ -1,0 +1,127 @@
+"""Durable hub state: one SQLite database (WAL) per hub; one transaction per command (DESIGN.md "Durable state").
+
+The hub sends a response only after `save` returns, so an acknowledged command is never lost. WAL with
+`synchronous=NORMAL` survives a killed process (what the durability test does); `synchronous="FULL"` also
+survives power loss at a cost per commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from .device_log import DeviceLog, DeviceLogEntry, LinkStats, Status
+from .historic_device_log import HistoricDeviceLog, HistoricEntry
+from .join_window import JoinWindow
+from .state import HubState, LogEntry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS device_log (
+    position INTEGER PRIMARY KEY, eui BLOB NOT NULL UNIQUE, device_type INTEGER NOT NULL,
+    install_code BLOB, tc_link_key BLOB, status INTEGER NOT NULL, last_communication TEXT, stats TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS historic_device_log (
+    position INTEGER PRIMARY KEY, eui BLOB NOT NULL UNIQUE, tc_link_key BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (originator BLOB PRIMARY KEY, last_counter INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS join_windows (
+    eui BLOB PRIMARY KEY, opened_at TEXT NOT NULL, timeout INTEGER NOT NULL, install_code BLOB NOT NULL,
+    historic_key BLOB);
+CREATE TABLE IF NOT EXISTS chf_log (
+    kind TEXT NOT NULL, position INTEGER NOT NULL, timestamp INTEGER NOT NULL, code INTEGER NOT NULL,
+    info BLOB NOT NULL, PRIMARY KEY (kind, position));
+"""
+
+
+def _dt(v: datetime | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+def _pdt(v: str | None) -> datetime | None:
+    return None if v is None else datetime.fromisoformat(v)
+
+
+def _i64(v: int) -> int:
+    """SQLite integers are signed 64-bit: store a 64-bit counter in two's complement."""
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _u64(v: int) -> int:
+    return v + (1 << 64) if v < 0 else v
+
+
+class Store:
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+        self.path = str(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if self.path != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={synchronous}")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # ------------------------------------------------------------------ load
+    def load(self, default_epid: bytes, capacity: int) -> HubState:
+        meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        st = HubState(bytes.fromhex(meta.get("extended_pan_id", default_epid.hex())))
+        st.alert_counter = int(meta.get("alert_counter", "0"))
+        st.join_timeout = int(meta.get("join_timeout", "0"))
+        st.joining_enabled_until = _pdt(meta.get("joining_enabled_until") or None)
+        entries = []
+        for eui, dt, ic, key, status, last, stats in self.db.execute(
+                "SELECT eui, device_type, install_code, tc_link_key, status, last_communication, stats "
+                "FROM device_log ORDER BY position"):
+            entries.append(DeviceLogEntry(bytes(eui), dt, ic and bytes(ic), key and bytes(key), Status(status),
+                                          _pdt(last), LinkStats(**json.loads(stats))))
+        st.device_log = DeviceLog(max(capacity, len(entries)), entries)
+        st.historic_log = HistoricDeviceLog([HistoricEntry(bytes(e), bytes(k)) for e, k in self.db.execute(
+            "SELECT eui, tc_link_key FROM historic_device_log ORDER BY position")])
+        st.counters = {bytes(o): _u64(c) for o, c in self.db.execute("SELECT originator, last_counter FROM counters")}
+        for eui, opened, timeout, ic, hk in self.db.execute(
+                "SELECT eui, opened_at, timeout, install_code, historic_key FROM join_windows"):
+            st.join_windows[bytes(eui)] = JoinWindow(bytes(eui), datetime.fromisoformat(opened), timeout,
+                                                     bytes(ic), hk and bytes(hk))
+        for kind, ts, code, info in self.db.execute(
+                "SELECT kind, timestamp, code, info FROM chf_log ORDER BY kind, position"):
+            (st.event_log if kind == "event" else st.security_log).append(LogEntry(ts, code, bytes(info)))
+        return st
+
+    # ------------------------------------------------------------------ save
+    def save(self, st: HubState) -> None:
+        """Write the whole state in one transaction (the logs are small: a few dozen rows)."""
+        c = self.db
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [
+                ("extended_pan_id", st.extended_pan_id.hex()),
+                ("alert_counter", str(st.alert_counter)),
+                ("join_timeout", str(st.join_timeout)),
+                ("joining_enabled_until", _dt(st.joining_enabled_until) or ""),
+            ])
+            c.execute("DELETE FROM device_log")
+            c.executemany("INSERT INTO device_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+                (i, e.eui, e.device_type, e.install_code, e.tc_link_key, int(e.status), _dt(e.last_communication),
+                 json.dumps(e.stats.__dict__)) for i, e in enumerate(st.device_log.entries())])
+            c.execute("DELETE FROM historic_device_log")
+            c.executemany("INSERT INTO historic_device_log VALUES (?, ?, ?)",
+                          [(i, e.eui, e.tc_link_key) for i, e in enumerate(st.historic_log.entries())])
+            c.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?)",
+                          [(o, _i64(v)) for o, v in st.counters.items()])
+            c.execute("DELETE FROM join_windows")
+            c.executemany("INSERT INTO join_windows VALUES (?, ?, ?, ?, ?)", [
+                (w.eui, w.opened_at.isoformat(), w.timeout, w.install_code, w.historic_key)
+                for w in st.join_windows.values()])
+            c.execute("DELETE FROM chf_log")
+            c.executemany("INSERT INTO chf_log VALUES (?, ?, ?, ?, ?)",
+                          [("event", i, e.timestamp, e.code, e.info) for i, e in enumerate(st.event_log)]
+                          + [("security", i, e.timestamp, e.code, e.info) for i, e in enumerate(st.security_log)])
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
