@@ -11,6 +11,7 @@ code is ours [I], there being no public GBCS §5 text).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -79,6 +80,7 @@ class Hub:
         self.gbt = Reassembler()
         self.state = store.load(config.identity.extended_pan_id, config.device_log_capacity)
         self.last_rejection: tuple[Rejection, str] | None = None
+        self.lock = threading.RLock()  # one command at a time, whichever port (TCP, serial, HAN) it came from
 
     @property
     def eui(self) -> bytes:
@@ -87,12 +89,13 @@ class Hub:
     # ------------------------------------------------------------------------------------------ WAN side
     def handle(self, data: bytes) -> list[bytes]:
         """Process one frame from the WAN; return the frames to send back (response first, then alerts)."""
-        try:
-            return self._handle(data)
-        except Exception:  # noqa: BLE001 - no input may crash the hub: undo and carry on
-            log.exception("unexpected failure; state reloaded from the store")
-            self._reload()
-            return []
+        with self.lock:
+            try:
+                return self._handle(data)
+            except Exception:  # noqa: BLE001 - no input may crash the hub: undo and carry on
+                log.exception("unexpected failure; state reloaded from the store")
+                self._reload()
+                return []
 
     def _handle(self, data: bytes) -> list[bytes]:
         if is_gbt(data):
@@ -222,6 +225,10 @@ class Hub:
 
     def tick(self) -> None:
         """Advance windows on the clock: the historic half hands over to the install code, windows close."""
+        with self.lock:
+            self._tick()
+
+    def _tick(self) -> None:
         now = self.clock.now()
         changed = False
         for eui, w in list(self.state.join_windows.items()):

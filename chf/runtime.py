@@ -1,0 +1,149 @@
+"""Assembling a hub from `chf run` options and serving it: the only place that touches files and sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gbcs import codes
+from gbcs.keys import ACB_EUI, KeyStore
+
+from .clock import Clock, parse_clock
+from .faults import FaultTable, parse_fault
+from .hub import Hub, HubConfig
+from .identity import PROFILES, HubIdentity
+from .keygen import Pki, init_keys
+from .store import Store
+from .wan import Dispatcher, TcpWan, serve_serial
+
+
+@dataclass
+class RunOptions:
+    state: str = "state"
+    keys: str | None = None
+    hub_id: str | None = None
+    profile: str = "default"
+    wan: str = "127.0.0.1:4059"
+    radio: str = "none"
+    faults: list[str] = field(default_factory=list)
+    clock: str = "real"
+    manufacturer: str | None = None
+    capacity: int | None = None
+
+
+def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
+    if opts.profile not in PROFILES:
+        raise SystemExit(f"chf run: unknown profile {opts.profile!r} (choose from {', '.join(PROFILES)})")
+    if opts.radio != "none":
+        raise SystemExit(f"chf run: --radio {opts.radio} is not available yet: only 'none' (no HAN) is")
+    state_dir = Path(opts.state)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    keys_dir = Path(opts.keys) if opts.keys else state_dir / "keys"
+    pki = Pki.load(keys_dir)
+    if opts.keys is None and pki is None:
+        pki = init_keys(keys_dir)
+    identity: HubIdentity = PROFILES[opts.profile]
+    acb, parties = ACB_EUI, {}
+    if pki is not None:
+        identity = identity.with_overrides(eui=pki.eui("hub"))
+        acb = pki.eui("acb")
+        parties = {pki.eui("supplier"): codes.Role.SUPPLIER, pki.eui("network_operator"): codes.Role.NETWORK_OPERATOR}
+    identity = identity.with_overrides(
+        eui=bytes.fromhex(opts.hub_id) if opts.hub_id else None,
+        manufacturer=opts.manufacturer.encode() if opts.manufacturer else None)
+    keys = KeyStore.from_directory(keys_dir, acb=acb)
+    config = HubConfig(identity, acb, parties, opts.capacity or HubConfig.device_log_capacity)
+    store = Store(state_dir / f"hub-{identity.eui.hex()}.sqlite")
+    faults = FaultTable([parse_fault(f) for f in opts.faults])
+    return Hub(config, keys, store, clock or parse_clock(opts.clock), faults=faults)
+
+
+async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tuple[str, int]] | None" = None,
+                     quiet: bool = False) -> None:
+    d = Dispatcher(hub)
+    wan = TcpWan(d, host, port)
+    h, p = await wan.start()
+    if not quiet:
+        print(f"listening on {h}:{p}", flush=True)
+    if ready is not None:
+        ready.set_result((h, p))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(1)
+            with d.lock:
+                hub.tick()
+
+    t = asyncio.create_task(ticker())
+    try:
+        await stop.wait()
+    finally:
+        t.cancel()
+        await wan.close()
+
+
+class ServerThread:
+    """A hub's TCP WAN server on a background thread: for the demo, test rigs and tests (`with` closes it)."""
+
+    def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.hub = hub
+        self.loop = asyncio.new_event_loop()
+        ready: asyncio.Future = self.loop.create_future()
+        def target() -> None:
+            try:
+                self.loop.run_until_complete(_serve_tcp(hub, host, port, ready, quiet=True))
+            except asyncio.CancelledError:
+                pass  # closed by close()
+
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+        done = threading.Event()
+        self.loop.call_soon_threadsafe(lambda: ready.add_done_callback(lambda _: done.set()))
+        if not done.wait(10):
+            raise RuntimeError("hub server did not start")
+        self.host, self.port = ready.result()
+
+    def close(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self.loop)])
+        self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+    def __enter__(self) -> "ServerThread":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run(opts: RunOptions) -> int:
+    hub = build_hub(opts)
+    if opts.wan.startswith("serial://"):
+        url = opts.wan[len("serial://"):]
+        print(f"listening on serial {url}", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            serve_serial(Dispatcher(hub), url, stop=stop)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    host, _, port = opts.wan.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"chf run: --wan HOST:PORT or serial://DEVICE expected, got {opts.wan!r}", file=sys.stderr)
+        return 2
+    asyncio.run(_serve_tcp(hub, host, int(port)))
+    return 0

@@ -1,0 +1,172 @@
+"""Acceptance of the GBCS codec over the whole RTDS corpus (issue: decode, verify, build, explain)."""
+
+import json
+import os
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from gbcs import message
+from gbcs.authentication import Verdict, check_mac, check_signature, mac_parties
+from gbcs.errors import DecodeError
+from gbcs.frame import decode_frame
+from gbcs.grouping_header import SignatureField
+from gbcs.keys import KeyStore
+from gbcs.payload import PayloadType
+from rtds_data import frames
+
+EXHAUSTIVE = os.environ.get("CI", "").lower() == "true" or os.environ.get("COMMSHUB_EXHAUSTIVE") == "1"
+
+
+@pytest.fixture(scope="module")
+def keys(rtds_keys):
+    return KeyStore.from_directory(rtds_keys)
+
+
+@pytest.fixture(scope="module")
+def decoded(keys):
+    out = []
+    for rel, data in frames():
+        out.append((rel, data, message.decode(data, keys)))
+    return out
+
+
+def test_every_frame_decodes_round_trips_and_verifies(decoded, keys):
+    counts = {"frames": 0, "mac_valid": 0, "mac_unknown": 0, "sig_valid": 0}
+    for rel, data, msg in decoded:
+        counts["frames"] += 1
+        assert msg.payload_type is not PayloadType.RAW, rel
+        js = message.to_json(msg, data, rel)
+        assert js["ok"] and js["roundtrip"], rel
+        if msg.frame.mac is not None:
+            a, b = mac_parties(msg.header, keys.acb)
+            if keys.can_agree(a, b):
+                assert msg.mac is Verdict.VALID, rel
+                counts["mac_valid"] += 1
+            else:
+                assert msg.mac is Verdict.UNKNOWN, rel
+                counts["mac_unknown"] += 1
+        if msg.header.signature_field is SignatureField.PRESENT:
+            assert msg.signature is Verdict.VALID, rel
+            counts["sig_valid"] += 1
+    print(counts)
+    assert counts["mac_valid"] >= 600 and counts["sig_valid"] >= 300
+
+
+def test_json_lines_are_json_and_carry_the_contract_keys(decoded):
+    required = {"source", "ok", "error", "cra", "counter", "originator", "recipient", "message_code",
+                "use_case", "payload_type", "mac", "signature", "roundtrip", "payload"}
+    for rel, data, msg in decoded:
+        js = json.loads(json.dumps(message.to_json(msg, data, rel)))
+        assert required <= js.keys(), rel
+        assert js["payload_type"] in ("dlms", "gbz", "asn1")
+
+
+def test_encode_reproduces_non_critical_frames_from_json(decoded, keys):
+    n = 0
+    for rel, data, msg in decoded:
+        if msg.header.signature_field is SignatureField.PRESENT:
+            continue
+        js = json.loads(json.dumps(message.to_json(msg, data, rel)))
+        out, notes = message.encode_json(js, keys)
+        assert out == data, rel
+        if msg.frame.mac is not None and msg.mac is Verdict.VALID:
+            assert "MAC computed" in notes, rel
+        n += 1
+    assert n > 500
+
+
+def test_encode_signs_critical_frames_afresh(decoded, keys):
+    """Critical frames: a fresh signature (ECDSA is randomised) that verifies, and a MAC that verifies."""
+    done = 0
+    for rel, data, msg in decoded:
+        if msg.header.signature_field is not SignatureField.PRESENT:
+            continue
+        js = message.to_json(msg, data, rel)
+        kept, _ = message.encode_json(js, keys, sign=False)
+        if msg.frame.mac is None or msg.mac is Verdict.VALID:
+            assert kept == data, rel
+        if not keys.has_private(msg.header.originator, message.auth.KeyUsage.DS):
+            continue
+        fresh, notes = message.encode_json(js, keys)
+        assert "signature computed" in notes
+        again = message.decode(fresh, keys)
+        assert again.signature is Verdict.VALID, rel
+        assert again.mac in (Verdict.VALID, Verdict.ABSENT), rel
+        done += 1
+    assert done > 50
+
+
+def _bits(data, rnd, limit):
+    n = len(data) * 8
+    if EXHAUSTIVE or n <= limit:
+        return range(n)
+    return rnd.sample(range(n), limit)
+
+
+def test_single_bit_flip_never_keeps_mac_valid(decoded, keys):
+    rnd = random.Random(1)
+    for rel, data, msg in decoded:
+        if msg.mac is not Verdict.VALID:
+            continue
+        for bit in _bits(data, rnd, 96):
+            d = bytearray(data)
+            d[bit // 8] ^= 1 << (bit % 8)
+            try:
+                f = decode_frame(bytes(d))
+            except DecodeError:
+                continue
+            assert check_mac(keys, f) is not Verdict.VALID, (rel, bit)
+
+
+def test_single_bit_flip_never_keeps_signature_valid(decoded, keys):
+    """Every bit the signature covers (grouping header from `09` through the signature) is checked; bits of
+    a MAC header or MAC around a signed grouping header are the MAC's to catch (previous test)."""
+    rnd = random.Random(2)
+    for rel, data, msg in decoded:
+        if msg.signature is not Verdict.VALID:
+            continue
+        start = msg.frame.offsets["grouping_header"]
+        end = msg.header.offsets["end"]
+        for bit in _bits(data[start:end], rnd, 48):
+            d = bytearray(data)
+            d[start + bit // 8] ^= 1 << (bit % 8)
+            try:
+                f = decode_frame(bytes(d))
+            except DecodeError:
+                continue
+            assert check_signature(keys, f.header) is not Verdict.VALID, (rel, bit)
+
+
+def test_truncation_raises_only_decode_error(decoded):
+    for rel, data, _ in decoded:
+        for cut in range(len(data)):
+            try:
+                message.decode(data[:cut], verify=False)
+            except DecodeError as e:
+                assert 0 <= e.offset <= cut, (rel, cut, e)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_raise_only_decode_error(b):
+    try:
+        message.decode(b, verify=False)
+    except DecodeError:
+        pass
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.data())
+def test_mutated_rtds_frames_raise_only_decode_error(data):
+    corpus = frames()
+    rel, frame = corpus[data.draw(st.integers(0, len(corpus) - 1))]
+    b = bytearray(frame)
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(b) - 1))
+        b[i] = data.draw(st.integers(0, 255))
+    try:
+        message.decode(bytes(b), verify=False)
+    except DecodeError:
+        pass

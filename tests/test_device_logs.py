@@ -1,0 +1,205 @@
+"""CHF Device Log and Historic Device Log rules (DOMAIN.md §1; mapping table CCS01, CCS02, CS14)."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from chf.clock import ManualClock
+from chf.commands import RemoteParty, ccs01, ccs02, ccs03, ccs07
+from chf.device_log import AddOutcome, DeviceLog, DeviceType
+from chf.han import RecordingHan
+from chf.historic_device_log import HistoricDeviceLog
+from chf.hub import Hub, HubConfig
+from chf.identity import RTDS
+from chf.install_code import link_key
+from chf.keygen import init_keys
+from chf.store import Store
+from gbcs import crypto, dlms, message
+from gbcs.authentication import Verdict
+from gbcs.keys import KeyStore
+
+T0 = datetime(2021, 6, 1, 12, 0, tzinfo=timezone.utc)
+IC = bytes.fromhex("83FED3407A939723A5C639B26916D505")
+
+
+def eui(n: int) -> bytes:
+    return bytes.fromhex("00DB1234567800") + bytes([n])
+
+
+@pytest.fixture(scope="module")
+def pki_keys(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pki")
+    pki = init_keys(d)
+    return pki, KeyStore.from_directory(d, acb=pki.eui("acb"))
+
+
+class Rig:
+    def __init__(self, pki, keys, path, capacity=16):
+        self.keys, self.clock, self.han = keys, ManualClock(T0), RecordingHan()
+        cfg = HubConfig(RTDS.with_overrides(eui=pki.eui("hub")), pki.eui("acb"), device_log_capacity=capacity)
+        self.hub = Hub(cfg, keys, Store(path), self.clock, self.han)
+        self.party = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier"))
+        self.n = 100
+
+    def send(self, specs):
+        self.n += 1
+        out = self.hub.handle(self.party.build(specs, counter=self.n))
+        assert out, self.hub.last_rejection
+        resp = message.decode(out[0], self.keys)
+        assert resp.mac is Verdict.VALID
+        return resp.payload, [message.decode(a, self.keys) for a in out[1:]]
+
+
+@pytest.fixture
+def rig(pki_keys, tmp_path):
+    return Rig(*pki_keys, tmp_path / "hub.sqlite")
+
+
+def cs14_rows(alert):
+    assert alert.mac is Verdict.VALID and alert.header.message_code == 0x0018
+    assert alert.payload.alert_code == 0x8F12
+    return [(bytes(r.value[0].value), bytes(r.value[1].value)) for r in alert.payload.alert_body[0].value[2].value]
+
+
+def test_add_sends_cs14_with_empty_hash_then_hash_after_join(rig):
+    resp, alerts = rig.send(ccs01(eui(1), IC, DeviceType.ESME))
+    assert [r.result for r in resp.results] == [0, 0, 0]
+    assert cs14_rows(alerts[0]) == [(eui(1), b"")]
+    assert ("permit", eui(1), link_key(IC), T0 + timedelta(seconds=90)) in rig.han.calls
+    key = bytes(range(16, 32))
+    joined = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), key)]
+    assert cs14_rows(joined[0]) == [(eui(1), crypto.aes_mmo_hash(key))]
+    counters = [alerts[0].header.counter, joined[0].header.counter]
+    assert counters[0] < counters[1]
+
+
+def test_re_adding_a_present_device_keeps_its_key_and_succeeds(rig):
+    rig.send(ccs01(eui(1), IC))
+    key = bytes(16)
+    rig.hub.device_joined(eui(1), key)
+    resp, alerts = rig.send(ccs01(eui(1), bytes.fromhex("FF" * 16)))
+    assert [r.result for r in resp.results] == [0, 0, 0] and alerts == []
+    e = rig.hub.state.device_log.get(eui(1))
+    assert e.tc_link_key == key and e.install_code == IC
+
+
+def test_capacity_full_refuses_without_change(pki_keys, tmp_path):
+    rig = Rig(*pki_keys, tmp_path / "h.sqlite", capacity=2)
+    rig.send(ccs01(eui(1), IC))
+    rig.send(ccs01(eui(2), IC))
+    resp, alerts = rig.send(ccs01(eui(3), IC))
+    assert resp.results[0].result == 250 and alerts == []
+    assert [e.eui for e in rig.hub.state.device_log.entries()] == [eui(1), eui(2)]
+
+
+def test_removal_moves_keyed_devices_to_the_historic_log_never_hht(rig):
+    for n, t in ((1, DeviceType.ESME), (2, DeviceType.GSME), (3, DeviceType.HHT)):
+        rig.send(ccs01(eui(n), IC, t))
+    rig.hub.device_joined(eui(1), b"\x01" * 16)
+    rig.hub.device_joined(eui(3), b"\x03" * 16)
+    for n in (1, 2, 3):
+        _, alerts = rig.send(ccs02(eui(n)))
+        assert len(alerts) == 1
+    assert [e.eui for e in rig.hub.state.historic_log.entries()] == [eui(1)]  # 2 had no key, 3 is an HHT
+    assert ("remove", eui(2)) in rig.han.calls
+    resp, alerts = rig.send(ccs02(eui(2)))  # not there any more: succeeds, changes nothing
+    assert resp.results[0].result == 0 and alerts == []
+
+
+def test_ccs07_reports_current_and_historic_hashes(rig):
+    rig.send(ccs01(eui(1), IC))
+    rig.send(ccs01(eui(2), IC))
+    rig.hub.device_joined(eui(1), b"\x11" * 16)
+    rig.hub.device_joined(eui(2), b"\x22" * 16)
+    rig.send(ccs02(eui(2)))
+    resp, _ = rig.send(ccs07())
+    cur, hist = resp.data
+    rows = lambda b: [(bytes(r.value[0].value), bytes(r.value[1].value)) for r in b.value[2].value]  # noqa: E731
+    assert rows(cur) == [(eui(1), crypto.aes_mmo_hash(b"\x11" * 16))]
+    assert rows(hist) == [(eui(2), crypto.aes_mmo_hash(b"\x22" * 16))]
+
+
+def test_historic_log_holds_15_oldest_overwritten():
+    h = HistoricDeviceLog()
+    for n in range(17):
+        h.record(eui(n), bytes([n]) * 16)
+    assert len(h) == 15 and [e.eui for e in h.entries()][:2] == [eui(2), eui(3)]
+    h.record(eui(5), b"\xAA" * 16)  # an update refreshes the entry, no duplicate
+    assert len(h) == 15 and h.entries()[-1].eui == eui(5) and h.get(eui(5)).tc_link_key == b"\xAA" * 16
+
+
+def test_device_log_unit_rules():
+    log = DeviceLog(capacity=1)
+    assert log.add(eui(1), 0, IC) is AddOutcome.ADDED
+    assert log.add(eui(1), 1, bytes(16)) is AddOutcome.ALREADY_PRESENT
+    assert log.get(eui(1)).device_type == 0
+    assert log.add(eui(2), 0, IC) is AddOutcome.FULL
+    assert log.set_tc_link_key(eui(1), b"k" * 16) and not log.set_tc_link_key(eui(1), b"k" * 16)
+
+
+def test_historic_device_rejoins_with_its_old_key_in_the_first_half(rig):
+    old = b"\x77" * 16
+    rig.send(ccs01(eui(1), IC))
+    rig.hub.device_joined(eui(1), old)
+    rig.send(ccs02(eui(1)))
+    rig.han.calls.clear()
+    _, alerts = rig.send(ccs01(eui(1), IC))
+    assert cs14_rows(alerts[0]) == [(eui(1), b"")]
+    assert rig.han.calls[0] == ("permit", eui(1), old, T0 + timedelta(seconds=45))
+    rig.clock.advance(44)
+    alerts = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), old, historic=True)]
+    assert cs14_rows(alerts[0]) == [(eui(1), crypto.aes_mmo_hash(old))]
+
+
+def test_second_half_is_for_the_install_code(rig):
+    old = b"\x55" * 16
+    rig.send(ccs01(eui(1), IC))
+    rig.hub.device_joined(eui(1), old)
+    rig.send(ccs02(eui(1)))
+    rig.send(ccs01(eui(1), IC))
+    rig.clock.advance(46)
+    rig.hub.tick()
+    assert ("permit", eui(1), link_key(IC), T0 + timedelta(seconds=90)) in rig.han.calls  # to the window end
+    assert rig.hub.device_joined(eui(1), old, historic=True) == []  # too late for the historic key
+    new = b"\x66" * 16
+    assert len(rig.hub.device_joined(eui(1), new)) == 1
+    assert rig.hub.state.device_log.get(eui(1)).tc_link_key == new
+
+
+def test_joins_outside_the_window_are_refused(rig):
+    rig.send(ccs01(eui(1), IC))
+    rig.clock.advance(91)
+    rig.hub.tick()
+    assert rig.hub.device_joined(eui(1), b"\x01" * 16) == []
+    assert rig.hub.device_joined(eui(9), b"\x01" * 16) == []  # never whitelisted
+    assert rig.hub.state.device_log.get(eui(1)).tc_link_key is None
+
+
+def test_restore_adopts_epid_and_hashed_keys_and_reforms(rig):
+    rig.send(ccs01(eui(9), IC))
+    epid = bytes.fromhex("0000000000000140")
+    resp, alerts = rig.send(ccs03(epid, [(eui(1), b"\x01" * 16), (eui(2), b"\x02" * 16)]))
+    assert resp.results[0].result == 0
+    assert rig.hub.state.extended_pan_id == epid
+    assert [e.eui for e in rig.hub.state.device_log.entries()] == [eui(1), eui(2)]
+    assert ("form_network", epid, {eui(1): b"\x01" * 16, eui(2): b"\x02" * 16}) in rig.han.calls
+    assert bytes(alerts[0].payload.alert_body[0].value[1].value) == epid
+
+
+def test_malformed_register_device_parameter(rig):
+    code, specs, data = ccs01(eui(1), IC)
+    data[0] = dlms.Data.octet_string(b"short")
+    resp, alerts = rig.send((code, specs, data))
+    assert resp.results[0].result == 12 and alerts == []  # type-unmatched, nothing added
+    assert len(rig.hub.state.device_log) == 0
+
+
+def test_state_survives_restart(pki_keys, tmp_path):
+    rig = Rig(*pki_keys, tmp_path / "s.sqlite")
+    rig.send(ccs01(eui(1), IC))
+    rig.hub.device_joined(eui(1), b"\x01" * 16)
+    rig.send(ccs02(eui(1)))
+    rig.send(ccs01(eui(2), IC))
+    again = Hub(rig.hub.config, rig.keys, Store(tmp_path / "s.sqlite"), rig.clock)
+    assert again.snapshot() == rig.hub.snapshot()
+    assert again.state.historic_log.get(eui(1)).tc_link_key == b"\x01" * 16
