@@ -96,7 +96,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     keys = _keystore(args)
     trees = []
     for arg in (args.a, args.b):
-        items = read_inputs([arg]) if Path(arg).is_file() or arg == "-" else parse_text(arg, arg)
+        items = read_inputs([arg])
         item: Input = items[0]
         if item.data is None:
             print(f"{arg}: {item.error}", file=sys.stderr)
@@ -128,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     return run(RunOptions(state=args.state, keys=args.keys, hub_id=args.hub_id, profile=args.profile,
                           wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
-                          manufacturer=args.manufacturer, capacity=args.capacity))
+                          manufacturer=args.manufacturer, capacity=args.capacity, trust=args.trust or []))
 
 
 def _sender(args: argparse.Namespace):
@@ -283,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fault", action="append", metavar="SPEC",
                    help="CLASS/OBIS/aN=RESULT or mN=RESULT[,once], repeatable")
     r.add_argument("--clock", default="real", help="real or fixed:ISO8601")
+    r.add_argument("--trust", action="append", metavar="EUI=ROLE",
+                   help="trust another remote party: supplier, network_operator, access_control_broker, "
+                        "load_controller (repeatable)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("send", help="send a command to a hub as a remote party and print what comes back")

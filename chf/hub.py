@@ -65,7 +65,7 @@ class HubConfig:
     def role_of(self, eui: bytes) -> codes.Role | None:
         if eui == self.acb:
             return codes.Role.ACCESS_CONTROL_BROKER
-        return self.remote_parties.get(eui)
+        return self.remote_parties.get(eui)  # e.g. more ACB-role senders for load tests (`chf run --trust`)
 
 
 class Hub:

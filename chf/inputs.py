@@ -60,12 +60,19 @@ def read_inputs(args: list[str]) -> list[Input]:
             raw = sys.stdin.buffer.read()
             out.extend(_parse_bytes(raw, "stdin"))
             continue
-        p = Path(arg)
-        if len(arg) < 4096 and p.is_file():
+        if _is_file(arg):
+            p = Path(arg)
             out.extend(_parse_bytes(p.read_bytes(), arg))
         else:
             out.extend(parse_text(arg, "argument"))
     return out
+
+
+def _is_file(arg: str) -> bool:
+    try:
+        return len(arg) < 4096 and Path(arg).is_file()
+    except OSError:  # e.g. a long hex argument is "File name too long"
+        return False
 
 
 def _parse_bytes(raw: bytes, source: str) -> list[Input]:

@@ -33,6 +33,7 @@ class RunOptions:
     clock: str = "real"
     manufacturer: str | None = None
     capacity: int | None = None
+    trust: list[str] = field(default_factory=list)  # EUI=ROLE: more remote parties (roles of gbcs.codes.Role)
 
 
 def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
@@ -52,6 +53,12 @@ def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
         identity = identity.with_overrides(eui=pki.eui("hub"))
         acb = pki.eui("acb")
         parties = {pki.eui("supplier"): codes.Role.SUPPLIER, pki.eui("network_operator"): codes.Role.NETWORK_OPERATOR}
+    for t in opts.trust:
+        eui_hex, _, role = t.partition("=")
+        try:
+            parties[bytes.fromhex(eui_hex)] = codes.Role(role)
+        except ValueError:
+            raise SystemExit(f"chf run: --trust EUI=ROLE expected (roles: {', '.join(r.value for r in codes.Role)})")
     identity = identity.with_overrides(
         eui=bytes.fromhex(opts.hub_id) if opts.hub_id else None,
         manufacturer=opts.manufacturer.encode() if opts.manufacturer else None)

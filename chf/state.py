@@ -20,6 +20,7 @@ class LogEntry:
     timestamp: int
     code: int
     info: bytes = b""
+    seq: int = 0  # position in the hub's whole history of such entries (assigned when logged)
 
 
 @dataclass
@@ -36,9 +37,13 @@ class HubState:
     security_log: list[LogEntry] = field(default_factory=list)
 
     def log_event(self, entry: LogEntry) -> None:
-        self.event_log.append(entry)
-        del self.event_log[:-LOG_CAPACITY]
+        _append(self.event_log, entry)
 
     def log_security(self, entry: LogEntry) -> None:
-        self.security_log.append(entry)
-        del self.security_log[:-LOG_CAPACITY]
+        _append(self.security_log, entry)
+
+
+def _append(log: list[LogEntry], entry: LogEntry) -> None:
+    entry.seq = (log[-1].seq if log else 0) + 1
+    log.append(entry)
+    del log[:-LOG_CAPACITY]

@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS join_windows (
     eui BLOB PRIMARY KEY, opened_at TEXT NOT NULL, timeout INTEGER NOT NULL, install_code BLOB NOT NULL,
     historic_key BLOB);
 CREATE TABLE IF NOT EXISTS chf_log (
-    kind TEXT NOT NULL, position INTEGER NOT NULL, timestamp INTEGER NOT NULL, code INTEGER NOT NULL,
-    info BLOB NOT NULL, PRIMARY KEY (kind, position));
+    kind TEXT NOT NULL, seq INTEGER NOT NULL, timestamp INTEGER NOT NULL, code INTEGER NOT NULL,
+    info BLOB NOT NULL, PRIMARY KEY (kind, seq));
 """
 
 
@@ -52,8 +52,11 @@ def _u64(v: int) -> int:
 
 
 class Store:
+    """Saves write only what changed since the last commit (rows are compared with what was last written)."""
+
     def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
+        self._written: dict[str, object] = {}
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -87,41 +90,55 @@ class Store:
                 "SELECT eui, opened_at, timeout, install_code, historic_key FROM join_windows"):
             st.join_windows[bytes(eui)] = JoinWindow(bytes(eui), datetime.fromisoformat(opened), timeout,
                                                      bytes(ic), hk and bytes(hk))
-        for kind, ts, code, info in self.db.execute(
-                "SELECT kind, timestamp, code, info FROM chf_log ORDER BY kind, position"):
-            (st.event_log if kind == "event" else st.security_log).append(LogEntry(ts, code, bytes(info)))
+        for kind, seq, ts, code, info in self.db.execute(
+                "SELECT kind, seq, timestamp, code, info FROM chf_log ORDER BY kind, seq"):
+            (st.event_log if kind == "event" else st.security_log).append(LogEntry(ts, code, bytes(info), seq))
+        self._written = self._rows(st)
         return st
 
     # ------------------------------------------------------------------ save
+    @staticmethod
+    def _rows(st: HubState) -> dict[str, object]:
+        return {
+            "meta": [("extended_pan_id", st.extended_pan_id.hex()), ("alert_counter", str(st.alert_counter)),
+                     ("join_timeout", str(st.join_timeout)),
+                     ("joining_enabled_until", _dt(st.joining_enabled_until) or "")],
+            "device_log": [(i, e.eui, e.device_type, e.install_code, e.tc_link_key, int(e.status),
+                            _dt(e.last_communication), json.dumps(e.stats.__dict__))
+                           for i, e in enumerate(st.device_log.entries())],
+            "historic_device_log": [(i, e.eui, e.tc_link_key) for i, e in enumerate(st.historic_log.entries())],
+            "counters": dict(st.counters),
+            "join_windows": [(w.eui, w.opened_at.isoformat(), w.timeout, w.install_code, w.historic_key)
+                             for w in st.join_windows.values()],
+            "event": [(e.seq, e.timestamp, e.code, e.info) for e in st.event_log],
+            "security": [(e.seq, e.timestamp, e.code, e.info) for e in st.security_log],
+        }
+
     def save(self, st: HubState) -> None:
-        """Write the whole state in one transaction (the logs are small: a few dozen rows)."""
-        c = self.db
+        """Write what changed in one transaction; nothing is remembered as written unless the commit succeeds."""
+        rows, old, c = self._rows(st), self._written, self.db
         c.execute("BEGIN IMMEDIATE")
         try:
-            c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [
-                ("extended_pan_id", st.extended_pan_id.hex()),
-                ("alert_counter", str(st.alert_counter)),
-                ("join_timeout", str(st.join_timeout)),
-                ("joining_enabled_until", _dt(st.joining_enabled_until) or ""),
-            ])
-            c.execute("DELETE FROM device_log")
-            c.executemany("INSERT INTO device_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
-                (i, e.eui, e.device_type, e.install_code, e.tc_link_key, int(e.status), _dt(e.last_communication),
-                 json.dumps(e.stats.__dict__)) for i, e in enumerate(st.device_log.entries())])
-            c.execute("DELETE FROM historic_device_log")
-            c.executemany("INSERT INTO historic_device_log VALUES (?, ?, ?)",
-                          [(i, e.eui, e.tc_link_key) for i, e in enumerate(st.historic_log.entries())])
-            c.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?)",
-                          [(o, _i64(v)) for o, v in st.counters.items()])
-            c.execute("DELETE FROM join_windows")
-            c.executemany("INSERT INTO join_windows VALUES (?, ?, ?, ?, ?)", [
-                (w.eui, w.opened_at.isoformat(), w.timeout, w.install_code, w.historic_key)
-                for w in st.join_windows.values()])
-            c.execute("DELETE FROM chf_log")
-            c.executemany("INSERT INTO chf_log VALUES (?, ?, ?, ?, ?)",
-                          [("event", i, e.timestamp, e.code, e.info) for i, e in enumerate(st.event_log)]
-                          + [("security", i, e.timestamp, e.code, e.info) for i, e in enumerate(st.security_log)])
+            if rows["meta"] != old.get("meta"):
+                c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", rows["meta"])
+            for table, n in (("device_log", 8), ("historic_device_log", 3), ("join_windows", 5)):
+                if rows[table] != old.get(table):
+                    c.execute(f"DELETE FROM {table}")
+                    c.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * n)})", rows[table])
+            before = old.get("counters") or {}
+            changed = [(o, _i64(v)) for o, v in rows["counters"].items() if before.get(o) != v]
+            if changed:
+                c.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?)", changed)
+            for kind in ("event", "security"):
+                new, was = rows[kind], old.get(kind) or []
+                if new == was:
+                    continue
+                top = was[-1][0] if was else 0
+                c.executemany("INSERT OR REPLACE INTO chf_log VALUES (?, ?, ?, ?, ?)",
+                              [(kind, *r) for r in new if r[0] > top])
+                c.execute("DELETE FROM chf_log WHERE kind = ? AND seq < ?", (kind, new[0][0] if new else 1 << 62))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+        self._written = rows

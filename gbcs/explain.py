@@ -33,7 +33,7 @@ def explain(msg: Message, data: bytes) -> Node:
     oi = h.other_information
     name = f"0x{h.message_code:04X}"
     if use_case:
-        name += f" {use_case} {title or ''}".rstrip()
+        name += f" {title}" if title and title.startswith(use_case) else f" {use_case} {title or ''}".rstrip()
     else:
         name += " (not in the message-code registry)"
     on = g.add("other information", o["other_information"], o["content"] - o["other_information"])

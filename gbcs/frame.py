@@ -118,6 +118,10 @@ def decode_frame(data: bytes) -> Frame:
         return Frame(gh, offsets={"grouping_header": 0})
     if tag != GENERAL_CIPHERING:
         raise DecodeError(0, "frame", f"first byte 0x{tag:02X} is neither DD (MAC header) nor DF (grouping header)")
+    if data[1:7] == b"\x00\x00\x00\x00\x00\x00":  # the GBCS MAC header: every General-Ciphering field empty
+        fast = _fast_mac_frame(data)
+        if fast is not None:
+            return fast
     mh, body = MacHeader.decode(r)
     r.expect_end("frame")
     if body.remaining and body.peek("content") == GENERAL_BLOCK_TRANSFER:
@@ -129,3 +133,30 @@ def decode_frame(data: bytes) -> Frame:
     gh = GroupingHeader.decode(gh_reader)
     mac = bytes(data[body.end - MAC_LENGTH:body.end])
     return Frame(gh, mh, mac, offsets={"grouping_header": gh_start, "mac": body.end - MAC_LENGTH})
+
+
+_DEFAULT_MH = MacHeader()
+
+
+def _fast_mac_frame(data: bytes) -> Frame | None:
+    """`DD 00*6 len 11 00000000 DF … MAC` in one pass; None for anything else (the checking path decides)."""
+    n = len(data)
+    if n < 8:
+        return None
+    ln = data[7]
+    if ln < 0x80:
+        q = 8
+    elif ln == 0x81 and n > 8 and data[8] >= 0x80:
+        ln, q = data[8], 9
+    elif ln == 0x82 and n > 9 and data[8]:
+        ln, q = (data[8] << 8) | data[9], 10
+    else:
+        return None
+    if q + ln != n or ln < 5 + MAC_LENGTH or data[q:q + 5] != b"\x11\x00\x00\x00\x00":
+        return None
+    gh_start, mac_at = q + 5, n - MAC_LENGTH
+    try:
+        gh = GroupingHeader.decode(Reader(data, 0, gh_start, mac_at))
+    except DecodeError:
+        return None
+    return Frame(gh, MacHeader(), data[mac_at:], offsets={"grouping_header": gh_start, "mac": mac_at})

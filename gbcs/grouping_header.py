@@ -156,7 +156,18 @@ class GroupingHeader:
 
     @classmethod
     def decode(cls, r: Reader) -> "GroupingHeader":
-        """Decode from `r` up to its end (the whole rest of the frame, or the MAC-header content less the MAC)."""
+        """Decode from `r` up to its end (the whole rest of the frame, or the MAC-header content less the MAC).
+
+        Well-formed headers take `_fast`, a straight-line parse; anything unusual (or malformed) goes through the
+        field-by-field reader below, which names what is wrong and where."""
+        fast = _fast(r.data, r.pos, r.end, r.base)
+        if fast is not None:
+            r.pos = r.end
+            return fast
+        return cls._decode(r)
+
+    @classmethod
+    def _decode(cls, r: Reader) -> "GroupingHeader":
         offsets: dict[str, int] = {"start": r.offset}
         r.expect(GENERAL_SIGNING, "grouping_header.tag")
         offsets["transaction_id"] = r.offset
@@ -204,3 +215,61 @@ class GroupingHeader:
         return cls(cra, counter, originator, recipient, oi, payload, date_time, sig_field, sig,
                    None if oi_size == minimal_size(oi_len) else oi_size,
                    None if c_size == minimal_size(c_len) else c_size, offsets)
+
+
+def _fast(d: bytes, p: int, end: int, base: int) -> GroupingHeader | None:
+    """The common case in one pass, or None to let the checking reader handle (and explain) the rest."""
+    try:
+        if d[p] != GENERAL_SIGNING or d[p + 1] != 0x09 or d[p + 11] != 0x08 or d[p + 20] != 0x08:
+            return None
+        cra = d[p + 2]
+        if cra not in (1, 2, 3):
+            return None
+        q = p + 29
+        dt_len = d[q]
+        if dt_len == 0:
+            date_time = None
+            q += 1
+        elif dt_len == 12:
+            date_time = d[q + 1:q + 13]
+            q += 13
+        else:
+            return None
+        n = d[q]
+        if n not in (2, 10, 18, 26):
+            return None
+        o = q + 1
+        oi = OtherInformation(int.from_bytes(d[o:o + 2], "big"))
+        if n >= 10:
+            oi.supplementary_remote_party_id = d[o + 2:o + 10]
+        if n >= 18:
+            oi.supplementary_remote_party_counter = int.from_bytes(d[o + 10:o + 18], "big")
+        if n == 26:
+            oi.supplementary_originator_counter = int.from_bytes(d[o + 18:o + 26], "big")
+        c = o + n
+        c_len = d[c]
+        if c_len < 0x80:
+            pay = c + 1
+        elif c_len == 0x81 and d[c + 1] >= 0x80:
+            c_len, pay = d[c + 1], c + 2
+        elif c_len == 0x82 and d[c + 1]:
+            c_len, pay = (d[c + 1] << 8) | d[c + 2], c + 3
+        else:
+            return None
+        s = pay + c_len
+        if s == end:
+            sig_field, sig = SignatureField.ABSENT, None
+        elif s + 1 == end and d[s] == 0:
+            sig_field, sig = SignatureField.NULL, None
+        elif s + 65 == end and d[s] == SIGNATURE_LENGTH:
+            sig_field, sig = SignatureField.PRESENT, d[s + 1:end]
+        else:
+            return None
+    except IndexError:
+        return None
+    b = base
+    offsets = {"start": b + p, "transaction_id": b + p + 1, "originator": b + p + 11, "recipient": b + p + 20,
+               "date_time": b + p + 29, "other_information": b + q, "content": b + c, "payload": b + pay,
+               "signature": b + s, "end": b + end}
+    return GroupingHeader(Cra(cra), int.from_bytes(d[p + 3:p + 11], "big"), d[p + 12:p + 20], d[p + 21:p + 29],
+                          oi, d[pay:s], date_time, sig_field, sig, None, None, offsets)

@@ -759,3 +759,22 @@ def test_time_forms_match_asn1tools(v):
         u = v.replace(microsecond=0)
         assert format_utc_time(u) == restricted_utc_time_from_datetime(u)
         assert parse_utc_time(format_utc_time(u)) == u
+
+
+@pytest.mark.parametrize("code, cra", [(0x0012, 2), (None, None)])
+def test_enclosing_length_that_shrinks_in_canonical_form(code, cra):
+    """30 81 80 is minimal for 128 content octets, but once the inner 04 82 00 79 becomes 04 79 the content
+    is 126 octets (30 7E): the record must keep the outer form too, without calling it non-minimal."""
+    inner = bytes.fromhex("020101") + bytes.fromhex("04820079") + bytes(range(121))
+    payload = bytes.fromhex("308180") + inner
+    assert len(inner) == 128
+    rec = A.decode(payload, 5, message_code=code, cra=cra)
+    assert rec.generic == (code is None)
+    if code is not None:
+        assert rec.value == ("executionOutcome", {"responseCode": 1, "firmwareVersion": bytes(range(121))})
+    assert [w for w in rec.warnings if "non-minimal" in w] == [
+        "non-minimal DER length at offset 12: 3 octets for length 121 (minimal 1)"
+    ]
+    assert len(rec.length_sizes) == 2
+    assert A.encode(rec) == payload
+    assert A.from_json(json.loads(json.dumps(A.to_json(rec)))) == rec

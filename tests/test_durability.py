@@ -67,19 +67,18 @@ def test_sigkill_during_a_stream_of_commands(tmp_path):
     proc, port = start_hub(state, keys_dir)
     conn = Conn(port)
     killer = None
-
-    def arm_killer(p):
-        t = threading.Timer(rnd.uniform(0.2, 0.8), lambda: p.send_signal(signal.SIGKILL))
-        t.start()
-        return t
-
-    killer = arm_killer(proc)
+    # Random moments: five random points of the stream, each a random 0-3 ms after a command leaves, so the
+    # kill lands before, during or after the hub's commit.
+    kill_at = set(rnd.sample(range(20, 1080), 5))
     try:
         while sent < 1100:
             dev = rnd.choice(DEVICES)
             add = rnd.random() < 0.6
             frame = party.build(ccs01(dev, IC) if add else ccs02(dev))
             sent += 1
+            if sent in kill_at:
+                killer = threading.Timer(rnd.uniform(0, 0.003), proc.send_signal, (signal.SIGKILL,))
+                killer.start()
             try:
                 resp = conn.exchange(frame)
             except (ConnectionError, OSError):
@@ -99,8 +98,6 @@ def test_sigkill_during_a_stream_of_commands(tmp_path):
             (maybe.add if add else maybe.discard)(dev)
             assert snap in (model, maybe), (kills, sent)
             model = snap
-            if kills < 6:
-                killer = arm_killer(proc)
     finally:
         if killer:
             killer.cancel()

@@ -280,7 +280,7 @@ def _typed(type_name: str, data: bytes, base: int) -> Asn1Record:
     return Asn1Record(
         type_name,
         value,
-        {c: size for c, size, _, _ in ctx.entries},
+        _der.length_forms(data, [pos for pos, _, _, _ in ctx.entries]),
         [_warning(base + lpos, size, ln) for _, size, lpos, ln in ctx.entries],
     )
 

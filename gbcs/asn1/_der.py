@@ -8,8 +8,9 @@ lets `relength` rebuild the exact wire bytes from a canonical encoding.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import DecodeError, EncodeError
 
@@ -160,14 +161,55 @@ def identifier_bytes(tag: int) -> bytes:
     return tag.to_bytes((tag.bit_length() + 7) // 8 or 1, "big")
 
 
-def canonical_sizes(sc: Scan) -> dict[int, int]:
-    """The scan's non-minimal length forms keyed by TLV offset in the canonical (minimal-length) encoding."""
+def length_forms(wire: bytes, nonminimal_starts: list[int]) -> dict[int, int]:
+    """Wire length-field sizes that the canonical (minimal-length) re-encoding would not produce, keyed by
+    the TLV's offset in that canonical encoding: every non-minimal TLV (starting at `nonminimal_starts`) and
+    every enclosing TLV whose length field shrinks once its content is canonical (e.g. `81 80` around
+    content that becomes 0x7A octets).  Only TLVs enclosing a listed start are examined; the others have
+    identical wire and canonical encodings.  `wire` must be well-formed along those paths.
+    """
+    if not nonminimal_starts:
+        return {}
+    keys = sorted(nonminimal_starts)
+
+    def measure(pos: int, depth: int) -> tuple[int, int, int, list[Any] | None, int, int]:
+        cs, ce, ident = tlv_header(wire, pos)
+        wire_size = cs - pos - ident
+        children = None
+        lo = bisect_left(keys, cs)
+        if wire[pos] & 0x20 and lo < len(keys) and keys[lo] < ce and depth < MAX_DEPTH:
+            children = []
+            p = cs
+            while p < ce:
+                child = measure(p, depth + 1)
+                children.append(child)
+                p = child[4]
+            content = sum(c[5] for c in children)
+        else:
+            content = ce - cs
+        total = ident + minimal_length_size(content) + content
+        return ident, wire_size, content, children, ce, total
+
     out: dict[int, int] = {}
-    excess = 0
-    for idx, (size, _lpos, ln) in sorted(sc.nonminimal.items()):
-        out[sc.starts[idx] - excess] = size
-        excess += size - minimal_length_size(ln)
+
+    def assign(node: tuple[int, int, int, list[Any] | None, int, int], c: int) -> None:
+        ident, wire_size, content, children, _, _ = node
+        size = minimal_length_size(content)
+        if wire_size != size:
+            out[c] = wire_size
+        if children:
+            p = c + ident + size
+            for child in children:
+                assign(child, p)
+                p += child[5]
+
+    assign(measure(0, 0), 0)
     return out
+
+
+def canonical_sizes(sc: Scan) -> dict[int, int]:
+    """`length_forms` of a scanned payload (all its non-minimal length fields)."""
+    return length_forms(sc.data, [sc.starts[i] for i in sc.nonminimal])
 
 
 def tlv_header(d: bytes, pos: int) -> tuple[int, int, int]:

@@ -1,0 +1,158 @@
+"""`make bench`: measured figures, printed (never asserted).
+
+1. Codec over the RTDS corpus (needs ../shared/rtds, or COMMSHUB_RTDS): full decode incl. payload trees in
+   frames/s, and decode + MAC + signature verification in ms/frame, beside gbcs-parser's 0.70 ms/frame
+   (GBCS.md §7, Node 20, same corpus).
+2. The hub over loopback TCP: CCS01 round trips (MAC check, commit, response, CS14) — p50/p99 latency and
+   commands/s with 1 and with 16 concurrent clients; the hub runs as its own `chf run` process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GBCS_PARSER_MS = 0.70  # GBCS.md §7: parse + MAC + signature, Node 20, this corpus, 2-core machine
+
+
+def corpus() -> list[bytes] | None:
+    root = Path(os.environ.get("COMMSHUB_RTDS", Path(__file__).resolve().parent.parent.parent / "shared" / "rtds"))
+    files = sorted((root / "RTDS-4.5.0").glob("*/*.HEX"))
+    if not files:
+        return None
+    return [bytes.fromhex(f.read_text().strip()) for f in files]
+
+
+def best_of(fn, repeats: int = 7) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_codec() -> list[tuple[str, str]]:
+    from gbcs import message
+    from gbcs.keys import KeyStore
+
+    frames = corpus()
+    if frames is None:
+        print("codec: RTDS corpus not found (set COMMSHUB_RTDS); skipped")
+        return []
+    keys_dir = Path(os.environ.get("COMMSHUB_RTDS", Path(__file__).resolve().parent.parent.parent / "shared" / "rtds")) / "keystore"
+    keys = KeyStore.from_directory(keys_dir)
+    for f in frames:  # warm: compile ASN.1, derive and cache ECDH secrets
+        message.decode(f, keys)
+    n = len(frames)
+
+    def full() -> None:
+        for f in frames:
+            message.decode(f, verify=False)
+
+    def verify() -> None:
+        for f in frames:
+            message.decode(f, keys)
+
+    t_full = best_of(full)
+    t_ver = best_of(verify)
+    signed = sum(1 for f in frames if message.decode(f, verify=False).signature.value != "absent")
+    rows = [
+        ("frames in corpus", f"{n} ({signed} signed)"),
+        ("full decode (payload trees)", f"{n / t_full:,.0f} frames/s ({t_full / n * 1e6:.1f} µs/frame)"),
+        ("decode + MAC + signature", f"{t_ver / n * 1000:.3f} ms/frame"),
+        ("gbcs-parser (Node 20, GBCS.md §7)", f"{GBCS_PARSER_MS:.2f} ms/frame"),
+        ("speed-up vs gbcs-parser", f"{GBCS_PARSER_MS / (t_ver / n * 1000):.1f}x"),
+    ]
+    return rows
+
+
+async def _client(host: str, port: int, frames: list[bytes], lat: list[float]) -> None:
+    """Send each frame and wait for its response and the CS14 alert after it; time CCS01s (even indexes)."""
+    from gbcs.frame import decode_frame
+    from gbcs.gfi import decode_line, encode_line
+
+    reader, writer = await asyncio.open_connection(host, port)
+    for i, f in enumerate(frames):
+        t = time.perf_counter()
+        writer.write(encode_line(f))
+        await writer.drain()
+        got = [int(decode_frame(decode_line(await reader.readline())).header.cra) for _ in range(2)]
+        if i % 2 == 0:
+            lat.append(time.perf_counter() - t)
+        if sorted(got) != [2, 3]:
+            raise RuntimeError(f"expected a response and a CS14 alert, got CRA {got}")
+    writer.close()
+
+
+def bench_hub() -> list[tuple[str, str]]:
+    from chf.commands import RemoteParty, ccs01, ccs02
+    from chf.keygen import Pki, init_keys
+    from gbcs.keys import KeyStore
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="commshub-bench-") as tmp:
+        pki = init_keys(Path(tmp) / "keys", Pki())
+        origs = [bytes.fromhex("90B3D51F3000FF") + bytes([c]) for c in range(17)]
+        kd = Path(tmp) / "keys"
+        for o in origs:  # ACB-role senders share the ACB's KA key pair: the hub MACs its responses to them
+            for ext in ("key", "pem"):
+                (kd / f"{o.hex()}-ka.{ext}").write_bytes((kd / f"{pki.acb.lower()}-ka.{ext}").read_bytes())
+        trust = [a for o in origs for a in ("--trust", f"{o.hex()}=access_control_broker")]
+        keys = KeyStore.from_directory(kd, acb=pki.eui("acb"))
+        proc = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", tmp, "--keys",
+                                 str(Path(tmp) / "keys"), "--wan", "127.0.0.1:0", *trust],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(proc.stdout.readline().rsplit(":", 1)[1])
+            for clients, per_client in ((1, 1000), (16, 150)):
+                work = []
+                for c in range(clients):
+                    # Each client is its own ACB-role originator (--trust), so its counters stay in order.
+                    party = RemoteParty(keys, origs[c + (0 if clients == 1 else 1)], pki.eui("hub"),
+                                        pki.eui("supplier"))
+                    frames, base = [], 1 + (c << 20)
+                    dev = bytes.fromhex("00DB1234567800") + bytes([c])
+                    for i in range(per_client):
+                        frames.append(party.build(ccs01(dev, bytes(16)), counter=base + 2 * i))
+                        frames.append(party.build(ccs02(dev), counter=base + 2 * i + 1))
+                    work.append(frames)
+                lat: list[float] = []
+
+                async def run_all() -> float:
+                    t = time.perf_counter()
+                    await asyncio.gather(*(_client("127.0.0.1", port, w, lat) for w in work))
+                    return time.perf_counter() - t
+
+                elapsed = asyncio.run(run_all())
+                lat.sort()
+                n = len(lat)
+                p50, p99 = lat[n // 2] * 1000, lat[min(n - 1, int(n * 0.99))] * 1000
+                rows.append((f"CCS01 round trip, {clients} client(s)",
+                             f"p50 {p50:.2f} ms, p99 {p99:.2f} ms; {2 * n / elapsed:,.0f} commands/s "
+                             f"({2 * n} CCS01+CCS02, each with its CS14)"))
+        finally:
+            proc.terminate()
+            proc.wait(5)
+    return rows
+
+
+def main() -> int:
+    print(f"commshub benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)\n")
+    rows = bench_codec() + bench_hub()
+    w = max(len(k) for k, _ in rows)
+    print(f"| {'measure'.ljust(w)} | figure |")
+    print(f"|{'-' * (w + 2)}|--------|")
+    for k, v in rows:
+        print(f"| {k.ljust(w)} | {v} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

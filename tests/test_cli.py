@@ -1,0 +1,112 @@
+"""The `chf` command as users run it: decode (tree and --json), encode, diff, keys, send/run."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from chf.cli import main
+from rtds_data import corpus_dir, frame, require_rtds
+
+CCS01 = "8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_decode_tree_names_fields_with_offsets(capsys, rtds_keys):
+    code, out, _ = run(capsys, "decode", "--keys", str(rtds_keys), str(corpus_dir() / CCS01))
+    assert code == 0
+    assert "0x0001 CCS01" in out and "90B3D51F30000002" in out and "register_device" in out
+    assert "MAC valid" in out and "round trip exact" in out
+    line = next(ln for ln in out.splitlines() if "business target ID" in ln)
+    # 9-byte MAC header with a 2-byte length (81 91) + 5-byte security header, DF 09 CRA ctr8 08 orig8 08 → 35
+    assert int(line.split()[0]) == 35
+
+
+def test_decode_json_lines_and_exit_status(capsys, rtds_keys):
+    bad = frame(CCS01)[:50].hex()
+    code, out, _ = run(capsys, "decode", "--json", "--keys", str(rtds_keys), str(corpus_dir() / CCS01), bad)
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 1
+    assert rows[0]["ok"] and rows[0]["mac"] == "valid" and rows[0]["use_case"] == "CCS01"
+    assert rows[1]["ok"] is False and rows[1]["error"]["offset"] >= 0 and rows[1]["error"]["field"]
+
+
+def test_decode_accepts_base64_and_gfi(capsys):
+    import base64
+
+    from gbcs.gfi import encode_line
+    data = frame(CCS01)
+    code, out, _ = run(capsys, "decode", "--json", base64.b64encode(data).decode(), encode_line(data).decode())
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 0 and all(r["ok"] and r["mac"] == "unknown" for r in rows)
+
+
+def test_encode_reproduces_decode_json(capsys, rtds_keys, tmp_path):
+    code, out, _ = run(capsys, "decode", "--json", str(corpus_dir() / CCS01))
+    js = tmp_path / "f.json"
+    js.write_text(out)
+    code, out, err = run(capsys, "encode", "--keys", str(rtds_keys), str(js))
+    assert code == 0 and out.strip() == frame(CCS01).hex().upper() and "MAC computed" in err
+
+
+def test_encode_changed_field_gets_a_fresh_valid_mac(capsys, rtds_keys, tmp_path):
+    code, out, _ = run(capsys, "decode", "--json", str(corpus_dir() / CCS01))
+    d = json.loads(out)
+    d["counter"] = "0000000000000600"
+    js = tmp_path / "f.json"
+    js.write_text(json.dumps(d))
+    code, out, _ = run(capsys, "encode", "--keys", str(rtds_keys), str(js))
+    code, out2, _ = run(capsys, "decode", "--json", "--keys", str(rtds_keys), out.strip())
+    r = json.loads(out2)
+    assert r["counter"] == "0000000000000600" and r["mac"] == "valid"
+
+
+def test_diff_names_the_fields_that_differ(capsys):
+    require_rtds()
+    a = corpus_dir() / CCS01
+    b = corpus_dir() / "8.11_CCS01/CCS01_8.11_ERROR_COMMAND_GBCS.HEX"
+    code, out, _ = run(capsys, "diff", str(a), str(b))
+    assert code == 1
+    assert "originator counter" in out and "0000000000000516" in out and "0000000000000517" in out
+    code, out, _ = run(capsys, "diff", str(a), str(a))
+    assert code == 0 and "no differences" in out
+
+
+def test_keys_init_and_refuse_overwrite(capsys, tmp_path):
+    code, out, _ = run(capsys, "keys", "init", str(tmp_path / "k"))
+    assert code == 0 and (tmp_path / "k" / "pki.json").is_file()
+    assert len(list((tmp_path / "k").glob("*.key"))) == 12
+    code, _, err = run(capsys, "keys", "init", str(tmp_path / "k"))
+    assert code == 2 and "exists" in err
+
+
+def test_run_and_send_end_to_end(tmp_path):
+    """`chf run` as a process, `chf send` as another: CCS01 in, response and CS14 out, counters kept."""
+    state = tmp_path / "state"
+    hub = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        line = hub.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:")
+        wan = line.split()[-1]
+        base = [sys.executable, "-m", "chf.cli", "send", "--wan", wan, "--state", str(state)]
+        r = subprocess.run(base + ["CCS01", "--device", "00DB1234567890A0", "--install-code", "00" * 16],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        frames = r.stdout.split()
+        assert len(frames) == 2 and all(f.startswith("DD") for f in frames)
+        r = subprocess.run(base + ["CCS07", "--explain"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "00DB1234567890A0" in r.stdout and "MAC" in r.stdout
+        counters = json.loads((state / "send-counters.json").read_text())
+        assert len(counters) == 1
+        r = subprocess.run(base + ["--raw", frames[0]], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "no response" in r.stderr  # a response is no command: discarded
+    finally:
+        hub.terminate()
+        hub.wait(5)
