@@ -78,6 +78,11 @@ def run_demo() -> int:
         got = step("CCS07 read current and historic device logs", commands.ccs07())
         step("CCS01 re-add the ESME (first half of the window: its historic TC link key)",
              commands.ccs01(esme, install_code, 0, 90))
+        reply, alerts = control(host, port, f"JOIN {pki.esme} {tc_key.hex()} historic")
+        print(f"-- the ESME talks again with its historic TC link key (control channel: {reply})")
+        for f in alerts:
+            _show("received", f, keys)
+        print()
         step("ECS35d read the CHF security log", commands.ecs35d())
         print(f"state: {control(host, port, 'STATE')[0]}")
         server.close()

@@ -116,12 +116,12 @@ class Hub:
         role = self.config.role_of(h.originator)
         if role is None:
             return self._reject(Rejection.UNKNOWN_SOURCE, f"unknown originator {h.originator.hex().upper()}")
-        if frame.mac is None or check_mac(self.keys, frame) is not Verdict.VALID:
+        if frame.mac is None or check_mac(self.keys, frame, data) is not Verdict.VALID:
             return self._reject(Rejection.AUTHENTICATION, "MAC missing or invalid")
         entry = codes.lookup(h.message_code)
         must_sign = entry is not None and entry.criticality is codes.Criticality.CRITICAL
         if must_sign or h.signature_field is SignatureField.PRESENT:
-            if check_signature(self.keys, h) is not Verdict.VALID:
+            if check_signature(self.keys, h, data) is not Verdict.VALID:
                 return self._reject(Rejection.AUTHENTICATION, "critical command without a valid signature")
         if entry is not None and entry.allows_role(role) is False:
             return self._reject(Rejection.NO_AUTHORITY, f"{role.value} may not send 0x{h.message_code:04X}")

@@ -49,7 +49,8 @@ def compute_mac(store: KeyStore, frame: Frame) -> bytes:
     return crypto.gmac(mac_key(store, frame.header), frame.header.originator, frame.mac_aad())
 
 
-def check_mac(store: KeyStore | None, frame: Frame) -> Verdict:
+def check_mac(store: KeyStore | None, frame: Frame, wire: bytes | None = None) -> Verdict:
+    """MAC verdict. `wire`, the bytes `frame` was decoded from, spares re-encoding the grouping header."""
     if frame.mac is None:
         return Verdict.ABSENT
     if store is None:
@@ -58,17 +59,25 @@ def check_mac(store: KeyStore | None, frame: Frame) -> Verdict:
         key = mac_key(store, frame.header)
     except KeyNotFoundError:
         return Verdict.UNKNOWN
-    ok = crypto.mac_matches(key, frame.header.originator, frame.mac_aad(), frame.mac)
+    if wire is not None:
+        gh, end = frame.offsets["grouping_header"], frame.offsets["mac"]
+        aad = wire[gh - 5:gh] + b"\x00" + wire[gh:end]
+    else:
+        aad = frame.mac_aad()
+    ok = crypto.mac_matches(key, frame.header.originator, aad, frame.mac)
     return Verdict.VALID if ok else Verdict.INVALID
 
 
-def check_signature(store: KeyStore | None, header: GroupingHeader) -> Verdict:
+def check_signature(store: KeyStore | None, header: GroupingHeader, wire: bytes | None = None) -> Verdict:
+    """Signature verdict; `wire` as for `check_mac` (the signed bytes are then sliced, not re-encoded)."""
     if header.signature_field is not SignatureField.PRESENT or header.signature is None:
         return Verdict.ABSENT
     pub = store.public_key(header.originator, KeyUsage.DS) if store is not None else None
     if pub is None:
         return Verdict.UNKNOWN
-    return Verdict.VALID if crypto.verify(pub, header.signed_bytes(), header.signature) else Verdict.INVALID
+    signed = wire[header.offsets["start"] + 1:header.offsets["signature"]] if wire is not None \
+        else header.signed_bytes()
+    return Verdict.VALID if crypto.verify(pub, signed, header.signature) else Verdict.INVALID
 
 
 def sign_header(store: KeyStore, header: GroupingHeader) -> None:

@@ -24,6 +24,7 @@ from operator import itemgetter
 from typing import Any, Self
 
 from .errors import DecodeError, EncodeError
+from .length import encode_length, minimal_size
 from .tree import Node
 
 MAX_DEPTH = 64  # nesting bound for hostile input (payload-codec contract)
@@ -294,10 +295,7 @@ def read_len(data: bytes, pos: int, end: int, base: int, field: str) -> tuple[in
     return v, npos, (None if size == _minimal_len_size(v) else size)
 
 
-def _minimal_len_size(v: int) -> int:
-    if v < 0x80:
-        return 1
-    return 1 + (v.bit_length() + 7) // 8
+_minimal_len_size = minimal_size
 
 
 def decode_at(data: bytes, pos: int, end: int, base: int = 0, depth: int = 0) -> tuple[Data, int]:
@@ -622,21 +620,10 @@ def decode_data(data: bytes, base: int = 0) -> Data:
 
 
 def encode_len(value: int, size: int | None = None, field: str = "length") -> bytes:
-    """An A-XDR length; `size` forces a (non-minimal) wire size of 2..5 bytes."""
+    """An A-XDR length (BER-style, as GBCS frame lengths, up to 4 length octets); `size` forces a wire size."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise EncodeError(field, f"bad length {value!r}")
-    need = _minimal_len_size(value)
-    if size is None or size == need:
-        if value < 0x80:
-            return bytes((value,))
-        n = need - 1
-    else:
-        if not isinstance(size, int) or size < need or size < 2:
-            raise EncodeError(field, f"length {value} cannot be written in {size} byte(s)")
-        n = size - 1
-    if n > MAX_LENGTH_OCTETS:
-        raise EncodeError(field, f"length {value} needs more than {MAX_LENGTH_OCTETS} length octets")
-    return bytes((0x80 | n,)) + value.to_bytes(n, "big")
+    return encode_length(value, size, field, MAX_LENGTH_OCTETS)
 
 
 def _check_bytes(d: Data, field: str) -> bytes:

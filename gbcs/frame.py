@@ -20,7 +20,7 @@ MAC_LENGTH = 12
 SECURITY_HEADER_LENGTH = 5  # security-control byte + 4-byte invocation counter
 
 
-@dataclass
+@dataclass(slots=True)
 class MacHeader:
     """The General-Ciphering fields before the ciphered content (GBCS.md §2.2 and §2.7).
 
@@ -79,7 +79,7 @@ class MacHeader:
         return hdr, body
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     """One GBCS message: its grouping header, and the MAC header and MAC when it is MAC-protected."""
 

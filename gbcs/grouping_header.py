@@ -37,7 +37,7 @@ class SignatureField(Enum):
     PRESENT = "present"
 
 
-@dataclass
+@dataclass(slots=True)
 class OtherInformation:
     """Grouping-header other-information: message code and its optional supplements (GBCS.md §2.3).
 
@@ -97,7 +97,7 @@ class OtherInformation:
         return oi
 
 
-@dataclass
+@dataclass(slots=True)
 class GroupingHeader:
     """A General-Signing APDU: the GBCS message proper (header fields, payload, signature)."""
 

@@ -33,8 +33,10 @@ def minimal_size(value: int) -> int:
     return 1 + (value.bit_length() + 7) // 8
 
 
-def encode_length(value: int, size: int | None = None, field: str = "length") -> bytes:
-    """Encode `value`; `size` forces a (possibly non-minimal) wire size, default minimal."""
+def encode_length(value: int, size: int | None = None, field: str = "length",
+                  max_octets: int = MAX_LENGTH_BYTES) -> bytes:
+    """Encode `value`; `size` forces a (possibly non-minimal) wire size, default minimal. A-XDR allows
+    `max_octets=4` (gbcs.axdr); GBCS frame lengths stop at 3."""
     if value < 0:
         raise EncodeError(field, f"negative length {value}")
     need = minimal_size(value)
@@ -43,9 +45,9 @@ def encode_length(value: int, size: int | None = None, field: str = "length") ->
             return bytes((value,))
         n = need - 1
     else:
-        if size < need or size < 2 or size > 1 + MAX_LENGTH_BYTES:
+        if not isinstance(size, int) or size < need or size < 2 or size > 1 + max_octets:
             raise EncodeError(field, f"length {value} cannot be written in {size} byte(s)")
         n = size - 1
-    if n > MAX_LENGTH_BYTES:
-        raise EncodeError(field, f"length {value} needs more than {MAX_LENGTH_BYTES} length octets")
+    if n > max_octets:
+        raise EncodeError(field, f"length {value} needs more than {max_octets} length octets")
     return bytes((0x80 | n,)) + value.to_bytes(n, "big")

@@ -58,8 +58,8 @@ def decode(data: bytes, keys: KeyStore | None = None, *, verify: bool = True) ->
     if w:
         msg.warnings.extend(w)
     if verify:
-        msg.mac = auth.check_mac(keys, frame)
-        msg.signature = auth.check_signature(keys, h)
+        msg.mac = auth.check_mac(keys, frame, data)
+        msg.signature = auth.check_signature(keys, h, data)
     else:
         msg.mac = Verdict.ABSENT if frame.mac is None else Verdict.UNKNOWN
         msg.signature = Verdict.ABSENT if h.signature_field is not SignatureField.PRESENT else Verdict.UNKNOWN

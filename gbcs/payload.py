@@ -54,7 +54,8 @@ def decode_payload(payload: bytes, base: int, message_code: int, cra: int) -> tu
     kind = classify(payload)
     if kind is PayloadType.RAW:
         return kind, None
-    return kind, codec(kind).decode(payload, base, message_code=message_code, cra=cra)
+    m = _loaded.get(kind) or codec(kind)
+    return kind, m.decode(payload, base, message_code=message_code, cra=cra)
 
 
 def encode_payload(kind: PayloadType, record: Any, raw: bytes | None = None) -> bytes:

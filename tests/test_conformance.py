@@ -117,7 +117,7 @@ def test_single_bit_flip_never_keeps_mac_valid(decoded, keys):
                 f = decode_frame(bytes(d))
             except DecodeError:
                 continue
-            assert check_mac(keys, f) is not Verdict.VALID, (rel, bit)
+            assert check_mac(keys, f, bytes(d)) is not Verdict.VALID, (rel, bit)
 
 
 def test_single_bit_flip_never_keeps_signature_valid(decoded, keys):
@@ -136,7 +136,7 @@ def test_single_bit_flip_never_keeps_signature_valid(decoded, keys):
                 f = decode_frame(bytes(d))
             except DecodeError:
                 continue
-            assert check_signature(keys, f.header) is not Verdict.VALID, (rel, bit)
+            assert check_signature(keys, f.header, bytes(d)) is not Verdict.VALID, (rel, bit)
 
 
 def test_truncation_raises_only_decode_error(decoded):

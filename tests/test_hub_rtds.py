@@ -157,3 +157,15 @@ def test_cs14_alert_verifies_and_carries_the_backup(keys, tmp_path):
     ref = message.decode(frame("NA_CS14/CS14_NA_8F12_ALERT_GBCS.HEX"), keys)
     assert ref.payload.alert_code == 0x8F12 and len(ref.header.other_information.encode()) == 2
     assert shape(ref.payload.alert_body[0].value[2].value[0]) == ("structure", ((9, 8), (9, 16)))
+
+
+def test_ecs52_firmware_version_and_legacy_active_devices_code(keys, tmp_path):
+    """ECS52 (0x0059, "Target CHF; ESME") answers the hub's firmware version; 0x0004 is served like 0x010F."""
+    from chf.commands import ccs06, ecs52
+    hub = make_hub(keys, tmp_path)
+    party = RemoteParty(keys, keys.acb, RTDS.eui, SUPPLIER)
+    r = dlms.decode(decode_frame(hub.handle(party.build(ecs52(), counter=5))[0]).header.payload)
+    assert [s.result for s in r.results] == [0] and bytes(r.data[0].value) == RTDS.firmware_version
+    a = dlms.decode(decode_frame(hub.handle(party.build(ccs06(legacy_code=True), counter=6))[0]).header.payload)
+    b = dlms.decode(decode_frame(hub.handle(party.build(ccs06(), counter=7))[0]).header.payload)
+    assert a.data == b.data and a.results == b.results
