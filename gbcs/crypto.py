@@ -20,6 +20,7 @@ from .errors import AuthenticationError
 # AlgorithmID of the KDF OtherInfo (GBCS.md §5.1; HenryGiraldo/gbcs python/gbcs.py cites GBCS 4.3.3.3).
 KDF_ALGORITHM_ID = bytes.fromhex("60857406080300")
 TAG_LENGTH = 12
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 class KdfUse:
@@ -74,7 +75,7 @@ def ecdh(private_key: ec.EllipticCurvePrivateKey, public_key: ec.EllipticCurvePu
 
 def sign(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     """ECDSA P-256/SHA-256, returned as raw r‖s (64 bytes), as GBCS carries it (GBCS.md §5.4)."""
-    r, s = decode_dss_signature(private_key.sign(data, ec.ECDSA(hashes.SHA256())))
+    r, s = decode_dss_signature(private_key.sign(data, _ECDSA_SHA256))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
@@ -84,7 +85,7 @@ def verify(public_key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes)
         return False
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     try:
-        public_key.verify(der, data, ec.ECDSA(hashes.SHA256()))
+        public_key.verify(der, data, _ECDSA_SHA256)
         return True
     except InvalidSignature:
         return False
