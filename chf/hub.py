@@ -103,6 +103,8 @@ class Hub:
                 whole = self.gbt.add(data)
             except DecodeError as e:
                 return self._reject(Rejection.MALFORMED, f"GBT block: {e}")
+            if whole is not None and is_gbt(whole):
+                return self._reject(Rejection.MALFORMED, "a GBT transfer carrying another GBT block")
             return self._handle(whole) if whole is not None else []
         try:
             frame = decode_frame(data)

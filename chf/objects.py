@@ -31,9 +31,9 @@ HISTORIC_DEVICE_LOG = bytes.fromhex("00001E0301FF")  # 0-0:30.3.1.255 CHF Histor
 DEVICE_ID = bytes.fromhex("0000600101FF")            # 0-0:96.1.1.255, IC 1
 MODEL_TYPE = bytes.fromhex("0000600104FF")           # 0-0:96.1.4.255, IC 1
 MANUFACTURER = bytes.fromhex("0000600106FF")         # 0-0:96.1.6.255, IC 1
-FIRMWARE_VERSION = bytes.fromhex("00000002 01FF".replace(" ", ""))  # 0-0:0.2.1.255, IC 1
-EVENT_LOG = bytes.fromhex("00006362 00FF".replace(" ", ""))         # 0-0:99.98.0.255, IC 7
-SECURITY_LOG = bytes.fromhex("00006362 01FF".replace(" ", ""))      # 0-0:99.98.1.255, IC 7
+FIRMWARE_VERSION = bytes.fromhex("0000000201FF")     # 0-0:0.2.1.255, IC 1
+EVENT_LOG = bytes.fromhex("0000636200FF")            # 0-0:99.98.0.255, IC 7
+SECURITY_LOG = bytes.fromhex("0000636201FF")         # 0-0:99.98.1.255, IC 7
 
 NEVER = bytes.fromhex("FFFFFFFFFFFFFFFFFF8000FF")  # DLMS date-time "NEVER" (GBCS.md §4.2)
 CS14_ALERT_CODE = 0x8F12

@@ -148,3 +148,13 @@ def test_not_supported_use_case_gets_ecs100_when_hub_can_sign(tmp_path):
     assert alert.header.message_code == 0x0120 and alert.payload.alert_code == 0x8F85
     assert bytes(alert.payload.alert_body[0].value) == (0x010A).to_bytes(2, "big") + (77).to_bytes(8, "big")
     assert alert.header.other_information.supplementary_remote_party_id == pki.eui("supplier")
+
+
+def test_gbt_blocks_are_reassembled_before_handling(hub, keys):
+    """A command split into GBT blocks (GBCS.md §2.7) is handled once whole, whatever the block order."""
+    from gbcs.gbt import split_frame
+    blocks = split_frame(party(keys).build(ccs06(), counter=4000), 20)
+    assert len(blocks) > 2
+    outs = [hub.handle(b) for b in reversed(blocks)]
+    assert all(o == [] for o in outs[:-1]) and len(outs[-1]) == 1
+    assert decode_frame(outs[-1][0]).header.counter == 4000
