@@ -24,6 +24,7 @@ def _keystore(args: argparse.Namespace) -> KeyStore | None:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from gbcs import message
+    from gbcs.decryption import decrypt
     from gbcs.explain import explain
 
     keys = _keystore(args)
@@ -41,11 +42,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
             continue
         if msg.mac.value == "invalid" or msg.signature.value == "invalid":
             failed += 1
+        decrypted = decrypt(msg, keys) if keys is not None else []
         if args.json:
-            print(json.dumps(message.to_json(msg, item.data, item.source), separators=(",", ":")))
+            js = message.to_json(msg, item.data, item.source)
+            if decrypted:
+                js["decrypted"] = [d.as_dict() for d in decrypted]
+            print(json.dumps(js, separators=(",", ":")))
         else:
             print(f"== {item.source}")
-            print("\n".join(explain(msg, item.data).render()))
+            print("\n".join(explain(msg, item.data, decrypted).render()))
             print(f"   MAC {msg.mac.value}, signature {msg.signature.value}, "
                   f"round trip {'exact' if message.roundtrips(msg, item.data) else 'DIFFERS'}")
     return 1 if failed else 0

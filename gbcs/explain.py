@@ -10,7 +10,8 @@ from .tree import Node
 _CRA_MEANING = {1: "command", 2: "response", 3: "alert"}
 
 
-def explain(msg: Message, data: bytes) -> Node:
+def explain(msg: Message, data: bytes, decrypted: list | None = None) -> Node:
+    """The whole frame as a tree; `decrypted` (from `gbcs.decryption.decrypt`) adds the plaintext parts."""
     f = msg.frame
     h = f.header
     o = h.offsets
@@ -61,6 +62,9 @@ def explain(msg: Message, data: bytes) -> Node:
         g.add("signature", o["signature"], 65, f"{(h.signature or b'').hex().upper()} [{msg.signature.value}]")
     if f.mac is not None:
         root.add("MAC", f.offsets["mac"], 12, f"{f.mac.hex().upper()} [{msg.mac.value}]")
+    for d in decrypted or []:
+        n = root.add("decrypted", d.offset, d.length, d.error or f"{d.length} bytes of plaintext")
+        n.children.extend(d.nodes)
     for w in msg.warnings:
         root.add("warning", 0, 0, w)
     return root
