@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,9 +20,13 @@ from pathlib import Path
 GBCS_PARSER_MS = 0.70  # GBCS.md §7: parse + MAC + signature, Node 20, this corpus, 2-core machine
 
 
+def rtds_root() -> Path:
+    """Where the RTDS lives: $COMMSHUB_RTDS, else ../shared/rtds beside the repository (as the tests)."""
+    return Path(os.environ.get("COMMSHUB_RTDS", Path(__file__).resolve().parent.parent.parent / "shared" / "rtds"))
+
+
 def corpus() -> list[bytes] | None:
-    root = Path(os.environ.get("COMMSHUB_RTDS", Path(__file__).resolve().parent.parent.parent / "shared" / "rtds"))
-    files = sorted((root / "RTDS-4.5.0").glob("*/*.HEX"))
+    files = sorted((rtds_root() / "RTDS-4.5.0").glob("*/*.HEX"))
     if not files:
         return None
     return [bytes.fromhex(f.read_text().strip()) for f in files]
@@ -46,8 +49,7 @@ def bench_codec() -> list[tuple[str, str]]:
     if frames is None:
         print("codec: RTDS corpus not found (set COMMSHUB_RTDS); skipped")
         return []
-    keys_dir = Path(os.environ.get("COMMSHUB_RTDS", Path(__file__).resolve().parent.parent.parent / "shared" / "rtds")) / "keystore"
-    keys = KeyStore.from_directory(keys_dir)
+    keys = KeyStore.from_directory(rtds_root() / "keystore")
     for f in frames:  # warm: compile ASN.1, derive and cache ECDH secrets
         message.decode(f, keys)
     n = len(frames)

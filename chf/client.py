@@ -34,9 +34,10 @@ class Exchange:
         return None
 
 
-def send(host: str, port: int, frame: bytes, wait: float = 2.0, connect_timeout: float = 5.0) -> Exchange:
-    """Send one frame; collect every frame received within `wait` seconds (stops early after the response
-    once no more arrives for 0.2 s)."""
+def send(host: str, port: int, frame: bytes, wait: float = 2.0, connect_timeout: float = 5.0,
+         linger: float | None = None) -> Exchange:
+    """Send one frame; collect every frame received within `wait` seconds. With `linger`, stop early that many
+    seconds after the response (rigs and the demo, where the alerts follow the response at once)."""
     received: list[bytes] = []
     with socket.create_connection((host, port), timeout=connect_timeout) as s:
         s.sendall(encode_line(frame))
@@ -45,7 +46,7 @@ def send(host: str, port: int, frame: bytes, wait: float = 2.0, connect_timeout:
         got_response_at: float | None = None
         while True:
             now = time.monotonic()
-            end = deadline if got_response_at is None else min(deadline, got_response_at + 0.2)
+            end = deadline if got_response_at is None or linger is None else min(deadline, got_response_at + linger)
             if now >= end:
                 break
             s.settimeout(end - now)

@@ -59,7 +59,7 @@ def run_demo() -> int:
             frame = party.build(specs)
             print(f"-> {title}")
             _show("sent", frame, keys)
-            ex = send(host, port, frame, wait=2.0)
+            ex = send(host, port, frame, wait=2.0, linger=0.2)
             for f in ex.received:
                 _show("received", f, keys)
             print()

@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from chf.cli import main
 from rtds_data import corpus_dir, frame, require_rtds
@@ -95,7 +94,7 @@ def test_run_and_send_end_to_end(tmp_path):
         line = hub.stdout.readline()
         assert line.startswith("listening on 127.0.0.1:")
         wan = line.split()[-1]
-        base = [sys.executable, "-m", "chf.cli", "send", "--wan", wan, "--state", str(state)]
+        base = [sys.executable, "-m", "chf.cli", "send", "--wan", wan, "--state", str(state), "--wait", "1"]
         r = subprocess.run(base + ["CCS01", "--device", "00DB1234567890A0", "--install-code", "00" * 16],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr

@@ -1,6 +1,5 @@
 """Durability: SIGKILL the hub process at random moments during 1,000+ CCS01/CCS02 commands (issue 3)."""
 
-import os
 import random
 import signal
 import socket
@@ -8,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from chf.commands import CounterFile, RemoteParty, ccs01, ccs02

@@ -44,7 +44,7 @@ def seed(hub, keys, *steps, start=0x100):
 
 def exchange(hub, command):
     with ServerThread(hub) as srv:
-        return send(srv.host, srv.port, command, wait=3.0)
+        return send(srv.host, srv.port, command, wait=3.0, linger=0.2)
 
 
 IC = bytes.fromhex("30313233343536373839414243444546")
