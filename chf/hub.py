@@ -19,7 +19,7 @@ from gbcs import codes
 from gbcs import dlms
 from gbcs.authentication import Verdict, check_mac, check_signature
 from gbcs.axdr import Data
-from gbcs.errors import DecodeError, GbcsError
+from gbcs.errors import DecodeError
 from gbcs.frame import Frame, decode_frame
 from gbcs.gbt import Reassembler, is_gbt
 from gbcs.grouping_header import Cra, OtherInformation, SignatureField
@@ -285,5 +285,3 @@ class Hub:
             "join_windows": sorted(k.hex().upper() for k in st.join_windows),
         }
 
-
-__all__ = ["Hub", "HubConfig", "Rejection", "GbcsError"]

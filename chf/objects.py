@@ -221,9 +221,6 @@ def set_enable_joining(ctx: Context, d: Data) -> int:
 
 # ------------------------------------------------------------------------------------------ dispatch
 
-Getter = Callable[[Context, RequestSpec], "Data | int"]
-
-
 def _get(ctx: Context, spec: RequestSpec) -> Data | int:
     key = (spec.class_id, spec.obis, spec.member)
     ident = ctx.identity
@@ -273,10 +270,6 @@ def execute(ctx: Context, spec: RequestSpec, data: Data) -> tuple[int, Data | No
         return (s(ctx, data), None) if s else (READ_WRITE_DENIED, None)
     got = _get(ctx, spec)
     return (got, None) if isinstance(got, int) else (SUCCESS, got)
-
-
-def cs14_body(ctx: Context) -> Data:
-    return backup(ctx)
 
 
 def log_entry(now: datetime, code: int, info: bytes = b"") -> LogEntry:

@@ -38,9 +38,6 @@ def diff_trees(a: Node, b: Node) -> list[Difference]:
     for path in list(fa) + [p for p in fb if p not in fa]:
         va, vb = fa.get(path), fb.get(path)
         if va is None or vb is None or va[0] != vb[0]:
-            if path == "frame" and va and vb:
-                if va[0] == vb[0]:
-                    continue
             out.append(Difference(path, va[0] if va else None, vb[0] if vb else None,
                                   va[1] if va else None, vb[1] if vb else None))
     return out

@@ -11,7 +11,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
-from .errors import DecodeError
+from .errors import EncodeError
 
 
 class PayloadType(str, Enum):
@@ -73,7 +73,6 @@ def payload_to_json(kind: PayloadType, record: Any, raw: bytes) -> Any:
 def payload_from_json(kind: PayloadType, obj: Any) -> tuple[Any, bytes]:
     """(record, encoded bytes) from a JSON payload description."""
     if kind is PayloadType.RAW:
-        from .errors import EncodeError
         try:
             raw = bytes.fromhex(obj["hex"])
         except (KeyError, TypeError, ValueError):
@@ -83,6 +82,3 @@ def payload_from_json(kind: PayloadType, obj: Any) -> tuple[Any, bytes]:
     rec = m.from_json(obj)
     return rec, m.encode(rec)
 
-
-__all__ = ["PayloadType", "classify", "decode_payload", "encode_payload", "payload_to_json",
-           "payload_from_json", "DecodeError"]
