@@ -133,7 +133,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     return run(RunOptions(state=args.state, keys=args.keys, hub_id=args.hub_id, profile=args.profile,
                           wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
-                          manufacturer=args.manufacturer, capacity=args.capacity, trust=args.trust or []))
+                          manufacturer=args.manufacturer, model=args.model,
+                          firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
+                          capacity=args.capacity, trust=args.trust or []))
 
 
 def _sender(args: argparse.Namespace):
@@ -282,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--hub-id", metavar="EUI", help="the hub's EUI-64 (default from the profile or pki.json)")
     r.add_argument("--profile", default="default", help="identity profile: default or rtds")
     r.add_argument("--manufacturer", metavar="TEXT", help="override CHManufacturerIdentifier")
+    r.add_argument("--model", metavar="TEXT", help="override ModelType(CommsHub), 8 characters")
+    r.add_argument("--firmware-version", metavar="HEX4", help="override FirmwareVersion (ECS52)")
+    r.add_argument("--extended-pan-id", metavar="HEX8", help="override the HAN's Extended PAN ID (first start)")
     r.add_argument("--capacity", type=int, metavar="N", help="device log capacity (default 16)")
     r.add_argument("--wan", default="127.0.0.1:4059", help="HOST:PORT or serial://DEVICE-or-pyserial-URL")
     r.add_argument("--radio", default="none", help="HAN radio: none (no HAN)")

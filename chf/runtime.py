@@ -32,8 +32,23 @@ class RunOptions:
     faults: list[str] = field(default_factory=list)
     clock: str = "real"
     manufacturer: str | None = None
+    model: str | None = None
+    firmware_version: str | None = None  # hex, 4 bytes
+    extended_pan_id: str | None = None   # hex, 8 bytes
     capacity: int | None = None
     trust: list[str] = field(default_factory=list)  # EUI=ROLE: more remote parties (roles of gbcs.codes.Role)
+
+
+def _hex(v: str | None, n: int, name: str) -> bytes | None:
+    if v is None:
+        return None
+    try:
+        b = bytes.fromhex(v)
+    except ValueError:
+        b = b""
+    if len(b) != n:
+        raise SystemExit(f"chf run: {name} takes {n} bytes of hex, got {v!r}")
+    return b
 
 
 def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
@@ -61,7 +76,10 @@ def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
             raise SystemExit(f"chf run: --trust EUI=ROLE expected (roles: {', '.join(r.value for r in codes.Role)})")
     identity = identity.with_overrides(
         eui=bytes.fromhex(opts.hub_id) if opts.hub_id else None,
-        manufacturer=opts.manufacturer.encode() if opts.manufacturer else None)
+        manufacturer=opts.manufacturer.encode() if opts.manufacturer else None,
+        model=opts.model.encode() if opts.model else None,
+        firmware_version=_hex(opts.firmware_version, 4, "--firmware-version"),
+        extended_pan_id=_hex(opts.extended_pan_id, 8, "--extended-pan-id"))
     keys = KeyStore.from_directory(keys_dir, acb=acb)
     config = HubConfig(identity, acb, parties, opts.capacity or HubConfig.device_log_capacity)
     store = Store(state_dir / f"hub-{identity.eui.hex()}.sqlite")

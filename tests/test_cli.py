@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 
 from chf.cli import main
 from rtds_data import corpus_dir, frame, require_rtds
@@ -109,3 +110,14 @@ def test_run_and_send_end_to_end(tmp_path):
     finally:
         hub.terminate()
         hub.wait(5)
+
+
+def test_run_identity_is_configuration(tmp_path):
+    from chf.runtime import RunOptions, build_hub
+    hub = build_hub(RunOptions(state=str(tmp_path), model="ABCDEFGH", manufacturer="XYZ ",
+                               firmware_version="01020304", extended_pan_id="1122334455667788"))
+    ident = hub.config.identity
+    assert (ident.model, ident.manufacturer, ident.firmware_version) == (b"ABCDEFGH", b"XYZ ", bytes([1, 2, 3, 4]))
+    assert hub.state.extended_pan_id == bytes.fromhex("1122334455667788")
+    with pytest.raises(SystemExit):
+        build_hub(RunOptions(state=str(tmp_path), firmware_version="0102"))
