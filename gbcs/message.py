@@ -50,13 +50,13 @@ def decode(data: bytes, keys: KeyStore | None = None, *, verify: bool = True) ->
     """Decode a frame and its payload; check MAC and signature when `verify` (verdicts `unknown` without keys)."""
     frame = decode_frame(data)
     h = frame.header
-    kind, record = decode_payload(h.payload, h.offsets.get("payload", 0), h.message_code, int(h.cra))
+    kind, record = decode_payload(h.payload, h.offsets["payload"], h.message_code, h.cra)
     msg = Message(frame, kind, record)
-    if kind is PayloadType.RAW and h.payload:
-        msg.warnings.append("payload is neither DLMS, GBZ nor ASN.1: kept as raw bytes")
-    w = getattr(record, "warnings", None)
-    if w:
-        msg.warnings.extend(w)
+    if kind is PayloadType.RAW:
+        if h.payload:
+            msg.warnings.append("payload is neither DLMS, GBZ nor ASN.1: kept as raw bytes")
+    elif kind is not PayloadType.DLMS and record.warnings:  # GBZ and ASN.1 records report odd wire forms
+        msg.warnings.extend(record.warnings)
     if verify:
         msg.mac = auth.check_mac(keys, frame, data)
         msg.signature = auth.check_signature(keys, h, data)
