@@ -35,6 +35,10 @@ class DeviceType(IntEnum):
     GPF = 254
 
 
+# A restored entry (CCS03 carries only EUI and hashed key) has no device type until the device says more.
+UNKNOWN_DEVICE_TYPE = 0xFF
+
+
 class Status(IntFlag):
     """active_device_element.status bits (Gurux ZigBeeStatus, DOMAIN.md §1.3c); sent MSB-first as bit-string(8)."""
 

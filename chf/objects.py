@@ -15,7 +15,7 @@ from gbcs.axdr import Data, TypeDesc
 from gbcs.dlms import RequestSpec, SpecKind
 
 from .clock import dlms_date_time, zigbee_seconds
-from .device_log import AddOutcome, DeviceLogEntry, Status
+from .device_log import UNKNOWN_DEVICE_TYPE, AddOutcome, DeviceLogEntry, DeviceType, Status
 from .faults import FaultTable
 from .han import Han
 from .identity import HubIdentity
@@ -153,7 +153,6 @@ def unregister_device(ctx: Context, p: Data) -> tuple[int, Data | None]:
     entry = ctx.state.device_log.get(eui)
     if entry is None:
         return SUCCESS, None
-    from .device_log import DeviceType
     if entry.tc_link_key is not None and entry.device_type != DeviceType.HHT:
         ctx.state.historic_log.record(eui, entry.tc_link_key)
     ctx.state.device_log.remove(eui)
@@ -178,7 +177,7 @@ def restore_pan(ctx: Context, p: Data) -> tuple[int, Data | None]:
     if len({eui for eui, _ in rows}) != len(rows) or len(rows) > ctx.state.device_log.capacity:
         return OTHER_REASON, None
     ctx.state.extended_pan_id = bytes(v[0].value)
-    ctx.state.device_log.replace_all([DeviceLogEntry(eui, 0xFF, None, key) for eui, key in rows])
+    ctx.state.device_log.replace_all([DeviceLogEntry(eui, UNKNOWN_DEVICE_TYPE, None, key) for eui, key in rows])
     ctx.state.join_windows.clear()
     ctx.han.form_network(ctx.state.extended_pan_id, {eui: key for eui, key in rows if key})
     ctx.log_changed = True
