@@ -158,3 +158,26 @@ def test_gbt_blocks_are_reassembled_before_handling(hub, keys):
     outs = [hub.handle(b) for b in reversed(blocks)]
     assert all(o == [] for o in outs[:-1]) and len(outs[-1]) == 1
     assert decode_frame(outs[-1][0]).header.counter == 4000
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_no_mutated_or_random_input_crashes_the_hub_or_changes_its_logs(hub, keys, data):
+    """Any change to a valid command's bytes fails the MAC (or the parse): nothing but the security log moves."""
+    good = party(keys).build(ccs01(bytes.fromhex("00DB1234567890B1"), IC), counter=5000)
+    if data.draw(st.booleans()):
+        b = bytearray(good)
+        for _ in range(data.draw(st.integers(1, 3))):
+            i = data.draw(st.integers(0, len(b) - 1))
+            b[i] = data.draw(st.integers(0, 255))
+        frame_ = bytes(b)
+    else:
+        frame_ = data.draw(st.binary(max_size=200))
+    if frame_ == good:
+        return
+    before = durable(hub)
+    assert hub.handle(frame_) == []
+    assert durable(hub)[:4] == before[:4]
