@@ -145,9 +145,15 @@ def bench_hub() -> list[tuple[str, str]]:
     return rows
 
 
+def calibration() -> tuple[str, str]:
+    """A fixed pure-Python loop, so figures from runs on a host whose speed swings can be compared."""
+    t = best_of(lambda: sum(i * i for i in range(200_000)), 5)
+    return ("host calibration (fixed Python loop)", f"{t * 1000:.1f} ms (lower = faster host right now)")
+
+
 def main() -> int:
     print(f"commshub benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)\n")
-    rows = bench_codec() + bench_hub()
+    rows = [calibration()] + bench_codec() + bench_hub()
     w = max(len(k) for k, _ in rows)
     print(f"| {'measure'.ljust(w)} | figure |")
     print(f"|{'-' * (w + 2)}|--------|")
