@@ -65,24 +65,23 @@ def run_demo() -> int:
             print()
             return ex.received
 
+        def joins(title: str, command: str) -> None:
+            reply, alerts = control(host, port, command)
+            print(f"-- {title} (control channel: {reply})")
+            for f in alerts:
+                _show("received", f, keys)
+            print()
+
         step("ECS26n read the hub's identity", commands.ecs26n())
         step("CCS01 add the ESME to the device log (join window 90 s)", commands.ccs01(esme, install_code, 0, 90))
         tc_key = bytes.fromhex("0F0E0D0C0B0A09080706050403020100")
-        reply, alerts = control(host, port, f"JOIN {pki.esme} {tc_key.hex()}")
-        print(f"-- the ESME joins and agrees TC link key {tc_key.hex().upper()} (control channel: {reply})")
-        for f in alerts:
-            _show("received", f, keys)
-        print()
+        joins(f"the ESME joins and agrees TC link key {tc_key.hex().upper()}", f"JOIN {pki.esme} {tc_key.hex()}")
         step("CCS06 read the device log and HAN diagnostics", commands.ccs06())
         step("CCS02 remove the ESME (its TC link key goes to the historic log)", commands.ccs02(esme))
         got = step("CCS07 read current and historic device logs", commands.ccs07())
         step("CCS01 re-add the ESME (first half of the window: its historic TC link key)",
              commands.ccs01(esme, install_code, 0, 90))
-        reply, alerts = control(host, port, f"JOIN {pki.esme} {tc_key.hex()} historic")
-        print(f"-- the ESME talks again with its historic TC link key (control channel: {reply})")
-        for f in alerts:
-            _show("received", f, keys)
-        print()
+        joins("the ESME talks again with its historic TC link key", f"JOIN {pki.esme} {tc_key.hex()} historic")
         step("ECS35d read the CHF security log", commands.ecs35d())
         print(f"state: {control(host, port, 'STATE')[0]}")
         server.close()

@@ -121,3 +121,14 @@ def test_run_identity_is_configuration(tmp_path):
     assert hub.state.extended_pan_id == bytes.fromhex("1122334455667788")
     with pytest.raises(SystemExit):
         build_hub(RunOptions(state=str(tmp_path), firmware_version="0102"))
+
+
+def test_demo_the_main_job(capsys):
+    """`make run`: every step gets a MAC-valid response; CS14 alerts follow each change of the device log."""
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    steps = [ln for ln in out.splitlines() if ln.startswith("-> ")]
+    responses = [ln for ln in out.splitlines() if "received: response" in ln]
+    assert len(steps) == len(responses) == 7 and all("MAC valid" in r for r in responses)
+    cs14 = [ln for ln in out.splitlines() if "received: alert 0x0018 CS14" in ln]
+    assert len(cs14) == 5  # add, join, remove, re-add, historic-key rejoin
