@@ -51,6 +51,26 @@ def _hex(v: str | None, n: int, name: str) -> bytes | None:
     return b
 
 
+_locks: dict[str, object] = {}
+
+
+def _lock_state(state_dir: Path) -> None:
+    """One hub per state directory: two processes committing to one database would interleave their counters.
+    The kernel drops the lock when the process dies, however it dies."""
+    import fcntl
+
+    key = str(state_dir.resolve())
+    if key in _locks:
+        return
+    f = open(state_dir / "hub.lock", "w")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise SystemExit(f"chf run: another hub is running on {state_dir} (state/hub.lock is held)") from None
+    _locks[key] = f
+
+
 def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
     if opts.profile not in PROFILES:
         raise SystemExit(f"chf run: unknown profile {opts.profile!r} (choose from {', '.join(PROFILES)})")
@@ -58,6 +78,7 @@ def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
         raise SystemExit(f"chf run: --radio {opts.radio} is not available yet: only 'none' (no HAN) is")
     state_dir = Path(opts.state)
     state_dir.mkdir(parents=True, exist_ok=True)
+    _lock_state(state_dir)
     keys_dir = Path(opts.keys) if opts.keys else state_dir / "keys"
     pki = Pki.load(keys_dir)
     if opts.keys is None and pki is None:

@@ -132,3 +132,17 @@ def test_demo_the_main_job(capsys):
     assert len(steps) == len(responses) == 7 and all("MAC valid" in r for r in responses)
     cs14 = [ln for ln in out.splitlines() if "received: alert 0x0018 CS14" in ln]
     assert len(cs14) == 5  # add, join, remove, re-add, historic-key rejoin
+
+
+def test_one_hub_per_state_directory(tmp_path):
+    state = tmp_path / "s"
+    first = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().startswith("listening on")
+        second = subprocess.run([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan",
+                                 "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+        assert second.returncode != 0 and "another hub is running" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(5)
