@@ -11,7 +11,7 @@ from enum import Enum
 
 from . import crypto
 from .errors import KeyNotFoundError
-from .frame import Frame
+from .frame import Frame, MacHeader
 from .grouping_header import Cra, GroupingHeader, SignatureField
 from .keys import KeyStore, KeyUsage
 
@@ -91,8 +91,6 @@ def sign_header(store: KeyStore, header: GroupingHeader) -> None:
 
 def apply_mac(store: KeyStore, frame: Frame) -> None:
     """Compute and set the frame's MAC in place (adds a MAC header if the frame had none)."""
-    from .frame import MacHeader
-
     if frame.mac_header is None:
         frame.mac_header = MacHeader()
     frame.mac = compute_mac(store, frame)

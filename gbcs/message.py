@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import authentication as auth
+from . import codes
 from .authentication import Verdict
 from .errors import DecodeError, EncodeError, KeyNotFoundError
 from .frame import Frame, MacHeader, decode_frame
@@ -36,10 +37,6 @@ class Message:
 
 def use_case_of(code: int) -> tuple[str | None, str | None]:
     """(use-case name, title) from the registry, or (None, None) for an unknown code."""
-    try:
-        from . import codes
-    except ImportError:  # registry not built
-        return None, None
     entry = codes.lookup(code)
     if entry is None:
         return None, None
