@@ -154,8 +154,23 @@ _ALL = tuple(_BY_CODE.values())
 
 
 def lookup(code: int) -> MessageCode | None:
-    """The registry entry of a message code, or None when GBCS.md §3 does not list it."""
-    return _BY_CODE.get(code)
+    """The registry entry of a message code, or None when neither GBCS.md §3 nor our provisional
+    SECMP0013 Disconnect code (configurable, `gbcs.asn1`) names it."""
+    mc = _BY_CODE.get(code)
+    return mc if mc is not None else _provisional(code)
+
+
+def _provisional(code: int) -> MessageCode | None:
+    """SECMP0013 "Disconnect Smart Meter from HAN" under whatever code is configured (no published code)."""
+    from .asn1._codes import get_disconnect_message_code
+
+    if code != get_disconnect_message_code():
+        return None
+    return MessageCode(
+        code, "DISCONNECT", "Disconnect Smart Meter from HAN (SECMP0013, PROVISIONAL)", "ESME", ("ESME", "GSME"),
+        Encoding.ASN1, (Encoding.ASN1,), Criticality.CRITICAL, (Kind.COMMAND, Kind.RESPONSE), "SME.C.C", None,
+        False, "8.15", (), (), ("SECMP0013",),
+        "provisional: the seed (SECMP0013 DCC PIA) expects a Critical command and SR 8.15; no code is published")
 
 
 def by_use_case(name: str) -> list[MessageCode]:
@@ -170,7 +185,7 @@ def all_codes() -> tuple[MessageCode, ...]:
 
 def is_critical(code: int) -> bool:
     """True when the code has a critical (signed) variant; False for non-critical-only and unknown codes."""
-    mc = _BY_CODE.get(code)
+    mc = lookup(code)
     return mc is not None and mc.criticality is not Criticality.NON_CRITICAL
 
 

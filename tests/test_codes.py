@@ -332,3 +332,16 @@ def test_access_counts():
     for mc in commands:
         if mc.access is None:
             assert mc.use_case.startswith(("CS0", "ECS", "GCS")), mc.use_case
+
+
+def test_provisional_disconnect_code_is_named_wherever_it_is_configured():
+    from gbcs import asn1
+    from gbcs.codes import Criticality, lookup
+    default = asn1.get_disconnect_message_code()
+    entry = lookup(default)
+    assert entry is not None and entry.use_case == "DISCONNECT" and entry.criticality is Criticality.CRITICAL
+    asn1.set_disconnect_message_code(0xF0AA)
+    try:
+        assert lookup(0xF0AA).use_case == "DISCONNECT" and lookup(default) is None
+    finally:
+        asn1.set_disconnect_message_code(None)
