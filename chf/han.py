@@ -1,45 +1,124 @@
-"""The hub's only window on the radio: a small port the zigbee package implements (DESIGN.md "Layers").
+"""The hub's only window on the radio: commands out, events in (docs/han.md).
 
-Commands go out (permit a device, remove it, form the network, tunnel a GBCS frame); events come back in
-through `Hub.device_joined` / `Hub.han_frame`. `RecordingHan` does nothing but remember, for `--radio none`
-and for tests.
+The sans-I/O hub never calls the radio. Each `Hub.handle` / event entry point returns an `Outcome` whose
+`han` list holds the commands below; the runtime commits the state first and then carries them out on a
+`Han` (zigpy adapter, virtual radio, or `RecordingHan`). Radio events (`Joined`, `Left`, `JoinRefused`,
+`FrameReceived`) come back into the hub through `Hub.han_event`, under the same lock as `Hub.handle`.
+Shapes follow zigpy's `ControllerApplication`: permit with a link key, remove (Mgmt_Leave), form/restore.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from enum import Enum
+from typing import Callable, Protocol
+
+
+# ------------------------------------------------------------------------------------------ commands out
+@dataclass(frozen=True)
+class Permit:
+    """Let `eui` join (or re-join) with `link_key` (already derived: install-code key or a TC link key) for
+    `seconds` of hub time. `historic` marks the first half of a CCS01 window (the device's old TC link key)."""
+
+    eui: bytes
+    link_key: bytes
+    seconds: float
+    historic: bool = False
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Tell `eui` to leave (ZDO Mgmt_Leave_req) and forget its link key (CCS02)."""
+
+    eui: bytes
+
+
+@dataclass(frozen=True)
+class FormNetwork:
+    """(Re-)form the HAN with this Extended PAN ID trusting these TC link keys (CCS03: TC swap-out restore)."""
+
+    extended_pan_id: bytes
+    link_keys: dict[bytes, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """Send a GBCS frame to `eui` over the ZSE Tunnelling cluster (0x0704, protocol ID 6 GB-HGRP)."""
+
+    eui: bytes
+    frame: bytes
+
+
+HanCommand = Permit | Remove | FormNetwork | Tunnel
+
+
+# ------------------------------------------------------------------------------------------ events in
+class JoinMethod(Enum):
+    INSTALL_CODE = "install-code"  # joined with its install-code key; key establishment gave a new TC link key
+    LINK_KEY = "link-key"          # authenticated with a TC link key the hub handed the radio (historic / restored)
+    TC_REJOIN = "tc-rejoin"        # trust-centre re-join with the TC link key it already holds (swap-out, power cut)
+
+
+@dataclass(frozen=True)
+class Joined:
+    eui: bytes
+    tc_link_key: bytes | None  # None where the radio cannot tell (a real NCP without key export)
+    method: JoinMethod = JoinMethod.INSTALL_CODE
+    lqi: int | None = None
+    rssi: int | None = None
+
+
+@dataclass(frozen=True)
+class Left:
+    eui: bytes
+
+
+@dataclass(frozen=True)
+class JoinRefused:
+    """A join attempt the trust centre refused (not permitted, wrong key): the hub logs it."""
+
+    eui: bytes
+    reason: str
+
+
+@dataclass(frozen=True)
+class FrameReceived:
+    """A GBCS frame a device sent the CHF over the tunnel (a response or an alert)."""
+
+    eui: bytes
+    frame: bytes
+    lqi: int | None = None
+    rssi: int | None = None
+
+
+HanEvent = Joined | Left | JoinRefused | FrameReceived
 
 
 class Han(Protocol):
-    def permit(self, eui: bytes, link_key: bytes, until: datetime) -> None:
-        """Let `eui` join (or TC-rejoin) with `link_key` until `until`."""
+    """What a radio adapter implements (zigbee.ZigpyHan, RecordingHan)."""
 
-    def remove(self, eui: bytes) -> None:
-        """Tell `eui` to leave and forget it."""
+    async def start(self, on_event: Callable[[HanEvent], None]) -> None:
+        """Bring the radio up; from now on call `on_event` (from the radio's loop) for every event."""
 
-    def form_network(self, extended_pan_id: bytes, link_keys: dict[bytes, bytes]) -> None:
-        """(Re-)form the HAN with this Extended PAN ID, trusting these link keys (CCS03)."""
+    async def execute(self, command: HanCommand) -> None:
+        """Carry out one command; errors are logged, never raised into the hub."""
 
-    def send(self, eui: bytes, frame: bytes) -> None:
-        """Queue a GBCS frame for a device over the Tunnelling cluster."""
+    async def stop(self) -> None:
+        """Shut the radio down."""
 
 
 @dataclass
 class RecordingHan:
-    """A HAN with no radio: it records what the hub asked for."""
+    """A HAN with no radio (`--radio none`, tests): it records the commands it was given."""
 
-    calls: list[tuple] = field(default_factory=list)
+    commands: list[HanCommand] = field(default_factory=list)
+    on_event: Callable[[HanEvent], None] | None = None
 
-    def permit(self, eui: bytes, link_key: bytes, until: datetime) -> None:
-        self.calls.append(("permit", eui, link_key, until))
+    async def start(self, on_event: Callable[[HanEvent], None]) -> None:
+        self.on_event = on_event
 
-    def remove(self, eui: bytes) -> None:
-        self.calls.append(("remove", eui))
+    async def execute(self, command: HanCommand) -> None:
+        self.commands.append(command)
 
-    def form_network(self, extended_pan_id: bytes, link_keys: dict[bytes, bytes]) -> None:
-        self.calls.append(("form_network", extended_pan_id, dict(link_keys)))
-
-    def send(self, eui: bytes, frame: bytes) -> None:
-        self.calls.append(("send", eui, frame))
+    async def stop(self) -> None:
+        self.on_event = None
