@@ -82,6 +82,22 @@ class DeviceLogEntry:
         return aes_mmo_hash(self.tc_link_key) if self.tc_link_key else b""
 
 
+def record_link(entry: DeviceLogEntry, lqi: int | None, rssi: int | None) -> None:
+    """Fold one reception's LQI/RSSI into the entry's CCS06 statistics (max, min, running average) and count a
+    successful transmission."""
+    s = entry.stats
+    n = s.transmission_successes
+    s.transmission_successes = min(n + 1, 255)  # an unsigned(8) in the CCS06 element: it saturates
+    if lqi is not None:
+        s.max_lqi = max(s.max_lqi, lqi) if n else lqi
+        s.min_lqi = min(s.min_lqi, lqi) if n else lqi
+        s.average_lqi = round((s.average_lqi * n + lqi) / (n + 1))
+    if rssi is not None:
+        s.max_rssi = max(s.max_rssi, rssi) if n else rssi
+        s.min_rssi = min(s.min_rssi, rssi) if n else rssi
+        s.average_rssi = round((s.average_rssi * n + rssi) / (n + 1))
+
+
 class AddOutcome(Enum):
     ADDED = "added"
     ALREADY_PRESENT = "already present"  # key parameter discarded, success (mapping table CCS01)

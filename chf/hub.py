@@ -1,4 +1,4 @@
-"""The CHF: `Hub.handle(frame) -> [response, *alerts]`, sans-I/O, on an injected clock and a HAN port.
+"""The CHF: `Hub.handle(frame) -> Outcome` (response, alerts, radio commands), sans-I/O, on an injected clock.
 
 Pipeline (DESIGN.md data flow 1): decode → route (CHF or a device in the log) → authenticate (originator
 known, MAC, signature when critical) → authorise (use-case access roles) → anti-replay → format check →
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -26,9 +27,9 @@ from gbcs.grouping_header import Cra, OtherInformation, SignatureField
 from gbcs.keys import ACB_EUI, KeyStore
 
 from .clock import Clock, dlms_date_time
-from .device_log import DEFAULT_CAPACITY, Status
+from .device_log import DEFAULT_CAPACITY, Status, record_link
 from .faults import FaultTable
-from .han import Han, RecordingHan
+from .han import FrameReceived, HanCommand, HanEvent, JoinMethod, Joined, JoinRefused, Left, Permit, Remove, Tunnel
 from .identity import HubIdentity
 from .install_code import link_key
 from .join_window import JoinPhase
@@ -68,36 +69,61 @@ class HubConfig:
         return self.remote_parties.get(eui)  # e.g. more ACB-role senders for load tests (`chf run --trust`)
 
 
+class Outcome(list):
+    """What one input made the hub want done: the frames to send back (this list: the response first, then
+    alerts), the radio commands to carry out after the commit (`han`), device frames to pass up the WAN
+    (`forward`: (frame, origin token of the command it answers, or None for alerts)), and why a frame was
+    refused (`rejection`). The hub has committed its state before returning it (h11-style: the core says, the
+    runtime does)."""
+
+    def __init__(self, frames: list[bytes] | None = None, *, han: list[HanCommand] | None = None,
+                 forward: list[tuple[bytes, object]] | None = None,
+                 rejection: tuple[Rejection, str] | None = None) -> None:
+        super().__init__(frames or [])
+        self.han: list[HanCommand] = han or []
+        self.forward: list[tuple[bytes, object]] = forward or []
+        self.rejection = rejection
+
+    @property
+    def frames(self) -> list[bytes]:
+        return list(self)
+
+
+PENDING_ROUTED = 256  # routed commands awaiting a device's response (oldest forgotten first)
+
+
 class Hub:
     def __init__(self, config: HubConfig, keys: KeyStore, store: Store, clock: Clock,
-                 han: Han | None = None, faults: FaultTable | None = None) -> None:
+                 faults: FaultTable | None = None) -> None:
         self.config = config
         self.keys = keys
         self.store = store
         self.clock = clock
-        self.han = han if han is not None else RecordingHan()
         self.faults = faults if faults is not None else FaultTable()
         self.gbt = Reassembler()
         self.state = store.load(config.identity.extended_pan_id, config.device_log_capacity)
         self.last_rejection: tuple[Rejection, str] | None = None
-        self.lock = threading.RLock()  # one command at a time, whichever port (TCP, serial, HAN) it came from
+        self.lock = threading.RLock()  # one input at a time, whichever port (TCP, serial, HAN) it came from
+        # (device, remote party, counter) of a command routed to the HAN -> the origin token given with it
+        self.pending: OrderedDict[tuple[bytes, bytes, int], object] = OrderedDict()
 
     @property
     def eui(self) -> bytes:
         return self.config.identity.eui
 
     # ------------------------------------------------------------------------------------------ WAN side
-    def handle(self, data: bytes) -> list[bytes]:
-        """Process one frame from the WAN; return the frames to send back (response first, then alerts)."""
+    def handle(self, data: bytes, origin: object = None) -> Outcome:
+        """Process one frame from the WAN. `origin` (e.g. the connection it came on) is handed back with a
+        device's response when the frame was routed to the HAN."""
         with self.lock:
             try:
-                return self._handle(data)
+                return self._handle(data, origin)
             except Exception:  # noqa: BLE001 - no input may crash the hub: undo and carry on
                 log.exception("unexpected failure; state reloaded from the store")
                 self._reload()
-                return []
+                return Outcome()
 
-    def _handle(self, data: bytes) -> list[bytes]:
+    def _handle(self, data: bytes, origin: object) -> Outcome:
         if is_gbt(data):
             try:
                 whole = self.gbt.add(data)
@@ -105,14 +131,14 @@ class Hub:
                 return self._reject(Rejection.MALFORMED, f"GBT block: {e}")
             if whole is not None and is_gbt(whole):
                 return self._reject(Rejection.MALFORMED, "a GBT transfer carrying another GBT block")
-            return self._handle(whole) if whole is not None else []
+            return self._handle(whole, origin) if whole is not None else Outcome()
         try:
             frame = decode_frame(data)
         except DecodeError as e:
             return self._reject(Rejection.MALFORMED, str(e))
         h = frame.header
         if h.recipient != self.eui:
-            return self._route_to_han(frame, data)
+            return self._route_to_han(frame, data, origin)
         if h.cra is not Cra.COMMAND:
             return self._reject(Rejection.MALFORMED, f"a {h.cra.label} sent to the CHF")
         role = self.config.role_of(h.originator)
@@ -144,7 +170,7 @@ class Hub:
         # Authenticated, authorised, fresh and well-formed: act on it.
         self.state.counters[h.originator] = h.counter
         now = self.clock.now()
-        ctx = Context(self.state, self.config.identity, now, self.han, self.faults)
+        ctx = Context(self.state, self.config.identity, now, self.faults)
         results, out = [], []
         for spec, arg in zip(request.specs, request.data):
             r, d = execute(ctx, spec, arg)
@@ -155,17 +181,22 @@ class Hub:
         if ctx.log_changed:
             frames.append(self._cs14(ctx))
         self._commit()
-        return frames
+        return Outcome(frames, han=ctx.han)
 
-    def _route_to_han(self, frame: Frame, data: bytes) -> list[bytes]:
-        """A frame for a device in the device log is queued for the HAN; the CHF cannot check its MAC."""
-        if frame.header.recipient in self.state.device_log:
-            self.han.send(frame.header.recipient, data)
-            return []
-        return self._reject(Rejection.MALFORMED,
-                            f"recipient {frame.header.recipient.hex().upper()} is neither the CHF nor in its log")
+    def _route_to_han(self, frame: Frame, data: bytes, origin: object) -> Outcome:
+        """A frame for a device in the device log goes over the HAN tunnel; the CHF cannot check its MAC (it is
+        keyed to the device), so the device authenticates it. Its response comes back through `han_event`."""
+        h = frame.header
+        if h.recipient not in self.state.device_log:
+            return self._reject(Rejection.MALFORMED,
+                                f"recipient {h.recipient.hex().upper()} is neither the CHF nor in its log")
+        if h.cra is Cra.COMMAND:
+            self.pending[(h.recipient, h.originator, h.counter)] = origin
+            while len(self.pending) > PENDING_ROUTED:
+                self.pending.popitem(last=False)
+        return Outcome(han=[Tunnel(h.recipient, data)])
 
-    def _not_supported(self, frame: Frame) -> list[bytes]:
+    def _not_supported(self, frame: Frame) -> Outcome:
         """ECS100: alert 0x8F85 with the message code and originator counter of the command (RTDS NA_ECS100);
         a critical alert, so it is sent only when the hub holds a DS key to sign it."""
         h = frame.header
@@ -185,60 +216,119 @@ class Hub:
         if alert is None:
             self.state.alert_counter -= 1
         self._commit()
-        return [alert] if alert else []
+        return Outcome([alert] if alert else [])
 
-    def _reject(self, why: Rejection, detail: str) -> list[bytes]:
+    def _reject(self, why: Rejection, detail: str) -> Outcome:
         self.last_rejection = (why, detail)
         log.info("rejected (%s): %s", why.name, detail)
         self.state.log_security(log_entry(self.clock.now(), int(why)))
         self._commit()
-        return []
+        return Outcome(rejection=(why, detail))
 
     # ------------------------------------------------------------------------------------------ HAN side
-    def device_joined(self, eui: bytes, tc_link_key: bytes, historic: bool = False) -> list[bytes]:
-        """A device completed a join (CBKE gave `tc_link_key`) or began talking with its historic TC link key.
+    def han_event(self, event: HanEvent) -> Outcome:
+        """One event from the radio (a join, a leave, a refused join, a device's frame), under the hub lock."""
+        with self.lock:
+            try:
+                if isinstance(event, Joined):
+                    return self._joined(event)
+                if isinstance(event, FrameReceived):
+                    return self._device_frame(event)
+                if isinstance(event, JoinRefused):
+                    return self._reject(Rejection.UNKNOWN_SOURCE if event.eui not in self.state.device_log
+                                        else Rejection.AUTHENTICATION,
+                                        f"join by {event.eui.hex().upper()} refused: {event.reason}")
+                if isinstance(event, Left):
+                    entry = self.state.device_log.get(event.eui)
+                    if entry is not None:
+                        entry.status &= ~Status.REPORTING
+                        self._commit()
+                return Outcome()
+            except Exception:  # noqa: BLE001 - no event may crash the hub
+                log.exception("HAN event %r failed; state reloaded", type(event).__name__)
+                self._reload()
+                return Outcome()
 
-        Allowed only for a whitelisted device inside its window's matching phase (mapping table CCS01); the new
-        or re-used key is recorded and a CS14 alert carries its hash."""
-        try:
-            now = self.clock.now()
-            entry = self.state.device_log.get(eui)
-            w = self.state.join_windows.get(eui)
-            if entry is None:
-                return self._reject(Rejection.UNKNOWN_SOURCE, f"join by {eui.hex().upper()}, not in the log")
-            phase = w.phase(now) if w else JoinPhase.CLOSED
-            if historic:
-                if phase is not JoinPhase.HISTORIC_KEY or w is None or tc_link_key != w.historic_key:
-                    return self._reject(Rejection.AUTHENTICATION, "historic TC link key outside its window")
-            elif entry.tc_link_key is None and phase is not JoinPhase.INSTALL_CODE:
-                return self._reject(Rejection.AUTHENTICATION, "install-code join outside the join window")
-            changed = self.state.device_log.set_tc_link_key(eui, tc_link_key)
-            entry.last_communication = now
-            entry.status |= Status.REPORTING
+    def device_joined(self, eui: bytes, tc_link_key: bytes, historic: bool = False) -> Outcome:
+        """Shorthand for a `Joined` event (`CHF:JOIN` with `--radio none`, tests)."""
+        return self.han_event(Joined(eui, tc_link_key, JoinMethod.LINK_KEY if historic else JoinMethod.INSTALL_CODE))
+
+    def _joined(self, ev: Joined) -> Outcome:
+        """A device completed a join or re-join. Allowed only for a whitelisted device: an install-code join
+        inside its window's install-code phase (key establishment gave a new TC link key), its historic TC link
+        key inside the first half (mapping table CCS01), or a TC re-join with the key the log holds (after a
+        power cut, or after a CCS03 TC swap-out: status 0x08). A new or re-used key is recorded, CS14 carries
+        its hash."""
+        now, eui = self.clock.now(), ev.eui
+        entry = self.state.device_log.get(eui)
+        w = self.state.join_windows.get(eui)
+        if entry is None:
+            return self._refuse_join(eui, Rejection.UNKNOWN_SOURCE, "not in the device log")
+        phase = w.phase(now) if w else JoinPhase.CLOSED
+        key = ev.tc_link_key
+        if ev.method is JoinMethod.LINK_KEY:
+            if phase is not JoinPhase.HISTORIC_KEY or w is None or key != w.historic_key:
+                return self._refuse_join(eui, Rejection.AUTHENTICATION, "historic TC link key outside its window")
+        elif ev.method is JoinMethod.INSTALL_CODE:
+            if phase is not JoinPhase.INSTALL_CODE and not (entry.tc_link_key is not None and w is None
+                                                              and key == entry.tc_link_key):
+                return self._refuse_join(eui, Rejection.AUTHENTICATION, "install-code join outside the join window")
+        else:  # TC re-join with the key it holds
+            if entry.tc_link_key is None or (key is not None and key != entry.tc_link_key):
+                return self._refuse_join(eui, Rejection.AUTHENTICATION, "TC re-join with a key the log does not hold")
+            if entry.install_code is None:  # only a CCS03 restore makes an entry without an install code
+                entry.status |= Status.AUTHORISED_AFTER_SWAP_OUT
+        changed = key is not None and self.state.device_log.set_tc_link_key(eui, key)
+        entry.last_communication = now
+        entry.status |= Status.AUTHORISED | Status.REPORTING
+        record_link(entry, ev.lqi, ev.rssi)
+        if ev.method is not JoinMethod.TC_REJOIN:
             self.state.join_windows.pop(eui, None)
-            frames = [self._cs14(Context(self.state, self.config.identity, now, self.han, self.faults))] \
-                if changed else []
-            self._commit()
-            return frames
-        except Exception:  # noqa: BLE001
-            log.exception("device_joined failed; state reloaded")
-            self._reload()
-            return []
+        frames = [self._cs14(Context(self.state, self.config.identity, now, self.faults))] if changed else []
+        self._commit()
+        return Outcome(frames)
 
-    def tick(self) -> None:
+    def _refuse_join(self, eui: bytes, why: Rejection, detail: str) -> Outcome:
+        """A join the hub does not accept: logged, and the device is told to leave."""
+        out = self._reject(why, f"join by {eui.hex().upper()}: {detail}")
+        if eui not in self.state.device_log:
+            out.han.append(Remove(eui))
+        return out
+
+    def _device_frame(self, ev: FrameReceived) -> Outcome:
+        """A device's GBCS frame goes up the WAN: a response to the connection its command came on, an alert to
+        every client. Only devices in the log are heard (the log is the HAN whitelist)."""
+        entry = self.state.device_log.get(ev.eui)
+        if entry is None:
+            return self._reject(Rejection.UNKNOWN_SOURCE, f"frame from {ev.eui.hex().upper()}, not in the log")
+        try:
+            h = decode_frame(ev.frame).header if not is_gbt(ev.frame) else None
+        except DecodeError as e:
+            return self._reject(Rejection.MALFORMED, f"frame from {ev.eui.hex().upper()}: {e}")
+        origin = None
+        if h is not None and h.cra is Cra.RESPONSE:
+            origin = self.pending.pop((ev.eui, h.recipient, h.counter), None)
+        entry.last_communication = self.clock.now()
+        entry.status |= Status.REPORTING
+        record_link(entry, ev.lqi, ev.rssi)
+        self._commit()
+        return Outcome(forward=[(ev.frame, origin)])
+
+    def tick(self) -> Outcome:
         """Advance windows on the clock: the historic half hands over to the install code, windows close."""
         with self.lock:
-            self._tick()
+            return self._tick()
 
-    def _tick(self) -> None:
+    def _tick(self) -> Outcome:
         now = self.clock.now()
         changed = False
+        han: list[HanCommand] = []
         for eui, w in list(self.state.join_windows.items()):
             if w.phase(now) is JoinPhase.CLOSED and now >= w.closes_at:
                 del self.state.join_windows[eui]
                 changed = True
             elif w.historic_key is not None and now >= w.half_way:
-                self.han.permit(eui, link_key(w.install_code), w.closes_at)
+                han.append(Permit(eui, link_key(w.install_code), (w.closes_at - now).total_seconds()))
                 w.historic_key = None  # the historic phase is over for good
                 changed = True
         until = self.state.joining_enabled_until
@@ -247,6 +337,7 @@ class Hub:
             changed = True
         if changed:
             self._commit()
+        return Outcome(han=han)
 
     # ------------------------------------------------------------------------------------------ internals
     def _cs14(self, ctx: Context) -> bytes:

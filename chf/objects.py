@@ -17,7 +17,7 @@ from gbcs.dlms import RequestSpec, SpecKind
 from .clock import dlms_date_time, zigbee_seconds
 from .device_log import UNKNOWN_DEVICE_TYPE, AddOutcome, DeviceLogEntry, DeviceType, Status
 from .faults import FaultTable
-from .han import Han
+from .han import FormNetwork, HanCommand, Permit, Remove
 from .identity import HubIdentity
 from .install_code import link_key
 from .join_window import JoinWindow
@@ -46,8 +46,8 @@ class Context:
     state: HubState
     identity: HubIdentity
     now: datetime
-    han: Han
     faults: FaultTable
+    han: list[HanCommand] = field(default_factory=list)  # radio commands, carried out after the commit
     registered: list[bytes] = field(default_factory=list)  # devices register_device asked to join now
     log_changed: bool = False  # the device log or a hash changed: the hub sends CS14
 
@@ -157,7 +157,7 @@ def unregister_device(ctx: Context, p: Data) -> tuple[int, Data | None]:
         ctx.state.historic_log.record(eui, entry.tc_link_key)
     ctx.state.device_log.remove(eui)
     ctx.state.join_windows.pop(eui, None)
-    ctx.han.remove(eui)
+    ctx.han.append(Remove(eui))
     ctx.log_changed = True
     return SUCCESS, None
 
@@ -179,7 +179,7 @@ def restore_pan(ctx: Context, p: Data) -> tuple[int, Data | None]:
     ctx.state.extended_pan_id = bytes(v[0].value)
     ctx.state.device_log.replace_all([DeviceLogEntry(eui, UNKNOWN_DEVICE_TYPE, None, key) for eui, key in rows])
     ctx.state.join_windows.clear()
-    ctx.han.form_network(ctx.state.extended_pan_id, {eui: key for eui, key in rows if key})
+    ctx.han.append(FormNetwork(ctx.state.extended_pan_id, {eui: key for eui, key in rows if key}))
     ctx.log_changed = True
     return SUCCESS, None
 
@@ -212,9 +212,9 @@ def set_enable_joining(ctx: Context, d: Data) -> int:
         w = JoinWindow(eui, ctx.now, st.join_timeout, entry.install_code, hist.tc_link_key if hist else None)
         st.join_windows[eui] = w
         if w.historic_key is not None:
-            ctx.han.permit(eui, w.historic_key, w.half_way)
+            ctx.han.append(Permit(eui, w.historic_key, (w.half_way - ctx.now).total_seconds(), historic=True))
         else:
-            ctx.han.permit(eui, link_key(w.install_code), w.closes_at)
+            ctx.han.append(Permit(eui, link_key(w.install_code), (w.closes_at - ctx.now).total_seconds()))
     return SUCCESS
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import threading
@@ -14,11 +15,14 @@ from gbcs.keys import ACB_EUI, KeyStore
 
 from .clock import Clock, parse_clock
 from .faults import FaultTable, parse_fault
-from .hub import Hub, HubConfig
+from .han import Han, HanCommand, HanEvent, RecordingHan
+from .hub import Hub, HubConfig, Outcome
 from .identity import PROFILES, HubIdentity
 from .keygen import Pki, init_keys
 from .store import Store
 from .wan import Dispatcher, TcpWan, serve_serial
+
+log = logging.getLogger("chf.runtime")
 
 
 @dataclass
@@ -74,8 +78,6 @@ def _lock_state(state_dir: Path) -> None:
 def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
     if opts.profile not in PROFILES:
         raise SystemExit(f"chf run: unknown profile {opts.profile!r} (choose from {', '.join(PROFILES)})")
-    if opts.radio != "none":
-        raise SystemExit(f"chf run: --radio {opts.radio} is not available yet: only 'none' (no HAN) is")
     state_dir = Path(opts.state)
     state_dir.mkdir(parents=True, exist_ok=True)
     _lock_state(state_dir)
@@ -108,10 +110,69 @@ def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
     return Hub(config, keys, store, clock or parse_clock(opts.clock), faults=faults)
 
 
+class HubRuntime:
+    """Ties one hub to its HAN on an asyncio loop: outcomes' radio commands are carried out in order after the
+    hub committed, radio events go into the hub on the dispatcher's worker thread (never on the loop)."""
+
+    def __init__(self, dispatcher: Dispatcher, han: Han) -> None:
+        self.d = dispatcher
+        self.han = han
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.queue: asyncio.Queue[HanCommand] | None = None
+        self.task: asyncio.Task | None = None
+        dispatcher.after = self.after
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue = asyncio.Queue()
+        self.task = asyncio.create_task(self._commands())
+        await self.han.start(self.on_event)
+
+    def after(self, outcome: Outcome) -> None:
+        """Thread-safe: forward device frames, queue radio commands (in order) for the loop."""
+        self.d.forward(outcome)
+        if outcome.han and self.loop is not None and self.queue is not None:
+            for cmd in outcome.han:
+                self.loop.call_soon_threadsafe(self.queue.put_nowait, cmd)
+
+    async def _commands(self) -> None:
+        assert self.queue is not None
+        while True:
+            cmd = await self.queue.get()
+            try:
+                await self.han.execute(cmd)
+            except Exception:  # noqa: BLE001 - a radio failure must not stop the hub
+                log.exception("HAN command %s failed", type(cmd).__name__)
+
+    def on_event(self, event: HanEvent) -> None:
+        """Called on the loop by the radio adapter."""
+        assert self.loop is not None
+        self.loop.create_task(self._event(event))
+
+    async def _event(self, event: HanEvent) -> None:
+        assert self.loop is not None
+        out = await self.loop.run_in_executor(self.d.executor, self.d.hub.han_event, event)
+        self.after(out)
+        if len(out):
+            self.d.broadcast(list(out))
+
+    async def tick(self) -> None:
+        assert self.loop is not None
+        out = await self.loop.run_in_executor(self.d.executor, self.d.hub.tick)
+        self.after(out)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        await self.han.stop()
+
+
 async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tuple[str, int]] | None" = None,
-                     quiet: bool = False) -> None:
-    d = Dispatcher(hub)
+                     quiet: bool = False, han: Han | None = None) -> None:
+    d = Dispatcher(hub, allow_join=han is None)
+    runtime = HubRuntime(d, han if han is not None else RecordingHan())
     wan = TcpWan(d, host, port)
+    await runtime.start()
     h, p = await wan.start()
     if not quiet:
         print(f"listening on {h}:{p}", flush=True)
@@ -129,8 +190,7 @@ async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tupl
     async def ticker() -> None:
         while True:
             await asyncio.sleep(1)
-            with d.lock:
-                hub.tick()
+            await runtime.tick()
 
     t = asyncio.create_task(ticker())
     try:
@@ -138,6 +198,7 @@ async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tupl
     finally:
         t.cancel()
         await wan.close()
+        await runtime.stop()
 
 
 class ServerThread:
@@ -176,6 +237,8 @@ class ServerThread:
 
 
 def run(opts: RunOptions) -> int:
+    if opts.radio != "none":
+        raise SystemExit(f"chf run: --radio {opts.radio} is not available yet: only 'none' (no HAN) is")
     hub = build_hub(opts)
     if opts.wan.startswith("serial://"):
         url = opts.wan[len("serial://"):]

@@ -13,13 +13,14 @@ import json
 import logging
 import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from gbcs.errors import DecodeError
 from gbcs.gfi import decode_line, encode_line
 
 from .faults import FaultSpecError, parse_fault
-from .hub import Hub
+from .hub import Hub, Outcome
 
 log = logging.getLogger("chf.wan")
 
@@ -28,14 +29,30 @@ OUTBOX = 1000
 
 
 class Dispatcher:
-    """Turns one received line into the lines to send back; thread-safe around the sans-I/O hub."""
+    """Turns one received line into the lines to send back; thread-safe around the sans-I/O hub.
 
-    def __init__(self, hub: Hub) -> None:
+    Hub work (signature checks, commits) runs on the dispatcher's one worker thread (`executor`), off the event
+    loop that drives the radio. After every outcome `after(outcome)` is called (the runtime carries out radio
+    commands and forwards device frames); `send_to(origin, frames)` delivers a device's response to the
+    connection its command came on, `broadcast(frames)` sends alerts to every client."""
+
+    def __init__(self, hub: Hub, *, allow_join: bool = True) -> None:
         self.hub = hub
         self.lock = hub.lock
+        self.allow_join = allow_join  # CHF:JOIN simulates a join: only with no radio (`--radio none`)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="hub")
         self.broadcast: Callable[[list[bytes]], None] = lambda frames: None
+        self.send_to: Callable[[object, list[bytes]], bool] = lambda origin, frames: False
+        self.after: Callable[[Outcome], None] = self.forward
+        self.controls: dict[str, Callable[[list[str]], str]] = {}  # more CHF: commands (the HAN runtime adds some)
 
-    def line(self, raw: bytes) -> list[bytes]:
+    def forward(self, outcome: Outcome) -> None:
+        """Pass device frames up: a response to its command's connection (else everyone), alerts to everyone."""
+        for frame, origin in outcome.forward:
+            if origin is None or not self.send_to(origin, [frame]):
+                self.broadcast([frame])
+
+    def line(self, raw: bytes, origin: object = None) -> list[bytes]:
         text = raw.strip(b"\r\n \t")
         if not text:
             return []
@@ -46,14 +63,20 @@ class Dispatcher:
         except DecodeError as e:
             return [f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()]
         with self.lock:
-            frames = self.hub.handle(frame)
-        return [encode_line(f) for f in frames]
+            out = self.hub.handle(frame, origin)
+        self.after(out)
+        return [encode_line(f) for f in out]
 
     def _control(self, cmd: str) -> str:
         parts = cmd.split()
         if not parts:
             return "CHF:ERROR empty control command"
         op, args = parts[0].upper(), parts[1:]
+        if op in self.controls:
+            try:
+                return self.controls[op](args)
+            except ValueError as e:
+                return f"CHF:ERROR {e}"
         with self.lock:
             try:
                 if op == "PING":
@@ -69,16 +92,23 @@ class Dispatcher:
                 if op == "STATE":
                     return "CHF:OK " + json.dumps(self.hub.snapshot(), separators=(",", ":"))
                 if op == "TICK":
-                    self.hub.tick()
+                    out = self.hub.tick()
+                    self.after(out)
                     return "CHF:OK"
                 if op == "JOIN" and len(args) in (2, 3):
-                    alerts = self.hub.device_joined(bytes.fromhex(args[0]), bytes.fromhex(args[1]),
-                                                    historic=len(args) == 3 and args[2] == "historic")
-                    self.broadcast(alerts)
-                    return f"CHF:OK {len(alerts)} alert(s)"
+                    if not self.allow_join:
+                        return "CHF:ERROR CHF:JOIN simulates a join and is only for --radio none; this hub has a radio"
+                    out = self.hub.device_joined(bytes.fromhex(args[0]), bytes.fromhex(args[1]),
+                                                 historic=len(args) == 3 and args[2] == "historic")
+                    self.after(out)
+                    if out.rejection is not None:
+                        return f"CHF:ERROR join refused: {out.rejection[1]}"
+                    self.broadcast(list(out))
+                    return f"CHF:OK {len(out)} alert(s)"
             except (FaultSpecError, ValueError) as e:
                 return f"CHF:ERROR {e}"
-        return f"CHF:ERROR unknown control command {op!r} (PING, FAULT, FAULTS, CLEAR-FAULTS, STATE, TICK, JOIN)"
+        known = ", ".join(["PING", "FAULT", "FAULTS", "CLEAR-FAULTS", "STATE", "TICK", "JOIN", *self.controls])
+        return f"CHF:ERROR unknown control command {op!r} ({known})"
 
 
 class TcpWan:
@@ -90,9 +120,42 @@ class TcpWan:
         self.clients: set[asyncio.StreamWriter] = set()
         self.outbox: deque[bytes] = deque(maxlen=OUTBOX)
         self.server: asyncio.base_events.Server | None = None
-        dispatcher.broadcast = self._broadcast
+        self.loop: asyncio.AbstractEventLoop | None = None
+        dispatcher.broadcast = self._threadsafe(self._broadcast)
+        dispatcher.send_to = self._send_to
+
+    def _threadsafe(self, fn: Callable[[list[bytes]], None]) -> Callable[[list[bytes]], None]:
+        """Writers belong to the loop: calls from the hub's worker thread are handed to it."""
+        def call(frames: list[bytes]) -> None:
+            loop = self.loop
+            if loop is None or not loop.is_running():
+                fn(frames)
+                return
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                fn(frames)
+            else:
+                loop.call_soon_threadsafe(fn, frames)
+        return call
+
+    def _send_to(self, origin: object, frames: list[bytes]) -> bool:
+        if origin not in self.clients:
+            return False
+        w: asyncio.StreamWriter = origin  # type: ignore[assignment]
+        lines = [encode_line(f) for f in frames]
+        loop = self.loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(lambda: [w.write(ln) for ln in lines])
+        else:
+            for ln in lines:
+                w.write(ln)
+        return True
 
     async def start(self) -> tuple[str, int]:
+        self.loop = asyncio.get_running_loop()
         self.server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_LINE)
         sock = self.server.sockets[0].getsockname()
         return sock[0], sock[1]
@@ -128,10 +191,10 @@ class TcpWan:
                     continue
                 except asyncio.IncompleteReadError as e:
                     if e.partial.strip():
-                        for out in self.d.line(e.partial):
+                        for out in await self._line(e.partial, writer):
                             writer.write(out)
                     break
-                for out in self.d.line(raw):
+                for out in await self._line(raw, writer):
                     writer.write(out)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
@@ -142,6 +205,10 @@ class TcpWan:
                 writer.close()
             except Exception:  # noqa: BLE001
                 pass
+
+    async def _line(self, raw: bytes, writer: asyncio.StreamWriter) -> list[bytes]:
+        """Hub work on the dispatcher's worker thread: the loop stays free for the radio and other clients."""
+        return await asyncio.get_running_loop().run_in_executor(self.d.executor, self.d.line, raw, writer)
 
     async def close(self) -> None:
         if self.server is not None:

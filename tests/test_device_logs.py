@@ -1,13 +1,13 @@
 """CHF Device Log and Historic Device Log rules (DOMAIN.md §1; mapping table CCS01, CCS02, CS14)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
 from chf.clock import ManualClock
 from chf.commands import RemoteParty, ccs01, ccs02, ccs03, ccs07
 from chf.device_log import AddOutcome, DeviceLog, DeviceType
-from chf.han import RecordingHan
+from chf.han import FormNetwork, Permit, Remove
 from chf.historic_device_log import HistoricDeviceLog
 from chf.hub import Hub, HubConfig
 from chf.identity import RTDS
@@ -33,11 +33,35 @@ def pki_keys(tmp_path_factory):
     return pki, KeyStore.from_directory(d, acb=pki.eui("acb"))
 
 
+class RecordingHub(Hub):
+    """The hub, remembering every radio command its outcomes asked for (the runtime would carry them out)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.commands = []
+
+    def handle(self, data, origin=None):
+        out = super().handle(data, origin)
+        self.commands += out.han
+        return out
+
+    def han_event(self, event):
+        out = super().han_event(event)
+        self.commands += out.han
+        return out
+
+    def tick(self):
+        out = super().tick()
+        self.commands += out.han
+        return out
+
+
 class Rig:
     def __init__(self, pki, keys, path, capacity=16):
-        self.keys, self.clock, self.han = keys, ManualClock(T0), RecordingHan()
+        self.keys, self.clock = keys, ManualClock(T0)
         cfg = HubConfig(RTDS.with_overrides(eui=pki.eui("hub")), pki.eui("acb"), device_log_capacity=capacity)
-        self.hub = Hub(cfg, keys, Store(path), self.clock, self.han)
+        self.hub = RecordingHub(cfg, keys, Store(path), self.clock)
+        self.han = self.hub.commands
         self.party = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier"))
         self.n = 100
 
@@ -65,7 +89,7 @@ def test_add_sends_cs14_with_empty_hash_then_hash_after_join(rig):
     resp, alerts = rig.send(ccs01(eui(1), IC, DeviceType.ESME))
     assert [r.result for r in resp.results] == [0, 0, 0]
     assert cs14_rows(alerts[0]) == [(eui(1), b"")]
-    assert ("permit", eui(1), link_key(IC), T0 + timedelta(seconds=90)) in rig.han.calls
+    assert Permit(eui(1), link_key(IC), 90.0) in rig.han
     key = bytes(range(16, 32))
     joined = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), key)]
     assert cs14_rows(joined[0]) == [(eui(1), crypto.aes_mmo_hash(key))]
@@ -101,7 +125,7 @@ def test_removal_moves_keyed_devices_to_the_historic_log_never_hht(rig):
         _, alerts = rig.send(ccs02(eui(n)))
         assert len(alerts) == 1
     assert [e.eui for e in rig.hub.state.historic_log.entries()] == [eui(1)]  # 2 had no key, 3 is an HHT
-    assert ("remove", eui(2)) in rig.han.calls
+    assert Remove(eui(2)) in rig.han
     resp, alerts = rig.send(ccs02(eui(2)))  # not there any more: succeeds, changes nothing
     assert resp.results[0].result == 0 and alerts == []
 
@@ -142,10 +166,10 @@ def test_historic_device_rejoins_with_its_old_key_in_the_first_half(rig):
     rig.send(ccs01(eui(1), IC))
     rig.hub.device_joined(eui(1), old)
     rig.send(ccs02(eui(1)))
-    rig.han.calls.clear()
+    rig.han.clear()
     _, alerts = rig.send(ccs01(eui(1), IC))
     assert cs14_rows(alerts[0]) == [(eui(1), b"")]
-    assert rig.han.calls[0] == ("permit", eui(1), old, T0 + timedelta(seconds=45))
+    assert rig.han[0] == Permit(eui(1), old, 45.0, historic=True)
     rig.clock.advance(44)
     alerts = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), old, historic=True)]
     assert cs14_rows(alerts[0]) == [(eui(1), crypto.aes_mmo_hash(old))]
@@ -159,7 +183,7 @@ def test_second_half_is_for_the_install_code(rig):
     rig.send(ccs01(eui(1), IC))
     rig.clock.advance(46)
     rig.hub.tick()
-    assert ("permit", eui(1), link_key(IC), T0 + timedelta(seconds=90)) in rig.han.calls  # to the window end
+    assert Permit(eui(1), link_key(IC), 44.0) in rig.han  # to the window end
     assert rig.hub.device_joined(eui(1), old, historic=True) == []  # too late for the historic key
     new = b"\x66" * 16
     assert len(rig.hub.device_joined(eui(1), new)) == 1
@@ -182,7 +206,7 @@ def test_restore_adopts_epid_and_hashed_keys_and_reforms(rig):
     assert resp.results[0].result == 0
     assert rig.hub.state.extended_pan_id == epid
     assert [e.eui for e in rig.hub.state.device_log.entries()] == [eui(1), eui(2)]
-    assert ("form_network", epid, {eui(1): b"\x01" * 16, eui(2): b"\x02" * 16}) in rig.han.calls
+    assert FormNetwork(epid, {eui(1): b"\x01" * 16, eui(2): b"\x02" * 16}) in rig.han
     assert bytes(alerts[0].payload.alert_body[0].value[1].value) == epid
 
 
