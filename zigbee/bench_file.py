@@ -1,0 +1,229 @@
+"""A bench file: several hubs and emulated meters sharing one virtual radio medium (TOML, `chf run --bench`).
+
+Every key is checked: an unknown key, a missing one or a bad value is a `BenchFileError` naming the table,
+the entry and the key. Relative paths are relative to the file. The keys and their meaning are documented in
+`docs/bench.md` and printed by `chf bench example`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+METER_TYPES = ("esme", "gsme", "ppmid", "ihd")
+
+
+class BenchFileError(ValueError):
+    """What is wrong with a bench file, and where (`[[hub]] 2 key 'wan'`)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+
+
+@dataclass(frozen=True)
+class HubSpec:
+    name: str
+    eui: bytes
+    host: str
+    port: int
+    state: Path
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    type: str
+    eui: bytes
+    install_code: bytes
+    joined_to: str | None = None          # starts installed on that hub's network and in its device log
+    hears: tuple[str, ...] | None = None  # hubs whose radio it can hear; None = all
+    dead: bool = False                    # no radio at all
+
+
+@dataclass(frozen=True)
+class Bench:
+    path: Path
+    keys: Path
+    keep_alive_s: float = 30.0
+    time_scale: float = 1.0
+    hubs: tuple[HubSpec, ...] = ()
+    meters: tuple[MeterSpec, ...] = ()
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def hub(self, name: str) -> HubSpec:
+        for h in self.hubs:
+            if h.name == name:
+                return h
+        raise BenchFileError("bench", f"no hub named {name!r} (hubs: {', '.join(h.name for h in self.hubs)})")
+
+
+TOP_KEYS = {"keys", "keep_alive_s", "time_scale", "seed", "hub", "meter"}
+HUB_KEYS = {"name", "eui", "wan", "state"}
+METER_KEYS = {"type", "eui", "install_code", "joined_to", "hears", "dead"}
+
+
+def _hex(where: str, key: str, v: Any, n: int) -> bytes:
+    if not isinstance(v, str):
+        raise BenchFileError(where, f"key {key!r} must be a string of {2 * n} hex digits, got {v!r}")
+    try:
+        b = bytes.fromhex(v)
+    except ValueError:
+        b = b""
+    if len(b) != n:
+        raise BenchFileError(where, f"key {key!r} must be {2 * n} hex digits ({n} bytes), got {v!r}")
+    return b
+
+
+def _number(where: str, key: str, v: Any, *, positive: bool = True) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (positive and v <= 0):
+        raise BenchFileError(where, f"key {key!r} must be a {'positive ' if positive else ''}number, got {v!r}")
+    return float(v)
+
+
+def _keys_only(where: str, table: dict[str, Any], allowed: set[str], required: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise BenchFileError(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+    missing = sorted(required - set(table))
+    if missing:
+        raise BenchFileError(where, f"missing key {missing[0]!r}")
+
+
+def _wan(where: str, v: Any) -> tuple[str, int]:
+    if not isinstance(v, str) or ":" not in v:
+        raise BenchFileError(where, f"key 'wan' must be \"HOST:PORT\" (PORT 0 picks a free one), got {v!r}")
+    host, _, port = v.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise BenchFileError(where, f"key 'wan' must be \"HOST:PORT\" with PORT 0-65535, got {v!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse(text: str, path: Path) -> Bench:
+    """Parse and check a bench file's text; `path` anchors relative paths."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BenchFileError(str(path), f"not valid TOML: {e}") from None
+    _keys_only("bench", doc, TOP_KEYS, {"hub"})
+    base = path.parent
+    hubs_raw = doc["hub"]
+    if not isinstance(hubs_raw, list) or not hubs_raw:
+        raise BenchFileError("bench", "at least one [[hub]] table is needed")
+    hubs: list[HubSpec] = []
+    for i, h in enumerate(hubs_raw, 1):
+        where = f"[[hub]] {i}"
+        if not isinstance(h, dict):
+            raise BenchFileError(where, "must be a table")
+        _keys_only(where, h, HUB_KEYS, {"name", "eui"})
+        name = h["name"]
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise BenchFileError(where, f"key 'name' must be a non-empty word, got {name!r}")
+        where = f"[[hub]] {name!r}"
+        eui = _hex(where, "eui", h["eui"], 8)
+        host, port = _wan(where, h.get("wan", "127.0.0.1:0"))
+        state = h.get("state", f"state-{name}")
+        if not isinstance(state, str) or not state:
+            raise BenchFileError(where, f"key 'state' must be a directory path, got {state!r}")
+        hubs.append(HubSpec(name, eui, host, port, (base / state)))
+    names = [h.name for h in hubs]
+    for attr in ("name", "eui", "state"):
+        seen: set[object] = set()
+        for h in hubs:
+            v = getattr(h, attr)
+            if v in seen:
+                raise BenchFileError(f"[[hub]] {h.name!r}", f"key {attr!r} repeats another hub's")
+            seen.add(v)
+    meters: list[MeterSpec] = []
+    for i, m in enumerate(doc.get("meter", []) or [], 1):
+        where = f"[[meter]] {i}"
+        if not isinstance(m, dict):
+            raise BenchFileError(where, "must be a table")
+        _keys_only(where, m, METER_KEYS, {"type", "eui", "install_code"})
+        kind = m["type"]
+        if kind not in METER_TYPES:
+            raise BenchFileError(where, f"key 'type' must be one of {', '.join(METER_TYPES)}, got {kind!r}")
+        eui = _hex(where, "eui", m["eui"], 8)
+        where = f"[[meter]] {eui.hex().upper()}"
+        ic = _hex(where, "install_code", m["install_code"], 16)
+        joined_to = m.get("joined_to")
+        if joined_to is not None and joined_to not in names:
+            raise BenchFileError(where, f"key 'joined_to' names no hub: {joined_to!r} (hubs: {', '.join(names)})")
+        hears = m.get("hears")
+        if hears is not None:
+            if not isinstance(hears, list) or not all(isinstance(x, str) for x in hears):
+                raise BenchFileError(where, f"key 'hears' must be a list of hub names, got {hears!r}")
+            for x in hears:
+                if x not in names:
+                    raise BenchFileError(where, f"key 'hears' names no hub: {x!r} (hubs: {', '.join(names)})")
+            hears = tuple(hears)
+        dead = m.get("dead", False)
+        if not isinstance(dead, bool):
+            raise BenchFileError(where, f"key 'dead' must be true or false, got {dead!r}")
+        meters.append(MeterSpec(kind, eui, ic, joined_to, hears, dead))
+    if len({m.eui for m in meters}) != len(meters):
+        raise BenchFileError("[[meter]]", "two meters share an eui")
+    if {m.eui for m in meters} & {h.eui for h in hubs}:
+        raise BenchFileError("[[meter]]", "a meter's eui repeats a hub's")
+    keys = doc.get("keys", "keys")
+    if not isinstance(keys, str) or not keys:
+        raise BenchFileError("bench", f"key 'keys' must be a directory path, got {keys!r}")
+    seed = doc.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise BenchFileError("bench", f"key 'seed' must be an integer, got {seed!r}")
+    return Bench(path, base / keys, _number("bench", "keep_alive_s", doc.get("keep_alive_s", 30)),
+                 _number("bench", "time_scale", doc.get("time_scale", 1)), tuple(hubs), tuple(meters), seed)
+
+
+def load(path: str | Path) -> Bench:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise BenchFileError(str(p), f"cannot read the bench file: {e.strerror or e}") from None
+    return parse(text, p.resolve())
+
+
+EXAMPLE = """\
+# A commshub bench: two hubs and three emulated meters on one virtual radio medium.
+# Run it with `chf run --bench FILE`; each hub prints `hub <name> <EUI> listening on HOST:PORT` when ready.
+# Relative paths are relative to this file.
+
+keys = "keys"          # one test PKI for every hub, meter, the ACB and the supplier (RTDS file layout),
+                       # created on first run; `chf send --keys DIR --hub EUI` then addresses any hub
+keep_alive_s = 30      # TC keep-alive period of the emulated meters (emulated seconds)
+time_scale = 30        # emulated seconds per real second
+seed = 0               # seeds the medium's packet-loss draws (reproducible runs)
+
+[[hub]]
+name = "A"
+eui = "02C0FFEE0000A001"
+wan = "127.0.0.1:4061"   # HOST:PORT of the hub's WAN port (GFI lines); port 0 picks a free one
+state = "state-A"        # the hub's state directory (device logs, counters): kept between runs
+
+[[hub]]
+name = "B"
+eui = "02C0FFEE0000B001"
+wan = "127.0.0.1:4062"
+state = "state-B"
+
+[[meter]]
+type = "esme"          # esme | gsme | ppmid | ihd
+eui = "02C0FFEE000E5E01"
+install_code = "83FED3407A939723A5C639B26916D505"   # 16 bytes, without its CRC (as GBCS carries it)
+# joined_to = "A"      # start installed on hub A's network and in its device log
+# hears = ["A", "B"]   # hubs whose radio it can hear (default: all)
+# dead = false         # true: no radio at all
+
+[[meter]]
+type = "gsme"
+eui = "02C0FFEE000E5E02"
+install_code = "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
+
+[[meter]]
+type = "ppmid"
+eui = "02C0FFEE000E5E03"
+install_code = "00112233445566778899AABBCCDDEEFF"
+"""
