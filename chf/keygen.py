@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from cryptography import x509
@@ -32,6 +32,8 @@ class Pki:
     network_operator: str = "90B3D51F30020000"
     esme: str = "02C0FFEE000000E1"
     gsme: str = "02C0FFEE000000E2"
+    # More entities with keys (bench hubs and meters): hex EUI-64 -> a label ("hub A", "esme", ...)
+    entities: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, keys_dir: str | Path) -> "Pki | None":
@@ -42,6 +44,10 @@ class Pki:
 
     def eui(self, role: str) -> bytes:
         return bytes.fromhex(getattr(self, role))
+
+    def roles(self) -> dict[str, str]:
+        """role -> hex EUI of the fixed entities."""
+        return {k: v for k, v in asdict(self).items() if k != "entities"}
 
 
 def _name(cn: str) -> x509.Name:
@@ -72,16 +78,52 @@ def init_keys(directory: str | Path, pki: Pki | None = None, *, overwrite: bool 
         raise FileExistsError(f"{d / PKI_FILE} exists: a PKI is already there (use --force to replace it)")
     d.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    (d / "ca.pem").write_bytes(_cert(ca_key, "commshub test CA", ca_key, "commshub test CA", None)
-                               .public_bytes(serialization.Encoding.PEM))
-    for role, eui_hex in asdict(pki).items():
-        eui = bytes.fromhex(eui_hex)
-        for usage in KeyUsage:
-            key = ec.generate_private_key(ec.SECP256R1())
-            (d / key_filename(eui, usage, "key")).write_bytes(key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-            (d / key_filename(eui, usage, "pem")).write_bytes(
-                _cert(key, f"{role} {eui_hex}", ca_key, "commshub test CA", usage)
-                .public_bytes(serialization.Encoding.PEM))
+    (d / "ca.pem").write_bytes(_cert(ca_key, CA_NAME, ca_key, CA_NAME, None).public_bytes(serialization.Encoding.PEM))
+    (d / CA_KEY).write_bytes(_pem(ca_key))
+    for role, eui_hex in pki.roles().items():
+        _entity(d, ca_key, bytes.fromhex(eui_hex), role)
+    for eui_hex, label in pki.entities.items():
+        if eui_hex not in pki.roles().values():
+            _entity(d, ca_key, bytes.fromhex(eui_hex), label)
     (d / PKI_FILE).write_text(json.dumps(asdict(pki), indent=2) + "\n")
+    return pki
+
+
+CA_NAME = "commshub test CA"
+CA_KEY = "ca.key"  # kept so that a bench can add entities later (a test PKI: no secret worth guarding)
+
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _entity(d: Path, ca_key: ec.EllipticCurvePrivateKey, eui: bytes, label: str) -> None:
+    for usage in KeyUsage:
+        key = ec.generate_private_key(ec.SECP256R1())
+        (d / key_filename(eui, usage, "key")).write_bytes(_pem(key))
+        (d / key_filename(eui, usage, "pem")).write_bytes(
+            _cert(key, f"{label} {eui.hex().upper()}", ca_key, CA_NAME, usage).public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_entities(directory: str | Path, entities: dict[bytes, str], hub: bytes | None = None) -> Pki:
+    """A PKI in `directory` with keys for every entity named (creating the PKI on first use, adding the missing
+    entities later); `hub` becomes pki.json's default hub. Used by benches: one PKI for every hub and meter."""
+    d = Path(directory)
+    pki = Pki.load(d)
+    wanted = {e.hex().upper(): label for e, label in entities.items()}
+    if pki is None:
+        base = Pki()
+        return init_keys(d, replace(base, hub=hub.hex().upper() if hub else base.hub, entities=wanted))
+    if not (d / CA_KEY).is_file():
+        raise FileNotFoundError(f"{d / CA_KEY} is missing: cannot add entities to this PKI (make a new one)")
+    ca_key = serialization.load_pem_private_key((d / CA_KEY).read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    known = set(pki.roles().values()) | set(pki.entities)
+    added = {e: label for e, label in wanted.items() if e not in known}
+    for e, label in added.items():
+        _entity(d, ca_key, bytes.fromhex(e), label)
+    if added:
+        pki = replace(pki, entities={**pki.entities, **added})
+        (d / PKI_FILE).write_text(json.dumps(asdict(pki), indent=2) + "\n")
     return pki
