@@ -90,7 +90,7 @@ def init_keys(directory: str | Path, pki: Pki | None = None, *, overwrite: bool 
 
 
 CA_NAME = "commshub test CA"
-CA_KEY = "ca.key"  # kept so that a bench can add entities later (a test PKI: no secret worth guarding)
+CA_KEY = "ca-key.pem"  # kept so that a bench can add entities later (a test PKI: no secret worth guarding)
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
