@@ -1,0 +1,174 @@
+"""`chf triage`: the returned-meter triage of SECMP0013 against the hubs of a running bench (docs/triage.md).
+
+Progress goes to stderr while each step runs (rich: spinner, elapsed time, what it waits for and its timeout;
+a progress bar across meters in batch mode); the report goes to stdout: a table, or with `--json` one object
+per meter per line. Exit status 0 only when every meter is re-deployable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gbcs import codes
+from gbcs.errors import DecodeError, GbcsError
+from gbcs.frame import decode_frame
+from gbcs.keys import KeyStore
+
+from .bench_file import Bench, BenchFileError, load
+from .commands import CounterFile, RemoteParty
+from .hub_link import HubLink, HubLinkError
+from .keygen import Pki
+from .triage_steps import HubRef, MeterInfo, MeterReport, Timing, Triage
+
+
+class BenchRemote:
+    """Commands as the bench's ACB on behalf of its supplier, MAC'd (and signed where critical) with the bench PKI."""
+
+    def __init__(self, keys_dir: Path, counters: Path, inventory: object | None = None) -> None:
+        pki = Pki.load(keys_dir)
+        if pki is None:
+            raise FileNotFoundError(f"{keys_dir}/pki.json not found: is the bench running (it creates its keys)?")
+        self.pki = pki
+        self.keys = KeyStore.from_directory(keys_dir, acb=pki.eui("acb"))
+        self.counters = CounterFile(counters)
+        self.inventory = inventory
+
+    def party(self, hub: bytes) -> RemoteParty:
+        return RemoteParty(self.keys, self.pki.eui("acb"), hub, self.pki.eui("supplier"), self.counters)
+
+    def chf(self, hub: bytes, use_case: str, **p: object) -> bytes:
+        from . import commands
+        from .device_log import DeviceType
+
+        if use_case == "CCS01":
+            dt = DeviceType[str(p["device_type"]).upper()].value
+            specs = commands.ccs01(p["device"], p["install_code"], dt, int(p.get("join_timeout", 90)))  # type: ignore[arg-type]
+        elif use_case == "CCS02":
+            specs = commands.ccs02(p["device"])  # type: ignore[arg-type]
+        elif use_case == "CCS03":
+            specs = commands.ccs03(p["epid"], p["entries"])  # type: ignore[arg-type]
+        else:
+            specs = commands.BUILDERS[use_case]()
+        return self.party(hub).build(specs)
+
+    def meter(self, hub: bytes, meter: bytes, use_case: str, **p: object) -> bytes:
+        from .meter_commands import build_meter_command
+
+        return build_meter_command(self.keys, self.pki, self.counters, meter, use_case, **p)
+
+    def use_case(self, frame: bytes) -> str:
+        try:
+            code = decode_frame(frame).header.message_code
+        except DecodeError:
+            return "?"
+        e = codes.lookup(code)
+        return e.name if e is not None else f"0x{code:04X}"
+
+
+def _meters(args: argparse.Namespace, bench: Bench) -> list[MeterInfo]:
+    wanted: list[str] = []
+    if args.meter:
+        wanted = [args.meter]
+    else:
+        for line in Path(args.meters).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                wanted.append(line)
+    by_eui = {m.eui.hex().upper(): m for m in bench.meters}
+    out = []
+    for w in wanted:
+        m = by_eui.get(w.upper())
+        if m is None:
+            raise BenchFileError("--meter", f"{w} is not a [[meter]] of {bench.path}: its install code is unknown")
+        out.append(MeterInfo(m.eui, m.type, m.install_code))
+    return out
+
+
+def _table(reports: list[MeterReport]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="Returned-meter triage (SECMP0013)")
+    for col in ("meter", "state", "re-deployable", "verdict", "steps"):
+        t.add_column(col, overflow="fold")
+    for r in reports:
+        steps = "\n".join(f"{s.outcome:>7}  {s.seconds:5.2f}s  {s.service_request:8} {s.name}" for s in r.steps)
+        t.add_row(r.meter, str(r.state), "yes" if r.redeployable else "NO", r.verdict, steps)
+    Console(width=160).print(t)
+
+
+def triage_command(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    try:
+        bench = load(args.bench)
+        qa_spec = bench.hub(args.qa)
+        old_spec = bench.hub(args.old) if args.old else None
+        meters = _meters(args, bench)
+    except (BenchFileError, OSError) as e:
+        print(f"chf triage: {e}", file=sys.stderr)
+        return 2
+    counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
+    inventory = None
+    try:
+        remote = BenchRemote(bench.keys, counters, inventory)
+        qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(_host(qa_spec.host), qa_spec.port))
+        old = HubRef(old_spec.name, old_spec.eui, HubLink(_host(old_spec.host), old_spec.port)) if old_spec else None
+    except (HubLinkError, OSError, GbcsError) as e:
+        print(f"chf triage: {e}", file=sys.stderr)
+        return 2
+    timing = Timing(join_window_s=args.join_timeout, keep_alive_s=bench.keep_alive_s, time_scale=bench.time_scale)
+    ppmid = next((MeterInfo(m.eui, m.type, m.install_code) for m in bench.meters if m.type == "ppmid"), None)
+    reports: list[MeterReport] = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
+                  TimeElapsedColumn(), console=_stderr_console(), transient=not sys.stderr.isatty()) as prog:
+        batch = prog.add_task("meters", total=len(meters), note="") if len(meters) > 1 else None
+        step_task = prog.add_task("", total=None, note="")
+
+        def progress(name: str, waiting: str, timeout: float) -> None:
+            prog.update(step_task, description=f"[bold]{current}[/] {name}", note=f"waiting for {waiting} "
+                                                                                  f"(timeout {timeout:.1f} s)")
+            prog.reset(step_task, total=None)
+
+        t = Triage(remote, qa, old, timing, ppmid, progress)
+        for m in meters:
+            current = m.eui.hex().upper()
+            rep = t.run(m)
+            reports.append(rep)
+            if batch is not None:
+                prog.advance(batch)
+            if args.json:
+                print(json.dumps(rep.as_dict(), separators=(",", ":")), flush=True)
+    if not args.json:
+        _table(reports)
+    for link in [qa.link] + ([old.link] if old else []):
+        link.close()
+    return 0 if reports and all(r.redeployable for r in reports) else 1
+
+
+def _host(h: str) -> str:
+    return "127.0.0.1" if h in ("0.0.0.0", "") else "::1" if h == "::" else h
+
+
+def _stderr_console():  # noqa: ANN202 - rich type
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("triage", help="returned-meter triage (SECMP0013): classify, restore, check, divorce")
+    t.add_argument("--bench", required=True, metavar="FILE", help="the bench file of the running bench")
+    t.add_argument("--qa", required=True, metavar="NAME", help="the QA hub (a [[hub]] name)")
+    t.add_argument("--old", metavar="NAME", help="the meter's old hub, where known")
+    g = t.add_mutually_exclusive_group(required=True)
+    g.add_argument("--meter", metavar="EUI", help="one meter")
+    g.add_argument("--meters", metavar="FILE", help="a batch: one EUI per line")
+    t.add_argument("--json", action="store_true", help="one JSON object per meter per line")
+    t.add_argument("--join-timeout", type=int, default=90, metavar="SECONDS",
+                   help="CCS01 join window, emulated seconds (default 90)")
+    t.add_argument("--counters", metavar="FILE", help="originator counters (default: triage-counters.json by the bench)")
+    t.set_defaults(func=triage_command)
