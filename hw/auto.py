@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .errors import NoRadioFoundError, RadioError, SeveralRadiosError
 from .open import Opener
 from .ports import SerialPort
-from .radio_types import Identification, identify
+from .radio_types import Identification, RadioType, identify
 from .radio_url import RadioUrl, parse_radio_url
 
 
@@ -62,13 +63,15 @@ def pick_radio(ports: Iterable[SerialPort]) -> str:
     return f"{ident.radio.value}:{port_path(ident.port)}"
 
 
-async def resolve_auto(ports: Iterable[SerialPort], *, opener: Opener | None = None, timeout: float = 20.0) -> RadioUrl:
-    """pick_radio, and when the one dongle's type is ambiguous, probe it (ezsp, znp, deconz) to decide."""
+async def resolve_auto(ports: Iterable[SerialPort], *, opener: Opener | None = None, timeout: float = 20.0,
+                       controllers: Mapping[RadioType, Any] | None = None) -> RadioUrl:
+    """pick_radio, and when the one dongle's type is ambiguous, probe it with the libraries it may need."""
     try:
         return parse_radio_url(pick_radio(ports))
     except RadioTypeUnknownError as e:
         from .probe import probe_port
 
-        result = await probe_port(port_path(e.ident.port), order=e.ident.radios, timeout=timeout, opener=opener)
+        result = await probe_port(port_path(e.ident.port), order=e.ident.radios, timeout=timeout, opener=opener,
+                                   controllers=controllers)
         assert result.url is not None
         return parse_radio_url(result.url)
