@@ -18,7 +18,7 @@ class RadioTypeUnknownError(RadioError):
     def __init__(self, ident: Identification) -> None:
         self.ident = ident
         path = port_path(ident.port)
-        kinds = " or ".join(f"--radio {r.value}:{path}" for r in ident.radios)
+        kinds = " or ".join(f"--radio {r.value}:{path}" for r in ident.radios if r.supported)
         super().__init__(f"one dongle found at {path} ({ident.product}), but its USB identity does not say which "
                          f"radio it is: run `chf radios --probe`, or name it: {kinds}")
 
@@ -58,6 +58,9 @@ def pick_radio(ports: Iterable[SerialPort]) -> str:
         raise SeveralRadiosError([f"{i.radio.value}:{port_path(i.port)}" if i.radio else port_path(i.port)
                                   for i in found])
     ident = found[0]
+    if not any(r.supported for r in ident.radios):
+        raise RadioError(f"the one dongle found, {ident.product} at {port_path(ident.port)}, needs "
+                         f"{ident.radios[0].library}, which commshub does not support (bellows, zigpy-znp, zigpy-deconz)")
     if ident.radio is None:
         raise RadioTypeUnknownError(ident)
     return f"{ident.radio.value}:{port_path(ident.port)}"

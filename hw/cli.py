@@ -72,7 +72,7 @@ def _row(ident: Identification, access: str, probe: ProbeResult | None) -> dict[
     port = ident.port
     row = {**port.as_dict(), "url_path": port_path(port), "product": ident.product,
            "radios": [r.value for r in ident.radios], "likely_radio": ident.radio.value if ident.radio else None,
-           "access": access}
+           "access": access, "supported": any(r.supported for r in ident.radios)}
     if access == "permission denied":
         row["fix"] = DIALOUT_FIX
     if probe is not None:
@@ -94,7 +94,7 @@ def run_radios(args: argparse.Namespace, env: RadiosEnv) -> int:
         probes = {r.port: r for r in results}
     rows = [_row(i, env.access(i.port.device), probes.get(port_path(i.port))) for i in found]
     others = [p for p in ports if p.device not in {i.port.device for i in found}]
-    ok = [r for r in rows if r["radios"]] if not args.probe else [r for r in rows if r["probe"]["radio"]]
+    ok = [r for r in rows if r["supported"]] if not args.probe else [r for r in rows if r["probe"]["radio"]]
     summary = _summary(ports, rows, ok, args.probe)
     if args.json:
         out.write(json.dumps({"dongles": rows, "other_ports": [p.as_dict() for p in others], "summary": summary}) + "\n")
@@ -106,6 +106,10 @@ def run_radios(args: argparse.Namespace, env: RadiosEnv) -> int:
 def _summary(ports: list[SerialPort], rows: list[dict[str, Any]], ok: list[dict[str, Any]], probed: bool) -> str:
     if not rows or not any(r["radios"] for r in rows) and not probed:
         return f"No ZigBee dongle found: {no_dongle_detail(ports)}. {NO_DONGLE_ADVICE}"
+    if not ok and not probed:
+        names = ", ".join(f"{r['product']} at {r['device']}" for r in rows if r["radios"])
+        return f"No supported ZigBee dongle found: {names} needs a radio library commshub does not use " \
+               "(it drives ezsp, znp and deconz sticks)."
     if probed and not ok:
         return "No ZigBee radio answered on any candidate port (see the probe errors above)."
     n = len(ok)

@@ -24,6 +24,7 @@ class SerialPort:
     manufacturer: str | None = None
     serial_number: str | None = None
     by_id: str | None = None  # a stable /dev/serial/by-id/ link to it, when udev made one
+    interface: str | None = None  # the USB interface's own description (multi-port devices name each port)
 
     @property
     def is_usb(self) -> bool:
@@ -65,7 +66,8 @@ def _from_info(info: Any, links: dict[str, str]) -> SerialPort:
     resolved = str(getattr(info, "resolved_device", None) or os.path.realpath(device))
     return SerialPort(device=device, vid=info.vid, pid=info.pid, description=description,
                       manufacturer=getattr(info, "manufacturer", None), serial_number=getattr(info, "serial_number", None),
-                      by_id=links.get(resolved))
+                      by_id=links.get(resolved), interface=getattr(info, "interface_description", None)
+                      or getattr(info, "interface", None))
 
 
 def system_ports() -> list[SerialPort]:

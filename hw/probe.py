@@ -49,7 +49,7 @@ async def probe_port(path: str, *, order: Iterable[RadioType] = PROBE_ORDER, tim
     if not path.startswith(NETWORK_SCHEMES):
         check_port(path, opener)
     result = ProbeResult(path)
-    for radio in order:
+    for radio in [r for r in order if r.supported or r in (controllers or {})]:
         cls = (controllers or {}).get(radio) or controller_class(radio)
         result.tried.append(radio.value)
         try:

@@ -26,6 +26,11 @@ class RadioType(enum.Enum):
     ZIGATE = "zigate"    # ZiGate — zigpy-zigate (not installed; listed so it is named, not guessed)
 
     @property
+    def supported(self) -> bool:
+        """True for the libraries `make setup` installs (bellows, zigpy-znp, zigpy-deconz)."""
+        return self is not RadioType.ZIGATE
+
+    @property
     def library(self) -> str:
         return {RadioType.EZSP: "bellows", RadioType.ZNP: "zigpy-znp",
                 RadioType.DECONZ: "zigpy-deconz", RadioType.ZIGATE: "zigpy-zigate"}[self]
@@ -41,13 +46,14 @@ class UsbMatch:
     radios: tuple[RadioType, ...]      # the likely radio types, most likely first; several = ambiguous
     description: str | None = None     # fnmatch glob, matched lower-case
     chip: str = ""                     # the USB interface chip
+    interface: str | None = None       # fnmatch glob on the USB interface description, matched lower-case
 
     def matches(self, port: SerialPort) -> bool:
         if port.vid != self.vid or port.pid != self.pid:
             return False
-        if self.description is None:
-            return True
-        return fnmatchcase((port.description or "").lower(), self.description)
+        if self.interface is not None and not fnmatchcase((port.interface or "").lower(), self.interface):
+            return False
+        return self.description is None or fnmatchcase((port.description or "").lower(), self.description)
 
 
 E, Z, D, G = RadioType.EZSP, RadioType.ZNP, RadioType.DECONZ, RadioType.ZIGATE
@@ -74,7 +80,9 @@ TABLE: tuple[UsbMatch, ...] = (
     UsbMatch(0x1A86, 0x7523, "ZigStar stick (CC2652)", (Z,), "*zigstar*", "WCH CH340"),
     UsbMatch(0x1A86, 0x7523, "TubesZB coordinator", (Z, E), "*tubeszb*", "WCH CH340"),
     UsbMatch(0x1A86, 0x7523, "WCH CH340 USB-UART (CC2652 or EFR32 stick, or not a radio)", (Z, E), None, "WCH CH340"),
-    # TI XDS110 debug probe on the LaunchPads (LAUNCHXL-CC26X2R1, LAUNCHXL-CC1352P-2) running Z-Stack.
+    # TI XDS110 debug probe on the LaunchPads (LAUNCHXL-CC26X2R1, LAUNCHXL-CC1352P-2) running Z-Stack. It shows
+    # two CDC ports, "Application/User UART" (the radio) and "Auxiliary Data Port" (not the radio).
+    UsbMatch(0x0451, 0xBEF3, "TI XDS110 auxiliary data port (not the radio)", (), None, "TI XDS110", "*auxiliary*"),
     UsbMatch(0x0451, 0xBEF3, "TI LaunchPad with XDS110 (CC2652R / CC1352P)", (Z,), None, "TI XDS110"),
     UsbMatch(0x0451, 0x16A8, "TI CC2531 USB stick", (Z,), None, "TI CC2531 native USB"),
     UsbMatch(0x0451, 0x16C8, "TI CC2538 USB stick", (Z,), None, "TI CC2538 native USB"),

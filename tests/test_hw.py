@@ -22,6 +22,7 @@ from hw.errors import (
     PortBusyError,
     PortError,
     PortPermissionError,
+    RadioError,
     RadioNotRecognisedError,
     RadioUnreachableError,
     RadioUrlError,
@@ -112,11 +113,12 @@ def test_table_rows_are_well_formed():
     for row in TABLE + NOT_ZIGPY:
         assert row.product and 0 <= row.vid <= 0xFFFF and 0 <= row.pid <= 0xFFFF
         assert row.description is None or row.description == row.description.lower()
+        assert row.interface is None or row.interface == row.interface.lower()
     # within one VID:PID, a row with no description glob must come last or it would shadow the others
     seen_bare: set[tuple[int, int]] = set()
     for row in TABLE:
         assert (row.vid, row.pid) not in seen_bare, row
-        if row.description is None:
+        if row.description is None and row.interface is None:
             seen_bare.add((row.vid, row.pid))
 
 
@@ -506,3 +508,29 @@ def test_real_coordinator_opens_and_reads_network_info():
     assert str(node.ieee) != "00:00:00:00:00:00:00:00"
     if formed:
         assert 11 <= network.channel <= 26 and network.pan_id is not None
+
+
+# --- sticks commshub cannot drive, and multi-port devices -------------------------------------------------------
+
+ZIGATE = usb("/dev/ttyUSB10", 0x10C4, 0xEA60, "ZiGate")
+XDS110_AUX = usb("/dev/ttyACM9", 0x0451, 0xBEF3, "XDS110 (03.00.00.25) Embed with CMSIS-DAP",
+                 interface="XDS110 Class Auxiliary Data Port")
+
+
+def test_xds110_auxiliary_port_is_not_the_radio():
+    uart = usb("/dev/ttyACM8", 0x0451, 0xBEF3, XDS110_AUX.description, interface="XDS110 Class Application/User UART")
+    assert identify(uart).radio is Z and not identify(XDS110_AUX).is_candidate
+    assert pick_radio([uart, XDS110_AUX]) == "znp:/dev/ttyACM8"
+
+
+def test_zigate_is_named_but_not_offered(capsys):
+    assert identify(ZIGATE).radio is RadioType.ZIGATE
+    with pytest.raises(RadioError) as e:
+        pick_radio([ZIGATE])
+    assert "zigpy-zigate" in str(e.value) and "does not support" in str(e.value)
+    code, out = radios(capsys, [], [ZIGATE])
+    assert code == 1 and "No supported ZigBee dongle found: ZiGate at /dev/ttyUSB10" in out
+    controllers, calls = fakes(deconz=True)
+    ftdi = usb("/dev/ttyUSB11", 0x0403, 0x6015, "FT230X Basic UART")   # ConBee III, ZiGate+ or zzh: probe decides
+    url = asyncio.run(resolve_auto([ftdi], opener=lambda p: None, controllers=controllers))
+    assert str(url) == "deconz:/dev/ttyUSB11" and calls == ["deconz"]
