@@ -50,6 +50,18 @@ def check_port(path: str, opener: Opener | None = None) -> None:
         raise typed from e
 
 
+def preflight(value: str | RadioUrl, opener: Opener | None = None) -> RadioUrl:
+    """Parse a `--radio` value and, for a local stick, check its port now, so `chf run` fails before it starts.
+
+    `none`, `virtual`, `auto` and network radios are returned parsed but unchecked (auto is resolved when opened).
+    """
+    radio = parse_radio_url(value) if isinstance(value, str) else value
+    if radio.is_hardware and not radio.is_network:
+        assert radio.path is not None
+        check_port(radio.path, opener)
+    return radio
+
+
 def translate(path: str, exc: BaseException) -> BaseException:
     """The typed error for an exception a radio library raised while opening `path` (its cause chain is searched)."""
     seen: BaseException | None = exc

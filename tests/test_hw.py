@@ -29,7 +29,7 @@ from hw.errors import (
     SeveralRadiosError,
     port_error_from_os_error,
 )
-from hw.open import check_port, open_radio, translate
+from hw.open import check_port, open_radio, preflight, translate
 from hw.ports import SerialPort, _from_info, list_ports, system_ports
 from hw.probe import PROBE_ORDER, probe_port
 from hw.radio_types import NOT_ZIGPY, TABLE, RadioType, identify
@@ -539,3 +539,12 @@ def test_an_ambiguous_ftdi_stick_is_probed_with_the_installed_libraries_only():
     ftdi = usb("/dev/ttyUSB11", 0x0403, 0x6015, "FT230X Basic UART")   # ConBee III, ZiGate+ or zzh: probe decides
     url = asyncio.run(resolve_auto([ftdi], opener=lambda p: None, controllers=controllers))
     assert str(url) == "deconz:/dev/ttyUSB11" and calls == ["deconz"]
+
+
+def test_preflight_parses_and_checks_a_local_port_only():
+    assert preflight("virtual").kind is RadioKind.VIRTUAL
+    assert preflight("ezsp:socket://127.0.0.1:1", opener=raising(errno.EACCES)).is_network   # nothing local to check
+    with pytest.raises(PortPermissionError):
+        preflight("znp:/dev/ttyUSB0", opener=raising(errno.EACCES))
+    with pytest.raises(RadioUrlError):
+        preflight("zigbee")
