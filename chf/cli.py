@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gbcs.errors import DecodeError, EncodeError, GbcsError
 from gbcs.keys import ACB_EUI, KeyStore
+from hw.cli import add_radios_parser
 
 from .inputs import Input, parse_text, read_inputs
 
@@ -328,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("dir", metavar="DIR")
     ki.add_argument("--force", action="store_true")
     ki.set_defaults(func=cmd_keys)
+    add_radios_parser(sub)
     return p
 
 
