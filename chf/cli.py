@@ -330,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("--force", action="store_true")
     ki.set_defaults(func=cmd_keys)
     add_radios_parser(sub)
+    from .triage_cli import add_parser as add_triage_parser
+
+    add_triage_parser(sub)
     return p
 
 
