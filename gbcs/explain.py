@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import dlms
 from .grouping_header import SignatureField
 from .message import Message, use_case_of
 from .payload import PayloadType, codec
@@ -50,7 +51,9 @@ def explain(msg: Message, data: bytes, decrypted: list | None = None) -> Node:
                f"{len(oi.ka_certificate)} bytes DER")
     _fix_oi_offsets(on, o["content"] - _oi_len(oi))
     pn = g.add("payload", o["payload"], len(h.payload), f"{msg.payload_type.value}, {len(h.payload)} bytes")
-    if msg.payload_type is not PayloadType.RAW:
+    if msg.payload_type is PayloadType.DLMS:
+        pn.children.extend(dlms.explain(msg.payload, o["payload"], msg.protected))
+    elif msg.payload_type is not PayloadType.RAW:
         pn.children.extend(codec(msg.payload_type).explain(msg.payload, o["payload"]))
     else:
         pn.value += " " + h.payload.hex().upper()

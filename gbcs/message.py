@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import authentication as auth
-from . import codes
+from . import codes, dlms, gbz
 from .authentication import Verdict
-from .errors import DecodeError, EncodeError, KeyNotFoundError
+from .errors import DecodeError, EncodeError, GbcsError, KeyNotFoundError
 from .frame import Frame, MacHeader, decode_frame
 from .grouping_header import Cra, GroupingHeader, OtherInformation, SignatureField
 from .keys import KeyStore
@@ -29,6 +29,7 @@ class Message:
     mac: Verdict = Verdict.UNKNOWN
     signature: Verdict = Verdict.UNKNOWN
     warnings: list[str] = field(default_factory=list)
+    protected: list[Any] = field(default_factory=list)  # encrypted parts: dlms.ProtectedAttributes / gbz.Component
 
     @property
     def header(self) -> GroupingHeader:
@@ -52,8 +53,14 @@ def decode(data: bytes, keys: KeyStore | None = None, *, verify: bool = True) ->
     if kind is PayloadType.RAW:
         if h.payload:
             msg.warnings.append("payload is neither DLMS, GBZ nor ASN.1: kept as raw bytes")
-    elif kind is not PayloadType.DLMS and record.warnings:  # GBZ and ASN.1 records report odd wire forms
-        msg.warnings.extend(record.warnings)
+    elif kind is PayloadType.DLMS:
+        if dlms.may_be_protected(h.payload, h.message_code):
+            msg.protected, found = dlms.find_protected(record, h.offsets["payload"], h.message_code)
+            msg.warnings.extend(found)
+    else:
+        if kind is PayloadType.GBZ:
+            msg.protected = gbz.encrypted_components(record)
+        msg.warnings.extend(record.warnings)  # GBZ and ASN.1 records report odd wire forms
     if verify:
         msg.mac = auth.check_mac(keys, frame, data)
         msg.signature = auth.check_signature(keys, h, data)
@@ -72,11 +79,11 @@ def _ctr(v: int | None) -> str | None:
 
 
 def roundtrips(msg: Message, data: bytes) -> bool:
-    """Re-encoding the decoded record (frame and payload tree) gives the original bytes."""
+    """One encode of the decoded record (frame and payload tree) gives the original bytes."""
     try:
         payload = encode_payload(msg.payload_type, msg.payload, msg.header.payload)
         return payload == msg.header.payload and msg.frame.encode() == data
-    except Exception:  # noqa: BLE001 - a failed re-encode simply means "does not round-trip"
+    except GbcsError:  # a record the encoder refuses simply does not round-trip
         return False
 
 

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtds_data import frame, frames, keystore_dir, require_rtds
 
+from gbcs.length import minimal_size
 from gbcs import axdr, cosem, dlms
 from gbcs.axdr import Data, TypeDesc
 from gbcs.errors import DecodeError, EncodeError
@@ -202,7 +203,7 @@ def test_v29_dbch01_bit_string():
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Protected attributes (GBCS.md §4.2 last bullet, §5.3)
+# Protected attributes (IC 30 Data protection; RTDS ECS17b, ECS21a, ECS66)
 
 PROTECTED = ["4.1.1_ECS17b/ECS17b_4.1.1_SINGLE_SUCCESS_RESPONSE_GBCS.HEX",
              "4.1.1_ECS17b/ECS17b_4.1.1_TWIN_SUCCESS_RESPONSE_GBCS.HEX",
@@ -214,7 +215,8 @@ PROTECTED = ["4.1.1_ECS17b/ECS17b_4.1.1_SINGLE_SUCCESS_RESPONSE_GBCS.HEX",
 def test_protected_attributes_are_split_with_absolute_offsets(rel):
     p, base, h, raw = payload_of(rel)
     rec = dlms.decode(p, base)
-    (pa,) = dlms.find_protected(rec, base)
+    (pa,), warnings = dlms.find_protected(rec, base)
+    assert warnings == []
     assert pa.security_control == 0x31 and pa.invocation_counter == 0
     assert len(pa.tag) == 12 and len(pa.ciphertext) > 0
     # the offsets point into the whole frame
@@ -226,22 +228,21 @@ def test_protected_attributes_are_split_with_absolute_offsets(rel):
     assert pp.protection_type == 2 and pp.key_info_type == 2 and pp.key_parameters == b"\x02"
     assert pp.originator == h.originator and pp.recipient == h.recipient
     assert pp.kdf_use_and_counter == (4, h.counter)
-    assert dlms.ciphertext_and_tag(rec, base) == [(pa.ciphertext, pa.tag, pa.offsets["ciphertext"],
-                                                  pa.offsets["tag"])]
+    assert raw[pa.offsets["structure"]:pa.offsets["structure"] + 2] == b"\x02\x02"
     text = "\n".join(line for n in dlms.explain(rec, base) for line in n.render())
     assert "security header" in text and "ciphertext" in text and "transaction_id" in text
 
 
 @pytest.mark.parametrize("rel", PROTECTED)
 def test_protected_attributes_decrypt_to_a_single_data(rel):
-    """Decrypt with the RTDS keys (GBCS.md §5.1/§5.3, written here from the facts) and decode the plaintext."""
+    """Decrypt with the RTDS keys (KDF and GCM written here from gbcs-parser src/crypto.ts facts) and decode."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     p, base, _h, _ = payload_of(rel)
-    (pa,) = dlms.find_protected(dlms.decode(p, base), base)
+    (pa,), _ = dlms.find_protected(dlms.decode(p, base), base)
     (pp,) = pa.parameters
     ks = keystore_dir()
     priv_path = ks / f"{pp.recipient.hex()}-ka.key"
@@ -255,10 +256,10 @@ def test_protected_attributes_decrypt_to_a_single_data(rel):
     dec = Cipher(algorithms.AES(key), modes.GCM(pp.originator + bytes(4), pa.tag, min_tag_length=12)).decryptor()
     dec.authenticate_additional_data(pa.aad)
     plain = dec.update(pa.ciphertext) + dec.finalize()
-    d = dlms.decode_plaintext(plain, 0)
-    assert d.tag == 0x02 and axdr.encode_data(d) == plain
+    d = axdr.decode_data(plain, 0)
+    assert d.tag == 0x02 and d.encode() == plain
     with pytest.raises(DecodeError):
-        dlms.decode_plaintext(plain + b"\x00")
+        axdr.decode_data(plain + b"\x00")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -328,7 +329,7 @@ def test_random_data_values_raise_only_decode_error(raw):
     except DecodeError as e:
         assert 3 <= e.offset <= 3 + len(raw)
         return
-    assert axdr.encode_data(d) == raw
+    assert d.encode() == raw
 
 
 # Hypothesis-generated Data trees ------------------------------------------------------------------------------
@@ -339,12 +340,12 @@ _lsize = st.one_of(st.none(), st.integers(2, 4))
 
 
 def _int_data(tag: int) -> st.SearchStrategy[Data]:
-    lo, hi = axdr._range(tag)
+    lo, hi = axdr.value_range(tag)
     return st.integers(lo, hi).map(lambda v: Data(tag, v))
 
 
 def _fits(n: int, ls: int | None) -> int | None:
-    return ls if ls is not None and ls > axdr._minimal_len_size(n) else None  # None = the minimal form
+    return ls if ls is not None and ls > minimal_size(n) else None  # None = the minimal form
 
 
 leaf = st.one_of(
@@ -404,13 +405,16 @@ data_tree = st.recursive(st.one_of(leaf, compact), _container, max_leaves=25)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data_tree)
 def test_generated_data_trees_round_trip(d):
-    raw = axdr.encode_data(d)
+    raw = d.encode()
     back = axdr.decode_data(raw)
     assert back == d
-    assert axdr.encode_data(back) == raw
+    assert back.encode() == raw
     assert axdr.data_from_json(json.loads(json.dumps(axdr.data_to_json(d)))) == d
-    node, size = axdr.explain_data(d, 100)
-    assert size == len(raw) and node.length == len(raw)
+    spans = axdr.Spans(100)
+    axdr.decode_data(raw, 100, spans)
+    node = axdr.explain_data(back, spans, 0)
+    assert node.offset == 100 and node.length == len(raw)
+    assert all(c.offset >= 100 and c.offset + c.length <= 100 + len(raw) for c in node.children)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
