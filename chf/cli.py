@@ -42,12 +42,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
             continue
         if msg.mac.value == "invalid" or msg.signature.value == "invalid":
             failed += 1
-        decrypted = decrypt(msg, keys) if keys is not None else []
+        decrypted = decrypt(msg, keys, explain=not args.json) if keys is not None else []
         if args.json:
             js = message.to_json(msg, item.data, item.source)
             if decrypted:
                 js["decrypted"] = [d.as_dict() for d in decrypted]
-            print(json.dumps(js, separators=(",", ":")))
+            print(json.dumps(js, separators=(",", ":"), check_circular=False))
         else:
             print(f"== {item.source}")
             print("\n".join(explain(msg, item.data, decrypted).render()))

@@ -64,8 +64,9 @@ def _open(candidates: list[bytes], originator: bytes, ciphertext: bytes, tag: by
     return crypto.decrypt_payload(candidates[-1], originator, ciphertext, tag)
 
 
-def decrypt(msg: Message, keys: KeyStore) -> list[Decryption]:
-    """Decrypt every encrypted part `decode` found in `msg` (`msg.protected`) that the key store allows."""
+def decrypt(msg: Message, keys: KeyStore, *, explain: bool = True) -> list[Decryption]:
+    """Decrypt every encrypted part `decode` found in `msg` (`msg.protected`) that the key store allows; the
+    plaintext is always decoded (a malformed one is an error) and explained when `explain`."""
     out: list[Decryption] = []
     h = msg.header
     if msg.payload_type is PayloadType.DLMS:
@@ -78,7 +79,8 @@ def decrypt(msg: Message, keys: KeyStore) -> list[Decryption]:
                                     pp.originator, pa.ciphertext, pa.tag)
                 spans = Spans(at)
                 data = decode_data(d.plaintext, at, spans)  # one A-XDR Data (gbcs-parser src/dlms.ts)
-                d.nodes = [explain_data(data, spans, 0, "decrypted")]
+                if explain:
+                    d.nodes = [explain_data(data, spans, 0, "decrypted")]
             except (KeyNotFoundError, AuthenticationError, DecodeError) as e:
                 d.error = str(e)
             out.append(d)
@@ -89,7 +91,8 @@ def decrypt(msg: Message, keys: KeyStore) -> list[Decryption]:
             try:
                 d.plaintext = _open(_header_keys(keys, msg), h.originator, ci.ciphertext, ci.tag)
                 z = gbz.decode_plaintext(c, d.plaintext, ci.offset)
-                d.nodes = gbz.explain_plaintext(c, z, ci.offset)
+                if explain:
+                    d.nodes = gbz.explain_plaintext(c, z, ci.offset)
             except (KeyNotFoundError, AuthenticationError, DecodeError) as e:
                 d.error = str(e)
             out.append(d)

@@ -10,6 +10,10 @@ from ..errors import EncodeError
 from ..length import encode_length
 from .records import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_NAMES, Data, Kind, TypeDesc, value_range
 
+# Kinds as plain ints: encode_into compares them per node.
+_UINT, _SINT, _FIXED, _STRING, _ARRAY, _STRUCT, _COMPACT, _BITS, _EMPTY, _BOOL, _BAD = (
+    int(k) for k in (Kind.UINT, Kind.SINT, Kind.FIXED, Kind.STRING, Kind.ARRAY, Kind.STRUCT, Kind.COMPACT, Kind.BITS,
+                     Kind.EMPTY, Kind.BOOL, Kind.BAD))
 _RANGE = [value_range(t) if KIND[t] in (Kind.UINT, Kind.SINT) else (0, -1) for t in range(256)]
 
 
@@ -34,7 +38,7 @@ def encode_into(d: Data, out: bytearray, depth: int, packed: TypeDesc | None = N
     if depth > MAX_DEPTH:
         raise EncodeError("data", f"nesting deeper than {MAX_DEPTH} levels")
     tag = d[0]
-    if not isinstance(tag, int) or not 0 <= tag <= 255 or KIND[tag] == Kind.BAD:
+    if not isinstance(tag, int) or not 0 <= tag <= 255 or KIND[tag] == _BAD:
         raise EncodeError("data.tag", f"{tag!r} is not a DLMS Data type")
     kind = KIND[tag]
     name = TAG_NAMES[tag]
@@ -44,19 +48,19 @@ def encode_into(d: Data, out: bytearray, depth: int, packed: TypeDesc | None = N
                               f"({TAG_NAMES.get(packed.tag, packed.tag)})")
     else:
         out.append(tag)
-    if kind == Kind.UINT or kind == Kind.SINT:
+    if kind == _UINT or kind == _SINT:
         v = d[1]
         lo, hi = _RANGE[tag]
         if (type(v) is not int and (not isinstance(v, int) or isinstance(v, bool))) or not lo <= v <= hi:
             raise EncodeError(name, f"{v!r} is not an integer in {lo}..{hi}")
-        out += v.to_bytes(SIZE[tag], "big", signed=kind == Kind.SINT)
-    elif kind == Kind.STRUCT or kind == Kind.ARRAY:
+        out += v.to_bytes(SIZE[tag], "big", signed=kind == _SINT)
+    elif kind == _STRUCT or kind == _ARRAY:
         items = d[1]
         if not isinstance(items, list):
             raise EncodeError(name, "value must be a list of Data")
         if packed is not None:
             children = packed.children
-            if kind == Kind.STRUCT:
+            if kind == _STRUCT:
                 if len(items) != len(children):
                     raise EncodeError(name, f"{len(items)} element(s), the type description has {len(children)}")
                 for it, c in zip(items, children):
@@ -74,36 +78,36 @@ def encode_into(d: Data, out: bytearray, depth: int, packed: TypeDesc | None = N
             out += encode_len(len(items), lsize, name + " count")
         for it in items:
             encode_into(it, out, depth + 1)
-    elif kind == Kind.STRING:
+    elif kind == _STRING:
         v = _check_bytes(d, name)
         if len(d) == 2 and len(v) < 0x80:
             out.append(len(v))
         else:
             out += encode_len(len(v), d.lsize, name + " length")
         out += v
-    elif kind == Kind.EMPTY:
+    elif kind == _EMPTY:
         if d.value is not None:
             raise EncodeError(name, "takes no value")
-    elif kind == Kind.BOOL:
+    elif kind == _BOOL:
         v = d.value
         if isinstance(v, bool):
             v = 0xFF if v else 0
         if not isinstance(v, int) or not 0 <= v <= 255:
             raise EncodeError(name, f"{v!r} is not a boolean byte")
         out.append(v)
-    elif kind == Kind.FIXED:
+    elif kind == _FIXED:
         v = _check_bytes(d, name)
         if len(v) != SIZE[tag]:
             raise EncodeError(name, f"takes {SIZE[tag]} bytes, got {len(v)}")
         out += v
-    elif kind == Kind.BITS:
+    elif kind == _BITS:
         v = _check_bytes(d, name)
         bits = d.extra
         if not isinstance(bits, int) or isinstance(bits, bool) or bits < 0 or (bits + 7) // 8 != len(v):
             raise EncodeError(name, f"{bits!r} bit(s) do not fit {len(v)} byte(s)")
         out += encode_len(bits, d.lsize, "bit-string length")
         out += v
-    elif kind == Kind.COMPACT:
+    elif kind == _COMPACT:
         if packed is not None:
             raise EncodeError(name, "a compact-array cannot be packed in a compact-array")
         desc = d.extra

@@ -22,23 +22,23 @@ def desc_to_json(desc: TypeDesc) -> dict[str, Any]:
 
 def data_to_json(d: Data) -> dict[str, Any]:
     """JSON form: {"type": <Green Book name>, "value" | "items" | ..., ["length_size": n when non-minimal]}."""
-    tag = d.tag
+    tag = d[0]
     kind = KIND[tag]
-    o: dict[str, Any] = {"type": TAG_NAMES[tag]}
-    if kind in (Kind.ARRAY, Kind.STRUCT):
-        o["items"] = [data_to_json(x) for x in d.value]
+    o: dict[str, Any]
+    if kind == 5 or kind == 6:  # array, structure (Kind.ARRAY, Kind.STRUCT; literals: this runs per node)
+        o = {"type": TAG_NAMES[tag], "items": [data_to_json(x) for x in d[1]]}
+    elif kind == 1 or kind == 2 or kind == 10:  # integers, boolean
+        o = {"type": TAG_NAMES[tag], "value": d[1]}
+    elif kind == 4 or kind == 3:  # strings, fixed-size bytes
+        o = {"type": TAG_NAMES[tag], "value": d[1].hex().upper()}
     elif kind == Kind.COMPACT:
-        o["description"] = desc_to_json(d.extra)
-        o["items"] = [data_to_json(x) for x in d.value]
+        o = {"type": TAG_NAMES[tag], "description": desc_to_json(d[2]), "items": [data_to_json(x) for x in d[1]]}
     elif kind == Kind.BITS:
-        o["bits"] = d.extra
-        o["value"] = bytes(d.value).hex().upper()
-    elif kind in (Kind.STRING, Kind.FIXED):
-        o["value"] = bytes(d.value).hex().upper()
-    elif kind in (Kind.UINT, Kind.SINT, Kind.BOOL):
-        o["value"] = d.value
-    if d.lsize is not None:
-        o["length_size"] = d.lsize
+        o = {"type": TAG_NAMES[tag], "bits": d[2], "value": d[1].hex().upper()}
+    else:
+        o = {"type": TAG_NAMES[tag]}
+    if len(d) > 3 and d[3] is not None:
+        o["length_size"] = d[3]
     return o
 
 
