@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -29,7 +30,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
     keys = _keystore(args)
     failed = 0
-    for item in read_inputs(args.inputs):
+    items = read_inputs(args.inputs)
+    gc.freeze()  # what is loaded so far lives to the end: spare the collector rescanning it per decoded tree
+    for item in items:
         if item.data is None:
             failed += 1
             _emit_error(args, item.source, item.error or DecodeError(0, "input", "unreadable"), None)

@@ -21,12 +21,15 @@ class Node:
         return child
 
     def render(self, indent: int = 0) -> list[str]:
-        head = f"{self.offset:5d}  {'  ' * indent}{self.name}"
-        if self.value:
-            head += f": {self.value}"
-        lines = [head]
-        for c in self.children:
-            lines.extend(c.render(indent + 1))
+        """One line per node, depth first: offset, indentation by depth, name and value."""
+        lines: list[str] = []
+        stack = [(self, indent)]
+        while stack:
+            n, depth = stack.pop()
+            lines.append(f"{n.offset:5d}  {'  ' * depth}{n.name}: {n.value}" if n.value
+                         else f"{n.offset:5d}  {'  ' * depth}{n.name}")
+            if n.children:
+                stack.extend((c, depth + 1) for c in reversed(n.children))
         return lines
 
     def as_dict(self) -> dict[str, object]:
