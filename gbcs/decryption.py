@@ -92,7 +92,7 @@ def decrypt(msg: Message, keys: KeyStore, *, explain: bool = True) -> list[Decry
                 d.plaintext = _open(_header_keys(keys, msg), h.originator, ci.ciphertext, ci.tag)
                 z = gbz.decode_plaintext(c, d.plaintext, ci.offset)
                 if explain:
-                    d.nodes = gbz.explain_plaintext(c, z, ci.offset)
+                    d.nodes = gbz.explain_plaintext(c, z, ci.offset, len(d.plaintext))
             except (KeyNotFoundError, AuthenticationError, DecodeError) as e:
                 d.error = str(e)
             out.append(d)

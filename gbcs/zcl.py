@@ -14,7 +14,7 @@ Sources (facts only, no code copied):
 
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag
+from enum import IntFlag
 
 # ---------------------------------------------------------------------------------------------------------
 # Clusters (cluster ID -> name). ZCL 07-5123 / SE 07-5356 cluster numbering.
@@ -42,28 +42,6 @@ CLUSTERS: dict[int, str] = {
 # ---------------------------------------------------------------------------------------------------------
 # ZCL frame control (ZCL 07-5123 §2.4.1.1): bits 0-1 frame type, bit 2 manufacturer specific,
 # bit 3 direction (1 = server to client), bit 4 disable default response; bits 5-7 reserved.
-class FrameControl(IntFlag):
-    """ZCL frame-control bits (ZCL 07-5123 §2.4.1.1); frame type is the value of the low two bits."""
-
-    CLUSTER_SPECIFIC = 0x01
-    MANUFACTURER_SPECIFIC = 0x04
-    SERVER_TO_CLIENT = 0x08
-    DISABLE_DEFAULT_RESPONSE = 0x10
-
-
-class GeneralCommand(IntEnum):
-    """The ZCL general commands this codec decodes structurally (ZCL 07-5123 §2.5)."""
-
-    READ_ATTRIBUTES = 0x00
-    READ_ATTRIBUTES_RESPONSE = 0x01
-    WRITE_ATTRIBUTES = 0x02
-    WRITE_ATTRIBUTES_UNDIVIDED = 0x03
-    WRITE_ATTRIBUTES_RESPONSE = 0x04
-    WRITE_ATTRIBUTES_NO_RESPONSE = 0x05
-    REPORT_ATTRIBUTES = 0x0A
-    DEFAULT_RESPONSE = 0x0B
-
-
 FRAME_TYPE_GLOBAL = 0
 FRAME_TYPE_CLUSTER = 1
 FC_FRAME_TYPE_MASK = 0x03

