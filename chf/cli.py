@@ -334,8 +334,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+DISCONNECT_CODE_ENV = "COMMSHUB_DISCONNECT_CODE"  # provisional SECMP0013 Disconnect message code (decimal or 0x-hex)
+ASN1_CACHE_ENV = "COMMSHUB_ASN1_CACHE"  # 0/off/no/false: no ASN.1 schema cache
+
+
+def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Pass the user's configuration to the codec: the ASN.1 schema cache in the user's cache directory
+    ($XDG_CACHE_HOME/commshub, else ~/.cache/commshub) unless COMMSHUB_ASN1_CACHE=0, and the Disconnect code."""
+    from gbcs.asn1 import _schema, set_disconnect_message_code
+
+    if environ.get(ASN1_CACHE_ENV, "1").lower() not in ("0", "off", "no", "false"):
+        xdg = environ.get("XDG_CACHE_HOME")
+        _schema.set_cache_dir((Path(xdg) if xdg else Path.home() / ".cache") / "commshub")
+    raw = environ.get(DISCONNECT_CODE_ENV)
+    if raw:
+        try:
+            set_disconnect_message_code(int(raw.strip(), 0))
+        except (TypeError, ValueError) as e:
+            print(f"chf: ignoring {DISCONNECT_CODE_ENV}={raw!r}: {e}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_codec()
     try:
         return args.func(args)
     except (GbcsError, OSError, json.JSONDecodeError, ValueError) as e:

@@ -1,28 +1,26 @@
 """ASN.1 (DER) payload codec: RTDS conformance, exact round trips, spot checks, robustness, Disconnect.
 
-Expected values come from the RTDS 4.5.0 bytes and from GBCS.md (§3 message codes, §4.5 payload types, §11
-test vectors V7/V30/V33/V35), never from the codec's own output.
+Expected values come from the RTDS 4.5.0 bytes, the message-code registry and the gbcs-parser test vectors,
+never from the codec's own output.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import warnings
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtds_data import REPO, frame, frames
+from rtds_data import frame, frames
 
 import gbcs.asn1 as A
 from gbcs.asn1 import _codes, _schema
 from gbcs.errors import DecodeError, EncodeError
 from gbcs.frame import decode_frame
 
-GBCS_MD = REPO.parent / "shared" / "reference" / "GBCS.md"
 ASN1_FIRST_BYTES = {0x30, 0x02, 0x04, 0x05}  # SEQUENCE, INTEGER, OCTET STRING, NULL (GBCS.md §4.1, §4.5)
 
 # RTDS payloads that are ASN.1 but are *expected* to decode generically, with the reason.  None today: every
@@ -54,9 +52,10 @@ def _unique(asn1_frames):
 
 
 def _gbcs_md_codes() -> set[int]:
-    text = GBCS_MD.read_text()
-    section = text[text.index("## 3. Message codes") : text.index("## 4. Payload encodings")]
-    return {int(m, 16) for m in re.findall(r"^\| 0x([0-9A-Fa-f]{4}) \|", section, re.MULTILINE)}
+    """The GBCS message codes of the registry (gbcs/message_codes.json), other than the provisional Disconnect."""
+    from gbcs import codes
+
+    return {mc.code for mc in codes.all_codes()} - {A.DEFAULT_DISCONNECT_MESSAGE_CODE}
 
 
 def _walk_nonminimal(data: bytes, pos: int = 0, end: int | None = None) -> list[int]:
@@ -634,7 +633,7 @@ def test_gbcs_md_section_4_5_code_tables():
 # -- PROVISIONAL Disconnect Smart Meter from HAN -------------------------------------------------------------
 def test_disconnect_default_code_collides_with_no_gbcs_code():
     md_codes = _gbcs_md_codes()
-    assert len(md_codes) == 240  # GBCS.md §3: "240 distinct codes"
+    assert len(md_codes) == 240  # the GBCS message-code table: 240 distinct codes
     assert A.DEFAULT_DISCONNECT_MESSAGE_CODE not in md_codes
     assert {c for lo, hi in A.GBCS_CODE_RANGES for c in range(lo, hi + 1)} == md_codes
     assert not set(_codes.USE_CASES) - md_codes
@@ -660,7 +659,7 @@ def test_disconnect_command_and_response_round_trip():
         A.encode_disconnect_response("success")
 
 
-def test_disconnect_code_is_configurable(monkeypatch):
+def test_disconnect_code_is_configurable():
     cmd = A.encode_disconnect_command(bytes(8))
     try:
         A.set_disconnect_message_code(0xF100)
@@ -676,15 +675,6 @@ def test_disconnect_code_is_configurable(monkeypatch):
         assert A.get_disconnect_message_code() == 0xF100
     finally:
         A.set_disconnect_message_code(None)
-    monkeypatch.setenv(A.DISCONNECT_CODE_ENV, "0xF0AA")
-    assert A.get_disconnect_message_code() == 0xF0AA
-    assert A.decode(cmd, message_code=0xF0AA, cra=1).type_name == "DisconnectFromHANCommand"
-    monkeypatch.setenv(A.DISCONNECT_CODE_ENV, "0x000F")  # collides with CS04AC: ignored with a warning
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert A.get_disconnect_message_code() == A.DEFAULT_DISCONNECT_MESSAGE_CODE
-    assert caught and "COMMSHUB_DISCONNECT_CODE" in str(caught[0].message)
-    monkeypatch.delenv(A.DISCONNECT_CODE_ENV)
     assert A.get_disconnect_message_code() == A.DEFAULT_DISCONNECT_MESSAGE_CODE
 
 
@@ -694,16 +684,28 @@ def test_disconnect_module_is_marked_provisional():
 
 
 # -- compilation cache ---------------------------------------------------------------------------------------
-def test_schema_pickle_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("COMMSHUB_ASN1_CACHE", raising=False)
-    cold = _schema.build()
-    assert not cold.from_cache and list((tmp_path / "commshub").glob("asn1-*.pickle"))
-    warm = _schema.build()
+def test_schema_pickle_cache(tmp_path):
+    cold = _schema.build(tmp_path)
+    assert not cold.from_cache and list(tmp_path.glob("asn1-*.pickle"))
+    warm = _schema.build(tmp_path)
     assert warm.from_cache and warm.key == cold.key
     assert warm.der.encode("UnjoinDeviceResponse", 2) == bytes.fromhex("020102")
-    (next((tmp_path / "commshub").glob("asn1-*.pickle"))).write_bytes(b"garbage")
-    assert not _schema.build().from_cache  # a broken cache is rebuilt, never trusted
+    next(tmp_path.glob("asn1-*.pickle")).write_bytes(b"garbage")
+    assert not _schema.build(tmp_path).from_cache  # a broken cache is rebuilt, never trusted
+    assert not _schema.build(None).from_cache and len(list(tmp_path.glob("asn1-*.pickle"))) == 1
+
+
+def test_cli_passes_the_cache_and_disconnect_code(tmp_path):
+    from chf.cli import configure_codec
+
+    try:
+        configure_codec({"XDG_CACHE_HOME": str(tmp_path), "COMMSHUB_DISCONNECT_CODE": "0xF0AA"})
+        assert A.get_disconnect_message_code() == 0xF0AA and _schema._CACHE_DIR == tmp_path / "commshub"
+        configure_codec({"COMMSHUB_ASN1_CACHE": "0", "COMMSHUB_DISCONNECT_CODE": "0x000F"})  # a GBCS code: ignored
+        assert A.get_disconnect_message_code() == 0xF0AA
+    finally:
+        A.set_disconnect_message_code(None)
+        _schema.set_cache_dir(None)
 
 
 def test_single_bit_flips_of_rtds_payloads(asn1_frames):

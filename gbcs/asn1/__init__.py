@@ -21,7 +21,7 @@ encode reproduces them.
 PROVISIONAL: the SECMP0013 "Disconnect Smart Meter from HAN" command/response (`disconnect.asn`) has no
 published message code; it uses `get_disconnect_message_code()` (default 0xF013, outside every GBCS.md §3
 code),
-changeable with `set_disconnect_message_code(code)` or the COMMSHUB_DISCONNECT_CODE environment variable.
+changeable by the caller with `set_disconnect_message_code(code)` (the `chf` command reads COMMSHUB_DISCONNECT_CODE).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from ._codes import (
     COMMAND,
     DEFAULT_DISCONNECT_MESSAGE_CODE,
     DISCONNECT,
-    DISCONNECT_CODE_ENV,
     GBCS_CODE_RANGES,
     RESPONSE,
     USE_CASES,
@@ -60,7 +59,6 @@ __all__ = [
     "ALERT",
     "COMMAND",
     "DEFAULT_DISCONNECT_MESSAGE_CODE",
-    "DISCONNECT_CODE_ENV",
     "GBCS_CODE_RANGES",
     "RESPONSE",
     "USE_CASES",
