@@ -34,21 +34,9 @@ from typing import Any
 from ..errors import DecodeError, EncodeError
 from ..tree import Node
 from . import _der
-from ._codes import (
-    ALERT,
-    COMMAND,
-    DEFAULT_DISCONNECT_MESSAGE_CODE,
-    DISCONNECT,
-    GBCS_CODE_RANGES,
-    RESPONSE,
-    USE_CASES,
-    UseCase,
-    candidate_types,
-    get_disconnect_message_code,
-    is_gbcs_code,
-    set_disconnect_message_code,
-    use_case,
-)
+from ._codes import (ALERT, COMMAND, DEFAULT_DISCONNECT_MESSAGE_CODE, DISCONNECT, GBCS_CODE_RANGES, RESPONSE,
+    USE_CASES, UseCase, candidate_types, get_disconnect_message_code, is_gbcs_code, set_disconnect_message_code,
+    use_case)
 from ._der import TlvNode
 from ._explain import Explainer
 from ._fastdec import Compiler, Ctx, Decoder, Mismatch

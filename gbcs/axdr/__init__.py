@@ -6,14 +6,7 @@
 
 from .compact import read_len
 from .decode import decode_at, decode_data, decode_items
-from .describe import (
-    describe_date,
-    describe_date_time,
-    describe_desc,
-    describe_obis,
-    describe_time,
-    describe_value,
-)
+from .describe import (describe_date, describe_date_time, describe_desc, describe_obis, describe_time, describe_value)
 from .encode import encode_desc, encode_into, encode_len
 from .explain import explain_data, explain_packed, packed_size
 from .jsonform import data_from_json, data_to_json, desc_from_json, desc_to_json

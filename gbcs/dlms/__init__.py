@@ -10,34 +10,11 @@ from .decode import decode
 from .encode import encode
 from .explain import describe_invoke, explain
 from .jsonform import from_json, to_json
-from .protected import (
-    PROTECTED_ALERTS,
-    PROTECTED_RESPONSES,
-    ProtectedAttributes,
-    ProtectionParameters,
-    find_protected,
-    may_be_protected,
-)
-from .records import (
-    ACCESS_REQUEST,
-    ACCESS_RESPONSE,
-    APDU_NAMES,
-    DATA_NOTIFICATION,
-    GBCS_INVOKE_PREFIX,
-    PROTECTED_SECURITY_CONTROL,
-    PROTECTED_SECURITY_HEADER_LENGTH,
-    PROTECTED_TAG_LENGTH,
-    AccessRequest,
-    AccessResponse,
-    DataNotification,
-    Record,
-    RequestSpec,
-    ResponseKind,
-    ResponseSpec,
-    SpecKind,
-    invoke_id_for,
-    parse_obis,
-)
+from .protected import (PROTECTED_ALERTS, PROTECTED_RESPONSES, ProtectedAttributes, ProtectionParameters,
+    find_protected, may_be_protected)
+from .records import (ACCESS_REQUEST, ACCESS_RESPONSE, APDU_NAMES, DATA_NOTIFICATION, GBCS_INVOKE_PREFIX,
+    PROTECTED_SECURITY_CONTROL, PROTECTED_SECURITY_HEADER_LENGTH, PROTECTED_TAG_LENGTH, AccessRequest, AccessResponse,
+    DataNotification, Record, RequestSpec, ResponseKind, ResponseSpec, SpecKind, invoke_id_for, parse_obis)
 
 __all__ = [
     "ACCESS_REQUEST",

@@ -5,18 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..axdr import encode_into, encode_len
+from ..checks import check_bytes, check_int
 from ..errors import EncodeError
-from .records import (
-    ACCESS_REQUEST,
-    ACCESS_RESPONSE,
-    DATA_NOTIFICATION,
-    AccessRequest,
-    AccessResponse,
-    DataNotification,
-    Record,
-    RequestSpec,
-    ResponseSpec,
-)
+from .records import (ACCESS_REQUEST, ACCESS_RESPONSE, DATA_NOTIFICATION, AccessRequest, AccessResponse,
+    DataNotification, Record, RequestSpec, ResponseSpec)
 
 
 def ls(rec: Any, i: int) -> int | None:
@@ -29,15 +21,13 @@ def ls(rec: Any, i: int) -> int | None:
 
 
 def check_u(v: Any, bits: int, field: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << bits:
-        raise EncodeError(field, f"{v!r} is not an unsigned {bits}-bit integer")
-    return v
+    """`v` is an unsigned `bits`-bit integer."""
+    return check_int(v, 0, (1 << bits) - 1, field)
 
 
-def _enc_bytes(v: Any, field: str) -> bytes:
-    if not isinstance(v, (bytes, bytearray)):
-        raise EncodeError(field, f"expected bytes, got {type(v).__name__}")
-    return bytes(v)
+def _kind(v: Any, last: int, field: str) -> int:
+    """A CHOICE byte in 1..`last`."""
+    return check_int(v, 1, last, field + ".kind")
 
 
 def _encode_specs(specs: Any, out: bytearray, ls: int | None, field: str) -> None:
@@ -48,12 +38,10 @@ def _encode_specs(specs: Any, out: bytearray, ls: int | None, field: str) -> Non
         f = f"{field}[{i}]"
         if not isinstance(s, RequestSpec):
             raise EncodeError(f, "expected a RequestSpec")
-        kind = check_u(s.kind, 8, f + ".kind")
-        if not 1 <= kind <= 5:
-            raise EncodeError(f + ".kind", f"{kind} is not 1..5")
+        kind = _kind(s.kind, 5, f)
         out.append(kind)
         out += check_u(s.class_id, 16, f + ".class_id").to_bytes(2, "big")
-        obis = _enc_bytes(s.obis, f + ".obis")
+        obis = check_bytes(s.obis, f + ".obis")
         if len(obis) != 6:
             raise EncodeError(f + ".obis", "an OBIS code is 6 bytes")
         out += obis
@@ -67,7 +55,7 @@ def _encode_specs(specs: Any, out: bytearray, ls: int | None, field: str) -> Non
 
 def _encode_time(rec: Any, out: bytearray) -> None:
     out += check_u(rec.invoke_id, 32, "invoke_id").to_bytes(4, "big")
-    dt = _enc_bytes(rec.date_time, "date_time")
+    dt = check_bytes(rec.date_time, "date_time")
     out += encode_len(len(dt), ls(rec, 0), "date-time length")
     out += dt
 
@@ -105,10 +93,7 @@ def _encode_record(rec: Record) -> bytes:
             f = f"access-response-specification[{i}]"
             if not isinstance(r, ResponseSpec):
                 raise EncodeError(f, "expected a ResponseSpec")
-            kind = check_u(r.kind, 8, f + ".kind")
-            if not 1 <= kind <= 3:
-                raise EncodeError(f + ".kind", f"{kind} is not 1..3")
-            out.append(kind)
+            out.append(_kind(r.kind, 3, f))
             out.append(check_u(r.result, 8, f + ".result"))
     elif isinstance(rec, DataNotification):
         out.append(DATA_NOTIFICATION)

@@ -7,19 +7,8 @@ from typing import Any
 from ..axdr import data_from_json, data_to_json
 from ..errors import EncodeError
 from .encode import check_u
-from .records import (
-    APDU_BY_NAME,
-    RESP_BY_NAME,
-    SPEC_BY_NAME,
-    AccessRequest,
-    AccessResponse,
-    DataNotification,
-    Record,
-    RequestSpec,
-    ResponseKind,
-    ResponseSpec,
-    SpecKind,
-)
+from .records import (APDU_BY_NAME, RESP_BY_NAME, SPEC_BY_NAME, AccessRequest, AccessResponse, DataNotification,
+    Record, RequestSpec, ResponseKind, ResponseSpec, SpecKind)
 
 
 def _spec_to_json(s: RequestSpec) -> dict[str, Any]:

@@ -15,14 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..axdr import Data, Spans
-from .records import (
-    PROTECTED_SECURITY_CONTROL,
-    PROTECTED_SECURITY_HEADER_LENGTH,
-    PROTECTED_TAG_LENGTH,
-    AccessRequest,
-    AccessResponse,
-    Record,
-)
+from .records import (PROTECTED_SECURITY_CONTROL, PROTECTED_SECURITY_HEADER_LENGTH, PROTECTED_TAG_LENGTH,
+    AccessRequest, AccessResponse, Record)
 
 # Message codes whose access-response data items are get_protected_attributes responses
 # (SmartDCCInnovation/gbcs-parser: src/dlms.ts parseDlmsAccessResponse).

@@ -6,41 +6,11 @@ from typing import Any
 
 from ..errors import DecodeError
 from ..length import short
-from .records import (
-    ALERTS_COMPONENTS,
-    ALERTS_DETAIL,
-    ALERTS_FIRMWARE_HASH,
-    ALERTS_FUTURE_DATED,
-    CRA_ALERT,
-    EHC_ENCRYPTED,
-    EHC_FROM_DATE_TIME,
-    FUTURE_DATED_START,
-    OCTET_STRING_TAG,
-    SECURITY_CONTROL,
-    SECURITY_HEADER_LENGTH,
-    TAG_LENGTH,
-    VALUE_TYPES,
-    AlertBody,
-    AlertComponents,
-    AlertDetail,
-    AlertFirmwareHash,
-    AlertFutureDated,
-    AlertRaw,
-    AttributeRecord,
-    AttributeRecords,
-    Component,
-    CipheredInfo,
-    DefaultResponse,
-    GbzAlert,
-    GbzPayload,
-    ReadAttributes,
-    Record,
-    ValueKind,
-    WriteAttributesResponse,
-    WriteStatus,
-    ZclFrame,
-    ZclGeneral,
-)
+from .records import (ALERTS_COMPONENTS, ALERTS_DETAIL, ALERTS_FIRMWARE_HASH, ALERTS_FUTURE_DATED, CRA_ALERT,
+    EHC_ENCRYPTED, EHC_FROM_DATE_TIME, FUTURE_DATED_START, OCTET_STRING_TAG, SECURITY_CONTROL, SECURITY_HEADER_LENGTH,
+    TAG_LENGTH, VALUE_TYPES, AlertBody, AlertComponents, AlertDetail, AlertFirmwareHash, AlertFutureDated, AlertRaw,
+    AttributeRecord, AttributeRecords, Component, CipheredInfo, DefaultResponse, GbzAlert, GbzPayload, ReadAttributes,
+    Record, ValueKind, WriteAttributesResponse, WriteStatus, ZclFrame, ZclGeneral)
 
 
 def _decode_value(data: bytes, p: int, end: int, dt: int) -> tuple[Any, int] | None:

@@ -5,43 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import zcl
+from ..checks import check_bytes, check_int
 from ..errors import EncodeError
-from .records import (
-    EHC_ENCRYPTED,
-    EHC_FROM_DATE_TIME,
-    FUTURE_DATED_START,
-    OCTET_STRING_TAG,
-    SECURITY_HEADER_LENGTH,
-    TAG_LENGTH,
-    VALUE_TYPES,
-    AlertComponents,
-    AlertDetail,
-    AlertFirmwareHash,
-    AlertFutureDated,
-    AlertRaw,
-    AttributeRecords,
-    Component,
-    DefaultResponse,
-    GbzAlert,
-    GbzPayload,
-    ReadAttributes,
-    Record,
-    ValueKind,
-    WriteAttributesResponse,
-    ZclFrame,
-    ZclGeneral,
-)
+from .records import (EHC_ENCRYPTED, EHC_FROM_DATE_TIME, FUTURE_DATED_START, OCTET_STRING_TAG, SECURITY_HEADER_LENGTH,
+    TAG_LENGTH, VALUE_TYPES, AlertComponents, AlertDetail, AlertFirmwareHash, AlertFutureDated, AlertRaw,
+    AttributeRecords, Component, DefaultResponse, GbzAlert, GbzPayload, ReadAttributes, Record, ValueKind,
+    WriteAttributesResponse, ZclFrame, ZclGeneral)
 
-def check_int(v: Any, lo: int, hi: int, field_: str) -> int:
-    if type(v) is not int or not lo <= v <= hi:
-        raise EncodeError(field_, f"must be an integer in {lo}..{hi}, got {v!r}")
-    return v
-
-
-def _check_bytes(v: Any, field_: str) -> bytes:
-    if not isinstance(v, (bytes, bytearray)):
-        raise EncodeError(field_, f"must be bytes, got {type(v).__name__}")
-    return bytes(v)
 
 
 def encode_value(dt: int, v: Any, field_: str) -> bytes:
@@ -59,12 +29,12 @@ def encode_value(dt: int, v: Any, field_: str) -> bytes:
         invalid = (1 << 8 * lw) - 1
         if v is None:
             return invalid.to_bytes(lw, "little")
-        b = _check_bytes(v, field_)
+        b = check_bytes(v, field_)
         if len(b) >= invalid:
             raise EncodeError(field_, f"string of {len(b)} bytes is too long for a {lw}-byte length")
         return len(b).to_bytes(lw, "little") + b
     if kind == ValueKind.BYTES:
-        b = _check_bytes(v, field_)
+        b = check_bytes(v, field_)
         if len(b) != size:
             raise EncodeError(field_, f"must be {size} bytes, got {len(b)}")
         return b
@@ -156,8 +126,8 @@ def encode_component(c: Component, field_: str) -> bytes:
     body += _encode_zcl(c.zcl, field_ + ".zcl", encrypted=enc)
     if enc:
         ci = c.ciphered
-        ct = _check_bytes(ci.ciphertext, field_ + ".ciphered.ciphertext")
-        tag = _check_bytes(ci.tag, field_ + ".ciphered.tag")
+        ct = check_bytes(ci.ciphertext, field_ + ".ciphered.ciphertext")
+        tag = check_bytes(ci.tag, field_ + ".ciphered.tag")
         if len(tag) != TAG_LENGTH:
             raise EncodeError(field_ + ".ciphered.tag", f"must be {TAG_LENGTH} bytes, got {len(tag)}")
         clen = SECURITY_HEADER_LENGTH + len(ct) + TAG_LENGTH
@@ -178,11 +148,11 @@ def encode_component(c: Component, field_: str) -> bytes:
 def _encode_alert_body(a: GbzAlert) -> bytes:
     b = a.body
     if isinstance(b, AlertRaw):
-        return _check_bytes(b.data, "body.data")
+        return check_bytes(b.data, "body.data")
     if isinstance(b, AlertComponents):
         return b"".join(encode_component(c, f"body.components[{k}]") for k, c in enumerate(b.components))
     if isinstance(b, AlertFirmwareHash):
-        h = _check_bytes(b.hash, "body.hash")
+        h = check_bytes(b.hash, "body.hash")
         if len(h) >= 0x80:
             raise EncodeError("body.hash", "longer than 127 bytes")
         return bytes((OCTET_STRING_TAG, len(h))) + h

@@ -11,31 +11,10 @@ from .. import zcl
 from ..errors import EncodeError
 from ..tree import Node
 from .encode import encode_component
-from .records import (
-    value_size,
-    ALERTS_DETAIL,
-    EHC_ENCRYPTED,
-    EHC_FROM_DATE_TIME,
-    EHC_LAST,
-    SECURITY_CONTROL,
-    SECURITY_HEADER_LENGTH,
-    TAG_LENGTH,
-    AlertComponents,
-    AlertDetail,
-    AlertFirmwareHash,
-    AlertFutureDated,
-    AlertRaw,
-    AttributeRecords,
-    Component,
-    DefaultResponse,
-    GbzAlert,
-    GbzPayload,
-    ReadAttributes,
-    Record,
-    WriteAttributesResponse,
-    ZclFrame,
-    ZclGeneral,
-)
+from .records import (value_size, ALERTS_DETAIL, EHC_ENCRYPTED, EHC_FROM_DATE_TIME, EHC_LAST, SECURITY_CONTROL,
+    SECURITY_HEADER_LENGTH, TAG_LENGTH, AlertComponents, AlertDetail, AlertFirmwareHash, AlertFutureDated, AlertRaw,
+    AttributeRecords, Component, DefaultResponse, GbzAlert, GbzPayload, ReadAttributes, Record,
+    WriteAttributesResponse, ZclFrame, ZclGeneral)
 
 _EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
 

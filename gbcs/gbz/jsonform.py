@@ -5,30 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import EncodeError
-from .encode import check_int, encode
-from .records import (
-    VALUE_TYPES,
-    AlertBody,
-    AlertComponents,
-    AlertDetail,
-    AlertFirmwareHash,
-    AlertFutureDated,
-    AlertRaw,
-    AttributeRecord,
-    AttributeRecords,
-    CipheredInfo,
-    Component,
-    DefaultResponse,
-    GbzAlert,
-    GbzPayload,
-    ReadAttributes,
-    Record,
-    ValueKind,
-    WriteAttributesResponse,
-    WriteStatus,
-    ZclFrame,
-    ZclGeneral,
-)
+from ..checks import check_int
+from .encode import encode
+from .records import (VALUE_TYPES, AlertBody, AlertComponents, AlertDetail, AlertFirmwareHash, AlertFutureDated,
+    AlertRaw, AttributeRecord, AttributeRecords, CipheredInfo, Component, DefaultResponse, GbzAlert, GbzPayload,
+    ReadAttributes, Record, ValueKind, WriteAttributesResponse, WriteStatus, ZclFrame, ZclGeneral)
 
 def _hex(b: bytes) -> str:
     return b.hex().upper()
