@@ -153,7 +153,7 @@ def calibration() -> tuple[str, str]:
 
 def main() -> int:
     print(f"commshub benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)\n")
-    rows = [calibration()] + bench_codec() + bench_hub()
+    rows = [calibration(), *bench_codec(), *bench_hub()]
     w = max(len(k) for k, _ in rows)
     print(f"| {'measure'.ljust(w)} | figure |")
     print(f"|{'-' * (w + 2)}|--------|")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from types import MappingProxyType
+from typing import Any
 
 DATA_FILE = "message_codes.json"
 
@@ -108,7 +109,7 @@ class MessageCode:
         return Role(role) in self.access
 
 
-def _entry(d: dict) -> MessageCode:
+def _entry(d: dict[str, Any]) -> MessageCode:
     acc = d["access"]
     return MessageCode(
         code=d["code"],
@@ -131,7 +132,7 @@ def _entry(d: dict) -> MessageCode:
     )
 
 
-def _load() -> tuple[MappingProxyType, MappingProxyType]:
+def _load() -> tuple[MappingProxyType[int, MessageCode], MappingProxyType[str, tuple[MessageCode, ...]]]:
     raw = json.loads(resources.files(__package__).joinpath(DATA_FILE).read_text(encoding="utf-8"))
     by_code: dict[int, MessageCode] = {}
     by_name: dict[str, list[MessageCode]] = {}

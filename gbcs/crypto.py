@@ -107,5 +107,5 @@ def aes_mmo_hash(data: bytes) -> bytes:
         block = m[i:i + 16]
         e = Cipher(algorithms.AES(h), modes.ECB()).encryptor()
         c = e.update(block) + e.finalize()
-        h = bytes(a ^ b for a, b in zip(c, block))
+        h = bytes(a ^ b for a, b in zip(c, block, strict=False))
     return h

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import dlms
-from .grouping_header import SignatureField
+from .grouping_header import OtherInformation, SignatureField
 from .message import Message, use_case_of
 from .payload import PayloadType, codec
 from .tree import Node
 
+if TYPE_CHECKING:
+    from .decryption import Decryption
+
 _CRA_MEANING = {1: "command", 2: "response", 3: "alert"}
 
 
-def explain(msg: Message, data: bytes, decrypted: list | None = None) -> Node:
+def explain(msg: Message, data: bytes, decrypted: list[Decryption] | None = None) -> Node:
     """The whole frame as a tree; `decrypted` (from `gbcs.decryption.decrypt`) adds the plaintext parts."""
     f = msg.frame
     h = f.header
@@ -73,7 +78,7 @@ def explain(msg: Message, data: bytes, decrypted: list | None = None) -> Node:
     return root
 
 
-def _oi_len(oi) -> int:
+def _oi_len(oi: OtherInformation) -> int:
     return len(oi.encode())
 
 

@@ -75,7 +75,8 @@ class MacHeader:
         body = r.sub(total, "ciphered content")
         sc = body.u8("security_control")
         ic = body.uint(4, "invocation_counter")
-        hdr = cls(*vals, key_info, sc, ic, None if size == minimal_size(total) else size)
+        tid, orig, recip, dt, oi = vals
+        hdr = cls(tid, orig, recip, dt, oi, key_info, sc, ic, None if size == minimal_size(total) else size)
         return hdr, body
 
 

@@ -75,7 +75,7 @@ class KeyStore:
         if b"CERTIFICATE" in pem:
             cert = x509.load_pem_x509_certificate(pem)
             self._certificates[(eui, usage, pp)] = cert.public_bytes(serialization.Encoding.DER)
-            pub = cert.public_key()
+            pub: object = cert.public_key()
         else:
             pub = serialization.load_pem_public_key(pem)
         if isinstance(pub, ec.EllipticCurvePublicKey):

@@ -61,7 +61,8 @@ def decode_payload(payload: bytes, base: int, message_code: int, cra: int) -> tu
 def encode_payload(kind: PayloadType, record: Any, raw: bytes | None = None) -> bytes:
     if kind is PayloadType.RAW:
         return raw or b""
-    return codec(kind).encode(record)
+    out: bytes = codec(kind).encode(record)
+    return out
 
 
 def payload_to_json(kind: PayloadType, record: Any, raw: bytes) -> Any:

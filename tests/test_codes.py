@@ -95,7 +95,7 @@ def test_titles_and_source_columns_follow_gbcs_md():
     for code, (_, name, p, w, a, u, r, _notes) in _gbcs_md_rows().items():
         mc = codes.lookup(code)
         assert name.startswith(mc.title), (hex(code), mc.title, name)
-        expected = [s for s, flag in zip("PWAU", (p, w, a, u)) if flag == "x"] + (["R"] if r else [])
+        expected = [s for s, flag in zip("PWAU", (p, w, a, u), strict=False) if flag == "x"] + (["R"] if r else [])
         assert list(mc.sources) == expected, hex(code)
         assert list(mc.rtds_dirs) == [d.strip() for d in r.split(",") if d.strip()], hex(code)
         first = name.split(" ")[0]

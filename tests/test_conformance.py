@@ -161,7 +161,7 @@ def test_random_bytes_raise_only_decode_error(b):
 @given(st.data())
 def test_mutated_rtds_frames_raise_only_decode_error(data):
     corpus = frames()
-    rel, frame = corpus[data.draw(st.integers(0, len(corpus) - 1))]
+    _rel, frame = corpus[data.draw(st.integers(0, len(corpus) - 1))]
     b = bytearray(frame)
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(b) - 1))

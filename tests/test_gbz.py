@@ -83,7 +83,7 @@ def test_every_rtds_gbz_payload_is_fully_explained(rtds_dir):
             assert off <= n.offset and n.offset + n.length <= off + len(p), (rel, n.name)
         if isinstance(rec, gbz.GbzPayload):
             comps = [n for n in nodes if n.name.startswith("component")]
-            for n, c in zip(comps, rec.components):
+            for n, c in zip(comps, rec.components, strict=False):
                 # children of a component tile it as well
                 q = n.offset
                 for ch in n.children:
@@ -95,7 +95,7 @@ def test_every_rtds_gbz_payload_is_fully_explained(rtds_dir):
 
 def test_no_rtds_payload_has_warnings(rtds_dir):
     """RTDS flags are consistent: the last-component flag is on exactly the last component, no reserved bits."""
-    for rel, p, cra, mc, off in corpus():
+    for rel, p, cra, _mc, off in corpus():
         rec = gbz.decode(p, off, cra=cra)
         assert rec.warnings == [], rel
         if isinstance(rec, gbz.GbzPayload):
@@ -104,7 +104,7 @@ def test_no_rtds_payload_has_warnings(rtds_dir):
 
 
 def test_component_counts_match_count_byte(rtds_dir):
-    for rel, p, cra, mc, off in corpus():
+    for rel, p, cra, _mc, off in corpus():
         rec = gbz.decode(p, off, cra=cra)
         if isinstance(rec, gbz.GbzPayload):
             assert len(rec.components) == p[2], rel
@@ -360,7 +360,7 @@ def test_gcs53_alert_carries_an_encrypted_component(rtds_dir):
 
 def test_default_responses_name_the_answered_command(rtds_dir):
     seen = 0
-    for rel, p, cra, mc, off in corpus():
+    for rel, p, cra, _mc, off in corpus():
         rec = gbz.decode(p, off, cra=cra)
         if not isinstance(rec, gbz.GbzPayload):
             continue
@@ -557,7 +557,7 @@ def test_zcl_tables_are_consistent():
     assert zcl.command_name(0x0705, 0x00, 0x0B) == "Default Response"
     for cid in set(zcl.CLIENT_TO_SERVER) | set(zcl.SERVER_TO_CLIENT):
         assert cid in zcl.CLUSTERS
-    for t, (name, kind, size) in zcl.DATA_TYPES.items():
+    for t, (_name, kind, _size) in zcl.DATA_TYPES.items():
         assert kind in ("none", "uint", "int", "bool", "float", "bytes", "str8", "str16", "collection"), t
 
 
@@ -566,7 +566,7 @@ def test_zcl_tables_are_consistent():
 
 
 def test_truncation_at_every_position(rtds_dir):
-    for rel, p, cra, mc, off in corpus():
+    for rel, p, cra, _mc, off in corpus():
         for k in range(len(p)):
             try:
                 gbz.decode(p[:k], off, cra=cra)
@@ -578,7 +578,7 @@ def test_truncation_at_every_position(rtds_dir):
 
 
 def test_corrupted_bytes_only_raise_decode_error(rtds_dir):
-    for rel, p, cra, mc, off in corpus()[::3]:
+    for rel, p, cra, _mc, off in corpus()[::3]:
         for k in range(0, len(p), max(1, len(p) // 40)):
             for v in (0x00, 0xFF, p[k] ^ 0x01):
                 q = p[:k] + bytes((v,)) + p[k + 1:]

@@ -44,7 +44,7 @@ def _alert(params: Data, prot: Data, code: int = 0x8F3F) -> bytes:
 
 
 def test_alert_with_parameters_and_ciphertext_as_body_elements_decrypts(keys):
-    rec, params, prot = _ecs21a_parts()
+    _rec, params, prot = _ecs21a_parts()
     data = frame(ECS21A)
     ref = decrypt(message.decode(data, keys), keys)
     alert = _with_payload(data, _alert(params, prot), ECS68, Cra.ALERT)

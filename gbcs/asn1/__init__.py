@@ -203,7 +203,7 @@ def _decoder(type_name: str) -> Decoder:
 
 def _aliases() -> dict[str, str]:
     out: dict[str, str] = {}
-    for uc in list(USE_CASES.values()) + [DISCONNECT]:
+    for uc in [*list(USE_CASES.values()), DISCONNECT]:
         for suffix, t in (("Command", uc.command), ("Response", uc.response), ("Alert", uc.alert)):
             if t:
                 out[f"{uc.name}{suffix}"] = t
@@ -288,7 +288,7 @@ def decode(
             return _typed(type_name, data, base)
         except Mismatch as m:
             why = f"{type_name}: {m.reason} at offset {base + m.pos}"
-        except Exception as e:  # noqa: BLE001 -- defensive: a decoder bug must not escape the codec contract
+        except Exception as e:
             why = f"{type_name}: internal decoder error {e!r}"
     sc = _der.scan(data, base)  # DecodeError for bytes that are not one well-formed TLV tree
     warnings = [_warning(lpos, size, ln) for _, (size, lpos, ln) in sorted(sc.nonminimal.items())]
@@ -519,7 +519,7 @@ def encode_disconnect_command(target_entity_id: bytes) -> bytes:
 
 def decode_disconnect_command(data: bytes, base: int = 0) -> bytes:
     """The target EUI-64 of a PROVISIONAL Disconnect command payload (DecodeError if it is not one)."""
-    return decode_value("DisconnectFromHANCommand", data, base)["targetEntityId"]
+    return bytes(decode_value("DisconnectFromHANCommand", data, base)["targetEntityId"])
 
 
 def encode_disconnect_response(code: int) -> bytes:

@@ -252,7 +252,7 @@ class Explainer:
         if isinstance(default, str):
             named = self.compiler.base({k: x for k, x in m.items() if k != "tag"}).get("named-numbers") or {}
             default = named.get(default, default)
-        return mv == default
+        return bool(mv == default)
 
     def _default_text(self, m: dict[str, Any], mv: Any) -> str:
         named = m.get("named-numbers")

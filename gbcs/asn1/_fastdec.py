@@ -208,8 +208,8 @@ def _checker(bounds: list[tuple[int | None, int | None]] | None) -> Callable[[in
     return lambda v: _within(v, bounds)
 
 
-def _fmt_bounds(bounds: list[tuple[int | None, int | None]]) -> str:
-    return " or ".join(f"{'MIN' if lo is None else lo}..{'MAX' if hi is None else hi}" for lo, hi in bounds)
+def _fmt_bounds(bounds: list[tuple[int | None, int | None]] | None) -> str:
+    return " or ".join(f"{'MIN' if lo is None else lo}..{'MAX' if hi is None else hi}" for lo, hi in bounds or [])
 
 
 def _any_bounds(d: bytes, pos: int, end: int) -> int:
@@ -281,7 +281,8 @@ class Compiler:
                 def late(
                     d: bytes, pos: int, end: int, ctx: Ctx | None, cell: list[Any] = cell
                 ) -> tuple[Any, int]:
-                    return cell[0](d, pos, end, ctx)
+                    out: tuple[Any, int] = cell[0](d, pos, end, ctx)
+                    return out
 
                 return late, cell[1]
             return cell[0], cell[1]
@@ -319,7 +320,8 @@ class Compiler:
             raise Unsupported(f"type {kind}")
         if tag is None:
             tag = UNIVERSAL_TAGS.get(kind)
-        return method(t, module, tag)
+        built: tuple[Decoder, frozenset[int] | None] = method(t, module, tag)
+        return built
 
     def explicit(self, t: dict[str, Any], module: str) -> bool:
         """Whether the tag of member/element description `t` is EXPLICIT (module default, X.680 31.2.7)."""
@@ -481,7 +483,7 @@ class Compiler:
                     v = 0
             # asn1tools' representation of the first sub-identifier (X // 40, X % 40) so it re-encodes exactly
             head = arcs[0]
-            return ".".join(map(str, [head // 40, head % 40] + arcs[1:])), e
+            return ".".join(map(str, [head // 40, head % 40, *arcs[1:]])), e
 
         return oid, frozenset((tag,))
 

@@ -75,7 +75,7 @@ def _node_count(desc: TypeDesc) -> int:
 _PACK_FMT = {0x03: "B", 0x05: "i", 0x06: "I", 0x0D: "B", 0x0F: "b", 0x10: "h", 0x11: "B", 0x12: "H", 0x14: "q",
              0x15: "Q", 0x16: "B", 0x17: "4s", 0x18: "8s", 0x19: "12s", 0x1A: "5s", 0x1B: "4s"}
 _P_LEAF, _P_FIXED_STRUCT, _P_STRUCT, _P_ARRAY, _P_STRING, _P_BITS, _P_EMPTY, _P_FIXED_ARRAY = range(8)
-_PLAN_CACHE: dict[bytes, tuple[TypeDesc, Any, int, int]] = {}
+_PLAN_CACHE: dict[bytes, tuple[TypeDesc, Any, int]] = {}
 
 
 def _plan(desc: TypeDesc) -> tuple[Any, ...]:
@@ -114,7 +114,7 @@ def decode_compact(data: bytes, pos: int, end: int, base: int, depth: int) -> tu
     elements: list[Data] = []
     if n:
         key = data[desc_start:desc_start + desc_size(desc)]
-        cached = _PLAN_CACHE.get(key)
+        cached: tuple[TypeDesc, Any, int] | None = _PLAN_CACHE.get(key)
         if cached is None:
             # Every element must consume bytes, fit the contents, and the node count must stay linear in the
             # input (hostile input): checked before the plan is built.
@@ -149,7 +149,7 @@ def decode_compact(data: bytes, pos: int, end: int, base: int, depth: int) -> tu
             while pos < cend:
                 if pos + size > cend:
                     raise short(base, pos, "compact-array element", size, cend - pos)
-                append(_new(D, (0x02, [_new(D, tv) for tv in zip(tags, unpack(data, pos))])))
+                append(_new(D, (0x02, [_new(D, tv) for tv in zip(tags, unpack(data, pos), strict=False)])))
                 pos += size
         else:
             while pos < cend:
@@ -179,7 +179,7 @@ def _decode_packed(plan: tuple[Any, ...], data: bytes, pos: int, end: int, base:
         if k == _P_LEAF:
             return _tuple_new(Data, (tag, vals[0])), npos
         if k == _P_FIXED_STRUCT:
-            return _tuple_new(Data, (tag, [_tuple_new(Data, tv) for tv in zip(plan[3], vals)])), npos
+            return _tuple_new(Data, (tag, [_tuple_new(Data, tv) for tv in zip(plan[3], vals, strict=False)])), npos
         leaf = plan[3]
         return _tuple_new(Data, (tag, [_tuple_new(Data, (leaf, v)) for v in vals])), npos
     if k == _P_STRUCT:

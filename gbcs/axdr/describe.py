@@ -50,7 +50,7 @@ def describe_time(raw: bytes) -> str | None:
     if len(raw) != 4:
         return None
     parts = []
-    for v, hi in zip(raw, (23, 59, 59, 99)):
+    for v, hi in zip(raw, (23, 59, 59, 99), strict=False):
         if v == 0xFF:
             parts.append("**")
         elif v <= hi:

@@ -24,9 +24,9 @@ def encode_len(value: int, size: int | None = None, field: str = "length") -> by
     return encode_length(value, size, field, MAX_LENGTH_OCTETS)
 
 
-def _check_bytes(d: Data, field: str) -> bytes:
+def _check_bytes(d: Data, field: str) -> bytes | bytearray:
     v = d.value
-    if not isinstance(v, (bytes, bytearray)):
+    if not isinstance(v, bytes | bytearray):
         raise EncodeError(field, f"{d.type_name} value must be bytes, got {type(v).__name__}")
     return v
 
@@ -63,7 +63,7 @@ def encode_into(d: Data, out: bytearray, depth: int, packed: TypeDesc | None = N
             if kind == _STRUCT:
                 if len(items) != len(children):
                     raise EncodeError(name, f"{len(items)} element(s), the type description has {len(children)}")
-                for it, c in zip(items, children):
+                for it, c in zip(items, children, strict=False):
                     encode_into(it, out, depth + 1, c)
             else:
                 if len(items) != packed.count:

@@ -115,7 +115,7 @@ class TypeDesc:
 _tuple_new = tuple.__new__
 
 
-class Data(tuple):
+class Data(tuple[Any, ...]):
     """One A-XDR `Data` value (see the module docstring for `value`/`extra`/`lsize`).
 
     An immutable tuple `(tag, value)` or `(tag, value, extra, lsize)`, so that the decoder creates nodes at C
@@ -260,9 +260,9 @@ class Data(tuple):
 
     def as_float(self) -> float:
         if self.tag == 0x17:
-            return struct.unpack(">f", self.value)[0]
+            return float(struct.unpack(">f", self.value)[0])
         if self.tag == 0x18:
-            return struct.unpack(">d", self.value)[0]
+            return float(struct.unpack(">d", self.value)[0])
         raise TypeError(f"{self.type_name} is not a float")
 
     def bit_text(self) -> str:

@@ -23,7 +23,7 @@ def _read_specs(data: bytes, pos: int, end: int, base: int, field: str, spans: S
     if count * 10 > end - pos:
         raise DecodeError(base + pos, field, f"{count} specification(s) cannot fit in {end - pos} byte(s)")
     RS = RequestSpec
-    specs = []
+    specs: list[RequestSpec] = []
     append = specs.append
     for i in range(count):
         if pos + 10 > end:
@@ -40,7 +40,7 @@ def _read_specs(data: bytes, pos: int, end: int, base: int, field: str, spans: S
                 raise DecodeError(base + pos + 10, f"{field}[{i}] access-selector", "needs 1 byte, none left")
             head = (kind, (data[pos + 1] << 8) | data[pos + 2], data[pos + 3:pos + 9], data[pos + 9], data[pos + 10])
             params, pos = decode_at(data, pos + 11, end, base, 0, spans)
-            append(_new(RS, head + (params,)))
+            append(_new(RS, (*head, params)))
         else:
             raise DecodeError(base + pos, f"{field}[{i}] kind", f"0x{kind:02X} is not 01 GET..05 SET-with-selection")
     return specs, lsize, pos
@@ -114,7 +114,7 @@ def decode(data: bytes, base: int = 0, *, message_code: int | None = None, cra: 
         if count * 2 > end - pos:
             raise DecodeError(base + pos, "access-response-specification",
                               f"{count} specification(s) cannot fit in {end - pos} byte(s)")
-        results = []
+        results: list[ResponseSpec] = []
         append = results.append
         new = tuple.__new__
         for i in range(count):
@@ -124,9 +124,9 @@ def decode(data: bytes, base: int = 0, *, message_code: int | None = None, cra: 
                                   f"0x{kind:02X} is not 01 get / 02 set / 03 action")
             append(new(ResponseSpec, (kind, data[pos + 1])))
             pos += 2
-        ls = None if dt_ls is None and s_ls is None and d_ls is None and r_ls is None \
+        rls = None if dt_ls is None and s_ls is None and d_ls is None and r_ls is None \
             else (dt_ls, s_ls, d_ls, r_ls)
-        rec = AccessResponse(invoke, items, results, dt, req_specs, ls, spans)
+        rec = AccessResponse(invoke, items, results, dt, req_specs, rls, spans)
     else:
         items = []
         pos = decode_items(data, pos, end, base, 0, 1, items, spans.flat)

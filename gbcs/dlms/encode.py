@@ -12,12 +12,16 @@ from .records import (ACCESS_REQUEST, ACCESS_RESPONSE, DATA_NOTIFICATION, Access
 
 
 def ls(rec: Any, i: int) -> int | None:
-    ls = rec.lsizes
-    if ls is None:
+    """The non-minimal wire size of the record's i-th length field, or None (minimal)."""
+    sizes = rec.lsizes
+    if sizes is None:
         return None
-    if not isinstance(ls, tuple) or i >= len(ls):
+    if not isinstance(sizes, tuple) or i >= len(sizes):
         raise EncodeError("lsizes", "malformed length-size tuple")
-    return ls[i]
+    v = sizes[i]
+    if v is not None and not isinstance(v, int):
+        raise EncodeError("lsizes", f"{v!r} is not a length size")
+    return v
 
 
 def check_u(v: Any, bits: int, field: str) -> int:
@@ -48,6 +52,8 @@ def _encode_specs(specs: Any, out: bytearray, ls: int | None, field: str) -> Non
         out.append(check_u(s.member, 8, f + ".member"))
         if kind >= 4:
             out.append(check_u(s.selector, 8, f + ".selector"))
+            if s.parameters is None:
+                raise EncodeError(f + ".parameters", "the with-selection forms carry access parameters")
             encode_into(s.parameters, out, 1)
         elif s.selector is not None or s.parameters is not None:
             raise EncodeError(f, "only the with-selection forms carry an access selector")
@@ -64,7 +70,7 @@ def _encode_data_list(items: Any, out: bytearray, ls: int | None, field: str) ->
     if not isinstance(items, list):
         raise EncodeError(field, "expected a list of Data")
     out += encode_len(len(items), ls, field + " count")
-    for i, d in enumerate(items):
+    for _i, d in enumerate(items):
         encode_into(d, out, 1)
 
 

@@ -55,7 +55,7 @@ def _spec_node(s: RequestSpec, name: str, off: int, tops: Iterator[tuple[Data, i
 
 
 def _name_children(node: Node, names: list[str]) -> None:
-    for c, nm in zip(node.children, names):
+    for c, nm in zip(node.children, names, strict=False):
         c.name = f"{c.name} {nm}"
 
 
@@ -190,7 +190,7 @@ def explain(record: Record, base: int = 0, protected: list[ProtectedAttributes] 
         if code is not None:
             n.value += f"; GBCS alert {code:#06x}" + (f" {cosem.alert_name(code)}" if cosem.alert_name(code) else "")
             names = ["alert code", "alert timestamp"] + ["use-case body"] * (len(n.children) - 2)
-            for c, nm in zip(n.children, names):
+            for c, nm in zip(n.children, names, strict=False):
                 c.name = f"{c.name} {nm}"
         root.children.append(n)
         pos += sz

@@ -14,7 +14,7 @@ from .records import (APDU_BY_NAME, RESP_BY_NAME, SPEC_BY_NAME, AccessRequest, A
 def _spec_to_json(s: RequestSpec) -> dict[str, Any]:
     o: dict[str, Any] = {"kind": SpecKind(s.kind).label.lower(), "class_id": s.class_id,
                          "obis": bytes(s.obis).hex().upper(), "member": s.member}
-    if s.selector is not None:
+    if s.selector is not None and s.parameters is not None:
         o["selector"] = s.selector
         o["parameters"] = data_to_json(s.parameters)
     return o
@@ -50,12 +50,13 @@ def _jint(obj: dict[str, Any], key: str, bits: int, field: str) -> int:
 def _spec_from_json(obj: Any, field: str) -> RequestSpec:
     if not isinstance(obj, dict):
         raise EncodeError(field, "expected an object")
-    kind = SPEC_BY_NAME.get(obj.get("kind")) if isinstance(obj.get("kind"), str) else None
+    name = obj.get("kind")
+    kind = SPEC_BY_NAME.get(name) if isinstance(name, str) else None
     if kind is None:
         raise EncodeError(field + ".kind", f"{obj.get('kind')!r} is not one of {sorted(SPEC_BY_NAME)}")
     try:
-        obis = bytes.fromhex(obj.get("obis"))
-    except (TypeError, ValueError):
+        obis = bytes.fromhex(obj["obis"])
+    except (KeyError, TypeError, ValueError):
         raise EncodeError(field + ".obis", "expected 12 hex digits") from None
     if len(obis) != 6:
         raise EncodeError(field + ".obis", "expected 12 hex digits")

@@ -203,7 +203,7 @@ class AccessResponse:
         if len(items) != len(results):
             raise EncodeError("data", f"{len(items)} data item(s) for {len(results)} spec(s)")
         return cls(request.invoke_id, [d if d is not None else Data.null() for d in items],
-                   [ResponseSpec(s.response_kind, r) for s, r in zip(request.specs, results)])
+                   [ResponseSpec(s.response_kind, r) for s, r in zip(request.specs, results, strict=False)])
 
 
 @dataclass(slots=True)
@@ -232,7 +232,7 @@ class DataNotification:
         b = self.body
         if b.tag == 0x02 and len(b.value) >= 2 and b.value[0].tag == 0x12 and b.value[1].tag == 0x09 \
                 and len(b.value[1].value) == 12:
-            return b.value
+            return list(b.value)
         return None
 
     @property

@@ -181,11 +181,8 @@ def _decode_components(data: bytes, pos: int, end: int, base: int, count: int,
             comp = _Component(ctrl, data[pos + 1] << 8 | data[pos + 2], z, fdt, ahc, afc, ciph, base + pos, base + cend)
         else:
             p += 3
-            payload = None
-            if not fc & 0x07:  # global, not manufacturer-specific: a general command
-                payload = _general(data, p, cend, cmd)
-            if payload is None:
-                payload = data[p:cend]
+            general = _general(data, p, cend, cmd) if not fc & 0x07 else None  # global, not manufacturer-specific
+            payload: bytes | ZclGeneral = data[p:cend] if general is None else general
             comp = _Component(ctrl, data[pos + 1] << 8 | data[pos + 2], _ZclFrame(fc, data[p - 2], cmd, payload, mfr),
                               fdt, ahc, afc, None, base + pos, base + cend)
         if (ctrl & 1) != (i == last) or ctrl & 0xEC:

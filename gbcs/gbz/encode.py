@@ -126,6 +126,8 @@ def encode_component(c: Component, field_: str) -> bytes:
     body += _encode_zcl(c.zcl, field_ + ".zcl", encrypted=enc)
     if enc:
         ci = c.ciphered
+        if ci is None:
+            raise EncodeError(field_ + ".ciphered", "control bit 0x02 says encrypted: the ciphered part is needed")
         ct = check_bytes(ci.ciphertext, field_ + ".ciphered.ciphertext")
         tag = check_bytes(ci.tag, field_ + ".ciphered.tag")
         if len(tag) != TAG_LENGTH:

@@ -144,9 +144,9 @@ def _general_from_json(obj: dict[str, Any], field_: str) -> ZclGeneral:
                                for k, a in enumerate(_j_list(v, field_ + ".read_attributes"))])
     if key == "attribute_records":
         recs = []
-        for k, r in enumerate(_j_list(v, field_ + ".attribute_records")):
+        for k, item in enumerate(_j_list(v, field_ + ".attribute_records")):
             f = f"{field_}.attribute_records[{k}]"
-            r = _j_dict(r, f)
+            r = _j_dict(item, f)
             aid = _j_int(r, "attribute_id", f, 0xFFFF)
             st = _j_int(r, "status", f, 255, optional=True)
             dt = _j_int(r, "data_type", f, 255, optional=True)
@@ -159,9 +159,9 @@ def _general_from_json(obj: dict[str, Any], field_: str) -> ZclGeneral:
         return AttributeRecords(recs)
     if key == "write_attributes_response":
         out = []
-        for k, s in enumerate(_j_list(v, field_ + ".write_attributes_response")):
+        for k, item in enumerate(_j_list(v, field_ + ".write_attributes_response")):
             f = f"{field_}.write_attributes_response[{k}]"
-            s = _j_dict(s, f)
+            s = _j_dict(item, f)
             out.append(WriteStatus(_j_int(s, "status", f, 255), _j_int(s, "attribute_id", f, 0xFFFF,
                                                                           optional=True)))
         return WriteAttributesResponse(out)
