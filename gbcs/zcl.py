@@ -1,4 +1,4 @@
-"""ZigBee Cluster Library and Smart Energy name tables used by the GBZ codec (data only, GBCS.md §4.4).
+"""ZigBee Cluster Library and Smart Energy name tables used by the GBZ codec (data only, wireshark packet-gbcs.c).
 
 Sources (facts only, no code copied):
 - ZCL general commands, status codes and data types: ZigBee Cluster Library specification (07-5123),
@@ -9,7 +9,7 @@ Sources (facts only, no code copied):
 - Attribute names: `SmartDCCInnovation/gbcs-parser: src/zigbee.ts` (the attributes GBCS use cases read/write).
 - GBZ alert codes and alert detail tables: `wireshark/wireshark: epan/dissectors/packet-gbcs.c`
   (`gbcs_gbz_alert_code_names`, `gbcs_gbz_integrity_issue_warning_names`,
-  `gbcs_gbz_user_interface_command_names`) and GBCS.md §3 (alert codes).
+  `gbcs_gbz_user_interface_command_names`) and message_codes.json (alert codes).
 """
 
 from __future__ import annotations
@@ -482,10 +482,10 @@ UTC_TIME = 0xE2
 CHARACTER_STRINGS = frozenset((0x42, 0x44))
 
 # ---------------------------------------------------------------------------------------------------------
-# GBZ extended-header control bits (GBCS.md §4.4; `wireshark/wireshark: …/packet-gbcs.c`
+# GBZ extended-header control bits (wireshark packet-gbcs.c; `wireshark/wireshark: …/packet-gbcs.c`
 # GBCS_GBZ_EXTENDED_HEADER_CONTROL_*).
 class ExtendedHeaderControl(IntFlag):
-    """GBZ extended-header control bits (GBCS.md §4.4); other bits are reserved and kept as sent."""
+    """GBZ extended-header control bits (wireshark packet-gbcs.c); other bits are reserved and kept as sent."""
 
     LAST_COMPONENT = 0x01
     ENCRYPTED = 0x02
@@ -498,7 +498,7 @@ EHC_FROM_DATE_TIME = 0x10
 EHC_KNOWN_BITS = EHC_LAST_COMPONENT | EHC_ENCRYPTED | EHC_FROM_DATE_TIME
 
 # ---------------------------------------------------------------------------------------------------------
-# GBZ alert codes (`wireshark/wireshark: …/packet-gbcs.c` gbcs_gbz_alert_code_names; GBCS.md §3). Those with a
+# GBZ alert codes (`wireshark/wireshark: …/packet-gbcs.c` gbcs_gbz_alert_code_names; message_codes.json). Those with a
 # use-case-specific alert structure are listed again in the gbz module.
 GBZ_ALERT_CODES: dict[int, str] = {
     0x8071: "GPF Device Log Changed",

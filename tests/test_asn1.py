@@ -21,7 +21,7 @@ from gbcs.asn1 import _codes, _schema
 from gbcs.errors import DecodeError, EncodeError
 from gbcs.frame import decode_frame
 
-ASN1_FIRST_BYTES = {0x30, 0x02, 0x04, 0x05}  # SEQUENCE, INTEGER, OCTET STRING, NULL (GBCS.md §4.1, §4.5)
+ASN1_FIRST_BYTES = {0x30, 0x02, 0x04, 0x05}  # SEQUENCE, INTEGER, OCTET STRING, NULL (gbcs-parser src/parser.ts, src/asn1.ts)
 
 # RTDS payloads that are ASN.1 but are *expected* to decode generically, with the reason.  None today: every
 # ASN.1 payload of the provided RTDS set decodes as its specific type.
@@ -81,12 +81,12 @@ def _walk_nonminimal(data: bytes, pos: int = 0, end: int | None = None) -> list[
 
 # -- RTDS conformance ----------------------------------------------------------------------------------------
 def test_asn1_frames_are_exactly_the_asn1_message_codes(asn1_frames):
-    """First-byte classification and the message-code table agree on every RTDS frame (GBCS.md §4.1)."""
+    """First-byte classification and the message-code table agree on every RTDS frame (gbcs-parser src/parser.ts)."""
     by_code = {rel for rel, data in frames() if A.use_case(decode_frame(data).header.message_code)}
     by_bytes = {rel for rel, *_ in asn1_frames}
     assert by_code == by_bytes
     codes = {code for _, code, *_ in asn1_frames}
-    # GBCS.md §4.1/§4.5: CS02a-g, CS03x, CS04x, CS06, CS07, CS08, CS09, CCS08, GCS28, GCS59, GCS62
+    # gbcs-parser src/parser.ts, src/asn1.ts: CS02a-g, CS03x, CS04x, CS06, CS07, CS08, CS09, CCS08, GCS28, GCS59, GCS62
     assert {
         0x0008,
         0x000A,
@@ -178,7 +178,7 @@ def test_trailing_byte_is_a_decode_error(asn1_frames):
         assert e.value.offset == base + len(payload), rel
 
 
-# -- non-minimal lengths (CODECS.md §2: 32 in RTDS CS02a/b/f/g payloads) -------------------------------------
+# -- non-minimal lengths (docs/codec.md: 32 in RTDS CS02a/b/f/g payloads) -------------------------------------
 def test_nonminimal_lengths_preserved_and_reported(asn1_frames):
     total = 0
     for rel, code, cra, payload, base in asn1_frames:
@@ -199,7 +199,7 @@ def test_nonminimal_lengths_preserved_and_reported(asn1_frames):
 
 
 def test_nonminimal_length_example_v28_shape():
-    """GBCS.md V28 / RTDS CS02bNOByNO response starts 30 82 00 83: a 3-octet length field for 131."""
+    """GBCS / RTDS CS02bNOByNO response starts 30 82 00 83: a 3-octet length field for 131."""
     h = decode_frame(frame("6.15.1_CS02bNOByNO/CS02bNOByNO_6.15.1_SUCCESS_RESPONSE_GBCS.HEX")).header
     assert h.payload[:4] == bytes.fromhex("30820083")
     rec = A.decode(h.payload, h.offsets["payload"], message_code=h.message_code, cra=int(h.cra))
@@ -210,7 +210,7 @@ def test_nonminimal_length_example_v28_shape():
     assert rec.warnings == [expected]
 
 
-# -- spot checks from GBCS.md §11 ----------------------------------------------------------------------------
+# -- spot checks from RTDS 4.5.0 ----------------------------------------------------------------------------
 def _record(rel: str):
     h = decode_frame(frame(rel)).header
     return A.decode(h.payload, h.offsets["payload"], message_code=h.message_code, cra=int(h.cra)), h
@@ -619,7 +619,7 @@ def test_enums_match_module_named_numbers(enum, type_name):
 
 
 def test_gbcs_md_section_4_5_code_tables():
-    """Code tables quoted in GBCS.md §4.5 are the modules' named numbers."""
+    """Code tables quoted in gbcs-parser src/asn1.ts are the modules' named numbers."""
     assert [m.value for m in A.UnjoinResponseCode] == [
         0,
         1,

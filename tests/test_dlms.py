@@ -1,4 +1,4 @@
-"""DLMS/COSEM payload codec (gbcs.axdr, gbcs.dlms, gbcs.cosem) against RTDS and GBCS.md facts, plus fuzzing."""
+"""DLMS/COSEM payload codec (gbcs.axdr, gbcs.dlms, gbcs.cosem) against RTDS and GBCS facts, plus fuzzing."""
 
 from __future__ import annotations
 
@@ -80,11 +80,11 @@ def test_explain_covers_every_payload_with_absolute_offsets(corpus):
 
 
 def test_invoke_id_is_0x20_and_low_counter_bytes(corpus):
-    """GBCS.md §2.6: long-invoke-id-and-priority = 0x20 ‖ low 3 bytes of the originator counter (all RTDS)."""
+    """RTDS 4.5.0 responses: long-invoke-id-and-priority = 0x20 ‖ low 3 bytes of the originator counter (all RTDS)."""
     for rel, p, base, h in corpus:
         rec = dlms.decode(p, base)
         assert rec.invoke_id == dlms.invoke_id_for(h.counter) == 0x20000000 | (h.counter & 0xFFFFFF), rel
-    # DCC Boxed example quoted in GBCS.md §2.6: counter 00000182 83262EE1 -> 20262EE1
+    # DCC Boxed example quoted in RTDS 4.5.0 responses: counter 00000182 83262EE1 -> 20262EE1
     assert dlms.invoke_id_for(0x0000018283262EE1) == 0x20262EE1
 
 
@@ -103,7 +103,7 @@ def test_every_rtds_object_has_a_class_and_object_name(corpus):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Spot checks against GBCS.md facts
+# Spot checks against GBCS facts
 
 
 def test_v1_ccs01_command():
@@ -136,11 +136,11 @@ def test_v2_v3_ccs01_responses_and_builder():
     cmd, _, _, _ = payload_of("8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX")
     ecmd, _, _, _ = payload_of("8.11_CCS01/CCS01_8.11_ERROR_COMMAND_GBCS.HEX")
     r = dlms.decode(err, err_base)
-    assert [(x.kind, x.result) for x in r.results] == [(3, 0), (2, 1), (2, 250)]  # GBCS.md V3
+    assert [(x.kind, x.result) for x in r.results] == [(3, 0), (2, 1), (2, 250)]  # GBCS
     assert [x.describe() for x in r.results] == ["ACTION result 0 success", "SET result 1 hardware-fault",
                                                  "SET result 250 other-reason"]
     assert r.data == [Data.null()] * 3 and r.request_specs is None
-    # the hub's builder reproduces the RTDS responses byte for byte (GBCS.md §4.3: 3 nulls + 03 00 02 00 02 00)
+    # the hub's builder reproduces the RTDS responses byte for byte (RTDS CCS0x: 3 nulls + 03 00 02 00 02 00)
     assert dlms.AccessResponse.answer(dlms.decode(cmd), [0, 0, 0]).encode() == ok
     assert dlms.AccessResponse.answer(dlms.decode(ecmd), [0, 1, 250]).encode() == err
 
@@ -152,7 +152,7 @@ def test_v4_ccs05_active_devices():
     assert arr.tag == 0x01 and len(arr.value) == 2
     first, second = arr.value
     assert all(s.tag == 0x02 and len(s.value) == 14 for s in arr.value)
-    assert [v.value for v in first.value[2:5]] == [-35, -50, -100]  # integer RSSIs (GBCS.md V4)
+    assert [v.value for v in first.value[2:5]] == [-35, -50, -100]  # integer RSSIs (GBCS)
     assert [v.value for v in second.value[2:5]] == [-34, -54, -77]
     assert first.value[1].tag == 0x04 and first.value[1].extra == 8 and first.value[1].value == b"\xc8"
     assert first.value[0].value == bytes.fromhex("00DB1234567890A0")
@@ -175,7 +175,7 @@ def test_v24_v25_ecs35c_selective_access_and_compact_array():
 
     p, base, _, _ = payload_of("6.13_ECS35c/ECS35c_6.13_SUCCESS_RESPONSE_GBCS.HEX")
     (ca,) = dlms.decode(p, base).data
-    assert ca.tag == 0x13 and len(ca.value) == 13  # GBCS.md V25
+    assert ca.tag == 0x13 and len(ca.value) == 13  # GBCS
     assert ca.extra == TypeDesc(0x02, (TypeDesc(0x06), TypeDesc(0x12), TypeDesc(0x09)))
     assert [x.value for x in ca.value[0].value] == [0x1C35F900, 0x8154, bytes.fromhex("009B")]
     assert [x.value for x in ca.value[2].value] == [0x1C361064, 0x8F66, b""]

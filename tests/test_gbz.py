@@ -1,4 +1,4 @@
-"""GBZ payload codec (gbcs.gbz): every RTDS GBZ payload, spot checks from RTDS bytes / GBCS.md §4.4, robustness."""
+"""GBZ payload codec (gbcs.gbz): every RTDS GBZ payload, spot checks from RTDS bytes / wireshark packet-gbcs.c, robustness."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def test_offsets_are_absolute(rtds_dir):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Spot checks (expected values read from the RTDS bytes or from GBCS.md)
+# Spot checks (expected values read from the RTDS bytes or from GBCS)
 
 
 def test_gcs13b_encrypted_component(rtds_dir):
@@ -161,7 +161,7 @@ def test_gcs13b_command_reads_seven_attributes(rtds_dir):
 
 
 def _payload_key(h):
-    """Payload-encryption key (GBCS.md §5.1, §5.3): KDF with F = 04 over ECDH(recipient KA priv, originator KA pub)."""
+    """Payload-encryption key (gbcs-parser src/crypto.ts): KDF with F = 04 over ECDH(recipient KA priv, originator KA pub)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -300,7 +300,7 @@ def test_future_dated_alerts(rtds_dir):
             continue
         n += 1
         rec = gbz.decode(p, off, cra=cra, message_code=mc)
-        assert mc == 0x00CD  # GBCS.md §3: Future Dated Execution Of Instruction Alert (GBZ)
+        assert mc == 0x00CD  # message_codes.json: Future Dated Execution Of Instruction Alert (GBZ)
         assert rec.alert_code == 0x8F66 and rec.count == 1
         b = rec.body
         assert isinstance(b, gbz.AlertFutureDated)

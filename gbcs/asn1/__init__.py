@@ -1,12 +1,12 @@
-"""ASN.1 (DER) payload codec: the GBCS ASN.1 use cases (GBCS.md §4.1, §4.5) plus the provisional Disconnect.
+"""ASN.1 (DER) payload codec: the GBCS ASN.1 use cases (gbcs-parser src/parser.ts, src/asn1.ts) plus the provisional Disconnect.
 
-The modules live in `gbcs/asn1/*.asn` (GBCS section 13 is not public; their structure is derived from GBCS.md
+The modules live in `gbcs/asn1/*.asn` (GBCS section 13 is not public; their structure is derived from GBCS
 §4.5 and the RTDS 4.5.0 bytes, see the comments in each module).  asn1tools parses them and compiles a DER
 specification once per process (`_schema`, pickle-cached); decoding uses strict decoders compiled from the
 same modules (`_fastdec`: identical values, constraints checked, only encodings asn1tools reproduces), and
 encoding uses asn1tools' DER encoder.
 
-Payload-codec contract (DESIGN.md):
+Payload-codec contract (docs/codec.md):
     decode(data, base=0, *, message_code=None, cra=None) -> Asn1Record
     encode(record) -> bytes            exact inverse, wire length forms included
     to_json(record) -> dict            / from_json(obj) -> Asn1Record
@@ -14,12 +14,12 @@ Payload-codec contract (DESIGN.md):
 The type comes from (message code, CRA) (`type_for`); a well-formed DER payload of an unknown code, or whose
 bytes do not match the expected type, decodes as a generic TLV tree (`type_name` None) with a warning, so
 decode only raises DecodeError for bytes that are not one well-formed definite-length TLV tree.
-RTDS CS02a/b/f/g payloads carry 32 non-minimal DER lengths (CODECS.md §2): records keep them in
+RTDS CS02a/b/f/g payloads carry 32 non-minimal DER lengths (docs/codec.md): records keep them in
 `length_sizes` (TLV offset in the canonical encoding -> length-field size), report them in `warnings`, and
 encode reproduces them.
 
 PROVISIONAL: the SECMP0013 "Disconnect Smart Meter from HAN" command/response (`disconnect.asn`) has no
-published message code; it uses `get_disconnect_message_code()` (default 0xF013, outside every GBCS.md §3
+published message code; it uses `get_disconnect_message_code()` (default 0xF013, outside every message_codes.json
 code),
 changeable by the caller with `set_disconnect_message_code(code)` (the `chf` command reads COMMSHUB_DISCONNECT_CODE).
 """

@@ -1,6 +1,6 @@
 """Which ASN.1 type a payload has, by (message code, CRA flag), and the provisional Disconnect message code.
 
-The table follows the dispatch of `SmartDCCInnovation/gbcs-parser: src/parser.ts` `parsePayload` (GBCS.md
+The table follows the dispatch of `SmartDCCInnovation/gbcs-parser: src/parser.ts` `parsePayload` (GBCS
 §4.1)
 extended with the codes that occur only in RTDS 4.5.0 (CS02f 0x011B, CS02g 0x0124-0x0126, CS09 0x012B).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-COMMAND, RESPONSE, ALERT = 1, 2, 3  # GBCS CRA flag values (GBCS.md §2.3)
+COMMAND, RESPONSE, ALERT = 1, 2, 3  # GBCS CRA flag values (gbcs-parser src/parser.ts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ for _code in range(0x0100, 0x010A):
 
 DISCONNECT = UseCase("Disconnect", "DisconnectFromHANCommand", "DisconnectFromHANResponse")
 
-# Every message code of GBCS.md §3 (240 codes), as inclusive ranges: the provisional Disconnect code must
+# Every message code of message_codes.json (240 codes), as inclusive ranges: the provisional Disconnect code must
 # not collide with any of them.
 GBCS_CODE_RANGES: tuple[tuple[int, int], ...] = (
     (0x0001, 0x0004),
@@ -106,12 +106,12 @@ GBCS_CODE_RANGES: tuple[tuple[int, int], ...] = (
 
 
 def is_gbcs_code(code: int) -> bool:
-    """True when `code` is a message code listed in GBCS.md §3."""
+    """True when `code` is a message code listed in message_codes.json"""
     return any(lo <= code <= hi for lo, hi in GBCS_CODE_RANGES)
 
 
 # PROVISIONAL: SECMP0013 "Disconnect Smart Meter from HAN" has no published message code.  0xF013 ("F" for a
-# private, non-GBCS range, "013" for SECMP0013) lies far above every GBCS code (highest 0x1001, GBCS.md §3).
+# private, non-GBCS range, "013" for SECMP0013) lies far above every GBCS code (highest 0x1001, message_codes.json).
 DEFAULT_DISCONNECT_MESSAGE_CODE = 0xF013
 
 _lock = threading.Lock()
@@ -124,7 +124,7 @@ def check_code(code: object, source: str) -> int:
     if not 0 < code <= 0xFFFF:
         raise ValueError(f"{source}: message code 0x{code:X} is not a 2-octet code")
     if is_gbcs_code(code) or code in USE_CASES:
-        raise ValueError(f"{source}: 0x{code:04X} is a GBCS message code (GBCS.md §3)")
+        raise ValueError(f"{source}: 0x{code:04X} is a GBCS message code (message_codes.json)")
     return code
 
 
@@ -132,7 +132,7 @@ def set_disconnect_message_code(code: int | None) -> None:
     """Set the provisional Disconnect message code (None: back to the default); the caller's configuration.
 
     Raises TypeError for a non-int, ValueError for a value that is not a 2-octet code or that collides with a
-    GBCS.md §3 code.
+    message_codes.json code.
     """
     global _disconnect_code
     with _lock:

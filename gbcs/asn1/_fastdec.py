@@ -1,6 +1,6 @@
 """Strict DER decoding driven by the asn1tools-parsed modules: the hot path of the ASN.1 payload codec.
 
-asn1tools' own DER decoder is lenient (CODECS.md §2: it accepts non-minimal INTEGERs, members out of order,
+asn1tools' own DER decoder is lenient (docs/codec.md: it accepts non-minimal INTEGERs, members out of order,
 trailing elements, ...) and costs ~70 µs per RTDS payload, so the codec compiles each module type once into
 closures that read the payload bytes directly (int positions, one pass, no intermediate tree) and
   * return exactly the Python values asn1tools' DER decoder returns (dict / list / (name, value) / int /

@@ -61,7 +61,7 @@ def describe_time(raw: bytes) -> str | None:
 
 
 def describe_date_time(raw: bytes) -> str | None:
-    """A 12-byte DLMS date-time (GBCS.md §4.2): NOW / NEVER specials, else date time, deviation and status."""
+    """A 12-byte DLMS date-time (gbcs-parser src/dlms.ts): NOW / NEVER specials, else date time, deviation and status."""
     if len(raw) != 12:
         return None
     dev = (raw[9] << 8) | raw[10]

@@ -24,7 +24,7 @@ MAX_LENGTH_OCTETS = 4  # A-XDR lengths: 0x81..0x84 + 1..4 octets (a bit-string m
 
 
 class Tag(IntEnum):
-    """The DLMS `Data` CHOICE tags (DLMS UA Green Book `Data`; GBCS.md §4.2 lists those seen in GBCS)."""
+    """The DLMS `Data` CHOICE tags (DLMS UA Green Book `Data`; gbcs-parser src/dlms.ts lists those seen in GBCS)."""
 
     NULL_DATA = 0x00
     ARRAY = 0x01
@@ -168,7 +168,7 @@ class Data(tuple[Any, ...]):
 
     @classmethod
     def boolean(cls, value: bool | int) -> Data:
-        """TRUE is written `FF`, as in RTDS (e.g. CCS01 enable_disable_joining, GBCS.md §4.3); an int is the raw byte."""
+        """TRUE is written `FF`, as in RTDS (e.g. CCS01 enable_disable_joining, RTDS CCS0x); an int is the raw byte."""
         if isinstance(value, bool):
             return cls(0x03, 0xFF if value else 0x00)
         return cls(0x03, value)

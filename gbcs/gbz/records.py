@@ -33,7 +33,7 @@ EHC_ENCRYPTED = zcl.EHC_ENCRYPTED
 EHC_FROM_DATE_TIME = zcl.EHC_FROM_DATE_TIME
 
 # Alert codes whose use-case-specific part has a defined layout (`wireshark/wireshark: …/packet-gbcs.c`
-# `dissect_gbcs_gbz`; GBCS.md §4.4; RTDS `NA_FDRA-ZigBee`, `NA_GCS53`, `NA_MIIWA-ZigBee`, `*_8F66_FUTURE_DATED_*`).
+# `dissect_gbcs_gbz`; wireshark packet-gbcs.c; RTDS `NA_FDRA-ZigBee`, `NA_GCS53`, `NA_MIIWA-ZigBee`, `*_8F66_FUTURE_DATED_*`).
 ALERTS_FIRMWARE_HASH = frozenset((0x8F1C, 0x8F72))
 ALERTS_FUTURE_DATED = frozenset((0x8F66, 0x8F67))
 ALERTS_COMPONENTS = frozenset((0x8F0A,))
@@ -125,7 +125,7 @@ class ZclFrame:
 
 @dataclass(slots=True)
 class CipheredInfo:
-    """Encrypted ZCL payload: `31 00000000` ‖ ciphertext ‖ 12-byte tag (GBCS.md §4.4, §5.3).
+    """Encrypted ZCL payload: `31 00000000` ‖ ciphertext ‖ 12-byte tag (wireshark packet-gbcs.c; gbcs-parser src/crypto.ts).
 
     `offset` (not compared) is the absolute offset of the ciphertext's first byte when decoded from a frame; the tag
     follows the ciphertext. Decrypt with AAD = the security control byte and IV = originator ‖ 00000000.
@@ -171,7 +171,7 @@ class Component:
 
 @dataclass(slots=True)
 class GbzPayload:
-    """A command or response GBZ payload: `01 09` ‖ count ‖ components (GBCS.md §4.4)."""
+    """A command or response GBZ payload: `01 09` ‖ count ‖ components (wireshark packet-gbcs.c)."""
 
     components: list[Component]
     warnings: list[str] = field(default_factory=list, compare=False)
@@ -221,7 +221,7 @@ AlertBody = AlertRaw | AlertComponents | AlertFirmwareHash | AlertFutureDated | 
 
 @dataclass(slots=True)
 class GbzAlert:
-    """A GBZ alert payload: `01 09` ‖ count ‖ alert code ‖ timestamp ‖ use-case-specific part (GBCS.md §4.4).
+    """A GBZ alert payload: `01 09` ‖ count ‖ alert code ‖ timestamp ‖ use-case-specific part (wireshark packet-gbcs.c).
 
     `count` is the "number of GBZ components" byte as sent (0 when the alert carries nothing after the timestamp).
     """
