@@ -23,13 +23,16 @@ class Node:
     def render(self, indent: int = 0) -> list[str]:
         """One line per node, depth first: offset, indentation by depth, name and value."""
         lines: list[str] = []
-        stack = [(self, indent)]
-        while stack:
-            n, depth = stack.pop()
-            lines.append(f"{n.offset:5d}  {'  ' * depth}{n.name}: {n.value}" if n.value
-                         else f"{n.offset:5d}  {'  ' * depth}{n.name}")
+        append = lines.append
+
+        def walk(n: Node, pad: str) -> None:
+            append(f"{n.offset:5d}  {pad}{n.name}: {n.value}" if n.value else f"{n.offset:5d}  {pad}{n.name}")
             if n.children:
-                stack.extend((c, depth + 1) for c in reversed(n.children))
+                inner = pad + "  "
+                for c in n.children:
+                    walk(c, inner)
+
+        walk(self, "  " * indent)
         return lines
 
     def as_dict(self) -> dict[str, object]:

@@ -168,6 +168,7 @@ class Asn1Record:
     value: Any
     length_sizes: dict[int, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    wire: bytes | None = field(default=None, compare=False, repr=False)  # the bytes decoded (explain reads them)
 
     @property
     def generic(self) -> bool:
@@ -262,12 +263,13 @@ def _typed(type_name: str, data: bytes, base: int) -> Asn1Record:
     if end != len(data):
         raise Mismatch(end, f"{len(data) - end} trailing byte(s) after the DER value")
     if not ctx.entries:
-        return Asn1Record(type_name, value, {}, [])
+        return Asn1Record(type_name, value, {}, [], data)
     return Asn1Record(
         type_name,
         value,
         _der.length_forms(data, [pos for pos, _, _, _ in ctx.entries]),
         [_warning(base + lpos, size, ln) for _, size, lpos, ln in ctx.entries],
+        data,
     )
 
 
@@ -288,8 +290,8 @@ def decode(
             return _typed(type_name, data, base)
         except Mismatch as m:
             why = f"{type_name}: {m.reason} at offset {base + m.pos}"
-        except Exception as e:
-            why = f"{type_name}: internal decoder error {e!r}"
+        except (IndexError, KeyError, TypeError, ValueError, OverflowError, UnicodeError) as e:
+            why = f"{type_name}: internal decoder error {e!r}"  # a decoder bug must not fail the frame
     sc = _der.scan(data, base)  # DecodeError for bytes that are not one well-formed TLV tree
     warnings = [_warning(lpos, size, ln) for _, (size, lpos, ln) in sorted(sc.nonminimal.items())]
     if why is not None:
@@ -299,7 +301,7 @@ def decode(
             f"no ASN.1 type for message code 0x{message_code:04X}"
             f"{'' if cra is None else f' CRA {int(cra)}'}; decoded as a generic TLV tree"
         )
-    return Asn1Record(None, _der.tree(sc), _der.canonical_sizes(sc), warnings)
+    return Asn1Record(None, _der.tree(sc), _der.canonical_sizes(sc), warnings, data)
 
 
 def decode_as(type_name: str, data: bytes, base: int = 0) -> Asn1Record:
@@ -494,7 +496,7 @@ def from_json(obj: dict[str, Any]) -> Asn1Record:
 def explain(record: Asn1Record, base: int = 0) -> list[Node]:
     """Named fields with absolute offsets: module field names, code tables by name, entity ids in hex,
     GeneralizedTime as text; generic TLVs for untyped parts.  Warnings follow as "warning" nodes."""
-    data = encode(record)
+    data = record.wire if record.wire is not None else encode(record)  # hand-built records: encoded once
     ex = Explainer(schema(), _compiler(), base)
     if record.type_name is None:
         top = ex.generic(_der.scan(data, base), 0, "ASN.1 DER (generic TLV tree)")

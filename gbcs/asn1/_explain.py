@@ -89,6 +89,10 @@ def _oid_text(oid: str) -> str:
     return f"{oid} ({name})" if name else oid
 
 
+# A tagged member description -> (the description without its tag, whether the tag is EXPLICIT, itself).
+_UNTAGGED: dict[int, tuple[dict[str, Any], bool, dict[str, Any]]] = {}
+
+
 class Explainer:
     def __init__(self, schema: Schema, compiler: Compiler, base: int) -> None:
         self.schema = schema
@@ -168,8 +172,12 @@ class Explainer:
         named_bits: list[Any] | None = None,
     ) -> Node:
         if "tag" in t:
-            inner = {k: x for k, x in t.items() if k != "tag"}
-            if self.compiler.explicit(t, module):
+            cached = _UNTAGGED.get(id(t))
+            if cached is None:  # schema dicts live as long as the schema: keyed by identity, kept alive here
+                cached = _UNTAGGED[id(t)] = ({k: x for k, x in t.items() if k != "tag"},
+                                             self.compiler.explicit(t, module), t)
+            inner, explicit, _ = cached
+            if explicit:
                 cs, ce, _ = tlv_header(d, pos)
                 node = self.typed(inner, module, v, d, cs, name, type_name, named, named_bits)
                 node.offset = self.base + pos
