@@ -124,7 +124,7 @@ def test_spot_checks():
 
 
 def test_chf_targeted_codes():
-    """The use cases RTDS 4.5.0; gbcs-parser src/parser.ts; RTDS CCS0x name as CHF ones are exactly the registry's CHF-only entries."""
+    """The use cases RTDS 4.5.0 sends to the CHF are exactly the registry's CHF-only entries."""
     chf_only = {mc.use_case for mc in codes.all_codes() if mc.targets == ("CHF",)}
     expected = {"CCS01", "CCS02", "CCS03", "CCS05/CCS04", "CCS06", "CCS07", "CCS08", "CS14", "ECS26i", "ECS26n",
                 "ECS35c", "ECS35d", *(f"DBCH{i:02d}" for i in range(1, 12)), "FTDA-ESME"}
