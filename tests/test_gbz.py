@@ -703,5 +703,5 @@ def test_generated_payloads_round_trip(rec):
 
 
 def test_enums_match_the_bits_used():
-    assert zcl.ExtendedHeaderControl.ENCRYPTED == 0x02 and zcl.ExtendedHeaderControl.FROM_DATE_TIME == 0x10
+    assert zcl.EHC_ENCRYPTED == 0x02 and zcl.EHC_FROM_DATE_TIME == 0x10
     assert zcl.FC_SERVER_TO_CLIENT == 0x08 and zcl.FC_MANUFACTURER_SPECIFIC == 0x04
