@@ -747,7 +747,7 @@ def test_time_forms_match_asn1tools(v):
         restricted_utc_time_from_datetime,
     )
 
-    from gbcs.asn1._fastdec import (
+    from gbcs.asn1._times import (
         format_generalized_time,
         format_utc_time,
         parse_generalized_time,

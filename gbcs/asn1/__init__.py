@@ -39,7 +39,8 @@ from ._codes import (ALERT, COMMAND, DEFAULT_DISCONNECT_MESSAGE_CODE, DISCONNECT
     use_case)
 from ._der import TlvNode
 from ._explain import Explainer
-from ._fastdec import Compiler, Ctx, Decoder, Mismatch
+from ._fastdec import Compiler
+from ._reading import Ctx, Decoder, Mismatch
 from ._json import from_jsonable, hex_upper, to_jsonable
 from ._schema import schema
 

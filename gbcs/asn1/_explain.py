@@ -15,7 +15,8 @@ from typing import Any
 from ..errors import DecodeError
 from ..tree import Node
 from ._der import TAG_CLASSES, Scan, identifier_bytes, is_constructed, scan, tlv_header
-from ._fastdec import UNIVERSAL_TAGS, Compiler, Mismatch
+from ._fastdec import Compiler
+from ._reading import UNIVERSAL_TAGS, Mismatch
 from ._schema import Schema
 
 # ANY placeholders whose bytes are a full structure of the named type (GBCS-X509 module).
