@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import DecodeError
 from ..length import minimal_size, read_length_at, short
-from .records import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_NAMES, Data, Kind, TypeDesc
+from .records import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_NAMES, Data, Kind, TypeDesc, Tag
 
 _tuple_new = tuple.__new__
 
@@ -159,9 +159,9 @@ def decode_compact(data: bytes, pos: int, end: int, base: int, depth: int) -> tu
 
 
 def desc_size(desc: TypeDesc) -> int:
-    if desc.tag == 0x01:
+    if desc.tag == Tag.ARRAY:
         return 3 + desc_size(desc.children[0])
-    if desc.tag == 0x02:
+    if desc.tag == Tag.STRUCTURE:
         return (desc.lsize or minimal_size(len(desc.children))) + 1 + sum(desc_size(c) for c in desc.children)
     return 1
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .records import KIND, SIZE, TAG_NAMES, Data, Kind, TypeDesc
+from .records import KIND, SIZE, TAG_NAMES, Data, Kind, TypeDesc, Tag
 
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _WEEKDAYS = ("", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -108,7 +108,7 @@ def describe_value(d: Data) -> str:
     if kind in (Kind.UINT, Kind.SINT):
         n = SIZE[tag]
         raw = d.value & ((1 << (8 * n)) - 1)
-        if tag == 0x0D:
+        if tag == Tag.BCD:
             return f"0x{raw:02X}"
         return f"{d.value} (0x{raw:0{2 * n}X})"
     if kind == Kind.BOOL:
@@ -118,7 +118,7 @@ def describe_value(d: Data) -> str:
     if kind == Kind.STRING:
         raw = bytes(d.value)
         s = raw.hex().upper() or "(empty)"
-        if tag == 0x0C:
+        if tag == Tag.UTF8_STRING:
             try:
                 return f'{s} "{raw.decode("utf-8")}"'
             except UnicodeDecodeError:
@@ -130,18 +130,18 @@ def describe_value(d: Data) -> str:
             dt = describe_date_time(raw)
             if dt:
                 return f"{s} = date-time {dt}"
-        if len(raw) == 6 and tag == 0x09:
+        if len(raw) == 6 and tag == Tag.OCTET_STRING:
             return f"{s} (as OBIS {describe_obis(raw)})"
         return s
     if kind == Kind.FIXED:
         raw = bytes(d.value)
         s = raw.hex().upper()
-        if tag in (0x17, 0x18):
+        if tag in (Tag.FLOAT32, Tag.FLOAT64):
             f = d.as_float()
             return f"{f!r} (0x{s})"
-        if tag == 0x19:
+        if tag == Tag.DATE_TIME:
             dt = describe_date_time(raw)
-        elif tag == 0x1A:
+        elif tag == Tag.DATE:
             dt = describe_date(raw)
         else:
             dt = describe_time(raw)
@@ -150,8 +150,8 @@ def describe_value(d: Data) -> str:
 
 
 def describe_desc(desc: TypeDesc) -> str:
-    if desc.tag == 0x02:
+    if desc.tag == Tag.STRUCTURE:
         return "structure{" + ", ".join(describe_desc(c) for c in desc.children) + "}"
-    if desc.tag == 0x01:
+    if desc.tag == Tag.ARRAY:
         return f"array[{desc.count}] of {describe_desc(desc.children[0])}"
     return TAG_NAMES[desc.tag]

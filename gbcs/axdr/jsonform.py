@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import EncodeError
-from .records import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_BY_NAME, TAG_NAMES, Data, Kind, TypeDesc, value_range
+from .records import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_BY_NAME, TAG_NAMES, Data, Kind, TypeDesc, value_range, Tag
 
 
 def desc_to_json(desc: TypeDesc) -> dict[str, Any]:
     o: dict[str, Any] = {"type": TAG_NAMES[desc.tag]}
-    if desc.tag == 0x01:
+    if desc.tag == Tag.ARRAY:
         o["count"] = desc.count
         o["item"] = desc_to_json(desc.children[0])
-    elif desc.tag == 0x02:
+    elif desc.tag == Tag.STRUCTURE:
         o["items"] = [desc_to_json(c) for c in desc.children]
         if desc.lsize is not None:
             o["length_size"] = desc.lsize
@@ -75,12 +75,12 @@ def desc_from_json(obj: Any, field: str = "description", depth: int = 0) -> Type
     tag = _jtag(obj, field)
     if KIND[tag] == Kind.COMPACT:
         raise EncodeError(field, "a compact-array cannot describe compact-array contents")
-    if tag == 0x01:
+    if tag == Tag.ARRAY:
         count = obj.get("count")
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 0xFFFF:
             raise EncodeError(field + ".count", "expected 0..65535")
         return TypeDesc(tag, (desc_from_json(obj.get("item"), field + ".item", depth + 1),), count)
-    if tag == 0x02:
+    if tag == Tag.STRUCTURE:
         items = obj.get("items")
         if not isinstance(items, list):
             raise EncodeError(field + ".items", "expected a list")

@@ -259,9 +259,9 @@ class Data(tuple[Any, ...]):
         return self.value if isinstance(self.value, list) else []
 
     def as_float(self) -> float:
-        if self.tag == 0x17:
+        if self.tag == Tag.FLOAT32:
             return float(struct.unpack(">f", self.value)[0])
-        if self.tag == 0x18:
+        if self.tag == Tag.FLOAT64:
             return float(struct.unpack(">d", self.value)[0])
         raise TypeError(f"{self.type_name} is not a float")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..axdr import Data, Spans
+from ..axdr import Data, Spans, Tag
 from .records import (PROTECTED_SECURITY_CONTROL, PROTECTED_SECURITY_HEADER_LENGTH, PROTECTED_TAG_LENGTH,
     AccessRequest, AccessResponse, Record)
 
@@ -45,14 +45,14 @@ class ProtectionParameters:
     @property
     def key_parameters(self) -> bytes | None:
         o = self.key_info_options
-        if self.key_info_type == 2 and o.tag == 0x02 and len(o.value) == 2 and o.value[0].tag == 0x09:
+        if self.key_info_type == 2 and o.tag == Tag.STRUCTURE and len(o.value) == 2 and o.value[0].tag == Tag.OCTET_STRING:
             return bytes(o.value[0].value)
         return None
 
     @property
     def key_ciphered_data(self) -> bytes | None:
         o = self.key_info_options
-        if self.key_info_type == 2 and o.tag == 0x02 and len(o.value) == 2 and o.value[1].tag == 0x09:
+        if self.key_info_type == 2 and o.tag == Tag.STRUCTURE and len(o.value) == 2 and o.value[1].tag == Tag.OCTET_STRING:
             return bytes(o.value[1].value)
         return None
 
@@ -86,31 +86,31 @@ class ProtectedAttributes:
 
 def _params_ok(params: Data) -> bool:
     """`params` is an array of protection_parameters structures {enum, structure of 4 octet-strings + key info}."""
-    if params[0] != 0x01 or not params[1]:
+    if params[0] != Tag.ARRAY or not params[1]:
         return False
     for el in params[1]:
-        if el[0] != 0x02 or len(el[1]) != 2 or el[1][0][0] != 0x16:
+        if el[0] != Tag.STRUCTURE or len(el[1]) != 2 or el[1][0][0] != Tag.ENUM:
             return False
         opts = el[1][1]
-        if opts[0] != 0x02 or len(opts[1]) != 5 or any(x[0] != 0x09 for x in opts[1][:4]):
+        if opts[0] != Tag.STRUCTURE or len(opts[1]) != 5 or any(x[0] != Tag.OCTET_STRING for x in opts[1][:4]):
             return False
         ki = opts[1][4]
-        if ki[0] != 0x02 or len(ki[1]) != 2 or ki[1][0][0] != 0x16:
+        if ki[0] != Tag.STRUCTURE or len(ki[1]) != 2 or ki[1][0][0] != Tag.ENUM:
             return False
     return True
 
 
 def _ciphertext_ok(prot: Data) -> bool:
     raw = prot[1]
-    return prot[0] == 0x09 and len(raw) >= _MIN_PROTECTED and raw[0] == PROTECTED_SECURITY_CONTROL
+    return prot[0] == Tag.OCTET_STRING and len(raw) >= _MIN_PROTECTED and raw[0] == PROTECTED_SECURITY_CONTROL
 
 
 def looks_like_parameters(d: Data) -> bool:
     """The first element looks like a protection_parameters structure {enum, structure(5)} (for warnings)."""
-    if d[0] != 0x01 or not d[1]:
+    if d[0] != Tag.ARRAY or not d[1]:
         return False
     el = d[1][0]
-    return el[0] == 0x02 and len(el[1]) == 2 and el[1][0][0] == 0x16 and el[1][1][0] == 0x02
+    return el[0] == Tag.STRUCTURE and len(el[1]) == 2 and el[1][0][0] == Tag.ENUM and el[1][1][0] == Tag.STRUCTURE
 
 
 def top_data(record: Record) -> list[tuple[str, Data]]:
@@ -144,7 +144,7 @@ def _containers(d: Data, spans: Spans, i: int, path: str) -> Iterator[tuple[Data
     stack = [(d, i, path)]
     while stack:
         node, j, p = stack.pop()
-        if node[0] == 0x01 or node[0] == 0x02:
+        if node[0] == Tag.ARRAY or node[0] == Tag.STRUCTURE:
             yield node, j, p
             for k, c in enumerate(spans.children(j, len(node[1]))):
                 if node[1][k][0] in (0x01, 0x02):
@@ -183,11 +183,11 @@ def find_protected(record: Record, base: int = 0, message_code: int | None = Non
             kids = node[1]
             for k, ki in enumerate(spans.children(ni, len(kids) - 1)):
                 a, b = kids[k], kids[k + 1]
-                if a[0] != 0x01 or b[0] != 0x09:
+                if a[0] != Tag.ARRAY or b[0] != Tag.OCTET_STRING:
                     continue
                 if _params_ok(a) and _ciphertext_ok(b):
                     part = _part(a, ki, b, spans.next(ki), spans, f"{path}[{k}..{k + 1}]")
-                    if node[0] == 0x02 and len(kids) == 2:  # a get_protected_attributes response of its own
+                    if node[0] == Tag.STRUCTURE and len(kids) == 2:  # a get_protected_attributes response of its own
                         part.offsets["structure"] = spans.start(ni)
                         part.path = path
                     found.append(part)
@@ -197,7 +197,7 @@ def find_protected(record: Record, base: int = 0, message_code: int | None = Non
     if message_code in PROTECTED_RESPONSES and isinstance(record, AccessResponse):
         uc = PROTECTED_RESPONSES[message_code]
         for (name, top), ti in zip(tops, spans.tops(), strict=True):
-            if name.startswith("access-response-list-of-data") and top[0] == 0x02 \
+            if name.startswith("access-response-list-of-data") and top[0] == Tag.STRUCTURE \
                     and not any(p.path.startswith(name) for p in found):
                 warnings.append(f"{name} at offset {spans.start(ti)}: a {uc} structure that is not a protected "
                                 "attributes response (protection parameters, protected attributes): not decrypted")

@@ -20,7 +20,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from .. import cosem
-from ..axdr import Data, Spans, describe_obis
+from ..axdr import Data, Spans, Tag, describe_obis
 from ..errors import EncodeError
 
 ACCESS_REQUEST = 0xD9
@@ -230,8 +230,8 @@ class DataNotification:
 
     def _alert_parts(self) -> list[Data] | None:
         b = self.body
-        if b.tag == 0x02 and len(b.value) >= 2 and b.value[0].tag == 0x12 and b.value[1].tag == 0x09 \
-                and len(b.value[1].value) == 12:
+        if b.tag == Tag.STRUCTURE and len(b.value) >= 2 and b.value[0].tag == Tag.LONG_UNSIGNED \
+                and b.value[1].tag == Tag.OCTET_STRING and len(b.value[1].value) == 12:
             return list(b.value)
         return None
 
