@@ -7,7 +7,7 @@ Sources (facts, not code):
   (`HenryGiraldo/gbcs-parser-js: gbcs-use-cases.html`, provided as `../shared/reference/gbcs-use-cases.html`),
   completed from `src/dlms.ts` (which lists IC 104's five methods and IC 111/113 attributes in order).
 - OBIS object names: the same use-case tables ("name" column, object part), for every object that RTDS 4.5.0
-  DLMS payloads address, plus the CHF objects of RTDS CCS0x Entries marked [I] are inferred from RTDS.
+  DLMS payloads address, plus the CHF objects of RTDS CCS0x. Entries marked [I] are inferred from RTDS.
 - Data-Access-Result / Action-Result codes: gbcs-parser src/dlms.ts (`src/dlms.ts` `parseDlmsDataAccessResult`,
   `parseDlmsActionResult`).
 - IC 30 protection types and key-info types: `Gurux/gurux.dlms.python` enums `ProtectionType`,
@@ -120,7 +120,7 @@ _OBJECTS: dict[str, str] = {
     "0-0:30.3.1.255": "HistoricDeviceLog(CHF)",
     "0-0:99.98.0.255": "EventLog (CHF / incGPF)",
     "0-0:99.98.1.255": "SecurityLog (CHF / notCHF)",
-    "0-0:96.1.1.255": "Device ID (CHF EUI) [RTDS CCS0x]",
+    "0-0:96.1.1.255": "Device ID (CHF EUI)",
     "0-0:96.1.4.255": "ModelType (CommsHub / SmartMeter)",
     "0-0:96.1.6.255": "ManufacturerIdentifier (CHManufacturerIdentifier)",
     "0-0:0.2.1.255": "FirmwareVersion",
