@@ -10,6 +10,7 @@ from ..length import minimal_size
 from ..tree import Node
 from .compact import desc_size
 from .describe import describe_desc, describe_value
+from .encode import encode_desc
 from .records import KIND, SIZE, TAG_NAMES, Data, Kind, TypeDesc
 from .spans import Spans
 
@@ -32,7 +33,9 @@ def _explain_compact(node: Node, d: Data, start: int, contents: int) -> None:
     desc: TypeDesc = d.extra
     node.add("tag", start, 1, "0x13 compact-array")
     dsz = desc_size(desc)
-    node.add("type-description", start + 1, dsz, describe_desc(desc))
+    raw = bytearray()
+    encode_desc(desc, raw, 0)  # the few description bytes, shown as sent (offsets come from the spans)
+    node.add("type-description", start + 1, dsz, f"{describe_desc(desc)} ({raw.hex().upper()})")
     lpos = start + 1 + dsz
     node.add("contents length", lpos, contents - lpos, f"{node.offset + node.length - contents} byte(s)")
     pos = contents
