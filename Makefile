@@ -24,6 +24,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check gbcs chf zigbee hw tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

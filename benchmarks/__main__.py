@@ -1,8 +1,10 @@
 """`make bench`: measured figures, printed (never asserted).
 
-1. Codec over the RTDS corpus (needs ../shared/rtds, or COMMSHUB_RTDS): full decode incl. payload trees in
-   frames/s, and decode + MAC + signature verification in ms/frame, beside gbcs-parser's 0.70 ms/frame
-   (GBCS.md §7, Node 20, same corpus).
+1. Codec over the RTDS corpus plus re-countered, re-MAC'd and re-signed variants of each frame (needs
+   ../shared/rtds, or COMMSHUB_RTDS; see `benchmarks/corpus.py`): full decode incl. payload trees in frames/s,
+   decode + MAC + signature verification in ms/frame, and the marginal cost per frame of `chf decode --keys
+   --json` and of its text mode (a run over every frame minus a run over 100, so start-up cancels out), beside
+   gbcs-parser's 0.70 ms/frame (parse + MAC + signature, Node 20, the same RTDS corpus, this kind of host).
 2. The hub over loopback TCP: CCS01 round trips (MAC check, commit, response, CS14) — p50/p99 latency and
    commands/s with 1 and with 16 concurrent clients; the hub runs as its own `chf run` process.
 """
@@ -10,29 +12,21 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-GBCS_PARSER_MS = 0.70  # GBCS.md §7: parse + MAC + signature, Node 20, this corpus, 2-core machine
+from .corpus import bench_corpus, keystore, rtds_frames, rtds_root
+
+GBCS_PARSER_MS = 0.70  # SmartDCCInnovation/gbcs-parser: parse + MAC + signature, Node 20, this corpus, 2 cores
 
 
-def rtds_root() -> Path:
-    """Where the RTDS lives: $COMMSHUB_RTDS, else ../shared/rtds beside the repository (as the tests)."""
-    return Path(os.environ.get("COMMSHUB_RTDS", Path(__file__).resolve().parent.parent.parent / "shared" / "rtds"))
-
-
-def corpus() -> list[bytes] | None:
-    files = sorted((rtds_root() / "RTDS-4.5.0").glob("*/*.HEX"))
-    if not files:
-        return None
-    return [bytes.fromhex(f.read_text().strip()) for f in files]
-
-
-def best_of(fn, repeats: int = 7) -> float:
+def best_of(fn: Callable[[], object], repeats: int = 7) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -43,15 +37,16 @@ def best_of(fn, repeats: int = 7) -> float:
 
 def bench_codec() -> list[tuple[str, str]]:
     from gbcs import message
-    from gbcs.keys import KeyStore
 
-    frames = corpus()
-    if frames is None:
+    rtds = rtds_frames()
+    if rtds is None:
         print("codec: RTDS corpus not found (set COMMSHUB_RTDS); skipped")
         return []
-    keys = KeyStore.from_directory(rtds_root() / "keystore")
+    keys = keystore()
+    frames = bench_corpus(rtds, keys)
     for f in frames:  # warm: compile ASN.1, derive and cache ECDH secrets
         message.decode(f, keys)
+    gc.freeze()  # the corpus and warm-up objects live throughout: keep the collector off them
     n = len(frames)
 
     def full() -> None:
@@ -65,14 +60,32 @@ def bench_codec() -> list[tuple[str, str]]:
     t_full = best_of(full)
     t_ver = best_of(verify)
     signed = sum(1 for f in frames if message.decode(f, verify=False).signature.value != "absent")
-    rows = [
-        ("frames in corpus", f"{n} ({signed} signed)"),
+    ms_json = cli_marginal(frames, ["--json"])
+    ms_text = cli_marginal(frames, [])
+    return [
+        ("frames (RTDS + re-countered variants)", f"{n} ({len(rtds)} RTDS, {signed} signed)"),
         ("full decode (payload trees)", f"{n / t_full:,.0f} frames/s ({t_full / n * 1e6:.1f} µs/frame)"),
-        ("decode + MAC + signature", f"{t_ver / n * 1000:.3f} ms/frame"),
-        ("gbcs-parser (Node 20, GBCS.md §7)", f"{GBCS_PARSER_MS:.2f} ms/frame"),
-        ("speed-up vs gbcs-parser", f"{GBCS_PARSER_MS / (t_ver / n * 1000):.1f}x"),
+        ("library decode + MAC + signature", f"{t_ver / n * 1000:.3f} ms/frame"),
+        ("`chf decode --keys --json`, marginal", f"{ms_json:.3f} ms/frame"),
+        ("`chf decode --keys` (text), marginal", f"{ms_text:.3f} ms/frame"),
+        ("gbcs-parser (Node 20, reference)", f"{GBCS_PARSER_MS:.2f} ms/frame"),
+        ("speed-up vs gbcs-parser (library)", f"{GBCS_PARSER_MS / (t_ver / n * 1000):.1f}x"),
     ]
-    return rows
+
+
+def cli_marginal(frames: list[bytes], mode: list[str], few: int = 100, repeats: int = 3) -> float:
+    """ms per frame of `chf decode --keys <mode>` over every frame, less a run over `few`, per extra frame."""
+    from gbcs.gfi import encode_line
+
+    with tempfile.TemporaryDirectory(prefix="commshub-bench-") as tmp:
+        runs = {}
+        for name, part in (("few", frames[:few]), ("all", frames)):
+            path = Path(tmp) / f"{name}.gfi"
+            path.write_bytes(b"".join(encode_line(f) for f in part))
+            cmd = [sys.executable, "-m", "chf.cli", "decode", "--keys", str(rtds_root() / "keystore"), *mode, str(path)]
+            runs[name] = best_of(lambda cmd=cmd: subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False),
+                                 repeats)
+    return (runs["all"] - runs["few"]) / (len(frames) - few) * 1000
 
 
 async def _client(host: str, port: int, frames: list[bytes], lat: list[float]) -> None:
@@ -153,7 +166,7 @@ def calibration() -> tuple[str, str]:
 
 def main() -> int:
     print(f"commshub benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)\n")
-    rows = [calibration()] + bench_codec() + bench_hub()
+    rows = [calibration(), *bench_codec(), *bench_hub()]
     w = max(len(k) for k, _ in rows)
     print(f"| {'measure'.ljust(w)} | figure |")
     print(f"|{'-' * (w + 2)}|--------|")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -30,7 +31,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
     keys = _keystore(args)
     failed = 0
-    for item in read_inputs(args.inputs):
+    items = read_inputs(args.inputs)
+    gc.freeze()  # what is loaded so far lives to the end: spare the collector rescanning it per decoded tree
+    for item in items:
         if item.data is None:
             failed += 1
             _emit_error(args, item.source, item.error or DecodeError(0, "input", "unreadable"), None)
@@ -43,12 +46,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
             continue
         if msg.mac.value == "invalid" or msg.signature.value == "invalid":
             failed += 1
-        decrypted = decrypt(msg, keys) if keys is not None else []
+        decrypted = decrypt(msg, keys, explain=not args.json) if keys is not None else []
         if args.json:
             js = message.to_json(msg, item.data, item.source)
             if decrypted:
                 js["decrypted"] = [d.as_dict() for d in decrypted]
-            print(json.dumps(js, separators=(",", ":")))
+            print(json.dumps(js, separators=(",", ":"), check_circular=False))
         else:
             print(f"== {item.source}")
             print("\n".join(explain(msg, item.data, decrypted).render()))
@@ -336,8 +339,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+DISCONNECT_CODE_ENV = "COMMSHUB_DISCONNECT_CODE"  # provisional SECMP0013 Disconnect message code (decimal or 0x-hex)
+ASN1_CACHE_ENV = "COMMSHUB_ASN1_CACHE"  # 0/off/no/false: no ASN.1 schema cache
+
+
+def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Pass the user's configuration to the codec: the ASN.1 schema cache in the user's cache directory
+    ($XDG_CACHE_HOME/commshub, else ~/.cache/commshub) unless COMMSHUB_ASN1_CACHE=0, and the Disconnect code."""
+    from gbcs.asn1 import _schema, set_disconnect_message_code
+
+    if environ.get(ASN1_CACHE_ENV, "1").lower() not in ("0", "off", "no", "false"):
+        xdg = environ.get("XDG_CACHE_HOME")
+        _schema.set_cache_dir((Path(xdg) if xdg else Path.home() / ".cache") / "commshub")
+    raw = environ.get(DISCONNECT_CODE_ENV)
+    if raw:
+        try:
+            set_disconnect_message_code(int(raw.strip(), 0))
+        except (TypeError, ValueError) as e:
+            print(f"chf: ignoring {DISCONNECT_CODE_ENV}={raw!r}: {e}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_codec()
     try:
         return args.func(args)
     except (GbcsError, OSError, json.JSONDecodeError, ValueError) as e:

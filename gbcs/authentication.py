@@ -1,8 +1,8 @@
-"""Which keys protect a frame, and checking or applying its MAC and signature (GBCS.md §5.2, §5.4).
+"""Which keys protect a frame, and checking or applying its MAC and signature (gbcs-parser src/crypto.ts, src/parser.ts).
 
 Commands are MAC'd between the Access Control Broker and the recipient, whoever the grouping-header originator
-is; responses and alerts between originator and recipient (GBCS.md §5.2, verified on RTDS). Signatures use the
-originator's DS key over the grouping header from `09` through the payload (GBCS.md §5.4).
+is; responses and alerts between originator and recipient (gbcs-parser src/crypto.ts, verified on RTDS). Signatures use the
+originator's DS key over the grouping header from `09` through the payload (gbcs-parser src/parser.ts).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ class Verdict(Enum):
 
 
 # Commands that a HAN device sends to another (PPMID → GSME/ESME, HCALCS → ESME): no remote party or ACB is
-# involved, so they are MAC'd between the two devices (GBCS.md §3 names: PCS01/PCS02 "from/using PPMID",
-# PECS01-03 "using/from PPMID", HECS01 "from HCALCS"; GBCS.md §0 item 1 on the PCS MACs).
+# involved, so they are MAC'd between the two devices (message_codes.json names: PCS01/PCS02 "from/using PPMID",
+# PECS01-03 "using/from PPMID", HECS01 "from HCALCS"; RTDS 4.5.0 item 1 on the PCS MACs).
 HAN_ORIGINATED_COMMANDS = frozenset({0x0090, 0x009B, 0x0116, 0x0117, 0x0118, 0x0119})
 
 
@@ -98,7 +98,7 @@ def apply_mac(store: KeyStore, frame: Frame) -> None:
 
 def payload_key(store: KeyStore, header: GroupingHeader, pp: bool = False) -> bytes:
     """Payload-encryption key (KDF with F = 04): supplementary originator counter and remote party when present
-    (GBCS.md §5.1, §5.3)."""
+    (gbcs-parser src/crypto.ts)."""
     oi = header.other_information
     counter = oi.supplementary_originator_counter if oi.supplementary_originator_counter is not None \
         else header.counter

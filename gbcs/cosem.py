@@ -7,8 +7,8 @@ Sources (facts, not code):
   (`HenryGiraldo/gbcs-parser-js: gbcs-use-cases.html`, provided as `../shared/reference/gbcs-use-cases.html`),
   completed from `src/dlms.ts` (which lists IC 104's five methods and IC 111/113 attributes in order).
 - OBIS object names: the same use-case tables ("name" column, object part), for every object that RTDS 4.5.0
-  DLMS payloads address, plus the CHF objects of GBCS.md §4.3. Entries marked [I] are inferred from RTDS.
-- Data-Access-Result / Action-Result codes: GBCS.md §4.2 (`src/dlms.ts` `parseDlmsDataAccessResult`,
+  DLMS payloads address, plus the CHF objects of RTDS CCS0x. Entries marked [I] are inferred from RTDS.
+- Data-Access-Result / Action-Result codes: gbcs-parser src/dlms.ts (`src/dlms.ts` `parseDlmsDataAccessResult`,
   `parseDlmsActionResult`).
 - IC 30 protection types and key-info types: `Gurux/gurux.dlms.python` enums `ProtectionType`,
   `DataProtectionKeyType`; GBCS uses 2/2 (`src/dlms.ts` `parseProtectionParameters`).
@@ -101,7 +101,7 @@ METHODS: dict[int, dict[int, str]] = {
     115: {1: "enter"},
 }
 
-# Selective access (GET-with-selection): IC 7 profile generic (Blue Book; RTDS ECS35c uses 1, GBCS.md §4.3).
+# Selective access (GET-with-selection): IC 7 profile generic (Blue Book; RTDS ECS35c uses 1, RTDS CCS0x).
 SELECTORS: dict[int, dict[int, str]] = {7: {1: "range_descriptor", 2: "entry_descriptor"}}
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -115,12 +115,12 @@ def _obis(text: str) -> bytes:
 
 
 _OBJECTS: dict[str, str] = {
-    # CHF objects (GBCS.md §4.3)
+    # CHF objects (RTDS CCS0x)
     "0-0:30.3.0.255": "DeviceLog(CHF)",
     "0-0:30.3.1.255": "HistoricDeviceLog(CHF)",
     "0-0:99.98.0.255": "EventLog (CHF / incGPF)",
     "0-0:99.98.1.255": "SecurityLog (CHF / notCHF)",
-    "0-0:96.1.1.255": "Device ID (CHF EUI) [GBCS.md §4.3]",
+    "0-0:96.1.1.255": "Device ID (CHF EUI)",
     "0-0:96.1.4.255": "ModelType (CommsHub / SmartMeter)",
     "0-0:96.1.6.255": "ManufacturerIdentifier (CHManufacturerIdentifier)",
     "0-0:0.2.1.255": "FirmwareVersion",
@@ -283,7 +283,7 @@ _OBJECTS: dict[str, str] = {
 OBJECT_NAMES: dict[bytes, str] = {_obis(k): v for k, v in _OBJECTS.items()}
 
 # ---------------------------------------------------------------------------------------------------------------
-# Result codes (GBCS.md §4.2)
+# Result codes (gbcs-parser src/dlms.ts)
 
 DATA_ACCESS_RESULTS: dict[int, str] = {
     0: "success", 1: "hardware-fault", 2: "temporary-failure", 3: "read-write-denied", 4: "object-undefined",

@@ -1,4 +1,4 @@
-"""GBCS cryptography recipes over `cryptography` (GBCS.md §5): KDF, 12-byte GMAC, ECDSA raw r‖s, payload AES-GCM.
+"""GBCS cryptography recipes over `cryptography` (gbcs-parser src/crypto.ts): KDF, 12-byte GMAC, ECDSA raw r‖s, payload AES-GCM.
 
 Every function is pure (bytes in, bytes out); key material comes from `gbcs.keys.KeyStore`.
 """
@@ -17,14 +17,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import AuthenticationError
 
-# AlgorithmID of the KDF OtherInfo (GBCS.md §5.1; HenryGiraldo/gbcs python/gbcs.py cites GBCS 4.3.3.3).
+# AlgorithmID of the KDF OtherInfo (gbcs-parser src/crypto.ts; HenryGiraldo/gbcs python/gbcs.py cites GBCS 4.3.3.3).
 KDF_ALGORITHM_ID = bytes.fromhex("60857406080300")
 TAG_LENGTH = 12
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 class KdfUse:
-    """The byte F of the KDF OtherInfo: the CRA flag for MACs, 04 for payload encryption (GBCS.md §5.1)."""
+    """The byte F of the KDF OtherInfo: the CRA flag for MACs, 04 for payload encryption (gbcs-parser src/crypto.ts)."""
 
     COMMAND = 1
     RESPONSE = 2
@@ -33,18 +33,18 @@ class KdfUse:
 
 
 def kdf(z: bytes, originator: bytes, use: int, counter: int, recipient: bytes) -> bytes:
-    """Single-step SP 800-56A KDF, one SHA-256 round, 16-byte key (GBCS.md §5.1)."""
+    """Single-step SP 800-56A KDF, one SHA-256 round, 16-byte key (gbcs-parser src/crypto.ts)."""
     other_info = KDF_ALGORITHM_ID + originator + bytes((0x09, use)) + counter.to_bytes(8, "big") + recipient
     return hashlib.sha256(b"\x00\x00\x00\x01" + z + other_info).digest()[:16]
 
 
 def iv_for(originator: bytes) -> bytes:
-    """GBCS IV: originator system title ‖ 00000000 (GBCS.md §5.2)."""
+    """GBCS IV: originator system title ‖ 00000000 (gbcs-parser src/crypto.ts)."""
     return originator + b"\x00\x00\x00\x00"
 
 
 def gmac(key: bytes, originator: bytes, aad: bytes) -> bytes:
-    """AES-128-GCM over empty plaintext; the 12-byte MAC is the prefix of the 16-byte tag (GBCS.md §5.2)."""
+    """AES-128-GCM over empty plaintext; the 12-byte MAC is the prefix of the 16-byte tag (gbcs-parser src/crypto.ts)."""
     return AESGCM(key).encrypt(iv_for(originator), b"", aad)[:TAG_LENGTH]
 
 
@@ -53,7 +53,7 @@ def mac_matches(key: bytes, originator: bytes, aad: bytes, mac: bytes) -> bool:
 
 
 def encrypt_payload(key: bytes, originator: bytes, plaintext: bytes) -> tuple[bytes, bytes]:
-    """Payload encryption: AES-GCM, AAD = security control 0x31, 12-byte tag (GBCS.md §5.3). Returns (ct, tag)."""
+    """Payload encryption: AES-GCM, AAD = security control 0x31, 12-byte tag (gbcs-parser src/crypto.ts). Returns (ct, tag)."""
     sealed = AESGCM(key).encrypt(iv_for(originator), plaintext, b"\x31")
     return sealed[:-16], sealed[-16:-16 + TAG_LENGTH]
 
@@ -74,7 +74,7 @@ def ecdh(private_key: ec.EllipticCurvePrivateKey, public_key: ec.EllipticCurvePu
 
 
 def sign(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
-    """ECDSA P-256/SHA-256, returned as raw r‖s (64 bytes), as GBCS carries it (GBCS.md §5.4)."""
+    """ECDSA P-256/SHA-256, returned as raw r‖s (64 bytes), as GBCS carries it (gbcs-parser src/parser.ts)."""
     r, s = decode_dss_signature(private_key.sign(data, _ECDSA_SHA256))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
@@ -95,7 +95,7 @@ def aes_mmo_hash(data: bytes) -> bytes:
     """Matyas-Meyer-Oseas hash over AES-128 (ZigBee spec B.6): install code → link key, TC link key → backup hash.
 
     Padding: 0x80, zeros, then the bit length in 16 bits (or 32 bits + 2 zero bytes from 2^16 bits up).
-    Checked against the ZigBee vector in DOMAIN.md §3.2 (tests/test_crypto.py).
+    Checked against the ZigBee vector in docs/codec.md (tests/test_crypto.py).
     """
     n, bits = len(data), len(data) * 8
     if bits < 1 << 16:
@@ -107,5 +107,5 @@ def aes_mmo_hash(data: bytes) -> bytes:
         block = m[i:i + 16]
         e = Cipher(algorithms.AES(h), modes.ECB()).encryptor()
         c = e.update(block) + e.finalize()
-        h = bytes(a ^ b for a, b in zip(c, block))
+        h = bytes(a ^ b for a, b in zip(c, block, strict=False))
     return h

@@ -1,4 +1,4 @@
-"""Decrypting the sensitive parts of a decoded message with a key store (GBCS.md §5.1, §5.3).
+"""Decrypting the encrypted parts `decode` found in a message, with a key store (gbcs-parser src/crypto.ts).
 
 DLMS protected attributes carry their own protection parameters (originator, recipient, `04` ‖ counter); GBZ
 encrypted components use the grouping header with the supplementary originator counter and remote party when
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import crypto, dlms, gbz
+from . import crypto, gbz
 from .authentication import payload_key
-from .axdr import explain_data
+from .axdr import Spans, decode_data, explain_data
+from .dlms import ProtectionParameters
 from .errors import AuthenticationError, DecodeError, KeyNotFoundError
 from .keys import KeyStore
 from .message import Message
@@ -37,7 +38,7 @@ class Decryption:
                 "error": self.error}
 
 
-def _dlms_keys(keys: KeyStore, pp: dlms.ProtectionParameters) -> list[bytes]:
+def _dlms_keys(keys: KeyStore, pp: ProtectionParameters) -> list[bytes]:
     """Keys by the protection parameters' own parties and `04 ‖ counter`, KA then prepayment KA ("-pp")."""
     use_ctr = pp.kdf_use_and_counter
     if use_ctr is None:
@@ -63,31 +64,35 @@ def _open(candidates: list[bytes], originator: bytes, ciphertext: bytes, tag: by
     return crypto.decrypt_payload(candidates[-1], originator, ciphertext, tag)
 
 
-def decrypt(msg: Message, keys: KeyStore) -> list[Decryption]:
-    """Decrypt every encrypted part of `msg` the key store allows."""
+def decrypt(msg: Message, keys: KeyStore, *, explain: bool = True) -> list[Decryption]:
+    """Decrypt every encrypted part `decode` found in `msg` (`msg.protected`) that the key store allows; the
+    plaintext is always decoded (a malformed one is an error) and explained when `explain`."""
     out: list[Decryption] = []
     h = msg.header
     if msg.payload_type is PayloadType.DLMS:
-        for pa in dlms.find_protected(msg.payload, h.offsets["payload"]):
+        for pa in msg.protected:
             at = pa.offsets["ciphertext"]
             d = Decryption(at, len(pa.ciphertext))
             try:
                 pp = pa.parameters[0]
                 d.plaintext = _open(_header_keys(keys, msg) + _dlms_keys(keys, pp),
                                     pp.originator, pa.ciphertext, pa.tag)
-                data = dlms.decode_plaintext(d.plaintext, at)
-                d.nodes = [explain_data(data, at, "decrypted")[0]]
+                spans = Spans(at)
+                data = decode_data(d.plaintext, at, spans)  # one A-XDR Data (gbcs-parser src/dlms.ts)
+                if explain:
+                    d.nodes = [explain_data(data, spans, 0, "decrypted")]
             except (KeyNotFoundError, AuthenticationError, DecodeError) as e:
                 d.error = str(e)
             out.append(d)
     elif msg.payload_type is PayloadType.GBZ:
-        for c in gbz.encrypted_components(msg.payload):
+        for c in msg.protected:
             ci = c.ciphered
             d = Decryption(ci.offset, len(ci.ciphertext))
             try:
                 d.plaintext = _open(_header_keys(keys, msg), h.originator, ci.ciphertext, ci.tag)
                 z = gbz.decode_plaintext(c, d.plaintext, ci.offset)
-                d.nodes = gbz.explain_plaintext(c, z, ci.offset)
+                if explain:
+                    d.nodes = gbz.explain_plaintext(c, z, ci.offset, len(d.plaintext))
             except (KeyNotFoundError, AuthenticationError, DecodeError) as e:
                 d.error = str(e)
             out.append(d)
@@ -96,7 +101,8 @@ def decrypt(msg: Message, keys: KeyStore) -> list[Decryption]:
 
 def _header_keys(keys: KeyStore, msg: Message) -> list[bytes]:
     """Keys by the grouping-header rule: supplementary originator counter and remote party when present
-    (GBCS.md §5.1; e.g. RTDS 4.14_ECS21b URP response, whose protection parameters name the ACB instead)."""
+    (gbcs-parser src/parser.ts handleDecryptGbcsData; e.g. RTDS 4.14_ECS21b URP response, whose protection
+    parameters name the ACB instead)."""
     out = []
     for prepayment in (False, True):
         try:

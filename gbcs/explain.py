@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from .grouping_header import SignatureField
+from typing import TYPE_CHECKING
+
+from . import dlms
+from .grouping_header import OtherInformation, SignatureField
 from .message import Message, use_case_of
 from .payload import PayloadType, codec
 from .tree import Node
 
+if TYPE_CHECKING:
+    from .decryption import Decryption
+
 _CRA_MEANING = {1: "command", 2: "response", 3: "alert"}
 
 
-def explain(msg: Message, data: bytes, decrypted: list | None = None) -> Node:
+def explain(msg: Message, data: bytes, decrypted: list[Decryption] | None = None) -> Node:
     """The whole frame as a tree; `decrypted` (from `gbcs.decryption.decrypt`) adds the plaintext parts."""
     f = msg.frame
     h = f.header
@@ -50,7 +56,9 @@ def explain(msg: Message, data: bytes, decrypted: list | None = None) -> Node:
                f"{len(oi.ka_certificate)} bytes DER")
     _fix_oi_offsets(on, o["content"] - _oi_len(oi))
     pn = g.add("payload", o["payload"], len(h.payload), f"{msg.payload_type.value}, {len(h.payload)} bytes")
-    if msg.payload_type is not PayloadType.RAW:
+    if msg.payload_type is PayloadType.DLMS:
+        pn.children.extend(dlms.explain(msg.payload, o["payload"], msg.protected))
+    elif msg.payload_type is not PayloadType.RAW:
         pn.children.extend(codec(msg.payload_type).explain(msg.payload, o["payload"]))
     else:
         pn.value += " " + h.payload.hex().upper()
@@ -70,7 +78,7 @@ def explain(msg: Message, data: bytes, decrypted: list | None = None) -> Node:
     return root
 
 
-def _oi_len(oi) -> int:
+def _oi_len(oi: OtherInformation) -> int:
     return len(oi.encode())
 
 

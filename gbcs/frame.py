@@ -1,7 +1,7 @@
 """A whole GBCS frame: the optional MAC header (General-Ciphering, `DD`) around a grouping header (`DF`).
 
-`DD 00 00 00 00 00 00 | len | 11 00000000 | DF … | MAC12` (GBCS.md §2.2), or the grouping header alone
-(pre-commands, critical responses and alerts, GBCS.md §2.5). A General-Ciphering APDU whose content is a
+`DD 00 00 00 00 00 00 | len | 11 00000000 | DF … | MAC12` (gbcs-parser src/parser.ts), or the grouping header alone
+(pre-commands, critical responses and alerts, gbcs-parser src/parser.ts). A General-Ciphering APDU whose content is a
 General-Block-Transfer (`E0`) is a GBT block (`gbcs.gbt`).
 """
 
@@ -22,10 +22,10 @@ SECURITY_HEADER_LENGTH = 5  # security-control byte + 4-byte invocation counter
 
 @dataclass(slots=True)
 class MacHeader:
-    """The General-Ciphering fields before the ciphered content (GBCS.md §2.2 and §2.7).
+    """The General-Ciphering fields before the ciphered content (gbcs-parser src/parser.ts; DLMS Green Book GBT).
 
     GBCS MAC'd frames leave every field empty (`00 00 00 00 00 00`); the GBT "message routing header"
-    fills transaction-id, system titles and other-information (GBCS.md §2.7).
+    fills transaction-id, system titles and other-information (DLMS Green Book GBT).
     """
 
     transaction_id: bytes = b""
@@ -75,7 +75,8 @@ class MacHeader:
         body = r.sub(total, "ciphered content")
         sc = body.u8("security_control")
         ic = body.uint(4, "invocation_counter")
-        hdr = cls(*vals, key_info, sc, ic, None if size == minimal_size(total) else size)
+        tid, orig, recip, dt, oi = vals
+        hdr = cls(tid, orig, recip, dt, oi, key_info, sc, ic, None if size == minimal_size(total) else size)
         return hdr, body
 
 
@@ -101,7 +102,7 @@ class Frame:
         return self.mac_header.encode(len(gh) + MAC_LENGTH) + gh + self.mac
 
     def mac_aad(self) -> bytes:
-        """Additional authenticated data of the MAC: `11 00000000 00` + grouping header (GBCS.md §5.2)."""
+        """Additional authenticated data of the MAC: `11 00000000 00` + grouping header (gbcs-parser src/crypto.ts)."""
         mh = self.mac_header or MacHeader()
         return bytes((mh.security_control,)) + mh.invocation_counter.to_bytes(4, "big") + b"\x00" \
             + self.header.encode()

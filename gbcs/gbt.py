@@ -1,4 +1,4 @@
-"""General Block Transfer (GBT): a long GBCS frame carried in numbered blocks (GBCS.md §2.7).
+"""General Block Transfer (GBT): a long GBCS frame carried in numbered blocks (DLMS Green Book GBT).
 
 Each block is a General-Ciphering APDU used as a "message routing header" around a General-Block-Transfer APDU:
 `DD | 09 CRA ctr8 | 08 originator | 08 recipient | 00 | 02 message-code | 00 | len | 11 00000000 |`

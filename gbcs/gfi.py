@@ -1,6 +1,6 @@
 """GFI text framing of GBCS frames: `GBCS:DATA#0:<decimal length>:<UPPER HEX>` + CRLF, one frame per line.
 
-Source: `HenryGiraldo/gbcs: c/gfi.c, c/gfi.h` (GBCS.md §2.1), the framing DCC's GFI tooling uses.
+Source: `HenryGiraldo/gbcs: c/gfi.c, c/gfi.h` (gbcs-parser src/parser.ts), the framing DCC's GFI tooling uses.
 Offsets in errors are character offsets within the line.
 """
 

@@ -1,7 +1,7 @@
-"""The GBCS grouping header: a DLMS General-Signing APDU (tag DF) carrying one GBCS message (GBCS.md §2.3).
+"""The GBCS grouping header: a DLMS General-Signing APDU (tag DF) carrying one GBCS message (gbcs-parser src/parser.ts).
 
 Layout: `DF | 09 CRA ctr8 | 08 originator | 08 recipient | 00 or 0C dt12 | len OI | len payload | [sig]`,
-where the signature field is absent (pre-command), `00` (none) or `40` + 64-byte r‖s (GBCS.md §2.5).
+where the signature field is absent (pre-command), `00` (none) or `40` + 64-byte r‖s (gbcs-parser src/parser.ts).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ SIGNATURE_LENGTH = 64
 
 
 class Cra(IntEnum):
-    """Command/Response/Alert flag, byte 2 of the transaction-id (GBCS.md §2.3)."""
+    """Command/Response/Alert flag, byte 2 of the transaction-id (gbcs-parser src/parser.ts)."""
 
     COMMAND = 1
     RESPONSE = 2
@@ -30,7 +30,7 @@ class Cra(IntEnum):
 
 
 class SignatureField(Enum):
-    """How the signature field is present: not at all (pre-command), `00`, or `40` + 64 bytes (GBCS.md §2.5)."""
+    """How the signature field is present: not at all (pre-command), `00`, or `40` + 64 bytes (gbcs-parser src/parser.ts)."""
 
     ABSENT = "absent"
     NULL = "null"
@@ -39,7 +39,7 @@ class SignatureField(Enum):
 
 @dataclass(slots=True)
 class OtherInformation:
-    """Grouping-header other-information: message code and its optional supplements (GBCS.md §2.3).
+    """Grouping-header other-information: message code and its optional supplements (gbcs-parser src/parser.ts).
 
     Lengths on the wire: 2 (code), 10 (+ supplementary remote party ID), 18 (+ its counter),
     26 (+ supplementary originator counter), > 26 (+ remote party KA certificate, DER) —
@@ -121,7 +121,7 @@ class GroupingHeader:
         return self.other_information.message_code
 
     def signed_bytes(self) -> bytes:
-        """The bytes an ECDSA signature covers: from the transaction-id `09` through the payload (GBCS.md §5.4)."""
+        """The bytes an ECDSA signature covers: from the transaction-id `09` through the payload (gbcs-parser src/parser.ts)."""
         return self.encode_unsigned()[1:]
 
     def encode_unsigned(self) -> bytes:

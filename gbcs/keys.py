@@ -1,4 +1,4 @@
-"""Key material in the RTDS / DCC Boxed directory layout: `<eui>[-pp]-<ka|ds>.pem` and `.key` (GBCS.md §5.5).
+"""Key material in the RTDS / DCC Boxed directory layout: `<eui>[-pp]-<ka|ds>.pem` and `.key` (gbcs-parser src/crypto.ts).
 
 A `.pem` holds an X.509 certificate (or a bare public key, as `fffffffffffffffe-ka.pem` does); a `.key` a PEM
 private key. The store derives the ECDH shared secret of a pair from whichever private key it holds — ECDH is
@@ -34,7 +34,7 @@ def eui_text(eui: bytes) -> str:
 class KeyStore:
     """Private keys and public keys per (EUI-64, usage, prepayment), with cached ECDH secrets.
 
-    `acb` is the Access Control Broker whose key pair MACs every command (GBCS.md §5.2).
+    `acb` is the Access Control Broker whose key pair MACs every command (gbcs-parser src/crypto.ts).
     """
 
     acb: bytes = ACB_EUI
@@ -75,7 +75,7 @@ class KeyStore:
         if b"CERTIFICATE" in pem:
             cert = x509.load_pem_x509_certificate(pem)
             self._certificates[(eui, usage, pp)] = cert.public_bytes(serialization.Encoding.DER)
-            pub = cert.public_key()
+            pub: object = cert.public_key()
         else:
             pub = serialization.load_pem_public_key(pem)
         if isinstance(pub, ec.EllipticCurvePublicKey):

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import authentication as auth
-from . import codes
+from . import codes, dlms, gbz
 from .authentication import Verdict
-from .errors import DecodeError, EncodeError, KeyNotFoundError
+from .errors import DecodeError, EncodeError, GbcsError, KeyNotFoundError
 from .frame import Frame, MacHeader, decode_frame
 from .grouping_header import Cra, GroupingHeader, OtherInformation, SignatureField
-from .keys import KeyStore
+from .keys import KeyStore, KeyUsage
 from .payload import PayloadType, decode_payload, encode_payload, payload_from_json, payload_to_json
 
 
@@ -29,6 +29,7 @@ class Message:
     mac: Verdict = Verdict.UNKNOWN
     signature: Verdict = Verdict.UNKNOWN
     warnings: list[str] = field(default_factory=list)
+    protected: list[Any] = field(default_factory=list)  # encrypted parts: dlms.ProtectedAttributes / gbz.Component
 
     @property
     def header(self) -> GroupingHeader:
@@ -52,8 +53,14 @@ def decode(data: bytes, keys: KeyStore | None = None, *, verify: bool = True) ->
     if kind is PayloadType.RAW:
         if h.payload:
             msg.warnings.append("payload is neither DLMS, GBZ nor ASN.1: kept as raw bytes")
-    elif kind is not PayloadType.DLMS and record.warnings:  # GBZ and ASN.1 records report odd wire forms
-        msg.warnings.extend(record.warnings)
+    elif kind is PayloadType.DLMS:
+        if dlms.may_be_protected(h.payload, h.message_code):
+            msg.protected, found = dlms.find_protected(record, h.offsets["payload"], h.message_code)
+            msg.warnings.extend(found)
+    else:
+        if kind is PayloadType.GBZ:
+            msg.protected = gbz.encrypted_components(record)
+        msg.warnings.extend(record.warnings)  # GBZ and ASN.1 records report odd wire forms
     if verify:
         msg.mac = auth.check_mac(keys, frame, data)
         msg.signature = auth.check_signature(keys, h, data)
@@ -72,11 +79,11 @@ def _ctr(v: int | None) -> str | None:
 
 
 def roundtrips(msg: Message, data: bytes) -> bool:
-    """Re-encoding the decoded record (frame and payload tree) gives the original bytes."""
+    """One encode of the decoded record (frame and payload tree) gives the original bytes."""
     try:
         payload = encode_payload(msg.payload_type, msg.payload, msg.header.payload)
         return payload == msg.header.payload and msg.frame.encode() == data
-    except Exception:  # noqa: BLE001 - a failed re-encode simply means "does not round-trip"
+    except GbcsError:  # a record the encoder refuses simply does not round-trip
         return False
 
 
@@ -162,6 +169,20 @@ def _get_bytes(obj: dict[str, Any], key: str, size: int | None = None, optional:
     return b
 
 
+def _need_bytes(obj: dict[str, Any], key: str, size: int | None = None) -> bytes:
+    b = _get_bytes(obj, key, size)
+    if b is None:
+        raise EncodeError(key, "missing")
+    return b
+
+
+def _need_int(obj: dict[str, Any], key: str, hexdefault: bool = True) -> int:
+    v = _get_int(obj, key, hexdefault=hexdefault)
+    if v is None:
+        raise EncodeError(key, "missing")
+    return v
+
+
 def _get_int(obj: dict[str, Any], key: str, optional: bool = False, hexdefault: bool = True) -> int | None:
     v = obj.get(key)
     if v is None:
@@ -188,7 +209,7 @@ def frame_from_json(obj: dict[str, Any]) -> Frame:
         raise EncodeError("cra", "one of command, response, alert") from None
     oi_obj = obj.get("other_information") or {}
     oi = OtherInformation(
-        _get_int(obj, "message_code", hexdefault=False),
+        _need_int(obj, "message_code", hexdefault=False),
         _get_bytes(oi_obj, "supplementary_remote_party_id", 8, optional=True),
         _get_int(oi_obj, "supplementary_remote_party_counter", optional=True),
         _get_int(oi_obj, "supplementary_originator_counter", optional=True),
@@ -204,8 +225,8 @@ def frame_from_json(obj: dict[str, Any]) -> Frame:
         sig_field = SignatureField(obj.get("signature_field", "null"))
     except ValueError:
         raise EncodeError("signature_field", "one of absent, null, present") from None
-    h = GroupingHeader(cra, _get_int(obj, "counter"), _get_bytes(obj, "originator", 8),
-                       _get_bytes(obj, "recipient", 8), oi, payload,
+    h = GroupingHeader(cra, _need_int(obj, "counter"), _need_bytes(obj, "originator", 8),
+                       _need_bytes(obj, "recipient", 8), oi, payload,
                        _get_bytes(obj, "date_time", 12, optional=True), sig_field,
                        _get_bytes(obj, "signature_value", 64, optional=True),
                        wire.get("oi_length_size"), wire.get("content_length_size"))
@@ -234,7 +255,7 @@ def encode_json(obj: dict[str, Any], keys: KeyStore | None = None, *, sign: bool
     h = frame.header
     notes: list[str] = []
     if h.signature_field is SignatureField.PRESENT and keys is not None and sign \
-            and keys.has_private(h.originator, auth.KeyUsage.DS):
+            and keys.has_private(h.originator, KeyUsage.DS):
         auth.sign_header(keys, h)
         notes.append("signature computed")
     elif h.signature_field is SignatureField.PRESENT:

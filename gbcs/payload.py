@@ -1,4 +1,4 @@
-"""Choosing the payload codec of a GBCS message: first bytes, then the message-code registry (GBCS.md §4.1).
+"""Choosing the payload codec of a GBCS message: first bytes, then the message-code registry (gbcs-parser src/parser.ts).
 
 Both public dissectors dispatch on the first bytes (`D9`/`DA`/`0F` DLMS, `01 09` GBZ, anything else ASN.1
 BER); the registry then names the ASN.1 type. A payload that fits none is kept as raw bytes with a warning.
@@ -61,7 +61,8 @@ def decode_payload(payload: bytes, base: int, message_code: int, cra: int) -> tu
 def encode_payload(kind: PayloadType, record: Any, raw: bytes | None = None) -> bytes:
     if kind is PayloadType.RAW:
         return raw or b""
-    return codec(kind).encode(record)
+    out: bytes = codec(kind).encode(record)
+    return out
 
 
 def payload_to_json(kind: PayloadType, record: Any, raw: bytes) -> Any:

@@ -11,7 +11,7 @@ class Reader:
     Every failure raises `DecodeError` with the absolute offset of the field that could not be read.
     """
 
-    __slots__ = ("data", "pos", "end", "base")
+    __slots__ = ("base", "data", "end", "pos")
 
     def __init__(self, data: bytes, base: int = 0, pos: int = 0, end: int | None = None) -> None:
         self.data = data

@@ -21,12 +21,18 @@ class Node:
         return child
 
     def render(self, indent: int = 0) -> list[str]:
-        head = f"{self.offset:5d}  {'  ' * indent}{self.name}"
-        if self.value:
-            head += f": {self.value}"
-        lines = [head]
-        for c in self.children:
-            lines.extend(c.render(indent + 1))
+        """One line per node, depth first: offset, indentation by depth, name and value."""
+        lines: list[str] = []
+        append = lines.append
+
+        def walk(n: Node, pad: str) -> None:
+            append(f"{n.offset:5d}  {pad}{n.name}: {n.value}" if n.value else f"{n.offset:5d}  {pad}{n.name}")
+            if n.children:
+                inner = pad + "  "
+                for c in n.children:
+                    walk(c, inner)
+
+        walk(self, "  " * indent)
         return lines
 
     def as_dict(self) -> dict[str, object]:

@@ -1,29 +1,27 @@
 """ASN.1 (DER) payload codec: RTDS conformance, exact round trips, spot checks, robustness, Disconnect.
 
-Expected values come from the RTDS 4.5.0 bytes and from GBCS.md (§3 message codes, §4.5 payload types, §11
-test vectors V7/V30/V33/V35), never from the codec's own output.
+Expected values come from the RTDS 4.5.0 bytes, the message-code registry and the gbcs-parser test vectors,
+never from the codec's own output.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import warnings
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtds_data import REPO, frame, frames
+from rtds_data import frame, frames
 
 import gbcs.asn1 as A
 from gbcs.asn1 import _codes, _schema
 from gbcs.errors import DecodeError, EncodeError
 from gbcs.frame import decode_frame
 
-GBCS_MD = REPO.parent / "shared" / "reference" / "GBCS.md"
-ASN1_FIRST_BYTES = {0x30, 0x02, 0x04, 0x05}  # SEQUENCE, INTEGER, OCTET STRING, NULL (GBCS.md §4.1, §4.5)
+ASN1_FIRST_BYTES = {0x30, 0x02, 0x04, 0x05}  # SEQUENCE, INTEGER, OCTET STRING, NULL (gbcs-parser src/parser.ts, src/asn1.ts)
 
 # RTDS payloads that are ASN.1 but are *expected* to decode generically, with the reason.  None today: every
 # ASN.1 payload of the provided RTDS set decodes as its specific type.
@@ -54,9 +52,10 @@ def _unique(asn1_frames):
 
 
 def _gbcs_md_codes() -> set[int]:
-    text = GBCS_MD.read_text()
-    section = text[text.index("## 3. Message codes") : text.index("## 4. Payload encodings")]
-    return {int(m, 16) for m in re.findall(r"^\| 0x([0-9A-Fa-f]{4}) \|", section, re.MULTILINE)}
+    """The GBCS message codes of the registry (gbcs/message_codes.json), other than the provisional Disconnect."""
+    from gbcs import codes
+
+    return {mc.code for mc in codes.all_codes()} - {A.DEFAULT_DISCONNECT_MESSAGE_CODE}
 
 
 def _walk_nonminimal(data: bytes, pos: int = 0, end: int | None = None) -> list[int]:
@@ -82,12 +81,12 @@ def _walk_nonminimal(data: bytes, pos: int = 0, end: int | None = None) -> list[
 
 # -- RTDS conformance ----------------------------------------------------------------------------------------
 def test_asn1_frames_are_exactly_the_asn1_message_codes(asn1_frames):
-    """First-byte classification and the message-code table agree on every RTDS frame (GBCS.md §4.1)."""
+    """First-byte classification and the message-code table agree on every RTDS frame (gbcs-parser src/parser.ts)."""
     by_code = {rel for rel, data in frames() if A.use_case(decode_frame(data).header.message_code)}
     by_bytes = {rel for rel, *_ in asn1_frames}
     assert by_code == by_bytes
     codes = {code for _, code, *_ in asn1_frames}
-    # GBCS.md §4.1/§4.5: CS02a-g, CS03x, CS04x, CS06, CS07, CS08, CS09, CCS08, GCS28, GCS59, GCS62
+    # gbcs-parser src/parser.ts, src/asn1.ts: CS02a-g, CS03x, CS04x, CS06, CS07, CS08, CS09, CCS08, GCS28, GCS59, GCS62
     assert {
         0x0008,
         0x000A,
@@ -179,7 +178,7 @@ def test_trailing_byte_is_a_decode_error(asn1_frames):
         assert e.value.offset == base + len(payload), rel
 
 
-# -- non-minimal lengths (CODECS.md §2: 32 in RTDS CS02a/b/f/g payloads) -------------------------------------
+# -- non-minimal lengths (docs/codec.md: 32 in RTDS CS02a/b/f/g payloads) -------------------------------------
 def test_nonminimal_lengths_preserved_and_reported(asn1_frames):
     total = 0
     for rel, code, cra, payload, base in asn1_frames:
@@ -200,7 +199,7 @@ def test_nonminimal_lengths_preserved_and_reported(asn1_frames):
 
 
 def test_nonminimal_length_example_v28_shape():
-    """GBCS.md V28 / RTDS CS02bNOByNO response starts 30 82 00 83: a 3-octet length field for 131."""
+    """GBCS / RTDS CS02bNOByNO response starts 30 82 00 83: a 3-octet length field for 131."""
     h = decode_frame(frame("6.15.1_CS02bNOByNO/CS02bNOByNO_6.15.1_SUCCESS_RESPONSE_GBCS.HEX")).header
     assert h.payload[:4] == bytes.fromhex("30820083")
     rec = A.decode(h.payload, h.offsets["payload"], message_code=h.message_code, cra=int(h.cra))
@@ -211,7 +210,7 @@ def test_nonminimal_length_example_v28_shape():
     assert rec.warnings == [expected]
 
 
-# -- spot checks from GBCS.md §11 ----------------------------------------------------------------------------
+# -- spot checks from RTDS 4.5.0 ----------------------------------------------------------------------------
 def _record(rel: str):
     h = decode_frame(frame(rel)).header
     return A.decode(h.payload, h.offsets["payload"], message_code=h.message_code, cra=int(h.cra)), h
@@ -620,7 +619,7 @@ def test_enums_match_module_named_numbers(enum, type_name):
 
 
 def test_gbcs_md_section_4_5_code_tables():
-    """Code tables quoted in GBCS.md §4.5 are the modules' named numbers."""
+    """Code tables quoted in gbcs-parser src/asn1.ts are the modules' named numbers."""
     assert [m.value for m in A.UnjoinResponseCode] == [
         0,
         1,
@@ -634,7 +633,7 @@ def test_gbcs_md_section_4_5_code_tables():
 # -- PROVISIONAL Disconnect Smart Meter from HAN -------------------------------------------------------------
 def test_disconnect_default_code_collides_with_no_gbcs_code():
     md_codes = _gbcs_md_codes()
-    assert len(md_codes) == 240  # GBCS.md §3: "240 distinct codes"
+    assert len(md_codes) == 240  # the GBCS message-code table: 240 distinct codes
     assert A.DEFAULT_DISCONNECT_MESSAGE_CODE not in md_codes
     assert {c for lo, hi in A.GBCS_CODE_RANGES for c in range(lo, hi + 1)} == md_codes
     assert not set(_codes.USE_CASES) - md_codes
@@ -660,7 +659,7 @@ def test_disconnect_command_and_response_round_trip():
         A.encode_disconnect_response("success")
 
 
-def test_disconnect_code_is_configurable(monkeypatch):
+def test_disconnect_code_is_configurable():
     cmd = A.encode_disconnect_command(bytes(8))
     try:
         A.set_disconnect_message_code(0xF100)
@@ -676,15 +675,6 @@ def test_disconnect_code_is_configurable(monkeypatch):
         assert A.get_disconnect_message_code() == 0xF100
     finally:
         A.set_disconnect_message_code(None)
-    monkeypatch.setenv(A.DISCONNECT_CODE_ENV, "0xF0AA")
-    assert A.get_disconnect_message_code() == 0xF0AA
-    assert A.decode(cmd, message_code=0xF0AA, cra=1).type_name == "DisconnectFromHANCommand"
-    monkeypatch.setenv(A.DISCONNECT_CODE_ENV, "0x000F")  # collides with CS04AC: ignored with a warning
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert A.get_disconnect_message_code() == A.DEFAULT_DISCONNECT_MESSAGE_CODE
-    assert caught and "COMMSHUB_DISCONNECT_CODE" in str(caught[0].message)
-    monkeypatch.delenv(A.DISCONNECT_CODE_ENV)
     assert A.get_disconnect_message_code() == A.DEFAULT_DISCONNECT_MESSAGE_CODE
 
 
@@ -694,16 +684,28 @@ def test_disconnect_module_is_marked_provisional():
 
 
 # -- compilation cache ---------------------------------------------------------------------------------------
-def test_schema_pickle_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("COMMSHUB_ASN1_CACHE", raising=False)
-    cold = _schema.build()
-    assert not cold.from_cache and list((tmp_path / "commshub").glob("asn1-*.pickle"))
-    warm = _schema.build()
+def test_schema_pickle_cache(tmp_path):
+    cold = _schema.build(tmp_path)
+    assert not cold.from_cache and list(tmp_path.glob("asn1-*.pickle"))
+    warm = _schema.build(tmp_path)
     assert warm.from_cache and warm.key == cold.key
     assert warm.der.encode("UnjoinDeviceResponse", 2) == bytes.fromhex("020102")
-    (next((tmp_path / "commshub").glob("asn1-*.pickle"))).write_bytes(b"garbage")
-    assert not _schema.build().from_cache  # a broken cache is rebuilt, never trusted
+    next(tmp_path.glob("asn1-*.pickle")).write_bytes(b"garbage")
+    assert not _schema.build(tmp_path).from_cache  # a broken cache is rebuilt, never trusted
+    assert not _schema.build(None).from_cache and len(list(tmp_path.glob("asn1-*.pickle"))) == 1
+
+
+def test_cli_passes_the_cache_and_disconnect_code(tmp_path):
+    from chf.cli import configure_codec
+
+    try:
+        configure_codec({"XDG_CACHE_HOME": str(tmp_path), "COMMSHUB_DISCONNECT_CODE": "0xF0AA"})
+        assert A.get_disconnect_message_code() == 0xF0AA and _schema._CACHE_DIR == tmp_path / "commshub"
+        configure_codec({"COMMSHUB_ASN1_CACHE": "0", "COMMSHUB_DISCONNECT_CODE": "0x000F"})  # a GBCS code: ignored
+        assert A.get_disconnect_message_code() == 0xF0AA
+    finally:
+        A.set_disconnect_message_code(None)
+        _schema.set_cache_dir(None)
 
 
 def test_single_bit_flips_of_rtds_payloads(asn1_frames):
@@ -745,7 +747,7 @@ def test_time_forms_match_asn1tools(v):
         restricted_utc_time_from_datetime,
     )
 
-    from gbcs.asn1._fastdec import (
+    from gbcs.asn1._times import (
         format_generalized_time,
         format_utc_time,
         parse_generalized_time,

@@ -105,11 +105,38 @@ def _bits(data, rnd, limit):
     return rnd.sample(range(n), limit)
 
 
+def _field_of(pos: int, f) -> str:
+    """The frame field byte `pos` lies in (MAC header, each grouping-header field, payload, signature, MAC)."""
+    gh = f.offsets["grouping_header"]
+    if pos < gh:
+        return "mac_header"
+    if "mac" in f.offsets and pos >= f.offsets["mac"]:
+        return "mac"
+    name = "start"
+    for k, v in sorted(f.header.offsets.items(), key=lambda kv: kv[1]):
+        if v <= pos:
+            name = k
+    return name
+
+
+def _mac_question(keys, f, wire):
+    """What check_mac computes from a frame: the key's inputs, the authenticated bytes and the MAC to match."""
+    h = f.header
+    gh, end = f.offsets["grouping_header"], f.offsets["mac"]
+    return (mac_parties(h, keys.acb), h.originator, int(h.cra), h.counter, h.recipient,
+            wire[gh - 5:gh] + b"\x00" + wire[gh:end], f.mac)
+
+
 def test_single_bit_flip_never_keeps_mac_valid(decoded, keys):
+    """Every bit: the flipped frame fails to decode or asks check_mac a different question (key inputs, AAD or
+    MAC); once per frame field, check_mac itself (KDF + GMAC in OpenSSL) says the flipped frame is not valid."""
     rnd = random.Random(1)
+    full = 0
     for rel, data, msg in decoded:
         if msg.mac is not Verdict.VALID:
             continue
+        original = _mac_question(keys, msg.frame, data)
+        checked: set[str] = set()
         for bit in _bits(data, rnd, 96):
             d = bytearray(data)
             d[bit // 8] ^= 1 << (bit % 8)
@@ -117,18 +144,30 @@ def test_single_bit_flip_never_keeps_mac_valid(decoded, keys):
                 f = decode_frame(bytes(d))
             except DecodeError:
                 continue
-            assert check_mac(keys, f, bytes(d)) is not Verdict.VALID, (rel, bit)
+            assert _mac_question(keys, f, bytes(d)) != original, (rel, bit)
+            field = _field_of(bit // 8, msg.frame)
+            if field not in checked:
+                checked.add(field)
+                assert check_mac(keys, f, bytes(d)) is not Verdict.VALID, (rel, bit)
+                full += 1
+    assert full > 1000
 
 
 def test_single_bit_flip_never_keeps_signature_valid(decoded, keys):
-    """Every bit the signature covers (grouping header from `09` through the signature) is checked; bits of
-    a MAC header or MAC around a signed grouping header are the MAC's to catch (previous test)."""
+    """Every bit the signature covers (grouping header from `09` through the signature): the flipped frame fails
+    to decode or asks check_signature a different question (signed bytes, signature or signer); once per field,
+    check_signature itself (ECDSA in OpenSSL) says it is not valid. Bits of a MAC header or MAC around a signed
+    grouping header are the MAC's to catch (previous test)."""
     rnd = random.Random(2)
+    full = 0
     for rel, data, msg in decoded:
         if msg.signature is not Verdict.VALID:
             continue
         start = msg.frame.offsets["grouping_header"]
         end = msg.header.offsets["end"]
+        h = msg.header
+        original = (data[h.offsets["start"] + 1:h.offsets["signature"]], h.signature, h.originator)
+        checked: set[str] = set()
         for bit in _bits(data[start:end], rnd, 48):
             d = bytearray(data)
             d[start + bit // 8] ^= 1 << (bit % 8)
@@ -136,7 +175,17 @@ def test_single_bit_flip_never_keeps_signature_valid(decoded, keys):
                 f = decode_frame(bytes(d))
             except DecodeError:
                 continue
-            assert check_signature(keys, f.header, bytes(d)) is not Verdict.VALID, (rel, bit)
+            g = f.header
+            if g.signature_field is not SignatureField.PRESENT:
+                continue  # no signature left to be valid
+            asked = (bytes(d[g.offsets["start"] + 1:g.offsets["signature"]]), g.signature, g.originator)
+            assert asked != original, (rel, bit)
+            field = _field_of(start + bit // 8, msg.frame)
+            if field not in checked:
+                checked.add(field)
+                assert check_signature(keys, g, bytes(d)) is not Verdict.VALID, (rel, bit)
+                full += 1
+    assert full > 500
 
 
 def test_truncation_raises_only_decode_error(decoded):
@@ -161,7 +210,7 @@ def test_random_bytes_raise_only_decode_error(b):
 @given(st.data())
 def test_mutated_rtds_frames_raise_only_decode_error(data):
     corpus = frames()
-    rel, frame = corpus[data.draw(st.integers(0, len(corpus) - 1))]
+    _rel, frame = corpus[data.draw(st.integers(0, len(corpus) - 1))]
     b = bytearray(frame)
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(b) - 1))

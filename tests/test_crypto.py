@@ -1,4 +1,4 @@
-"""GBCS crypto primitives against published vectors (GBCS.md §11.2, §11.5 V8; DOMAIN.md §3.2)."""
+"""GBCS crypto primitives against published vectors (RTDS 4.5.0 V8; docs/codec.md)."""
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -11,7 +11,7 @@ H = bytes.fromhex
 
 
 def test_gcm_gbcs_iv_rule_vector():
-    # GBCS.md §11.2: key 00..0F, originator 90B3D51F30030000, AAD "helloworld", empty plaintext.
+    # RTDS 4.5.0: key 00..0F, originator 90B3D51F30030000, AAD "helloworld", empty plaintext.
     mac = crypto.gmac(H("000102030405060708090A0B0C0D0E0F"), H("90B3D51F30030000"), b"helloworld")
     assert mac == H("FB3AFED43B78508864F00DA3")
 
@@ -31,7 +31,7 @@ def test_payload_encryption_vector_and_tamper():
 
 
 def test_section_18_4_vector():
-    """GBCS §18.4 ECS04b critical command (GBCS.md §11.5 V8): ECDH Z, KDF key, MAC and supplier signature."""
+    """GBCS §18.4 ECS04b critical command (RTDS 4.5.0 V8): ECDH Z, KDF key, MAC and supplier signature."""
     acb_priv = ec.derive_private_key(int("E4A6CFB431471CFCAE491FD566D19C87082CF9FA7722D7FA24B2B3F5669DBEFB", 16),
                                      ec.SECP256R1())
     dev_ka = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + H(
@@ -67,12 +67,12 @@ def test_sign_verify_raw_rs():
 
 
 def test_aes_mmo_install_code_vector():
-    # DOMAIN.md §3.2: install code + CRC (little-endian) -> ZigBee link key.
+    # docs/codec.md: install code + CRC (little-endian) -> ZigBee link key.
     assert crypto.aes_mmo_hash(H("83FED3407A939723A5C639B26916D505C3B5")) == H("66B6900981E1EE3CA4206B6B861C02BB")
 
 
 def test_kdf_vectors_with_rtds_keys(rtds_keys):
-    """GBCS.md §11.2: command/response/alert MAC keys from the RTDS key store."""
+    """RTDS 4.5.0: command/response/alert MAC keys from the RTDS key store."""
     ks = KeyStore.from_directory(rtds_keys)
     acb, sup, esme = H("90B3D51F30000002"), H("90B3D51F30010000"), H("00DB1234567890A0")
     z = ks.shared_secret(acb, esme)

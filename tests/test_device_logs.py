@@ -1,4 +1,4 @@
-"""CHF Device Log and Historic Device Log rules (DOMAIN.md §1; mapping table CCS01, CCS02, CS14)."""
+"""CHF Device Log and Historic Device Log rules (docs/codec.md; mapping table CCS01, CCS02, CS14)."""
 
 from datetime import datetime, timezone
 

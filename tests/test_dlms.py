@@ -1,4 +1,4 @@
-"""DLMS/COSEM payload codec (gbcs.axdr, gbcs.dlms, gbcs.cosem) against RTDS and GBCS.md facts, plus fuzzing."""
+"""DLMS/COSEM payload codec (gbcs.axdr, gbcs.dlms, gbcs.cosem) against RTDS and GBCS facts, plus fuzzing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtds_data import frame, frames, keystore_dir, require_rtds
 
+from gbcs.length import minimal_size
 from gbcs import axdr, cosem, dlms
 from gbcs.axdr import Data, TypeDesc
 from gbcs.errors import DecodeError, EncodeError
@@ -79,11 +80,11 @@ def test_explain_covers_every_payload_with_absolute_offsets(corpus):
 
 
 def test_invoke_id_is_0x20_and_low_counter_bytes(corpus):
-    """GBCS.md §2.6: long-invoke-id-and-priority = 0x20 ‖ low 3 bytes of the originator counter (all RTDS)."""
+    """RTDS 4.5.0 responses: long-invoke-id-and-priority = 0x20 ‖ low 3 bytes of the originator counter (all RTDS)."""
     for rel, p, base, h in corpus:
         rec = dlms.decode(p, base)
         assert rec.invoke_id == dlms.invoke_id_for(h.counter) == 0x20000000 | (h.counter & 0xFFFFFF), rel
-    # DCC Boxed example quoted in GBCS.md §2.6: counter 00000182 83262EE1 -> 20262EE1
+    # DCC Boxed example quoted in RTDS 4.5.0 responses: counter 00000182 83262EE1 -> 20262EE1
     assert dlms.invoke_id_for(0x0000018283262EE1) == 0x20262EE1
 
 
@@ -102,7 +103,7 @@ def test_every_rtds_object_has_a_class_and_object_name(corpus):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Spot checks against GBCS.md facts
+# Spot checks against GBCS facts
 
 
 def test_v1_ccs01_command():
@@ -135,11 +136,11 @@ def test_v2_v3_ccs01_responses_and_builder():
     cmd, _, _, _ = payload_of("8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX")
     ecmd, _, _, _ = payload_of("8.11_CCS01/CCS01_8.11_ERROR_COMMAND_GBCS.HEX")
     r = dlms.decode(err, err_base)
-    assert [(x.kind, x.result) for x in r.results] == [(3, 0), (2, 1), (2, 250)]  # GBCS.md V3
+    assert [(x.kind, x.result) for x in r.results] == [(3, 0), (2, 1), (2, 250)]  # GBCS
     assert [x.describe() for x in r.results] == ["ACTION result 0 success", "SET result 1 hardware-fault",
                                                  "SET result 250 other-reason"]
     assert r.data == [Data.null()] * 3 and r.request_specs is None
-    # the hub's builder reproduces the RTDS responses byte for byte (GBCS.md §4.3: 3 nulls + 03 00 02 00 02 00)
+    # the hub's builder reproduces the RTDS responses byte for byte (RTDS CCS0x: 3 nulls + 03 00 02 00 02 00)
     assert dlms.AccessResponse.answer(dlms.decode(cmd), [0, 0, 0]).encode() == ok
     assert dlms.AccessResponse.answer(dlms.decode(ecmd), [0, 1, 250]).encode() == err
 
@@ -151,7 +152,7 @@ def test_v4_ccs05_active_devices():
     assert arr.tag == 0x01 and len(arr.value) == 2
     first, second = arr.value
     assert all(s.tag == 0x02 and len(s.value) == 14 for s in arr.value)
-    assert [v.value for v in first.value[2:5]] == [-35, -50, -100]  # integer RSSIs (GBCS.md V4)
+    assert [v.value for v in first.value[2:5]] == [-35, -50, -100]  # integer RSSIs (GBCS)
     assert [v.value for v in second.value[2:5]] == [-34, -54, -77]
     assert first.value[1].tag == 0x04 and first.value[1].extra == 8 and first.value[1].value == b"\xc8"
     assert first.value[0].value == bytes.fromhex("00DB1234567890A0")
@@ -174,7 +175,7 @@ def test_v24_v25_ecs35c_selective_access_and_compact_array():
 
     p, base, _, _ = payload_of("6.13_ECS35c/ECS35c_6.13_SUCCESS_RESPONSE_GBCS.HEX")
     (ca,) = dlms.decode(p, base).data
-    assert ca.tag == 0x13 and len(ca.value) == 13  # GBCS.md V25
+    assert ca.tag == 0x13 and len(ca.value) == 13  # GBCS
     assert ca.extra == TypeDesc(0x02, (TypeDesc(0x06), TypeDesc(0x12), TypeDesc(0x09)))
     assert [x.value for x in ca.value[0].value] == [0x1C35F900, 0x8154, bytes.fromhex("009B")]
     assert [x.value for x in ca.value[2].value] == [0x1C361064, 0x8F66, b""]
@@ -202,7 +203,7 @@ def test_v29_dbch01_bit_string():
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Protected attributes (GBCS.md §4.2 last bullet, §5.3)
+# Protected attributes (IC 30 Data protection; RTDS ECS17b, ECS21a, ECS66)
 
 PROTECTED = ["4.1.1_ECS17b/ECS17b_4.1.1_SINGLE_SUCCESS_RESPONSE_GBCS.HEX",
              "4.1.1_ECS17b/ECS17b_4.1.1_TWIN_SUCCESS_RESPONSE_GBCS.HEX",
@@ -214,7 +215,8 @@ PROTECTED = ["4.1.1_ECS17b/ECS17b_4.1.1_SINGLE_SUCCESS_RESPONSE_GBCS.HEX",
 def test_protected_attributes_are_split_with_absolute_offsets(rel):
     p, base, h, raw = payload_of(rel)
     rec = dlms.decode(p, base)
-    (pa,) = dlms.find_protected(rec, base)
+    (pa,), warnings = dlms.find_protected(rec, base)
+    assert warnings == []
     assert pa.security_control == 0x31 and pa.invocation_counter == 0
     assert len(pa.tag) == 12 and len(pa.ciphertext) > 0
     # the offsets point into the whole frame
@@ -226,22 +228,21 @@ def test_protected_attributes_are_split_with_absolute_offsets(rel):
     assert pp.protection_type == 2 and pp.key_info_type == 2 and pp.key_parameters == b"\x02"
     assert pp.originator == h.originator and pp.recipient == h.recipient
     assert pp.kdf_use_and_counter == (4, h.counter)
-    assert dlms.ciphertext_and_tag(rec, base) == [(pa.ciphertext, pa.tag, pa.offsets["ciphertext"],
-                                                  pa.offsets["tag"])]
+    assert raw[pa.offsets["structure"]:pa.offsets["structure"] + 2] == b"\x02\x02"
     text = "\n".join(line for n in dlms.explain(rec, base) for line in n.render())
     assert "security header" in text and "ciphertext" in text and "transaction_id" in text
 
 
 @pytest.mark.parametrize("rel", PROTECTED)
 def test_protected_attributes_decrypt_to_a_single_data(rel):
-    """Decrypt with the RTDS keys (GBCS.md §5.1/§5.3, written here from the facts) and decode the plaintext."""
+    """Decrypt with the RTDS keys (KDF and GCM written here from gbcs-parser src/crypto.ts facts) and decode."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     p, base, _h, _ = payload_of(rel)
-    (pa,) = dlms.find_protected(dlms.decode(p, base), base)
+    (pa,), _ = dlms.find_protected(dlms.decode(p, base), base)
     (pp,) = pa.parameters
     ks = keystore_dir()
     priv_path = ks / f"{pp.recipient.hex()}-ka.key"
@@ -255,10 +256,10 @@ def test_protected_attributes_decrypt_to_a_single_data(rel):
     dec = Cipher(algorithms.AES(key), modes.GCM(pp.originator + bytes(4), pa.tag, min_tag_length=12)).decryptor()
     dec.authenticate_additional_data(pa.aad)
     plain = dec.update(pa.ciphertext) + dec.finalize()
-    d = dlms.decode_plaintext(plain, 0)
-    assert d.tag == 0x02 and axdr.encode_data(d) == plain
+    d = axdr.decode_data(plain, 0)
+    assert d.tag == 0x02 and d.encode() == plain
     with pytest.raises(DecodeError):
-        dlms.decode_plaintext(plain + b"\x00")
+        axdr.decode_data(plain + b"\x00")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -328,7 +329,7 @@ def test_random_data_values_raise_only_decode_error(raw):
     except DecodeError as e:
         assert 3 <= e.offset <= 3 + len(raw)
         return
-    assert axdr.encode_data(d) == raw
+    assert d.encode() == raw
 
 
 # Hypothesis-generated Data trees ------------------------------------------------------------------------------
@@ -339,12 +340,12 @@ _lsize = st.one_of(st.none(), st.integers(2, 4))
 
 
 def _int_data(tag: int) -> st.SearchStrategy[Data]:
-    lo, hi = axdr._range(tag)
+    lo, hi = axdr.value_range(tag)
     return st.integers(lo, hi).map(lambda v: Data(tag, v))
 
 
 def _fits(n: int, ls: int | None) -> int | None:
-    return ls if ls is not None and ls > axdr._minimal_len_size(n) else None  # None = the minimal form
+    return ls if ls is not None and ls > minimal_size(n) else None  # None = the minimal form
 
 
 leaf = st.one_of(
@@ -404,13 +405,16 @@ data_tree = st.recursive(st.one_of(leaf, compact), _container, max_leaves=25)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data_tree)
 def test_generated_data_trees_round_trip(d):
-    raw = axdr.encode_data(d)
+    raw = d.encode()
     back = axdr.decode_data(raw)
     assert back == d
-    assert axdr.encode_data(back) == raw
+    assert back.encode() == raw
     assert axdr.data_from_json(json.loads(json.dumps(axdr.data_to_json(d)))) == d
-    node, size = axdr.explain_data(d, 100)
-    assert size == len(raw) and node.length == len(raw)
+    spans = axdr.Spans(100)
+    axdr.decode_data(raw, 100, spans)
+    node = axdr.explain_data(back, spans, 0)
+    assert node.offset == 100 and node.length == len(raw)
+    assert all(c.offset >= 100 and c.offset + c.length <= 100 + len(raw) for c in node.children)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

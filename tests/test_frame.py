@@ -1,4 +1,4 @@
-"""Frame layer (MAC header + grouping header) against RTDS and GBCS.md §2."""
+"""Frame layer (MAC header + grouping header) against RTDS and gbcs-parser src/parser.ts"""
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -14,7 +14,7 @@ CCS01 = "8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
 
 
 def test_ccs01_command_fields():
-    """GBCS.md §11.5 V1."""
+    """RTDS 4.5.0 V1."""
     f = decode_frame(frame(CCS01))
     h = f.header
     assert h.cra is Cra.COMMAND and h.counter == 0x516
@@ -35,7 +35,7 @@ def test_every_rtds_frame_reencodes_exactly():
 
 
 def test_every_oi_variant_present_in_rtds():
-    """RTDS carries OIs of 2, 10, 18, 26 and > 26 bytes (GBCS.md §2.3)."""
+    """RTDS carries OIs of 2, 10, 18, 26 and > 26 bytes (gbcs-parser src/parser.ts)."""
     seen = set()
     for _, data in frames():
         oi = decode_frame(data).header.other_information
@@ -53,7 +53,7 @@ def test_signature_field_forms():
 
 def test_truncation_at_every_position_raises_decode_error_with_offset():
     """Only DecodeError escapes; the one legal survivor is a signed DF frame cut just before its signature
-    field, which is a well-formed pre-command (GBCS.md §2.5)."""
+    field, which is a well-formed pre-command (gbcs-parser src/parser.ts)."""
     survivors = 0
     for rel, data in frames():
         for cut in range(len(data)):

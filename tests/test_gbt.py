@@ -1,4 +1,4 @@
-"""General Block Transfer: split/reassemble properties (no public vector exists, GBCS.md §2.7)."""
+"""General Block Transfer: split/reassemble properties (no public vector exists, DLMS Green Book GBT)."""
 
 import random
 
@@ -37,7 +37,7 @@ def test_block_fields_decode():
     assert [d.block_number for d in decoded] == [1, 2, 3]
     assert [d.last for d in decoded] == [False, False, True]
     assert decoded[0].message_code == 0x0105 and decoded[0].counter == ROUTE["counter"]
-    assert blocks[0][:2] == b"\xDD\x09"  # message routing header (GBCS.md §2.7)
+    assert blocks[0][:2] == b"\xDD\x09"  # message routing header (DLMS Green Book GBT)
     assert decoded[2].data == b"x" * 5
 
 

@@ -1,10 +1,9 @@
-"""GBZ payload codec (gbcs.gbz): every RTDS GBZ payload, spot checks from RTDS bytes / GBCS.md §4.4, robustness."""
+"""GBZ payload codec (gbcs.gbz): every RTDS GBZ payload, spot checks from RTDS bytes / wireshark packet-gbcs.c, robustness."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -84,7 +83,7 @@ def test_every_rtds_gbz_payload_is_fully_explained(rtds_dir):
             assert off <= n.offset and n.offset + n.length <= off + len(p), (rel, n.name)
         if isinstance(rec, gbz.GbzPayload):
             comps = [n for n in nodes if n.name.startswith("component")]
-            for n, c in zip(comps, rec.components):
+            for n, c in zip(comps, rec.components, strict=False):
                 # children of a component tile it as well
                 q = n.offset
                 for ch in n.children:
@@ -96,7 +95,7 @@ def test_every_rtds_gbz_payload_is_fully_explained(rtds_dir):
 
 def test_no_rtds_payload_has_warnings(rtds_dir):
     """RTDS flags are consistent: the last-component flag is on exactly the last component, no reserved bits."""
-    for rel, p, cra, mc, off in corpus():
+    for rel, p, cra, _mc, off in corpus():
         rec = gbz.decode(p, off, cra=cra)
         assert rec.warnings == [], rel
         if isinstance(rec, gbz.GbzPayload):
@@ -105,7 +104,7 @@ def test_no_rtds_payload_has_warnings(rtds_dir):
 
 
 def test_component_counts_match_count_byte(rtds_dir):
-    for rel, p, cra, mc, off in corpus():
+    for rel, p, cra, _mc, off in corpus():
         rec = gbz.decode(p, off, cra=cra)
         if isinstance(rec, gbz.GbzPayload):
             assert len(rec.components) == p[2], rel
@@ -122,7 +121,7 @@ def test_offsets_are_absolute(rtds_dir):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Spot checks (expected values read from the RTDS bytes or from GBCS.md)
+# Spot checks (expected values read from the RTDS bytes or from GBCS)
 
 
 def test_gcs13b_encrypted_component(rtds_dir):
@@ -162,7 +161,7 @@ def test_gcs13b_command_reads_seven_attributes(rtds_dir):
 
 
 def _payload_key(h):
-    """Payload-encryption key (GBCS.md §5.1, §5.3): KDF with F = 04 over ECDH(recipient KA priv, originator KA pub)."""
+    """Payload-encryption key (gbcs-parser src/crypto.ts): KDF with F = 04 over ECDH(recipient KA priv, originator KA pub)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -208,7 +207,7 @@ def test_gcs13b_plaintext_is_a_read_attributes_response_for_the_commanded_ids(rt
     assert by_id[0x0302].data_type == 0x22  # uint24 divisor
     assert by_id[0x0300].data_type == 0x30  # enum8 unit of measure
     assert gbz.encode_zcl_payload(z) == pt
-    nodes = list(walk(gbz.explain_plaintext(c, z)))
+    nodes = list(walk(gbz.explain_plaintext(c, z, 0, len(pt))))
     assert nodes[0].length == len(pt)
     assert any(n.name == "data type" and "uint48" in n.value for n in nodes)
 
@@ -301,7 +300,7 @@ def test_future_dated_alerts(rtds_dir):
             continue
         n += 1
         rec = gbz.decode(p, off, cra=cra, message_code=mc)
-        assert mc == 0x00CD  # GBCS.md §3: Future Dated Execution Of Instruction Alert (GBZ)
+        assert mc == 0x00CD  # message_codes.json: Future Dated Execution Of Instruction Alert (GBZ)
         assert rec.alert_code == 0x8F66 and rec.count == 1
         b = rec.body
         assert isinstance(b, gbz.AlertFutureDated)
@@ -361,7 +360,7 @@ def test_gcs53_alert_carries_an_encrypted_component(rtds_dir):
 
 def test_default_responses_name_the_answered_command(rtds_dir):
     seen = 0
-    for rel, p, cra, mc, off in corpus():
+    for rel, p, cra, _mc, off in corpus():
         rec = gbz.decode(p, off, cra=cra)
         if not isinstance(rec, gbz.GbzPayload):
             continue
@@ -558,7 +557,7 @@ def test_zcl_tables_are_consistent():
     assert zcl.command_name(0x0705, 0x00, 0x0B) == "Default Response"
     for cid in set(zcl.CLIENT_TO_SERVER) | set(zcl.SERVER_TO_CLIENT):
         assert cid in zcl.CLUSTERS
-    for t, (name, kind, size) in zcl.DATA_TYPES.items():
+    for t, (_name, kind, _size) in zcl.DATA_TYPES.items():
         assert kind in ("none", "uint", "int", "bool", "float", "bytes", "str8", "str16", "collection"), t
 
 
@@ -567,7 +566,7 @@ def test_zcl_tables_are_consistent():
 
 
 def test_truncation_at_every_position(rtds_dir):
-    for rel, p, cra, mc, off in corpus():
+    for rel, p, cra, _mc, off in corpus():
         for k in range(len(p)):
             try:
                 gbz.decode(p[:k], off, cra=cra)
@@ -579,7 +578,7 @@ def test_truncation_at_every_position(rtds_dir):
 
 
 def test_corrupted_bytes_only_raise_decode_error(rtds_dir):
-    for rel, p, cra, mc, off in corpus()[::3]:
+    for rel, p, cra, _mc, off in corpus()[::3]:
         for k in range(0, len(p), max(1, len(p) // 40)):
             for v in (0x00, 0xFF, p[k] ^ 0x01):
                 q = p[:k] + bytes((v,)) + p[k + 1:]
@@ -703,25 +702,6 @@ def test_generated_payloads_round_trip(rec):
     assert sum(n.length for n in nodes) == len(data)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Speed (reported; the bound here is deliberately loose so slow CI machines do not flake)
-
-
-def test_decode_speed(rtds_dir):
-    items = [(p, cra) for _, p, cra, _, _ in corpus()]
-    decode = gbz.decode
-    best = 0.0
-    for _ in range(3):
-        t = time.perf_counter()
-        for p, cra in items:
-            decode(p, 0, cra=cra)
-        best = max(best, len(items) / (time.perf_counter() - t))
-    print(f"\nGBZ decode: {best:,.0f} payloads/s over {len(items)} RTDS payloads")
-    assert best > 5_000
-
-
 def test_enums_match_the_bits_used():
-    assert zcl.ExtendedHeaderControl.ENCRYPTED == 0x02 and zcl.ExtendedHeaderControl.FROM_DATE_TIME == 0x10
-    assert zcl.FrameControl.SERVER_TO_CLIENT == 0x08
-    for g in zcl.GeneralCommand:
-        assert g.name.replace("_", " ").lower() == zcl.GENERAL_COMMANDS[g].lower()
+    assert zcl.EHC_ENCRYPTED == 0x02 and zcl.EHC_FROM_DATE_TIME == 0x10
+    assert zcl.FC_SERVER_TO_CLIENT == 0x08 and zcl.FC_MANUFACTURER_SPECIFIC == 0x04

@@ -67,7 +67,7 @@ def test_tampered_payload(hub, keys):
 
 
 def test_unknown_originator(hub, keys):
-    """Commands are MAC'd with the ACB key whoever originates them (GBCS.md §5.2), so a stranger's frame can
+    """Commands are MAC'd with the ACB key whoever originates them (gbcs-parser src/crypto.ts), so a stranger's frame can
     carry a valid MAC: it is the originator check that refuses it."""
     stranger = RemoteParty(keys, bytes.fromhex("90B3D51F3003FFFF"), RTDS.eui, None)
     assert_rejected(hub, stranger.build(ccs02(ESME), counter=2000), Rejection.UNKNOWN_SOURCE)
@@ -151,7 +151,7 @@ def test_not_supported_use_case_gets_ecs100_when_hub_can_sign(tmp_path):
 
 
 def test_gbt_blocks_are_reassembled_before_handling(hub, keys):
-    """A command split into GBT blocks (GBCS.md §2.7) is handled once whole, whatever the block order."""
+    """A command split into GBT blocks (DLMS Green Book GBT) is handled once whole, whatever the block order."""
     from gbcs.gbt import split_frame
     blocks = split_frame(party(keys).build(ccs06(), counter=4000), 20)
     assert len(blocks) > 2

@@ -1,12 +1,12 @@
-"""ASN.1 (DER) payload codec: the GBCS ASN.1 use cases (GBCS.md §4.1, §4.5) plus the provisional Disconnect.
+"""ASN.1 (DER) payload codec: the GBCS ASN.1 use cases (gbcs-parser src/parser.ts, src/asn1.ts) plus the provisional Disconnect.
 
-The modules live in `gbcs/asn1/*.asn` (GBCS section 13 is not public; their structure is derived from GBCS.md
+The modules live in `gbcs/asn1/*.asn` (GBCS section 13 is not public; their structure is derived from GBCS
 §4.5 and the RTDS 4.5.0 bytes, see the comments in each module).  asn1tools parses them and compiles a DER
 specification once per process (`_schema`, pickle-cached); decoding uses strict decoders compiled from the
 same modules (`_fastdec`: identical values, constraints checked, only encodings asn1tools reproduces), and
 encoding uses asn1tools' DER encoder.
 
-Payload-codec contract (DESIGN.md):
+Payload-codec contract (docs/codec.md):
     decode(data, base=0, *, message_code=None, cra=None) -> Asn1Record
     encode(record) -> bytes            exact inverse, wire length forms included
     to_json(record) -> dict            / from_json(obj) -> Asn1Record
@@ -14,53 +14,41 @@ Payload-codec contract (DESIGN.md):
 The type comes from (message code, CRA) (`type_for`); a well-formed DER payload of an unknown code, or whose
 bytes do not match the expected type, decodes as a generic TLV tree (`type_name` None) with a warning, so
 decode only raises DecodeError for bytes that are not one well-formed definite-length TLV tree.
-RTDS CS02a/b/f/g payloads carry 32 non-minimal DER lengths (CODECS.md §2): records keep them in
+RTDS CS02a/b/f/g payloads carry 32 non-minimal DER lengths (docs/codec.md): records keep them in
 `length_sizes` (TLV offset in the canonical encoding -> length-field size), report them in `warnings`, and
 encode reproduces them.
 
 PROVISIONAL: the SECMP0013 "Disconnect Smart Meter from HAN" command/response (`disconnect.asn`) has no
-published message code; it uses `get_disconnect_message_code()` (default 0xF013, outside every GBCS.md §3
+published message code; it uses `get_disconnect_message_code()` (default 0xF013, outside every message_codes.json
 code),
-changeable with `set_disconnect_message_code(code)` or the COMMSHUB_DISCONNECT_CODE environment variable.
+changeable by the caller with `set_disconnect_message_code(code)` (the `chf` command reads COMMSHUB_DISCONNECT_CODE).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
 from ..tree import Node
 from . import _der
-from ._codes import (
-    ALERT,
-    COMMAND,
-    DEFAULT_DISCONNECT_MESSAGE_CODE,
-    DISCONNECT,
-    DISCONNECT_CODE_ENV,
-    GBCS_CODE_RANGES,
-    RESPONSE,
-    USE_CASES,
-    UseCase,
-    candidate_types,
-    get_disconnect_message_code,
-    is_gbcs_code,
-    set_disconnect_message_code,
-    use_case,
-)
+from ._codes import (ALERT, COMMAND, DEFAULT_DISCONNECT_MESSAGE_CODE, DISCONNECT, GBCS_CODE_RANGES, RESPONSE,
+    USE_CASES, UseCase, candidate_types, get_disconnect_message_code, is_gbcs_code, set_disconnect_message_code,
+    use_case)
 from ._der import TlvNode
 from ._explain import Explainer
-from ._fastdec import Compiler, Ctx, Decoder, Mismatch
+from ._fastdec import Compiler
+from ._reading import Ctx, Decoder, Mismatch
 from ._json import from_jsonable, hex_upper, to_jsonable
 from ._schema import schema
+from ._tables import (DeviceType, DisconnectResponseCode, JoinMethodAndRole, JoinResponseCode, RemotePartyRole,
+    UnjoinResponseCode)
 
 __all__ = [
     "ALERT",
     "COMMAND",
     "DEFAULT_DISCONNECT_MESSAGE_CODE",
-    "DISCONNECT_CODE_ENV",
     "GBCS_CODE_RANGES",
     "RESPONSE",
     "USE_CASES",
@@ -94,79 +82,6 @@ __all__ = [
 ]
 
 
-# -- code tables (mirrors of the modules' named numbers; tests check they agree) -----------------------------
-class DeviceType(IntEnum):
-    """GBCS device types of join/device-log entries (common.asn DeviceType)."""
-
-    GSME = 0
-    ESME = 1
-    CHF = 2
-    GPF = 3
-    HCALCS = 4
-    PPMID = 5
-    TYPE2 = 6
-
-
-class JoinMethodAndRole(IntEnum):
-    """CS03x joinMethodAndRole (join.asn)."""
-
-    METHOD_A_INITIATOR = 0
-    METHOD_A_RESPONDER = 1
-    METHOD_B = 2
-    METHOD_C = 3
-
-
-class JoinResponseCode(IntEnum):
-    """CS03x / GCS59 join response codes (common.asn JoinResponseCode)."""
-
-    SUCCESS = 0
-    INVALID_MESSAGE_CODE_FOR_JOIN_METHOD_AND_ROLE = 1
-    INVALID_JOIN_METHOD_AND_ROLE = 2
-    INCOMPATIBLE_WITH_EXISTING_ENTRY = 3
-    DEVICE_LOG_FULL = 4
-    WRITE_FAILURE = 5
-    KEY_AGREEMENT_NO_RESOURCES = 6
-    KEY_AGREEMENT_UNKNOWN_ISSUER = 7
-    KEY_AGREEMENT_UNSUPPORTED_SUITE = 8
-    KEY_AGREEMENT_BAD_MESSAGE = 9
-    KEY_AGREEMENT_BAD_KEY_CONFIRM = 10
-    INVALID_OR_MISSING_CERTIFICATE = 11
-    NO_PARTNER_LINK_KEY_RECEIVED = 12
-    NO_CBKE_RESPONSE = 13
-
-
-class UnjoinResponseCode(IntEnum):
-    """CS04x unjoin response codes (join.asn UnjoinDeviceResponse)."""
-
-    SUCCESS = 0
-    NOT_IN_DEVICE_LOG = 1
-    OTHER_FAILURE = 2
-
-
-class DisconnectResponseCode(IntEnum):
-    """PROVISIONAL Disconnect Smart Meter from HAN response codes (disconnect.asn)."""
-
-    SUCCESS = 0
-    NOT_JOINED = 1
-    OTHER_FAILURE = 2
-    ENTITY_ID_MISMATCH = 3
-
-
-class RemotePartyRole(IntEnum):
-    """CS02x remote party roles (security_credentials.asn RemotePartyRole)."""
-
-    ROOT = 0
-    RECOVERY = 1
-    SUPPLIER = 2
-    NETWORK_OPERATOR = 3
-    ACCESS_CONTROL_BROKER = 4
-    TRANSITIONAL_COS = 5
-    WAN_PROVIDER = 6
-    ISSUING_AUTHORITY = 7
-    LOAD_CONTROLLER = 8
-    OTHER = 127
-
-
 # -- records -------------------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class Asn1Record:
@@ -182,6 +97,7 @@ class Asn1Record:
     value: Any
     length_sizes: dict[int, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    wire: bytes | None = field(default=None, compare=False, repr=False)  # the bytes decoded (explain reads them)
 
     @property
     def generic(self) -> bool:
@@ -217,7 +133,7 @@ def _decoder(type_name: str) -> Decoder:
 
 def _aliases() -> dict[str, str]:
     out: dict[str, str] = {}
-    for uc in list(USE_CASES.values()) + [DISCONNECT]:
+    for uc in [*list(USE_CASES.values()), DISCONNECT]:
         for suffix, t in (("Command", uc.command), ("Response", uc.response), ("Alert", uc.alert)):
             if t:
                 out[f"{uc.name}{suffix}"] = t
@@ -276,12 +192,13 @@ def _typed(type_name: str, data: bytes, base: int) -> Asn1Record:
     if end != len(data):
         raise Mismatch(end, f"{len(data) - end} trailing byte(s) after the DER value")
     if not ctx.entries:
-        return Asn1Record(type_name, value, {}, [])
+        return Asn1Record(type_name, value, {}, [], data)
     return Asn1Record(
         type_name,
         value,
         _der.length_forms(data, [pos for pos, _, _, _ in ctx.entries]),
         [_warning(base + lpos, size, ln) for _, size, lpos, ln in ctx.entries],
+        data,
     )
 
 
@@ -302,8 +219,8 @@ def decode(
             return _typed(type_name, data, base)
         except Mismatch as m:
             why = f"{type_name}: {m.reason} at offset {base + m.pos}"
-        except Exception as e:  # noqa: BLE001 -- defensive: a decoder bug must not escape the codec contract
-            why = f"{type_name}: internal decoder error {e!r}"
+        except (IndexError, KeyError, TypeError, ValueError, OverflowError, UnicodeError) as e:
+            why = f"{type_name}: internal decoder error {e!r}"  # a decoder bug must not fail the frame
     sc = _der.scan(data, base)  # DecodeError for bytes that are not one well-formed TLV tree
     warnings = [_warning(lpos, size, ln) for _, (size, lpos, ln) in sorted(sc.nonminimal.items())]
     if why is not None:
@@ -313,7 +230,7 @@ def decode(
             f"no ASN.1 type for message code 0x{message_code:04X}"
             f"{'' if cra is None else f' CRA {int(cra)}'}; decoded as a generic TLV tree"
         )
-    return Asn1Record(None, _der.tree(sc), _der.canonical_sizes(sc), warnings)
+    return Asn1Record(None, _der.tree(sc), _der.canonical_sizes(sc), warnings, data)
 
 
 def decode_as(type_name: str, data: bytes, base: int = 0) -> Asn1Record:
@@ -508,7 +425,7 @@ def from_json(obj: dict[str, Any]) -> Asn1Record:
 def explain(record: Asn1Record, base: int = 0) -> list[Node]:
     """Named fields with absolute offsets: module field names, code tables by name, entity ids in hex,
     GeneralizedTime as text; generic TLVs for untyped parts.  Warnings follow as "warning" nodes."""
-    data = encode(record)
+    data = record.wire if record.wire is not None else encode(record)  # hand-built records: encoded once
     ex = Explainer(schema(), _compiler(), base)
     if record.type_name is None:
         top = ex.generic(_der.scan(data, base), 0, "ASN.1 DER (generic TLV tree)")
@@ -533,7 +450,7 @@ def encode_disconnect_command(target_entity_id: bytes) -> bytes:
 
 def decode_disconnect_command(data: bytes, base: int = 0) -> bytes:
     """The target EUI-64 of a PROVISIONAL Disconnect command payload (DecodeError if it is not one)."""
-    return decode_value("DisconnectFromHANCommand", data, base)["targetEntityId"]
+    return bytes(decode_value("DisconnectFromHANCommand", data, base)["targetEntityId"])
 
 
 def encode_disconnect_response(code: int) -> bytes:

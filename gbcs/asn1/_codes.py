@@ -1,18 +1,16 @@
 """Which ASN.1 type a payload has, by (message code, CRA flag), and the provisional Disconnect message code.
 
-The table follows the dispatch of `SmartDCCInnovation/gbcs-parser: src/parser.ts` `parsePayload` (GBCS.md
+The table follows the dispatch of `SmartDCCInnovation/gbcs-parser: src/parser.ts` `parsePayload` (GBCS
 §4.1)
 extended with the codes that occur only in RTDS 4.5.0 (CS02f 0x011B, CS02g 0x0124-0x0126, CS09 0x012B).
 """
 
 from __future__ import annotations
 
-import os
 import threading
-import warnings
 from dataclasses import dataclass
 
-COMMAND, RESPONSE, ALERT = 1, 2, 3  # GBCS CRA flag values (GBCS.md §2.3)
+COMMAND, RESPONSE, ALERT = 1, 2, 3  # GBCS CRA flag values (gbcs-parser src/parser.ts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +70,7 @@ for _code in range(0x0100, 0x010A):
 
 DISCONNECT = UseCase("Disconnect", "DisconnectFromHANCommand", "DisconnectFromHANResponse")
 
-# Every message code of GBCS.md §3 (240 codes), as inclusive ranges: the provisional Disconnect code must
+# Every message code of message_codes.json (240 codes), as inclusive ranges: the provisional Disconnect code must
 # not collide with any of them.
 GBCS_CODE_RANGES: tuple[tuple[int, int], ...] = (
     (0x0001, 0x0004),
@@ -108,53 +106,44 @@ GBCS_CODE_RANGES: tuple[tuple[int, int], ...] = (
 
 
 def is_gbcs_code(code: int) -> bool:
-    """True when `code` is a message code listed in GBCS.md §3."""
+    """True when `code` is a message code listed in message_codes.json"""
     return any(lo <= code <= hi for lo, hi in GBCS_CODE_RANGES)
 
 
 # PROVISIONAL: SECMP0013 "Disconnect Smart Meter from HAN" has no published message code.  0xF013 ("F" for a
-# private, non-GBCS range, "013" for SECMP0013) lies far above every GBCS code (highest 0x1001, GBCS.md §3).
+# private, non-GBCS range, "013" for SECMP0013) lies far above every GBCS code (highest 0x1001, message_codes.json).
 DEFAULT_DISCONNECT_MESSAGE_CODE = 0xF013
-DISCONNECT_CODE_ENV = "COMMSHUB_DISCONNECT_CODE"
 
 _lock = threading.Lock()
 _disconnect_code: int | None = None
 
 
-def _check_code(code: object, source: str) -> int:
+def check_code(code: object, source: str) -> int:
     if isinstance(code, bool) or not isinstance(code, int):
         raise TypeError(f"{source}: message code must be an int, got {code!r}")
     if not 0 < code <= 0xFFFF:
         raise ValueError(f"{source}: message code 0x{code:X} is not a 2-octet code")
     if is_gbcs_code(code) or code in USE_CASES:
-        raise ValueError(f"{source}: 0x{code:04X} is a GBCS message code (GBCS.md §3)")
+        raise ValueError(f"{source}: 0x{code:04X} is a GBCS message code (message_codes.json)")
     return code
 
 
 def set_disconnect_message_code(code: int | None) -> None:
-    """Set the provisional Disconnect message code for this process (None: back to env var / default).
+    """Set the provisional Disconnect message code (None: back to the default); the caller's configuration.
 
     Raises TypeError for a non-int, ValueError for a value that is not a 2-octet code or that collides with a
-    GBCS.md §3 code.
+    message_codes.json code.
     """
     global _disconnect_code
     with _lock:
-        _disconnect_code = None if code is None else _check_code(code, "set_disconnect_message_code")
+        _disconnect_code = None if code is None else check_code(code, "set_disconnect_message_code")
 
 
 def get_disconnect_message_code() -> int:
-    """The provisional Disconnect message code: set_disconnect_message_code(), else COMMSHUB_DISCONNECT_CODE
-    (decimal or 0x-hex), else DEFAULT_DISCONNECT_MESSAGE_CODE.  An unusable env value warns and is ignored."""
+    """The provisional Disconnect message code: the one set_disconnect_message_code() set, else
+    DEFAULT_DISCONNECT_MESSAGE_CODE."""
     code = _disconnect_code
-    if code is not None:
-        return code
-    raw = os.environ.get(DISCONNECT_CODE_ENV)
-    if raw:
-        try:
-            return _check_code(int(raw.strip(), 0), DISCONNECT_CODE_ENV)
-        except (TypeError, ValueError) as e:
-            warnings.warn(f"ignoring {DISCONNECT_CODE_ENV}={raw!r}: {e}", RuntimeWarning, stacklevel=2)
-    return DEFAULT_DISCONNECT_MESSAGE_CODE
+    return DEFAULT_DISCONNECT_MESSAGE_CODE if code is None else code
 
 
 def use_case(message_code: int | None) -> UseCase | None:

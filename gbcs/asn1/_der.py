@@ -1,8 +1,8 @@
 """DER/BER TLV plumbing for the ASN.1 payload codec: one validating scan, length forms, generic trees.
 
-The scan walks a payload once, iteratively, and records every TLV in pre-order (GBCS.md §4.5 payloads are
+The scan walks a payload once, iteratively, and records every TLV in pre-order (gbcs-parser src/asn1.ts payloads are
 one DER value).  Its node arrays feed the typed decoder (`_fastdec`), the explanation walker and the generic
-fallback tree; its map of non-minimal length forms (RTDS CS02a/b/f/g payloads carry 32 of them, CODECS.md §2)
+fallback tree; its map of non-minimal length forms (RTDS CS02a/b/f/g payloads carry 32 of them, docs/codec.md)
 lets `relength` rebuild the exact wire bytes from a canonical encoding.
 """
 

@@ -15,7 +15,8 @@ from typing import Any
 from ..errors import DecodeError
 from ..tree import Node
 from ._der import TAG_CLASSES, Scan, identifier_bytes, is_constructed, scan, tlv_header
-from ._fastdec import UNIVERSAL_TAGS, Compiler, Mismatch
+from ._fastdec import Compiler
+from ._reading import UNIVERSAL_TAGS, Mismatch
 from ._schema import Schema
 
 # ANY placeholders whose bytes are a full structure of the named type (GBCS-X509 module).
@@ -87,6 +88,10 @@ def _oid_from_bytes(raw: bytes) -> str | None:
 def _oid_text(oid: str) -> str:
     name = OID_NAMES.get(oid)
     return f"{oid} ({name})" if name else oid
+
+
+# A tagged member description -> (the description without its tag, whether the tag is EXPLICIT, itself).
+_UNTAGGED: dict[int, tuple[dict[str, Any], bool, dict[str, Any]]] = {}
 
 
 class Explainer:
@@ -168,8 +173,12 @@ class Explainer:
         named_bits: list[Any] | None = None,
     ) -> Node:
         if "tag" in t:
-            inner = {k: x for k, x in t.items() if k != "tag"}
-            if self.compiler.explicit(t, module):
+            cached = _UNTAGGED.get(id(t))
+            if cached is None:  # schema dicts live as long as the schema: keyed by identity, kept alive here
+                cached = _UNTAGGED[id(t)] = ({k: x for k, x in t.items() if k != "tag"},
+                                             self.compiler.explicit(t, module), t)
+            inner, explicit, _ = cached
+            if explicit:
                 cs, ce, _ = tlv_header(d, pos)
                 node = self.typed(inner, module, v, d, cs, name, type_name, named, named_bits)
                 node.offset = self.base + pos
@@ -252,7 +261,7 @@ class Explainer:
         if isinstance(default, str):
             named = self.compiler.base({k: x for k, x in m.items() if k != "tag"}).get("named-numbers") or {}
             default = named.get(default, default)
-        return mv == default
+        return bool(mv == default)
 
     def _default_text(self, m: dict[str, Any], mv: Any) -> str:
         named = m.get("named-numbers")

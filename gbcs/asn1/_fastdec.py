@@ -1,6 +1,6 @@
 """Strict DER decoding driven by the asn1tools-parsed modules: the hot path of the ASN.1 payload codec.
 
-asn1tools' own DER decoder is lenient (CODECS.md §2: it accepts non-minimal INTEGERs, members out of order,
+asn1tools' own DER decoder is lenient (docs/codec.md: it accepts non-minimal INTEGERs, members out of order,
 trailing elements, ...) and costs ~70 µs per RTDS payload, so the codec compiles each module type once into
 closures that read the payload bytes directly (int positions, one pass, no intermediate tree) and
   * return exactly the Python values asn1tools' DER decoder returns (dict / list / (name, value) / int /
@@ -23,225 +23,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ._der import MAX_LENGTH_OCTETS, minimal_length_size
+from ._reading import (CONSTRUCTED_KINDS, STRING_ENCODINGS, TAG_CLASS_BITS, UNIVERSAL_TAGS, UNTAGGABLE_KINDS,
+    _any_bounds, _bounds, _bounds_of, _checker, Ctx, Decoder, _fmt_bounds, Mismatch, Unsupported, _within)
 from ._schema import Schema
-
-
-def parse_generalized_time(text: str) -> datetime:
-    """DER GeneralizedTime (X.690 11.7.1): YYYYMMDDHHMMSS[.fraction]Z, fraction without trailing zeros.
-
-    Naive datetime in UTC, as asn1tools' DER codec returns it; years below 1000 are refused because
-    asn1tools' encoder (strftime %Y) would not write them back as four digits.
-    """
-    n = len(text)
-    if n < 15 or text[-1] != "Z" or not text[:14].isdigit():
-        raise ValueError(f"not a DER GeneralizedTime: {text!r}")
-    micro = 0
-    if n > 15:
-        frac = text[15:-1]
-        if text[14] != "." or not frac or len(frac) > 6 or not frac.isdigit() or frac[-1] == "0":
-            raise ValueError(f"not a DER GeneralizedTime fraction: {text!r}")
-        micro = int(frac.ljust(6, "0"))
-    year = int(text[0:4])
-    if year < 1000:
-        raise ValueError(f"GeneralizedTime year {year} below 1000")
-    return datetime(
-        year, int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14]), micro
-    )
-
-
-def format_generalized_time(v: datetime) -> str:
-    """Inverse of parse_generalized_time (the form asn1tools' DER encoder writes)."""
-    text = f"{v.year:04d}{v.month:02d}{v.day:02d}{v.hour:02d}{v.minute:02d}{v.second:02d}"
-    if v.microsecond:
-        text += "." + f"{v.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
-def parse_utc_time(text: str) -> datetime:
-    """DER UTCTime (X.690 11.8): YYMMDDHHMMSSZ; YY < 69 is 20YY, else 19YY (Python %y pivot, as asn1tools)."""
-    if len(text) != 13 or text[-1] != "Z" or not text[:12].isdigit():
-        raise ValueError(f"not a DER UTCTime: {text!r}")
-    yy = int(text[0:2])
-    return datetime(
-        2000 + yy if yy < 69 else 1900 + yy,
-        int(text[2:4]),
-        int(text[4:6]),
-        int(text[6:8]),
-        int(text[8:10]),
-        int(text[10:12]),
-    )
-
-
-def format_utc_time(v: datetime) -> str:
-    return f"{v.year % 100:02d}{v.month:02d}{v.day:02d}{v.hour:02d}{v.minute:02d}{v.second:02d}Z"
-
-
-class Mismatch(Exception):
-    """The bytes at payload offset `pos` do not match the expected type (`reason` says how)."""
-
-    def __init__(self, pos: int, reason: str) -> None:
-        super().__init__(reason)
-        self.pos = pos
-        self.reason = reason
-
-
-class Ctx:
-    """Per-decode state: non-minimal length fields seen so far and how many extra octets they add."""
-
-    __slots__ = ("entries", "excess")
-
-    def __init__(self) -> None:
-        self.excess = 0
-        self.entries: list[
-            tuple[int, int, int, int]
-        ] = []  # (canonical offset, size, wire length pos, length)
-
-    def record(self, pos: int, size: int, lpos: int, ln: int) -> None:
-        self.entries.append((pos - self.excess, size, lpos, ln))
-        self.excess += size - minimal_length_size(ln)
-
-
-def _long(d: bytes, pos: int, end: int, ctx: Ctx | None) -> tuple[int, int]:
-    """Content bounds of the TLV at `pos` (single-octet identifier) whose length is not in short form."""
-    p = pos + 1
-    if p >= end:
-        raise Mismatch(p, "length field missing")
-    k = d[p] & 0x7F
-    if k == 0 or k > MAX_LENGTH_OCTETS or p + 1 + k > end:
-        raise Mismatch(p, "invalid or truncated length field")
-    ln = int.from_bytes(d[p + 1 : p + 1 + k], "big")
-    cs = p + 1 + k
-    if ctx is not None and 1 + k != minimal_length_size(ln):
-        ctx.record(pos, 1 + k, p, ln)
-    ce = cs + ln
-    if ce > end:
-        raise Mismatch(p, f"length {ln} exceeds the {end - cs} byte(s) available")
-    return cs, ce
-
-
-def _bounds_of(d: bytes, pos: int, end: int, ctx: Ctx | None, tag: int, what: str) -> tuple[int, int]:
-    """Check the identifier octet at `pos` and return the content bounds (the common TLV header path)."""
-    if pos >= end:
-        raise Mismatch(pos, f"{what} missing")
-    if d[pos] != tag:
-        raise Mismatch(pos, f"expected {what} tag {tag:02X}, got {d[pos]:02X}")
-    p = pos + 1
-    if p < end:
-        ln = d[p]
-        if ln < 0x80:
-            ce = p + 1 + ln
-            if ce > end:
-                raise Mismatch(p, f"length {ln} exceeds the {end - p - 1} byte(s) available")
-            return p + 1, ce
-    return _long(d, pos, end, ctx)
-
-
-class Unsupported(Exception):
-    """A module construct the strict decoder does not implement (raised when compiling a type)."""
-
-
-Decoder = Callable[[bytes, int, int, "Ctx | None"], tuple[Any, int]]
-
-UNIVERSAL_TAGS = {
-    "BOOLEAN": 0x01,
-    "INTEGER": 0x02,
-    "BIT STRING": 0x03,
-    "OCTET STRING": 0x04,
-    "NULL": 0x05,
-    "OBJECT IDENTIFIER": 0x06,
-    "ENUMERATED": 0x0A,
-    "UTF8String": 0x0C,
-    "SEQUENCE": 0x30,
-    "SEQUENCE OF": 0x30,
-    "SET OF": 0x31,
-    "NumericString": 0x12,
-    "PrintableString": 0x13,
-    "IA5String": 0x16,
-    "UTCTime": 0x17,
-    "GeneralizedTime": 0x18,
-    "VisibleString": 0x1A,
-}
-CONSTRUCTED_KINDS = frozenset(("SEQUENCE", "SEQUENCE OF", "SET OF"))
-UNTAGGABLE_KINDS = frozenset(("CHOICE", "ANY"))  # an IMPLICIT tag on these is EXPLICIT (X.680 31.2.7)
-STRING_ENCODINGS = {
-    "UTF8String": "utf-8",
-    "NumericString": "ascii",
-    "PrintableString": "ascii",
-    "IA5String": "ascii",
-    "VisibleString": "ascii",
-}
-TAG_CLASS_BITS = {"UNIVERSAL": 0x00, "APPLICATION": 0x40, "PRIVATE": 0xC0, None: 0x80, "CONTEXT": 0x80}
-
-
-def _bounds(spec: list[Any] | None) -> list[tuple[int | None, int | None]] | None:
-    """asn1tools constraint lists ([8], [(1, 'MAX')], [(0, 65535)]) as (low, high) pairs, None = open."""
-    if not spec:
-        return None
-    out = []
-    for item in spec:
-        if isinstance(item, tuple):
-            lo, hi = item
-            out.append((lo if isinstance(lo, int) else None, hi if isinstance(hi, int) else None))
-        elif isinstance(item, int):
-            out.append((item, item))
-        else:
-            raise Unsupported(f"constraint {item!r}")
-    return out
-
-
-def _within(v: int, bounds: list[tuple[int | None, int | None]]) -> bool:
-    for lo, hi in bounds:
-        if (lo is None or v >= lo) and (hi is None or v <= hi):
-            return True
-    return False
-
-
-def _checker(bounds: list[tuple[int | None, int | None]] | None) -> Callable[[int], bool] | None:
-    """A fast membership test for constraint bounds (None when unconstrained)."""
-    if bounds is None:
-        return None
-    if len(bounds) == 1:
-        lo, hi = bounds[0]
-        if lo is not None and hi is not None:
-            return lambda v: lo <= v <= hi
-    return lambda v: _within(v, bounds)
-
-
-def _fmt_bounds(bounds: list[tuple[int | None, int | None]]) -> str:
-    return " or ".join(f"{'MIN' if lo is None else lo}..{'MAX' if hi is None else hi}" for lo, hi in bounds)
-
-
-def _any_bounds(d: bytes, pos: int, end: int) -> int:
-    """End of the TLV at `pos` (any identifier, definite length); its content is not examined."""
-    if pos >= end:
-        raise Mismatch(pos, "value missing")
-    p = pos + 1
-    if d[pos] & 0x1F == 0x1F:
-        count = 0
-        while True:
-            if p >= end:
-                raise Mismatch(pos, "identifier truncated")
-            b = d[p]
-            p += 1
-            count += 1
-            if not b & 0x80:
-                break
-            if count >= 4:
-                raise Mismatch(pos, "tag number longer than 4 octets")
-    if p >= end:
-        raise Mismatch(p, "length field missing")
-    ln = d[p]
-    p += 1
-    if ln >= 0x80:
-        k = ln & 0x7F
-        if k == 0 or k > MAX_LENGTH_OCTETS or p + k > end:
-            raise Mismatch(p - 1, "invalid or truncated length field")
-        ln = int.from_bytes(d[p : p + k], "big")
-        p += k
-    if p + ln > end:
-        raise Mismatch(pos, f"length {ln} exceeds the {end - p} byte(s) available")
-    return p + ln
+from ._times import format_generalized_time, format_utc_time, parse_generalized_time, parse_utc_time
 
 
 class Compiler:
@@ -281,7 +66,8 @@ class Compiler:
                 def late(
                     d: bytes, pos: int, end: int, ctx: Ctx | None, cell: list[Any] = cell
                 ) -> tuple[Any, int]:
-                    return cell[0](d, pos, end, ctx)
+                    out: tuple[Any, int] = cell[0](d, pos, end, ctx)
+                    return out
 
                 return late, cell[1]
             return cell[0], cell[1]
@@ -319,7 +105,8 @@ class Compiler:
             raise Unsupported(f"type {kind}")
         if tag is None:
             tag = UNIVERSAL_TAGS.get(kind)
-        return method(t, module, tag)
+        built: tuple[Decoder, frozenset[int] | None] = method(t, module, tag)
+        return built
 
     def explicit(self, t: dict[str, Any], module: str) -> bool:
         """Whether the tag of member/element description `t` is EXPLICIT (module default, X.680 31.2.7)."""
@@ -481,7 +268,7 @@ class Compiler:
                     v = 0
             # asn1tools' representation of the first sub-identifier (X // 40, X % 40) so it re-encodes exactly
             head = arcs[0]
-            return ".".join(map(str, [head // 40, head % 40] + arcs[1:])), e
+            return ".".join(map(str, [head // 40, head % 40, *arcs[1:]])), e
 
         return oid, frozenset((tag,))
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import EncodeError
-from ._fastdec import STRING_ENCODINGS, UNIVERSAL_TAGS
+from ._reading import STRING_ENCODINGS, UNIVERSAL_TAGS
 from ._schema import Schema
 
 _MAX_DEPTH = 100

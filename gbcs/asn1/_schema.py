@@ -2,13 +2,11 @@
 
 `schema()` parses the modules with asn1tools (`parse_string`) on first use; `Schema.der` compiles the DER
 specification (`compile_dict`, codec 'der') on first access, i.e. on the first encode.  Parsing dominates
-(CODECS.md §2: the pyparsing front end, ~0.25 s here), so the parse result -- plain dicts, lists and tuples --
-is pickled under `$XDG_CACHE_HOME/commshub` (else `~/.cache/commshub`), keyed by a SHA-256 of the module
-texts,
-the asn1tools version and the Python version; `COMMSHUB_ASN1_CACHE=0` disables the cache.  A warm start loads
-it without importing asn1tools at all (decoding does not need it).  The pickle is only read from the user's
-own
-cache directory and is rebuilt whenever it does not load or does not match.
+(the pyparsing front end, ~0.25 s here), so the parse result -- plain dicts, lists and tuples --
+can be pickled in a cache directory the caller names (`set_cache_dir`; the `chf` command uses the user's cache
+directory; the codec itself never chooses one), keyed by a SHA-256 of the module texts, the asn1tools version and
+the Python version.  A warm start loads it without importing asn1tools at all (decoding does not need it).  The
+pickle is rebuilt whenever it does not load or does not match.
 """
 
 from __future__ import annotations
@@ -94,22 +92,21 @@ def _key(texts: list[tuple[str, bytes]]) -> str:
     return h.hexdigest()
 
 
-def cache_dir() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "commshub"
+_CACHE_DIR: Path | None = None
 
 
-def _cache_enabled() -> bool:
-    return os.environ.get("COMMSHUB_ASN1_CACHE", "1").lower() not in ("0", "off", "no", "false")
+def set_cache_dir(path: Path | None) -> None:
+    """Where `schema()` keeps the pickled parse (None: no cache, parse on every start). Configuration of the caller."""
+    global _CACHE_DIR
+    _CACHE_DIR = None if path is None else Path(path)
 
 
-def build(use_cache: bool | None = None) -> Schema:
-    """Parse and compile the modules (from the pickle cache when allowed and valid)."""
+def build(cache_dir: Path | None = None) -> Schema:
+    """Parse the modules, from the pickle in `cache_dir` when there is a valid one (and store it there if not)."""
     texts = [(p.name, p.read_bytes()) for p in module_files()]
     key = _key(texts)
-    if use_cache is None:
-        use_cache = _cache_enabled()
-    path = cache_dir() / f"asn1-{key[:24]}.pickle"
+    use_cache = cache_dir is not None
+    path = Path(cache_dir or ".") / f"asn1-{key[:24]}.pickle"
     t0 = time.perf_counter()
     if use_cache:
         try:
@@ -156,6 +153,6 @@ def schema() -> Schema:
     if s is None:
         with _LOCK:
             if _SCHEMA is None:
-                _SCHEMA = build()
+                _SCHEMA = build(_CACHE_DIR)
             s = _SCHEMA
     return s

@@ -1,0 +1,75 @@
+"""Explanation trees of decoded A-XDR `Data`, at the offsets the decoder recorded (`Spans`), never re-encoded.
+
+Compact-array contents carry no tags, so the decoder records them as one region; their elements are laid out
+here from their type description (each packed value's size follows from the value itself).
+"""
+
+from __future__ import annotations
+
+from ..length import minimal_size
+from ..tree import Node
+from .compact import desc_size
+from .describe import describe_desc, describe_value
+from .encode import encode_desc
+from .records import KIND, SIZE, TAG_NAMES, Data, Kind, TypeDesc
+from .spans import Spans
+
+
+def explain_data(d: Data, spans: Spans, i: int, name: str = "data") -> Node:
+    """Explanation node of `d`, the tagged node at flat index `i` of `spans`."""
+    kind = KIND[d[0]]
+    start, hend, end = spans.span(i)
+    node = Node(f"{name} ({TAG_NAMES[d[0]]})", start, end - start, describe_value(d))
+    if kind == Kind.ARRAY or kind == Kind.STRUCT:
+        kids = node.children
+        for k, j in enumerate(spans.children(i, len(d[1]))):
+            kids.append(explain_data(d[1][k], spans, j, f"[{k}]"))
+    elif kind == Kind.COMPACT:
+        _explain_compact(node, d, start, hend)
+    return node
+
+
+def _explain_compact(node: Node, d: Data, start: int, contents: int) -> None:
+    desc: TypeDesc = d.extra
+    node.add("tag", start, 1, "0x13 compact-array")
+    dsz = desc_size(desc)
+    raw = bytearray()
+    encode_desc(desc, raw, 0)  # the few description bytes, shown as sent (offsets come from the spans)
+    node.add("type-description", start + 1, dsz, f"{describe_desc(desc)} ({raw.hex().upper()})")
+    lpos = start + 1 + dsz
+    node.add("contents length", lpos, contents - lpos, f"{node.offset + node.length - contents} byte(s)")
+    pos = contents
+    for k, it in enumerate(d.value):
+        child, size = explain_packed(it, pos, f"[{k}]", desc)
+        node.children.append(child)
+        pos += size
+
+
+def packed_size(d: Data, desc: TypeDesc) -> int:
+    """Bytes one compact-array element takes (no tag; arrays and structures without counts)."""
+    kind = KIND[desc.tag]
+    if kind == Kind.STRUCT:
+        return sum(packed_size(x, c) for x, c in zip(d.value, desc.children, strict=True))
+    if kind == Kind.ARRAY:
+        return sum(packed_size(x, desc.children[0]) for x in d.value)
+    if kind == Kind.STRING:
+        return (d.lsize or minimal_size(len(d.value))) + len(d.value)
+    if kind == Kind.BITS:
+        return (d.lsize or minimal_size(d.extra)) + len(d.value)
+    return SIZE[desc.tag]
+
+
+def explain_packed(d: Data, offset: int, name: str, desc: TypeDesc) -> tuple[Node, int]:
+    """Explanation of one compact-array element at absolute `offset`; returns (node, size)."""
+    kind = KIND[desc.tag]
+    node = Node(f"{name} ({TAG_NAMES[d.tag]})", offset, 0, describe_value(d))
+    if kind == Kind.STRUCT or kind == Kind.ARRAY:
+        pos = offset
+        for k, it in enumerate(d.value):
+            child, size = explain_packed(it, pos, f"[{k}]", desc.children[k if kind == Kind.STRUCT else 0])
+            node.children.append(child)
+            pos += size
+        node.length = pos - offset
+    else:
+        node.length = packed_size(d, desc)
+    return node, node.length

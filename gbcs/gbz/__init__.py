@@ -1,0 +1,60 @@
+"""GBZ payload codec: ZigBee Smart Energy use-case components and GBZ alerts, by concern: `records`, `decode`
+(components keep their extent), `encode`, `jsonform` and `explain` (the payload-codec contract)."""
+
+from .decode import (decode, decode_plaintext, encrypted_components)
+from .encode import (encode, encode_zcl_payload)
+from .explain import (explain, explain_plaintext, iso_time)
+from .jsonform import (from_json, to_json)
+from .records import (ALERTS_COMPONENTS, ALERTS_DETAIL, ALERTS_FIRMWARE_HASH, ALERTS_FUTURE_DATED, CRA_ALERT,
+    EHC_ENCRYPTED, EHC_FROM_DATE_TIME, EHC_LAST, FUTURE_DATED_START, OCTET_STRING_TAG, PROFILE_ID, SECURITY_CONTROL,
+    SECURITY_HEADER_LENGTH, TAG_LENGTH, AlertBody, AlertComponents, AlertDetail, AlertFirmwareHash, AlertFutureDated,
+    AlertRaw, AttributeRecord, AttributeRecords, CipheredInfo, Component, DefaultResponse, GbzAlert, GbzPayload,
+    ReadAttributes, Record, ValueKind, WriteAttributesResponse, WriteStatus, ZclFrame, ZclGeneral, value_size)
+
+__all__ = [
+    "ALERTS_COMPONENTS",
+    "ALERTS_DETAIL",
+    "ALERTS_FIRMWARE_HASH",
+    "ALERTS_FUTURE_DATED",
+    "CRA_ALERT",
+    "EHC_ENCRYPTED",
+    "EHC_FROM_DATE_TIME",
+    "EHC_LAST",
+    "FUTURE_DATED_START",
+    "OCTET_STRING_TAG",
+    "PROFILE_ID",
+    "SECURITY_CONTROL",
+    "SECURITY_HEADER_LENGTH",
+    "TAG_LENGTH",
+    "AlertBody",
+    "AlertComponents",
+    "AlertDetail",
+    "AlertFirmwareHash",
+    "AlertFutureDated",
+    "AlertRaw",
+    "AttributeRecord",
+    "AttributeRecords",
+    "CipheredInfo",
+    "Component",
+    "DefaultResponse",
+    "GbzAlert",
+    "GbzPayload",
+    "ReadAttributes",
+    "Record",
+    "ValueKind",
+    "WriteAttributesResponse",
+    "WriteStatus",
+    "ZclFrame",
+    "ZclGeneral",
+    "decode",
+    "decode_plaintext",
+    "encode",
+    "encode_zcl_payload",
+    "encrypted_components",
+    "explain",
+    "explain_plaintext",
+    "from_json",
+    "iso_time",
+    "to_json",
+    "value_size",
+]
