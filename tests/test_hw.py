@@ -448,10 +448,10 @@ def test_chf_radios_lists_dongles_with_vid_pid_and_type(capsys):
 
 
 def test_chf_radios_flags_a_port_this_user_cannot_open(capsys):
-    code, out = radios(capsys, ["--json"], [SKYCONNECT], access=lambda p: "permission denied")
+    _code, out = radios(capsys, ["--json"], [SKYCONNECT], access=lambda p: "permission denied")
     row = json.loads(out)["dongles"][0]
     assert row["access"] == "permission denied" and "usermod -aG dialout" in row["fix"]
-    code, out = radios(capsys, [], [SKYCONNECT], access=lambda p: "permission denied")
+    _code, out = radios(capsys, [], [SKYCONNECT], access=lambda p: "permission denied")
     assert "/dev/ttyUSB0: permission denied — add your user to the 'dialout' group" in out
 
 
