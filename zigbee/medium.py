@@ -221,8 +221,9 @@ class Medium:
         """The node announces it leaves (ZDO leave indication); lost if the hub cannot hear it."""
         ok = self.reachable(node, hub)
         self._record(Kind.LEAVE, node, hub, ok)
-        if ok:
-            self.radios[hub].node_left(node)
+        if ok:  # after the node's packets already on the air
+            radio = self.radios[hub]
+            self._later(self.link(node, hub).latency_s, lambda: radio.node_left(node))
 
     def to_hub(self, node: bytes, hub: bytes, packet: t.ZigbeePacket) -> bool:
         ok = self._passes(node, hub)
