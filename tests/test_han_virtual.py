@@ -9,7 +9,7 @@ from han_rig import DIVORCE, ESME, GSME, HUB_A, HUB_B, INSTALL_CODE, OTHER_CODE,
 from rtds_data import frame
 from zigbee.clock import EmulatedClock
 from zigbee.keys import install_code_key, swap_out_key
-from zigbee.medium import Kind
+from zigbee.medium import Kind, Medium
 from zigbee.node import TRANSITIONS, DeviceType, NodeEvent, NodeState, TransitionError
 
 BIG = "NA_CS02bAnyExceptAbnormalRootByRecovery/CS02bAnyExceptAbnormalRootByRecovery_NA_SUCCESS_COMMAND_GBCS.HEX"
@@ -221,3 +221,72 @@ def test_clock_advance_wakes_sleepers_and_scales():
             clock.advance(-1)
 
     run(go())
+
+
+def test_sleepy_gsme_polls_by_itself():
+    async def go():
+        medium, a, m = await joined_pair(DeviceType.GSME, GSME)
+        await a.han.execute(Tunnel(GSME, b"\xDF\x09queued"))
+        assert await until(lambda: bool(a.of(FrameReceived)), clock=medium.clock, step=5.0)
+        assert a.of(FrameReceived)[0].frame == b"\xDF\x09queued" and a.han.queued(GSME) == 0
+        await m.stop()
+        await a.han.stop()
+
+    run(go())
+
+
+def test_power_cut_shorter_than_three_keep_alives_keeps_the_node():
+    async def go():
+        medium, a, m = await joined_pair()
+        medium.power(HUB_A, False)
+        medium.clock.advance(m.keep_alive_s)
+        assert await until(lambda: m.misses >= 1, clock=medium.clock, step=1.0, tries=100)
+        medium.power(HUB_A, True)
+        assert await until(lambda: m.misses == 0, clock=medium.clock, step=1.0, tries=200)
+        assert m.state is NodeState.JOINED and len(a.of(Joined)) == 1
+        missed = [r for r in medium.trace if r.kind is Kind.KEEP_ALIVE and not r.delivered]
+        assert 1 <= len(missed) < 3
+        await m.stop()
+        await a.han.stop()
+
+    run(go())
+
+
+def test_hub_power_cut_longer_than_three_keep_alives_tc_rejoins_same_hub():
+    async def go():
+        medium, a, m = await joined_pair()
+        key = m.tc_link_key
+        medium.power(HUB_A, False)
+        assert await until(lambda: m.state is NodeState.ORPHANED, clock=medium.clock, step=5.0)
+        medium.power(HUB_A, True)
+        assert await until(lambda: m.state is NodeState.REJOINED, clock=medium.clock, step=5.0)
+        j = a.of(Joined)[-1]
+        assert j.method is JoinMethod.TC_REJOIN and j.tc_link_key == key
+        snap = a.han.snapshot()
+        [dev] = snap["devices"]
+        assert dev["eui"] == ESME.hex().upper() and dev["member"] and dev["tc_link_key_hash"] == \
+            m.snapshot()["tc_link_key_hash"]
+        await m.stop()
+        await a.han.stop()
+
+    run(go())
+
+
+def test_lossy_link_is_seeded_and_total_loss_blocks_joining():
+    async def go():
+        medium = frozen()
+        a = await hub(medium, HUB_A)
+        m = await node(medium)
+        medium.set_link(ESME, HUB_A, loss=1.0)
+        await a.han.execute(Permit(ESME, IC_KEY, 600))
+        assert not await until(lambda: m.joined, clock=medium.clock, step=5.0, tries=20)
+        assert not a.of(Joined) and not any(r.kind is Kind.BEACON for r in medium.trace)
+        medium.set_link(ESME, HUB_A, loss=0.0, lqi=120, rssi=-70, latency_s=0.5)
+        assert await until(lambda: m.joined, clock=medium.clock, step=0.5)
+        assert a.of(Joined)[0].lqi == 120 and a.of(Joined)[0].rssi == -70 and m.lqi == 120
+        await m.stop()
+        await a.han.stop()
+
+    run(go())
+    draws = [Medium(EmulatedClock(time_scale=0), seed=7).rng.random() for _ in range(2)]
+    assert draws[0] == draws[1]  # one seeded RNG per medium: runs replay

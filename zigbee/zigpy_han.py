@@ -21,6 +21,7 @@ import zigpy.backups
 import zigpy.device
 import zigpy.state
 import zigpy.types as t
+from zigpy.util import aes_mmo_hash
 
 from chf.han import FormNetwork, FrameReceived, HanCommand, HanEvent, Joined, JoinMethod, JoinRefused, Left, Permit, \
     Remove, Tunnel
@@ -246,6 +247,25 @@ class ZigpyHan:
             return
         if frame is not None:
             self._emit(FrameReceived(eui, frame, packet.lqi, packet.rssi))
+
+    def snapshot(self) -> dict:
+        """The radio's view for `CHF:HAN`: its network and each device zigpy knows (short address, LQI, RSSI,
+        AES-MMO hash of the TC link key where the radio can tell, tunnel and queue)."""
+        ni = self.app.state.network_info
+        trusts = getattr(self.app, "trusts", None)
+        devices = []
+        for ieee, dev in self.app.devices.items():
+            eui = from_ieee(ieee)
+            if dev.nwk == 0x0000:
+                continue
+            key = trusts(ieee) if trusts is not None else None
+            devices.append({
+                "eui": eui.hex().upper(), "nwk": f"{int(dev.nwk):04X}", "member": eui in self._members,
+                "lqi": dev.lqi, "rssi": dev.rssi,
+                "tc_link_key_hash": None if key is None else bytes(aes_mmo_hash(key)).hex().upper(),
+                "tunnel": self._client_tunnels.get(eui, self._server_tunnels.get(eui)), "queued": self.queued(eui)})
+        return {"extended_pan_id": from_ieee(ni.extended_pan_id).hex().upper(), "pan_id": f"{int(ni.pan_id):04X}",
+                "channel": int(ni.channel), "devices": devices}
 
     def queued(self, eui: bytes) -> int:
         """Transfers waiting for a sleepy device's GET."""
