@@ -1,0 +1,82 @@
+"""The emulated clock a bench shares: hubs' windows, meters' keep-alives and the medium's latency all read it.
+
+Emulated time runs at `time_scale` emulated seconds per real second (0 freezes it) and jumps with `advance`;
+`sleep` wakes early when a jump passes its deadline, so a test can move a meter through three keep-alive
+periods without waiting for them (docs/han.md "Time").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+
+
+class EmulatedClock:
+    """`now()` satisfies `chf.clock.Clock`; `seconds()` is the monotonic emulated time sleeps are measured in."""
+
+    def __init__(self, start: datetime | None = None, time_scale: float = 1.0) -> None:
+        if time_scale < 0:
+            raise ValueError(f"time_scale must be >= 0, got {time_scale}")
+        start = start or datetime.now(timezone.utc)
+        self._start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+        self._scale = float(time_scale)
+        self._real0 = time.monotonic()
+        self._emu0 = 0.0  # emulated seconds since `start` at real time `_real0`
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    # ---------------------------------------------------------------------------------------- reading
+    def seconds(self) -> float:
+        """Emulated seconds since the clock's start."""
+        return self._emu0 + (time.monotonic() - self._real0) * self._scale
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.seconds())
+
+    # ---------------------------------------------------------------------------------------- steering
+    @property
+    def time_scale(self) -> float:
+        return self._scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        if value < 0:
+            raise ValueError(f"time_scale must be >= 0, got {value}")
+        self._emu0, self._real0 = self.seconds(), time.monotonic()
+        self._scale = float(value)
+        self._wake()
+
+    def advance(self, seconds: float) -> None:
+        """Jump emulated time forward; sleepers whose deadline has passed wake up."""
+        if seconds < 0:
+            raise ValueError(f"the clock only moves forward, got {seconds}")
+        self._emu0 += seconds
+        self._wake()
+
+    def _wake(self) -> None:
+        for f in list(self._waiters):
+            if not f.done():
+                f.set_result(None)
+
+    def real_delay(self, emulated_seconds: float) -> float | None:
+        """Real seconds until `emulated_seconds` have passed at the current scale; None when time is frozen."""
+        if emulated_seconds <= 0:
+            return 0.0
+        return emulated_seconds / self._scale if self._scale > 0 else None
+
+    async def sleep(self, emulated_seconds: float) -> None:
+        """Sleep until the emulated clock reaches now + `emulated_seconds` (real waits or `advance` jumps)."""
+        deadline = self.seconds() + emulated_seconds
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = deadline - self.seconds()
+            if remaining <= 0:
+                return
+            f: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(f)
+            try:
+                await asyncio.wait({f}, timeout=self.real_delay(remaining))
+            finally:
+                self._waiters.discard(f)
+                if not f.done():
+                    f.cancel()

@@ -1,0 +1,259 @@
+"""The shared in-memory air of a bench: hubs' coordinators and emulated nodes, links, and a trace of every packet.
+
+Several hubs and meters share one medium. Per link: LQI, RSSI, loss probability (one seeded RNG per medium,
+so a run replays) and latency in emulated seconds. Per node: which hubs it `hears` (None = all) and whether it
+is `dead`. Per hub: whether its radio is powered. A node finds networks by beacons (Extended PAN ID, permit
+joining), joins through the hub's trust centre, and keeps alive with it; APS packets are zigpy `ZigbeePacket`s.
+IEEE 802.15.4 framing, APS fragmentation and NWK security are not modelled (docs/han.md "Limits").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from typing import Callable, Protocol
+
+import zigpy.types as t
+
+from chf.han import JoinMethod
+
+from .clock import EmulatedClock
+
+
+class CredentialKind(Enum):
+    INSTALL_CODE = "install-code"  # the preconfigured key hashed from the install code
+    TC_LINK_KEY = "tc-link-key"    # a TC link key from an earlier key establishment (or its swap-out hash)
+
+
+@dataclass(frozen=True)
+class Credential:
+    key: bytes
+    kind: CredentialKind
+
+
+@dataclass(frozen=True)
+class JoinDecision:
+    """What a trust centre hands a node it admits: its short address, the network, and the TC link key."""
+
+    hub: bytes
+    nwk: int
+    pan_id: int
+    extended_pan_id: bytes
+    tc_link_key: bytes
+    method: JoinMethod
+
+
+@dataclass(frozen=True)
+class Beacon:
+    hub: bytes
+    extended_pan_id: bytes
+    pan_id: int
+    channel: int
+    permit_joining: bool
+    lqi: int
+    rssi: int
+
+
+@dataclass
+class Link:
+    lqi: int = 255
+    rssi: int = -40
+    loss: float = 0.0       # probability a packet (or beacon, join, keep-alive) is lost
+    latency_s: float = 0.0  # emulated seconds
+
+
+class Kind(Enum):
+    APS = "aps"
+    BEACON = "beacon"
+    JOIN = "join"
+    LEAVE = "leave"
+    KEEP_ALIVE = "keep-alive"
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    at: datetime
+    kind: Kind
+    src: bytes
+    dst: bytes | None
+    delivered: bool
+    profile: int | None = None
+    cluster: int | None = None
+    size: int = 0
+    note: str = ""
+
+
+class RadioPort(Protocol):
+    """What a hub's coordinator (VirtualRadio) offers the medium."""
+
+    eui: bytes
+
+    def beacon_info(self) -> tuple[bytes, int, int, bool] | None:
+        """(extended PAN ID, PAN ID, channel, permit joining) or None when no network is up."""
+
+    def tc_join(self, node: bytes, credentials: list[Credential], rejoin: bool, link: Link) -> JoinDecision | None: ...
+
+    def tc_keep_alive(self, node: bytes) -> bool: ...
+
+    def node_left(self, node: bytes) -> None: ...
+
+    def receive(self, packet: t.ZigbeePacket) -> None: ...
+
+
+class NodePort(Protocol):
+    eui: bytes
+
+    def receive(self, hub: bytes, packet: t.ZigbeePacket) -> None: ...
+
+    def wake(self) -> None:
+        """Something changed on the air (a hub permits joining, powers on): look again now."""
+
+
+@dataclass
+class Medium:
+    clock: EmulatedClock
+    seed: int = 0
+    default_link: Link = field(default_factory=Link)
+    trace_limit: int = 10_000
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.trace: deque[TraceRecord] = deque(maxlen=self.trace_limit)
+        self.radios: dict[bytes, RadioPort] = {}
+        self.nodes: dict[bytes, NodePort] = {}
+        self.powered: dict[bytes, bool] = {}
+        self.dead: set[bytes] = set()
+        self.hears: dict[bytes, set[bytes]] = {}
+        self.links: dict[frozenset[bytes], Link] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------------------------------------ membership
+    def attach_radio(self, radio: RadioPort) -> None:
+        self.radios[radio.eui] = radio
+        self.powered.setdefault(radio.eui, True)
+
+    def detach_radio(self, eui: bytes) -> None:
+        self.radios.pop(eui, None)
+
+    def attach_node(self, node: NodePort) -> None:
+        self.nodes[node.eui] = node
+
+    def detach_node(self, eui: bytes) -> None:
+        self.nodes.pop(eui, None)
+
+    # ------------------------------------------------------------------------------------------ conditions
+    def power(self, hub: bytes, on: bool) -> None:
+        """A hub's radio goes silent (power cut, swap-out) or comes back."""
+        self.powered[hub] = on
+        if on:
+            self.wake_nodes()
+
+    def set_dead(self, node: bytes, dead: bool = True) -> None:
+        (self.dead.add if dead else self.dead.discard)(node)
+
+    def set_hears(self, node: bytes, hubs: set[bytes] | None) -> None:
+        if hubs is None:
+            self.hears.pop(node, None)
+        else:
+            self.hears[node] = set(hubs)
+        self.wake_nodes()
+
+    def set_link(self, a: bytes, b: bytes, **changes) -> Link:
+        link = replace(self.link(a, b), **changes)
+        self.links[frozenset((a, b))] = link
+        return link
+
+    def link(self, a: bytes, b: bytes) -> Link:
+        return self.links.get(frozenset((a, b)), self.default_link)
+
+    def reachable(self, node: bytes, hub: bytes) -> bool:
+        heard = self.hears.get(node)
+        return (hub in self.radios and self.powered.get(hub, False) and node in self.nodes and node not in self.dead
+                and (heard is None or hub in heard))
+
+    def _passes(self, node: bytes, hub: bytes) -> bool:
+        return self.reachable(node, hub) and self.rng.random() >= self.link(node, hub).loss
+
+    def wake_nodes(self) -> None:
+        for n in list(self.nodes.values()):
+            n.wake()
+
+    def _record(self, kind: Kind, src: bytes, dst: bytes | None, delivered: bool, packet: t.ZigbeePacket | None = None,
+                note: str = "") -> None:
+        self.trace.append(TraceRecord(self.clock.now(), kind, src, dst, delivered,
+                                      None if packet is None else int(packet.profile_id),
+                                      None if packet is None else int(packet.cluster_id),
+                                      0 if packet is None else len(packet.data.serialize()), note))
+
+    # ------------------------------------------------------------------------------------------ node side
+    def scan(self, node: bytes) -> list[Beacon]:
+        """Active scan: the beacons of every network `node` hears now, strongest first."""
+        out = []
+        for hub, radio in self.radios.items():
+            info = radio.beacon_info()
+            if info is None or not self._passes(node, hub):
+                continue
+            link = self.link(node, hub)
+            out.append(Beacon(hub, info[0], info[1], info[2], info[3], link.lqi, link.rssi))
+            self._record(Kind.BEACON, hub, node, True, note=f"epid={info[0].hex().upper()} permit={info[3]}")
+        return sorted(out, key=lambda b: -b.lqi)
+
+    def join(self, node: bytes, hub: bytes, credentials: list[Credential], *, rejoin: bool) -> JoinDecision | None:
+        """Association (or trust-centre re-join) and key transport with `hub`'s trust centre."""
+        if not self._passes(node, hub):
+            self._record(Kind.JOIN, node, hub, False, note="rejoin" if rejoin else "join")
+            return None
+        d = self.radios[hub].tc_join(node, credentials, rejoin, self.link(node, hub))
+        self._record(Kind.JOIN, node, hub, True,
+                     note=("rejoin " if rejoin else "join ") + (d.method.value if d else "refused"))
+        return d
+
+    def keep_alive(self, node: bytes, hub: bytes) -> bool:
+        ok = self._passes(node, hub) and self.radios[hub].tc_keep_alive(node)
+        self._record(Kind.KEEP_ALIVE, node, hub, ok)
+        return ok
+
+    def leave(self, node: bytes, hub: bytes) -> None:
+        """The node announces it leaves (ZDO leave indication); lost if the hub cannot hear it."""
+        ok = self.reachable(node, hub)
+        self._record(Kind.LEAVE, node, hub, ok)
+        if ok:  # after the node's packets already on the air
+            radio = self.radios[hub]
+            self._later(self.link(node, hub).latency_s, lambda: radio.node_left(node))
+
+    def to_hub(self, node: bytes, hub: bytes, packet: t.ZigbeePacket) -> bool:
+        ok = self._passes(node, hub)
+        self._record(Kind.APS, node, hub, ok, packet)
+        if ok:
+            link = self.link(node, hub)
+            radio = self.radios[hub]
+            self._later(link.latency_s, lambda: radio.receive(packet.replace(lqi=link.lqi, rssi=link.rssi)))
+        return ok
+
+    # ------------------------------------------------------------------------------------------ hub side
+    def to_node(self, hub: bytes, node: bytes, packet: t.ZigbeePacket) -> bool:
+        ok = self._passes(node, hub)
+        self._record(Kind.APS, hub, node, ok, packet)
+        if ok:
+            link = self.link(node, hub)
+            target = self.nodes[node]
+            self._later(link.latency_s, lambda: target.receive(hub, packet.replace(lqi=link.lqi, rssi=link.rssi)))
+        return ok
+
+    def _later(self, latency_s: float, fn: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        if latency_s <= 0:
+            loop.call_soon(fn)
+            return
+
+        async def deliver() -> None:
+            await self.clock.sleep(latency_s)
+            fn()
+
+        task = loop.create_task(deliver())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,465 @@
+"""The radio half of an emulated ESME, GSME, PPMID or IHD: join, keep-alive, re-join, tunnel, divorce.
+
+Everything that changes the node's join state lives in `TRANSITIONS` (after h11's `_state.py`); the node does
+not know which hub it will meet. Rules, with their sources:
+- a factory device joins a network that permits joining, with its install-code key; key establishment gives
+  its TC link key (emulated: `zigbee.keys`) — ZSE 1.2a §5.4 joining;
+- a joined device sends a TC keep-alive every `keep_alive_s`; after 3 misses it searches for a PAN with its
+  Extended PAN ID and trust-centre re-joins with its TC link key, or with its hash, the key a swapped-in TC
+  restored from a backup holds (ZSE 1.1 TC swap-out; Silicon Labs trust-center-keepalive docs);
+- a device told to leave (ZDO Mgmt_Leave) keeps its TC link key: it re-joins where that key (a CCS01 window's
+  historic-key half) or its install code is accepted;
+- a divorce (SECMP0013 Disconnect, `DeviceOutcome.divorce`) leaves, discards network settings and link keys and
+  reverts to the install code: back to factory, joining only where a hub permits it anew.
+GBCS frames from the tunnel go to the device's `DeviceApplication`; a GSME is sleepy and polls (GBCS §10.2.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from enum import Enum
+
+import zigpy.types as t
+import zigpy.zdo
+import zigpy.zdo.types as zdo_t
+from zigpy.zcl import foundation
+from zigpy.util import aes_mmo_hash
+
+from . import tunnel
+from .device_app import DeviceApplication
+from .keys import install_code_key, swap_out_key
+from .medium import Credential, CredentialKind, JoinDecision, Medium
+from .smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID
+from .virtual_radio import HUB_SE_ENDPOINT
+
+log = logging.getLogger(__name__)
+
+NODE_ENDPOINT = 1
+KEEP_ALIVE_MISSES = 3
+
+
+class DeviceType(Enum):
+    ESME = "esme"
+    GSME = "gsme"
+    PPMID = "ppmid"
+    IHD = "ihd"
+
+    @property
+    def sleepy(self) -> bool:
+        """GSME is the only sleepy type in the CHF Device Log (GBCS §10.2.2; Silicon Labs `gbcs-device-log.h`)."""
+        return self is DeviceType.GSME
+
+
+# ZSE 1.2a Table 5-13 device IDs; the Basic/Metering/Tunnelling clusters the CHF uses
+SE_DEVICE_IDS = {DeviceType.ESME: 0x0501, DeviceType.GSME: 0x0501, DeviceType.PPMID: 0x0507, DeviceType.IHD: 0x0507}
+
+
+class NodeState(Enum):
+    FACTORY = "factory"
+    JOINING = "joining"
+    JOINED = "joined"
+    ORPHANED = "orphaned"
+    REJOINED = "re-joined"
+
+
+class NodeEvent(Enum):
+    PERMIT_SEEN = "permit-seen"          # a beacon permits joining
+    ACCEPTED = "accepted"                # the trust centre admitted the node
+    REFUSED = "refused"
+    KEEP_ALIVE_LOST = "keep-alive-lost"  # the third keep-alive in a row went unanswered
+    LEFT = "left"                        # told to leave (Mgmt_Leave): network gone, TC link key kept
+    DIVORCE = "divorce"                  # SECMP0013: network and link keys gone, install code again
+
+
+S, E = NodeState, NodeEvent
+TRANSITIONS: dict[tuple[NodeState, NodeEvent], NodeState] = {
+    (S.FACTORY, E.PERMIT_SEEN): S.JOINING,
+    (S.JOINING, E.ACCEPTED): S.JOINED,
+    (S.JOINING, E.REFUSED): S.FACTORY,       # wait for the next permit
+    (S.JOINED, E.KEEP_ALIVE_LOST): S.ORPHANED,
+    (S.REJOINED, E.KEEP_ALIVE_LOST): S.ORPHANED,
+    (S.JOINED, E.LEFT): S.ORPHANED,          # keeps its TC link key (historic-key re-join, CCS01)
+    (S.REJOINED, E.LEFT): S.ORPHANED,
+    (S.ORPHANED, E.ACCEPTED): S.REJOINED,    # TC re-join, or a join with its old key / install code
+    (S.ORPHANED, E.REFUSED): S.ORPHANED,
+    # a divorce is a factory reset from wherever the node is
+    **{(s, E.DIVORCE): S.FACTORY for s in NodeState},
+}
+
+
+class TransitionError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Network:
+    hub: bytes
+    nwk: int
+    pan_id: int
+    extended_pan_id: bytes
+
+
+class EmulatedNode:
+    def __init__(self, medium: Medium, eui: bytes, device_type: DeviceType, install_code: bytes,
+                 app: DeviceApplication, *, keep_alive_s: float = 30.0, scan_s: float | None = None,
+                 poll_s: float | None = None) -> None:
+        self.medium = medium
+        self.clock = medium.clock
+        self.eui = bytes(eui)
+        self.device_type = device_type
+        self.install_code = bytes(install_code)
+        self.ic_key = install_code_key(self.install_code)
+        self.app = app
+        self.keep_alive_s = keep_alive_s
+        self.scan_s = scan_s if scan_s is not None else keep_alive_s
+        self.poll_s = poll_s if poll_s is not None else keep_alive_s
+        self.state = NodeState.FACTORY
+        self.network: Network | None = None
+        self.tc_link_key: bytes | None = None
+        self.lqi: int | None = None
+        self.rssi: int | None = None
+        self.misses = 0
+        self.history: list[tuple[NodeState, NodeEvent, NodeState]] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._tunnel_id: int | None = None     # ESME: the tunnel the hub requested; GSME: the one it was granted
+        self._next_tunnel_id = 1
+        self._reassembly = tunnel.Reassembly()
+        self._tsn = 0
+        self._epid: bytes | None = None  # Extended PAN ID of the last network: what an orphan searches for
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.medium.attach_node(self)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._run(), name=f"node-{self.eui.hex()}"))
+        if self.device_type.sleepy:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._poll(), name=f"poll-{self.eui.hex()}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.medium.detach_node(self.eui)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def fire(self, event: NodeEvent) -> NodeState:
+        old = self.state
+        new = TRANSITIONS.get((old, event))
+        if new is None:
+            raise TransitionError(f"{self.device_type.name} {self.eui.hex().upper()}: no transition from "
+                                  f"{old.value} on {event.value}")
+        self.state = new
+        self.history.append((old, event, new))
+        log.debug("%s %s: %s --%s--> %s", self.device_type.name, self.eui.hex(), old.value, event.value, new.value)
+        return new
+
+    @property
+    def joined(self) -> bool:
+        return self.state in (NodeState.JOINED, NodeState.REJOINED)
+
+    def snapshot(self) -> dict:
+        """The radio half's state for `CHF:HAN`: join state, network, link-key hash, LQI."""
+        n = self.network
+        return {
+            "eui": self.eui.hex().upper(), "type": self.device_type.value, "state": self.state.value,
+            "network": None if n is None else {"hub": n.hub.hex().upper(), "nwk": f"{n.nwk:04X}",
+                                               "pan_id": f"{n.pan_id:04X}",
+                                               "extended_pan_id": n.extended_pan_id.hex().upper()},
+            "tc_link_key_hash": None if self.tc_link_key is None else bytes(aes_mmo_hash(self.tc_link_key)).hex().upper(),
+            "lqi": self.lqi, "rssi": self.rssi, "keep_alive_misses": self.misses,
+            "application": self.app.snapshot(),
+        }
+
+    # ------------------------------------------------------------------------------------------ the loop
+    async def _idle(self, emulated_s: float) -> None:
+        self._wake.clear()
+        sleep = asyncio.ensure_future(self.clock.sleep(emulated_s))
+        woke = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleep, woke}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            woke.cancel()
+
+    async def _run(self) -> None:
+        next_keep_alive = 0.0
+        while True:
+            try:
+                if self.joined:
+                    if self.clock.seconds() >= next_keep_alive:
+                        self._keep_alive()
+                        next_keep_alive = self.clock.seconds() + self.keep_alive_s
+                    if self.joined:
+                        await self._idle(max(0.0, next_keep_alive - self.clock.seconds()))
+                        continue
+                if self.state is NodeState.FACTORY:
+                    self._try_join()
+                elif self.state is NodeState.ORPHANED:
+                    self._try_rejoin()
+                if self.joined:
+                    next_keep_alive = self.clock.seconds() + self.keep_alive_s
+                    if self.device_type.sleepy:
+                        self._request_tunnel()
+                else:
+                    await self._idle(self.scan_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a node's bug must not kill the bench
+                log.exception("node %s", self.eui.hex())
+                await self._idle(self.scan_s)
+
+    def _keep_alive(self) -> None:
+        assert self.network is not None
+        if self.medium.keep_alive(self.eui, self.network.hub):
+            self.misses = 0
+            return
+        self.misses += 1
+        if self.misses >= KEEP_ALIVE_MISSES:
+            self.fire(NodeEvent.KEEP_ALIVE_LOST)
+            self.network = None
+            self._tunnel_id = None
+
+    def _adopt(self, d: JoinDecision, lqi: int, rssi: int) -> None:
+        self.network = Network(d.hub, d.nwk, d.pan_id, d.extended_pan_id)
+        self._epid = d.extended_pan_id
+        self.tc_link_key = d.tc_link_key
+        self.lqi, self.rssi = lqi, rssi
+        self.misses = 0
+        self._tunnel_id = None
+        self.fire(NodeEvent.ACCEPTED)
+
+    def _try_join(self) -> None:
+        for b in self.medium.scan(self.eui):
+            if not b.permit_joining:
+                continue
+            self.fire(NodeEvent.PERMIT_SEEN)
+            d = self.medium.join(self.eui, b.hub, [Credential(self.ic_key, CredentialKind.INSTALL_CODE)], rejoin=False)
+            if d is not None:
+                self._adopt(d, b.lqi, b.rssi)
+                return
+            self.fire(NodeEvent.REFUSED)
+
+    def _try_rejoin(self) -> None:
+        beacons = self.medium.scan(self.eui)
+        key = self.tc_link_key
+        epid = self._epid
+        if key is not None:
+            tc = [Credential(key, CredentialKind.TC_LINK_KEY), Credential(swap_out_key(key), CredentialKind.TC_LINK_KEY)]
+            for b in beacons:
+                if b.extended_pan_id == epid:
+                    d = self.medium.join(self.eui, b.hub, tc, rejoin=True)
+                    if d is not None:
+                        self._adopt(d, b.lqi, b.rssi)
+                        return
+        creds = ([Credential(key, CredentialKind.TC_LINK_KEY)] if key else []) \
+            + [Credential(self.ic_key, CredentialKind.INSTALL_CODE)]
+        for b in beacons:
+            if b.permit_joining:
+                d = self.medium.join(self.eui, b.hub, creds, rejoin=False)
+                if d is not None:
+                    self._adopt(d, b.lqi, b.rssi)
+                    return
+
+    def fire_left(self, divorce: bool) -> None:
+        """Leave the network: told to (keeps the TC link key) or divorced (forgets everything but the install code)."""
+        hub = self.network.hub if self.network else None
+        if hub is not None:
+            self.medium.leave(self.eui, hub)
+        self.network = None
+        self._tunnel_id = None
+        self.misses = 0
+        if divorce:
+            self.tc_link_key = None
+            self._epid = None
+            self.lqi = self.rssi = None
+            self.fire(NodeEvent.DIVORCE)
+        else:
+            self.fire(NodeEvent.LEFT)
+        self.wake()
+
+    # ------------------------------------------------------------------------------------------ packets in
+    def receive(self, hub: bytes, packet: t.ZigbeePacket) -> None:
+        if not self.joined or self.network is None or hub != self.network.hub:
+            return
+        self.lqi, self.rssi = packet.lqi, packet.rssi
+        try:
+            if packet.dst_ep == zigpy.zdo.ZDO_ENDPOINT:
+                self._zdo(packet)
+            elif packet.cluster_id == TUNNELING_CLUSTER_ID:
+                self._tunnel(packet)
+            else:
+                self._zcl(packet)
+        except Exception:  # noqa: BLE001
+            log.exception("node %s: packet %r", self.eui.hex(), packet)
+
+    def _send(self, cluster: int, data: bytes, *, src_ep: int, dst_ep: int, profile: int, tsn: int = 0) -> bool:
+        assert self.network is not None
+        pkt = t.ZigbeePacket(
+            src=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(self.network.nwk)), src_ep=src_ep,
+            dst=t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(0x0000)), dst_ep=dst_ep, tsn=tsn,
+            profile_id=profile, cluster_id=cluster, data=t.SerializableBytes(data))
+        return self.medium.to_hub(self.eui, self.network.hub, pkt)
+
+    def _node_descriptor(self) -> zdo_t.NodeDescriptor:
+        F = zdo_t.NodeDescriptor.MACCapabilityFlags
+        sleepy = self.device_type.sleepy
+        flags = F.AllocateAddress if sleepy else F.FullFunctionDevice | F.MainsPowered | F.RxOnWhenIdle | F.AllocateAddress
+        return zdo_t.NodeDescriptor(
+            logical_type=zdo_t.LogicalType.EndDevice if sleepy else zdo_t.LogicalType.Router,
+            complex_descriptor_available=0, user_descriptor_available=0, reserved=0, aps_flags=0,
+            frequency_band=zdo_t.NodeDescriptor.FrequencyBand.Freq2400MHz, mac_capability_flags=flags,
+            manufacturer_code=0xFFFF, maximum_buffer_size=82, maximum_incoming_transfer_size=1500, server_mask=0,
+            maximum_outgoing_transfer_size=1500, descriptor_capability_field=0)
+
+    def _simple_descriptor(self) -> zdo_t.SimpleDescriptor:
+        tunnel_side = ([], [TUNNELING_CLUSTER_ID]) if self.device_type.sleepy else ([TUNNELING_CLUSTER_ID], [])
+        return zdo_t.SimpleDescriptor(
+            endpoint=NODE_ENDPOINT, profile=SE_PROFILE_ID, device_type=SE_DEVICE_IDS[self.device_type],
+            device_version=0, input_clusters=[0x0000, 0x0702, *tunnel_side[0]], output_clusters=tunnel_side[1])
+
+    def _zdo(self, packet: t.ZigbeePacket) -> None:
+        assert self.network is not None
+        hdr, args = zigpy.zdo.ZDO(None).deserialize(packet.cluster_id, packet.data.serialize())
+        cmd = hdr.command_id
+        nwk = t.NWK(self.network.nwk)
+        ok = zdo_t.Status.SUCCESS
+        if cmd == zdo_t.ZDOCmd.Node_Desc_req:
+            rsp, values = zdo_t.ZDOCmd.Node_Desc_rsp, [ok, nwk, self._node_descriptor()]
+        elif cmd == zdo_t.ZDOCmd.Active_EP_req:
+            rsp, values = zdo_t.ZDOCmd.Active_EP_rsp, [ok, nwk, [NODE_ENDPOINT]]
+        elif cmd == zdo_t.ZDOCmd.Simple_Desc_req:
+            rsp, values = zdo_t.ZDOCmd.Simple_Desc_rsp, [ok, nwk, self._simple_descriptor()]
+        elif cmd == zdo_t.ZDOCmd.Mgmt_Leave_req:
+            rsp, values = zdo_t.ZDOCmd.Mgmt_Leave_rsp, [ok]
+        else:
+            return  # broadcasts (Mgmt_Permit_Joining_req) and requests the emulation does not answer
+        schema = zdo_t.CLUSTERS[rsp][1]
+        data = b"".join(typ(**v.as_dict()).serialize() if hasattr(v, "as_dict") else typ(v).serialize()
+                        for typ, v in zip(schema, values))
+        self._send(rsp, bytes((hdr.tsn,)) + data, src_ep=0, dst_ep=0, profile=0x0000,
+                   tsn=hdr.tsn)
+        if cmd == zdo_t.ZDOCmd.Mgmt_Leave_req:
+            asyncio.get_running_loop().call_soon(self.fire_left, False)
+
+    # Basic and Metering attributes a CHF may read (ZCL r8 §3.2 Basic; ZSE 1.2a D.3 Metering)
+    def _attributes(self) -> dict[tuple[int, int], tuple[foundation.DataType, object]]:
+        name = f"commshub {self.device_type.name}"
+        return {(0x0000, 0x0004): (foundation.DataType.string, t.CharacterString("commshub")),
+                (0x0000, 0x0005): (foundation.DataType.string, t.CharacterString(name)),
+                (0x0702, 0x0000): (foundation.DataType.uint48, t.uint48_t(0))}
+
+    def _zcl(self, packet: t.ZigbeePacket) -> None:
+        hdr, payload = foundation.ZCLHeader.deserialize(packet.data.serialize())
+        if not hdr.frame_control.is_general or hdr.command_id != foundation.GeneralCommand.Read_Attributes:
+            return
+        ids, _ = t.List[t.uint16_t].deserialize(payload)
+        table = self._attributes()
+        records = []
+        for a in ids:
+            found = table.get((int(packet.cluster_id), int(a)))
+            if found is None:
+                records.append(foundation.ReadAttributeRecord(attrid=a, status=foundation.Status.UNSUPPORTED_ATTRIBUTE))
+            else:
+                value = foundation.TypeValue(type=found[0].value.type_id, value=found[1])
+                records.append(foundation.ReadAttributeRecord(attrid=a, status=foundation.Status.SUCCESS, value=value))
+        rhdr = foundation.ZCLHeader.general(hdr.tsn, foundation.GeneralCommand.Read_Attributes_rsp,
+                                            direction=foundation.Direction.Server_to_Client)
+        rhdr.frame_control = rhdr.frame_control.replace(disable_default_response=True)
+        data = rhdr.serialize() + t.List[foundation.ReadAttributeRecord](records).serialize()
+        self._send(packet.cluster_id, data, src_ep=packet.dst_ep, dst_ep=packet.src_ep, profile=packet.profile_id,
+                   tsn=hdr.tsn)
+
+    # ------------------------------------------------------------------------------------------ tunnel
+    def _next_tsn(self) -> int:
+        self._tsn = (self._tsn + 1) & 0xFF
+        return self._tsn
+
+    def _send_tunnel(self, name: str, *, to_server: bool, tsn: int | None = None, **fields) -> bool:
+        tsn = self._next_tsn() if tsn is None else tsn
+        return self._send(TUNNELING_CLUSTER_ID, tunnel.encode(name, to_server=to_server, tsn=tsn, **fields),
+                          src_ep=NODE_ENDPOINT, dst_ep=HUB_SE_ENDPOINT, profile=SE_PROFILE_ID, tsn=tsn)
+
+    def _tunnel(self, packet: t.ZigbeePacket) -> None:
+        cmd = tunnel.decode(packet.data.serialize())
+        f = cmd.fields
+        if cmd.to_server and cmd.name == "request_tunnel" and not self.device_type.sleepy:
+            if f["protocol_id"] != tunnel.GB_HGRP_PROTOCOL_ID:
+                status = tunnel.TunnelStatus.Protocol_Not_Supported
+            elif f["flow_control_support"]:
+                status = tunnel.TunnelStatus.Flow_Control_Not_Supported
+            else:
+                status = tunnel.TunnelStatus.Success
+                self._tunnel_id = self._next_tunnel_id
+                self._next_tunnel_id = (self._next_tunnel_id + 1) & 0xFFFF or 1
+            self._send_tunnel("request_tunnel_response", to_server=False, tsn=cmd.tsn,
+                              tunnel_id=self._tunnel_id if status == tunnel.TunnelStatus.Success else 0xFFFF,
+                              tunnel_status=status, maximum_incoming_transfer_size=tunnel.MAX_TRANSFER_SIZE)
+        elif cmd.to_server and cmd.name == "transfer_data" and not self.device_type.sleepy:
+            if f["tunnel_id"] != self._tunnel_id:
+                self._send_tunnel("transfer_data_error", to_server=False, tunnel_id=f["tunnel_id"],
+                                  status=tunnel.TransferDataStatus.No_Such_Tunnel)
+                return
+            self._frame_in(bytes(f["data"]))
+        elif not cmd.to_server and cmd.name == "request_tunnel_response" and self.device_type.sleepy:
+            if f["tunnel_status"] == tunnel.TunnelStatus.Success:
+                self._tunnel_id = f["tunnel_id"]
+                self.wake()
+        elif not cmd.to_server and cmd.name == "transfer_data" and self.device_type.sleepy:
+            data = bytes(f["data"])
+            if not data or data[0] != tunnel.Header.GET_RESPONSE or len(data) < 2:
+                return
+            if len(data) > 2:
+                self._frame_in(data[2:])
+            if data[1] > 0:  # more messages remaining: fetch the next one now
+                self._send_tunnel("transfer_data", to_server=True, tunnel_id=self._tunnel_id, data=tunnel.get())
+        elif cmd.name in ("transfer_data_error", "tunnel_closure_notification", "close_tunnel"):
+            self._tunnel_id = None
+            if self.device_type.sleepy:
+                self._request_tunnel()
+
+    def _frame_in(self, data: bytes) -> None:
+        frame = self._reassembly.add(data)
+        if frame is None:
+            return
+        outcome = self.app.handle(frame)
+        for out in outcome.frames:
+            self.send_frame(out)
+        if outcome.divorce:
+            self.fire_left(True)
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send a GBCS frame (response or alert) to the CHF over the tunnel, as GBT blocks if it is long."""
+        if self._tunnel_id is None or not self.joined:
+            log.info("node %s: no tunnel, frame of %d bytes dropped", self.eui.hex(), len(frame))
+            return
+        sleepy = self.device_type.sleepy
+        for part in tunnel.transfers(frame, header=1 if sleepy else 0):
+            self._send_tunnel("transfer_data", to_server=sleepy, tunnel_id=self._tunnel_id,
+                              data=tunnel.put(part) if sleepy else part)
+
+    def _request_tunnel(self) -> None:
+        if self.joined and self._tunnel_id is None:
+            self._send_tunnel("request_tunnel", to_server=True, protocol_id=tunnel.GB_HGRP_PROTOCOL_ID,
+                              manufacturer_code=tunnel.MANUFACTURER_CODE_NOT_USED, flow_control_support=t.Bool.false,
+                              maximum_incoming_transfer_size=tunnel.MAX_TRANSFER_SIZE)
+
+    async def _poll(self) -> None:
+        """GSME: wake every `poll_s` and GET queued frames from the CHF (GBCS §10.2.2)."""
+        while True:
+            await self.clock.sleep(self.poll_s)
+            if not self.joined:
+                continue
+            if self._tunnel_id is None:
+                self._request_tunnel()
+            else:
+                self._send_tunnel("transfer_data", to_server=True, tunnel_id=self._tunnel_id, data=tunnel.get())
+
+    def poll_now(self) -> None:
+        """Poll at once (tests, `CHF:HAN` control)."""
+        if self.joined and self._tunnel_id is not None:
+            self._send_tunnel("transfer_data", to_server=True, tunnel_id=self._tunnel_id, data=tunnel.get())

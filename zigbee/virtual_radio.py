@@ -1,0 +1,271 @@
+"""`VirtualRadio`: a zigpy radio backend (the 11 abstract `ControllerApplication` methods) on the shared medium.
+
+zigpy's own machinery (form_network, permit_with_link_key, the device interview, request, remove, backups)
+runs on it unchanged. Its trust centre admits a node only while it is permitted for that EUI-64 with a
+matching transient key (`permit_with_link_key`, the install-code policy bellows sets on EZSP) or, for a
+trust-centre re-join, with the key its key table holds (`write_network_info` key_table: a restored TC
+backup). An install-code join ends in an emulated key establishment (`zigbee.keys`). zigpy fires nothing on a
+same-NWK re-join, so the radio reports every decision itself as listener events:
+`tc_device_joined(ieee, nwk, tc_link_key, method, lqi, rssi)` and `tc_join_refused(ieee, reason)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import zigpy.application
+import zigpy.device
+import zigpy.endpoint
+import zigpy.exceptions
+import zigpy.state
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+
+from chf.han import JoinMethod
+
+from .clock import EmulatedClock
+from .keys import emulated_key_establishment
+from .medium import Credential, CredentialKind, JoinDecision, Link, Medium
+from .smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, SmartEnergyMixin
+
+log = logging.getLogger(__name__)
+
+HUB_SE_ENDPOINT = 0x0A  # the CHF's Smart Energy endpoint (tunnel client for ESME/PPMID, server for a GSME)
+SE_DEVICE_TYPE_ESP = 0x0500  # ZSE 1.2a Table 5-13: Energy Service Interface / ESP
+
+
+def to_ieee(eui: bytes) -> t.EUI64:
+    """GBCS writes EUI-64s most significant byte first; zigpy stores them little-endian."""
+    return t.EUI64(bytes(eui)[::-1])
+
+
+def from_ieee(ieee: t.EUI64 | t.ExtendedPanId) -> bytes:
+    return bytes(ieee)[::-1]
+
+
+def virtual_config(hub_eui: bytes, *, channel: int = 15, extended_pan_id: bytes | None = None,
+                   **overrides: Any) -> dict[str, Any]:
+    """zigpy config that keeps a virtual radio hermetic: no DB, OTA, topology scans, periodic backups or
+    watchdog; a fixed channel (no energy scan); the CHF's SE endpoint."""
+    network: dict[str, Any] = {"channel": channel}
+    if extended_pan_id is not None:
+        network["extended_pan_id"] = to_ieee(extended_pan_id).__str__()
+    cfg: dict[str, Any] = {
+        "device": {"path": f"virtual://{hub_eui.hex().upper()}"},
+        "database_path": None,
+        "ota": {"enabled": False},
+        "topology_scan_enabled": False,
+        "backup_enabled": False,
+        "watchdog_enabled": False,
+        "network": network,
+        "additional_endpoints": [{
+            "endpoint": HUB_SE_ENDPOINT, "profile": SE_PROFILE_ID, "device_type": SE_DEVICE_TYPE_ESP,
+            "device_version": 0, "input_clusters": [TUNNELING_CLUSTER_ID], "output_clusters": [TUNNELING_CLUSTER_ID],
+        }],
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+class VirtualRadioCore(zigpy.application.ControllerApplication):
+    """The radio alone, with stock zigpy reception (SE frames dropped): use `VirtualRadio`."""
+
+    def __init__(self, config: dict, *, medium: Medium, eui: bytes, clock: EmulatedClock) -> None:
+        super().__init__(config)
+        self.medium = medium
+        self.eui = bytes(eui)
+        self.clock = clock
+        self._nvram: tuple[zigpy.state.NetworkInfo, zigpy.state.NodeInfo] | None = None
+        self._descriptors: dict[int, zdo_t.SimpleDescriptor] = {}
+        self._transient: dict[bytes, tuple[bytes, float]] = {}  # EUI → (link key, emulated deadline)
+        self._permit_until = float("-inf")
+        self._keys: dict[bytes, bytes] = {}  # TC key table: EUI → TC link key
+        self._nwk: dict[bytes, int] = {}     # EUI → short address of the network's members
+        self._ke_counter = 0
+
+    @classmethod
+    async def open(cls, medium: Medium, eui: bytes, clock: EmulatedClock, config: dict | None = None, *,
+                   auto_form: bool = True, **config_options: Any) -> "VirtualRadioCore":
+        """Construct and start (zigpy's `startup`: connect, form if needed, start the network)."""
+        app = cls(config or virtual_config(eui, **config_options), medium=medium, eui=eui, clock=clock)
+        await app.startup(auto_form=auto_form)
+        return app
+
+    # ------------------------------------------------------------------------------------------ radio API
+    async def connect(self) -> None:
+        self.medium.attach_radio(self)
+
+    async def disconnect(self) -> None:
+        self.medium.detach_radio(self.eui)
+
+    async def load_network_info(self, *, load_devices: bool = False) -> None:
+        if self._nvram is None:
+            raise zigpy.exceptions.NetworkNotFormed("the virtual radio holds no network")
+        ni, node = self._nvram
+        if load_devices:
+            ni = ni.replace(
+                key_table=[zigpy.state.Key(key=t.KeyData(k), partner_ieee=to_ieee(e)) for e, k in self._keys.items()],
+                children=[to_ieee(e) for e in self._nwk],
+                nwk_addresses={to_ieee(e): t.NWK(n) for e, n in self._nwk.items()})
+        self.state.network_info = ni
+        self.state.node_info = node
+
+    async def write_network_info(self, *, network_info: zigpy.state.NetworkInfo,
+                                 node_info: zigpy.state.NodeInfo) -> None:
+        ieee = to_ieee(self.eui) if node_info.ieee == t.EUI64.UNKNOWN else node_info.ieee
+        node_info = node_info.replace(ieee=ieee, nwk=t.NWK(node_info.nwk))
+        self._keys = {from_ieee(k.partner_ieee): bytes(k.key) for k in network_info.key_table}
+        self._nwk = {from_ieee(e): int(n) for e, n in network_info.nwk_addresses.items()}
+        network_info = network_info.replace(
+            pan_id=t.PanId(network_info.pan_id), nwk_manager_id=t.NWK(network_info.nwk_manager_id),
+            key_table=[], children=[], nwk_addresses={},
+            tc_link_key=network_info.tc_link_key.replace(partner_ieee=ieee))
+        self._nvram = (network_info, node_info)
+        self._transient.clear()
+        self.state.network_info, self.state.node_info = network_info, node_info
+
+    async def reset_network_info(self) -> None:
+        self._nvram = None
+        self._keys.clear()
+        self._nwk.clear()
+
+    async def add_endpoint(self, descriptor: zdo_t.SimpleDescriptor) -> None:
+        self._descriptors[descriptor.endpoint] = descriptor
+
+    async def start_network(self) -> None:
+        await self.load_network_info()
+        if not self._descriptors:
+            await self.register_endpoints()
+        ieee = self.state.node_info.ieee
+        dev = self.add_device(ieee, t.NWK(0x0000))
+        dev.node_desc = zdo_t.NodeDescriptor(
+            logical_type=zdo_t.LogicalType.Coordinator, complex_descriptor_available=0, user_descriptor_available=0,
+            reserved=0, aps_flags=0, frequency_band=zdo_t.NodeDescriptor.FrequencyBand.Freq2400MHz,
+            mac_capability_flags=(zdo_t.NodeDescriptor.MACCapabilityFlags.FullFunctionDevice
+                                  | zdo_t.NodeDescriptor.MACCapabilityFlags.MainsPowered
+                                  | zdo_t.NodeDescriptor.MACCapabilityFlags.RxOnWhenIdle
+                                  | zdo_t.NodeDescriptor.MACCapabilityFlags.AllocateAddress),
+            manufacturer_code=0xFFFF, maximum_buffer_size=82, maximum_incoming_transfer_size=1500,
+            server_mask=0, maximum_outgoing_transfer_size=1500, descriptor_capability_field=0)
+        for desc in self._descriptors.values():
+            ep = dev.add_endpoint(desc.endpoint)
+            ep.profile_id, ep.device_type = desc.profile, desc.device_type
+            ep.status = zigpy.endpoint.Status.ZDO_INIT
+            for c in desc.input_clusters:
+                ep.add_input_cluster(c)
+            for c in desc.output_clusters:
+                ep.add_output_cluster(c)
+        dev.model, dev.manufacturer = "VirtualRadio", "commshub"
+        self._permit_until = float("-inf")
+        self.medium.wake_nodes()
+
+    async def force_remove(self, dev: zigpy.device.Device) -> None:
+        eui = from_ieee(dev.ieee)
+        self.forget(dev.ieee)
+        self.handle_leave(dev.nwk, dev.ieee)
+        log.debug("force-removed %s", eui.hex())
+
+    async def send_packet(self, packet: t.ZigbeePacket) -> None:
+        async with self._limit_concurrency(priority=packet.priority):
+            if not self.medium.powered.get(self.eui, False):
+                raise zigpy.exceptions.DeliveryError("the virtual radio is powered off")
+            dst = packet.dst
+            if dst.addr_mode == t.AddrMode.Broadcast:
+                for eui in list(self._nwk):
+                    self.medium.to_node(self.eui, eui, packet)
+                return
+            if dst.addr_mode == t.AddrMode.NWK:
+                eui = next((e for e, n in self._nwk.items() if n == dst.address), None)
+            elif dst.addr_mode == t.AddrMode.IEEE:
+                eui = from_ieee(dst.address)
+            else:
+                eui = None
+            if eui is None or not self.medium.to_node(self.eui, eui, packet):
+                raise zigpy.exceptions.DeliveryError(f"no route to {dst}")
+
+    async def permit_ncp(self, time_s: int = 60) -> None:
+        self._permit_until = self.clock.seconds() + time_s
+        if time_s:
+            self.medium.wake_nodes()
+
+    async def permit_with_link_key(self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60) -> None:
+        """Allow `node` to join with `link_key` for `time_s` emulated seconds (transient key), then open joining."""
+        self._transient[from_ieee(node)] = (bytes(link_key), self.clock.seconds() + time_s)
+        await self.permit(min(int(time_s), 254))
+        self.medium.wake_nodes()
+
+    # ------------------------------------------------------------------------------------------ trust centre
+    def forget(self, ieee: t.EUI64) -> None:
+        """Erase a device's TC link key and transient key (key clean-up after remove); its address goes when it
+        leaves, so the Mgmt_Leave_req zigpy is still sending finds its route."""
+        eui = from_ieee(ieee)
+        self._keys.pop(eui, None)
+        self._transient.pop(eui, None)
+
+    def trusts(self, ieee: t.EUI64) -> bytes | None:
+        return self._keys.get(from_ieee(ieee))
+
+    def beacon_info(self) -> tuple[bytes, int, int, bool] | None:
+        if self._nvram is None:
+            return None
+        ni = self._nvram[0]
+        now = self.clock.seconds()
+        permit = now < self._permit_until or any(d >= now for _, d in self._transient.values())
+        return from_ieee(ni.extended_pan_id), int(ni.pan_id), int(ni.channel), permit
+
+    def tc_join(self, node: bytes, credentials: list[Credential], rejoin: bool, link: Link) -> JoinDecision | None:
+        if self._nvram is None:
+            return None
+        now = self.clock.seconds()
+        transient = self._transient.get(node)
+        if transient is not None and transient[1] < now:
+            transient = None
+        method = key = None
+        for c in credentials:
+            if transient is not None and c.key == transient[0]:
+                if c.kind is CredentialKind.INSTALL_CODE:
+                    self._ke_counter += 1
+                    key = emulated_key_establishment(c.key, self.eui, node, self._ke_counter)
+                    method = JoinMethod.INSTALL_CODE
+                else:
+                    key, method = c.key, JoinMethod.LINK_KEY
+                self._transient.pop(node, None)
+                break
+            if c.kind is CredentialKind.TC_LINK_KEY and self._keys.get(node) == c.key:
+                key, method = c.key, JoinMethod.TC_REJOIN
+                break
+        ieee = to_ieee(node)
+        if method is None or key is None:
+            if transient is not None or node in self._keys or not rejoin:
+                # a TC re-join nobody permitted is dropped silently (Silicon Labs AN1233 policy)
+                why = "wrong key" if transient is not None or node in self._keys else "not permitted"
+                self.listener_event("tc_join_refused", ieee, why)
+            return None
+        self._keys[node] = key
+        nwk = self._nwk.get(node)
+        if nwk is None:
+            used = set(self._nwk.values())
+            nwk = next(n for n in iter(lambda: self.medium.rng.randint(0x0001, 0xFFF7), None) if n not in used)
+            self._nwk[node] = nwk
+        self.listener_event("tc_device_joined", ieee, nwk, key, method, link.lqi, link.rssi)
+        asyncio.get_running_loop().call_soon(self.handle_join, t.NWK(nwk), ieee, t.NWK(0x0000))
+        ni = self._nvram[0]
+        return JoinDecision(self.eui, nwk, int(ni.pan_id), from_ieee(ni.extended_pan_id), key, method)
+
+    def tc_keep_alive(self, node: bytes) -> bool:
+        return self._nvram is not None and node in self._keys and node in self._nwk
+
+    def node_left(self, node: bytes) -> None:
+        nwk = self._nwk.pop(node, None)
+        if nwk is not None:
+            self.handle_leave(t.NWK(nwk), to_ieee(node))
+
+    def receive(self, packet: t.ZigbeePacket) -> None:
+        if self.medium.powered.get(self.eui, False) and self._nvram is not None:
+            self.packet_received(packet)
+
+
+class VirtualRadio(SmartEnergyMixin, VirtualRadioCore):
+    """The virtual radio with Smart Energy reception (what `open_virtual` builds)."""
