@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gbcs import asn1, codes
+from gbcs import asn1, codes, gbz
 from gbcs import authentication as auth
 from gbcs.axdr import Data
 from gbcs.dlms import AccessRequest, RequestSpec, invoke_id_for
@@ -35,6 +35,7 @@ UNJOIN_USE_CASES: dict[str, int] = {"CS04AC": 0x000F, "CS04B": 0x0010}
 CS07_CODE = 0x0013
 ECS52_CODE = 0x0059
 CS08_CODE = 0x0129
+GCS38_CODE = 0x0084
 FIRMWARE_VERSION_OBIS = "0-0:0.2.1.255"
 
 
@@ -166,6 +167,15 @@ def cs08(sender: MeterSender, device: bytes, counter: int, *, supplementary_coun
                           signed=False, supplementary_counter=supplementary_counter)
 
 
+def gcs38(sender: MeterSender, device: bytes, counter: int, *, supplementary_counter: int | None = None) -> bytes:
+    """Read GSME firmware version: GBZ Read Attributes of Metering (0x0702) attribute 0x0206, ZCL sequence 0
+    (the GCS38 end-to-end message template, gbcs-use-cases.html; no RTDS vector)."""
+    z = gbz.ZclFrame(0x00, 0, 0x00, gbz.ReadAttributes([0x0206]))
+    payload = gbz.encode(gbz.GbzPayload([gbz.Component(0x01, 0x0702, z)]))
+    return sender.command(device, GCS38_CODE, payload, counter, signed=False,
+                          supplementary_counter=supplementary_counter)
+
+
 def disconnect(sender: MeterSender, device: bytes, counter: int, *, target: bytes | None = None,
                signed: bool = True, supplementary_counter: int | None = None) -> bytes:
     """SECMP0013 Disconnect Smart Meter from HAN (PROVISIONAL code, gbcs/asn1/disconnect.asn): Critical, signed
@@ -175,4 +185,4 @@ def disconnect(sender: MeterSender, device: bytes, counter: int, *, target: byte
                           supplementary_counter=supplementary_counter)
 
 
-USE_CASES = ("CS03A1", "CS03A2", "CS03B", "CS03C", "CS04AC", "CS04B", "CS07", "DISCONNECT", "ECS52", "CS08")
+USE_CASES = ("CS03A1", "CS03A2", "CS03B", "CS03C", "CS04AC", "CS04B", "CS07", "DISCONNECT", "ECS52", "GCS38", "CS08")

@@ -251,3 +251,14 @@ def test_mutated_commands_never_raise(pki_keys, pos, value):
     cmd[pos % len(cmd)] = value
     out = meter.handle(bytes(cmd))
     assert len(out.frames) <= 1 and not out.divorce
+
+
+def test_gcs38_on_the_gsme(pki_keys):
+    pki, keys = pki_keys
+    gsme = _meter(pki_keys, "gsme")
+    rsp = decode_frame(gsme.handle(mc.gcs38(_supplier(pki_keys), gsme.eui, 1)).frames[0])
+    assert rsp.header.message_code == 0x0084 and check_mac(keys, rsp) is Verdict.VALID
+    # GCS38 template: Metering 0x0702, Read Attributes Response 0x01, 0x0206 success, octet string 04 ‖ version
+    assert rsp.header.payload == bytes.fromhex("010901010702000C0800010602004104") + gsme.firmware_version
+    esme = _meter(pki_keys)
+    assert esme.handle(mc.gcs38(_supplier(pki_keys), esme.eui, 1)).frames == []

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gbcs import asn1, codes, dlms
+from gbcs import asn1, codes, dlms, gbz
 from gbcs.asn1 import DeviceType, DisconnectResponseCode
 from gbcs.axdr import Data
 from gbcs.errors import GbcsError
@@ -31,6 +31,10 @@ log = logging.getLogger("zigbee.devices")
 
 ECS52 = 0x0059  # Read ESME/Comms Hub Firmware Version (DLMS GET 1/0-0:0.2.1.255/2; RTDS 11.2_ECS52)
 CS08 = 0x0129   # Read PPMID/HCALCS Firmware Version (ASN.1; RTDS 11.2_CS08)
+GCS38 = 0x0084  # Read GSME Firmware Version (GBZ Read Attributes, Metering 0x0702 attr 0x0206; gbcs-use-cases.html)
+METERING_CLUSTER = 0x0702
+CURRENT_METER_ID = 0x0206  # Meter Status: CurrentMeterID, "used for current firmware version" (GCS38 template)
+ZCL_OCTET_STRING = 0x41
 FIRMWARE_VERSION_OBIS = bytes.fromhex("0000000201FF")
 DEFAULT_FIRMWARE_VERSION = bytes.fromhex("0123ABCD")  # what every RTDS firmware read returns (11.2_ECS52, 11.2_CS08)
 
@@ -183,6 +187,21 @@ class HanDeviceApplication:
             value = {"firmwareVersion": self.firmware_version, "responseCode": 0}
         return Handled(asn1.encode_value("ReadFirmwareVersionResponse", value))
 
+    def _gcs38(self, h: GroupingHeader) -> Handled:
+        """GCS38 on the GSME: one Read Attributes of Metering 0x0206 → Read Attributes Response with the firmware
+        version as a ZCL octet string (the GCS38 end-to-end message template, gbcs-use-cases.html)."""
+        req = gbz.decode(h.payload, h.offsets.get("payload", 0))
+        comps = req.components if isinstance(req, gbz.GbzPayload) else []
+        if len(comps) != 1 or comps[0].encrypted or comps[0].cluster_id != METERING_CLUSTER:
+            raise Refused(Rejection.MALFORMED, "GCS38 needs one plain Metering component")
+        z = comps[0].zcl
+        if z.frame_type != 0 or z.command_id != 0 or not isinstance(z.payload, gbz.ReadAttributes) \
+                or z.payload.attribute_ids != [CURRENT_METER_ID]:
+            raise Refused(Rejection.MALFORMED, "GCS38 reads attribute 0x0206 only")
+        record = gbz.AttributeRecord(CURRENT_METER_ID, ZCL_OCTET_STRING, self.firmware_version, 0)
+        answer = gbz.ZclFrame(0x08, z.sequence, 0x01, gbz.AttributeRecords([record]))  # profile-wide, server→client
+        return Handled(gbz.encode(gbz.GbzPayload([gbz.Component(0x01, METERING_CLUSTER, answer)])))
+
     def _disconnect(self, h: GroupingHeader) -> Handled:
         """SECMP0013 Disconnect Smart Meter from HAN (PROVISIONAL code and ASN.1, gbcs/asn1/disconnect.asn):
         Critical, so it arrives here only signed by a supplier. Success asks the radio half to divorce."""
@@ -232,15 +251,18 @@ HANDLERS: dict[int, Handler] = {
     CS07: HanDeviceApplication._read_join_details,
     ECS52: HanDeviceApplication._ecs52,
     CS08: HanDeviceApplication._cs08,
+    GCS38: HanDeviceApplication._gcs38,
 }
 _METERS = frozenset({DeviceType.ESME, DeviceType.GSME})
 _DEVICE_LOG_HOLDERS = frozenset({DeviceType.ESME, DeviceType.GSME, DeviceType.PPMID, DeviceType.HCALCS})
 # Which device types serve which use cases (gbcs/message_codes.json "targets": join/unjoin/CS07 on the
-# devices keeping a device log, ECS52 on the ESME, CS08 on the PPMID/HCALCS; Disconnect on meters).
+# devices keeping a device log, ECS52 on the ESME, GCS38 on the GSME, CS08 on the PPMID/HCALCS; Disconnect on
+# meters).
 SERVES: dict[int, frozenset[DeviceType]] = {
     **{code: _DEVICE_LOG_HOLDERS for code in (*JOIN_CODES, *UNJOIN_CODES, CS07)},
     ECS52: frozenset({DeviceType.ESME}),
     CS08: frozenset({DeviceType.PPMID, DeviceType.HCALCS}),
+    GCS38: frozenset({DeviceType.GSME}),
 }
 
 
