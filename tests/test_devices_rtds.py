@@ -188,3 +188,14 @@ def test_meter_commands_rebuild_rtds(keys, d, stem, who, build):
     mine.header.signature = want.header.signature
     apply_mac(keys, mine)
     assert mine.encode() == expected
+
+
+def test_every_cited_rtds_directory_exists():
+    import re
+
+    corpus = require_rtds()
+    cited = set()
+    for d in rtds_rig.DEVICES:
+        for text in (d.type_source, d.firmware_source, *(e.source for e in d.log)):
+            cited.update(re.findall(r"(?<![\w.])(?:\d+(?:\.\d+)*|NA)_[A-Za-z0-9]+", text))
+    assert cited and all((corpus / c).is_dir() for c in cited), sorted(c for c in cited if not (corpus / c).is_dir())
