@@ -137,7 +137,7 @@ def test_acb_command_response_keeps_the_supplementary_fields(pki_keys):
 
 # -- Disconnect Smart Meter from HAN -----------------------------------------------------------------------------
 def test_disconnect_signed_by_the_supplier_divorces(pki_keys):
-    pki, keys = pki_keys
+    _pki, keys = pki_keys
     meter = _meter(pki_keys)
     out = meter.handle(mc.disconnect(_supplier(pki_keys), meter.eui, 50))
     assert out.divorce and len(out.frames) == 1
@@ -220,14 +220,14 @@ def test_unknown_originator_and_wrong_recipient(pki_keys):
 
 
 def test_unsupported_use_case_is_refused(pki_keys):
-    pki, keys = pki_keys
+    _pki, _keys = pki_keys
     gsme = _meter(pki_keys, "gsme")
     assert gsme.handle(mc.ecs52(_supplier(pki_keys), gsme.eui, 1)).frames == []  # ECS52 is the ESME's read
     assert gsme.last_rejection.reason is Rejection.UNSUPPORTED
 
 
 def test_ecs52_on_the_esme(pki_keys):
-    pki, keys = pki_keys
+    _pki, keys = pki_keys
     esme = _meter(pki_keys)
     rsp = decode_frame(esme.handle(mc.ecs52(_supplier(pki_keys), esme.eui, 1)).frames[0])
     assert rsp.header.payload.endswith(b"\x01\x09\x04" + esme.firmware_version + b"\x01\x01\x00")
@@ -254,7 +254,7 @@ def test_mutated_commands_never_raise(pki_keys, pos, value):
 
 
 def test_gcs38_on_the_gsme(pki_keys):
-    pki, keys = pki_keys
+    _pki, keys = pki_keys
     gsme = _meter(pki_keys, "gsme")
     rsp = decode_frame(gsme.handle(mc.gcs38(_supplier(pki_keys), gsme.eui, 1)).frames[0])
     assert rsp.header.message_code == 0x0084 and check_mac(keys, rsp) is Verdict.VALID

@@ -31,7 +31,7 @@ async def joined_pair(kind=DeviceType.ESME, eui=ESME):
 
 def test_install_code_join_reports_key_and_method():
     async def go():
-        medium, a, m = await joined_pair()
+        _medium, a, m = await joined_pair()
         [j] = a.of(Joined)
         assert j.eui == ESME and j.method is JoinMethod.INSTALL_CODE and j.tc_link_key == m.tc_link_key
         assert j.tc_link_key not in (None, IC_KEY) and j.lqi == 255 and j.rssi == -40
@@ -77,7 +77,7 @@ def test_remove_then_historic_key_permit_brings_it_back_with_its_old_key():
 
 def test_removed_device_rejoins_with_install_code_in_second_half():
     async def go():
-        medium, a, m = await joined_pair()
+        _medium, a, m = await joined_pair()
         old = m.tc_link_key
         await a.han.execute(Remove(ESME))
         assert await until(lambda: m.state is NodeState.ORPHANED)
