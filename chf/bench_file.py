@@ -51,6 +51,7 @@ class Bench:
     hubs: tuple[HubSpec, ...] = ()
     meters: tuple[MeterSpec, ...] = ()
     seed: int = 0
+    gsme_poll_s: float = 7.5  # how often a sleepy GSME polls the CHF for queued frames (emulated seconds)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def hub(self, name: str) -> HubSpec:
@@ -60,7 +61,7 @@ class Bench:
         raise BenchFileError("bench", f"no hub named {name!r} (hubs: {', '.join(h.name for h in self.hubs)})")
 
 
-TOP_KEYS = {"keys", "keep_alive_s", "time_scale", "seed", "hub", "meter"}
+TOP_KEYS = {"keys", "keep_alive_s", "time_scale", "seed", "gsme_poll_s", "hub", "meter"}
 HUB_KEYS = {"name", "eui", "wan", "state"}
 METER_KEYS = {"type", "eui", "install_code", "joined_to", "hears", "dead"}
 
@@ -174,7 +175,8 @@ def parse(text: str, path: Path) -> Bench:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise BenchFileError("bench", f"key 'seed' must be an integer, got {seed!r}")
     return Bench(path, base / keys, _number("bench", "keep_alive_s", doc.get("keep_alive_s", 30)),
-                 _number("bench", "time_scale", doc.get("time_scale", 1)), tuple(hubs), tuple(meters), seed)
+                 _number("bench", "time_scale", doc.get("time_scale", 1)), tuple(hubs), tuple(meters), seed,
+                 _number("bench", "gsme_poll_s", doc.get("gsme_poll_s", 7.5)))
 
 
 def load(path: str | Path) -> Bench:
@@ -196,6 +198,7 @@ keys = "keys"          # one test PKI for every hub, meter, the ACB and the supp
 keep_alive_s = 30      # TC keep-alive period of the emulated meters (emulated seconds)
 time_scale = 30        # emulated seconds per real second
 seed = 0               # seeds the medium's packet-loss draws (reproducible runs)
+gsme_poll_s = 7.5      # how often a sleepy GSME polls the hub for queued frames (emulated seconds)
 
 [[hub]]
 name = "A"

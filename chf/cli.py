@@ -135,11 +135,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .runtime import RunOptions, run
 
-    return run(RunOptions(state=args.state, keys=args.keys, hub_id=args.hub_id, profile=args.profile,
-                          wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
-                          manufacturer=args.manufacturer, model=args.model,
-                          firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
-                          capacity=args.capacity, trust=args.trust or []))
+    if args.bench:
+        from zigbee.run import run_bench_file
+
+        return run_bench_file(args.bench)
+    opts = RunOptions(state=args.state, keys=args.keys, hub_id=args.hub_id, profile=args.profile,
+                      wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
+                      manufacturer=args.manufacturer, model=args.model,
+                      firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
+                      capacity=args.capacity, trust=args.trust or [])
+    if args.meter and args.radio != "virtual":
+        print("chf run: --meter needs --radio virtual (emulated meters live on the virtual radio)", file=sys.stderr)
+        return 2
+    if args.radio == "virtual":
+        from zigbee.run import run_virtual
+
+        return run_virtual(opts, args.meter or [], args.time_scale, args.keep_alive, args.gsme_poll)
+    if args.radio != "none":
+        from zigbee.run import run_hardware
+
+        return run_hardware(opts)
+    return run(opts)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench_file import EXAMPLE
+
+    sys.stdout.write(EXAMPLE)
+    return 0
 
 
 def _sender(args: argparse.Namespace):
@@ -293,7 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--extended-pan-id", metavar="HEX8", help="override the HAN's Extended PAN ID (first start)")
     r.add_argument("--capacity", type=int, metavar="N", help="device log capacity (default 16)")
     r.add_argument("--wan", default="127.0.0.1:4059", help="HOST:PORT or serial://DEVICE-or-pyserial-URL")
-    r.add_argument("--radio", default="none", help="HAN radio: none (no HAN)")
+    r.add_argument("--radio", default="none",
+                   help="HAN radio: none (no HAN), virtual (emulated meters), ezsp:/dev/ttyUSB0, znp:PATH, deconz:PATH, "
+                        "socket://HOST:PORT forms, or auto (the one detected stick)")
+    r.add_argument("--meter", action="append", metavar="TYPE:EUI:INSTALL_CODE",
+                   help="an emulated meter in factory state on the virtual radio (esme, gsme, ppmid, ihd; repeatable)")
+    r.add_argument("--time-scale", type=float, default=1.0, metavar="N",
+                   help="virtual radio: emulated seconds per real second (default 1)")
+    r.add_argument("--keep-alive", type=float, default=30.0, metavar="SECONDS",
+                   help="virtual radio: emulated meters' TC keep-alive period (default 30)")
+    r.add_argument("--gsme-poll", type=float, default=0.5, metavar="SECONDS",
+                   help="virtual radio: how often an emulated GSME polls for queued frames (emulated, default 0.5)")
+    r.add_argument("--bench", metavar="FILE", help="run a bench file: several hubs and meters on one virtual radio "
+                                                  "(`chf bench example` prints one)")
     r.add_argument("--fault", action="append", metavar="SPEC",
                    help="CLASS/OBIS/aN=RESULT or mN=RESULT[,once], repeatable")
     r.add_argument("--clock", default="real", help="real or fixed:ISO8601")
@@ -325,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="from_backup", metavar="FILE|HEX",
                    help="CCS03: take --device's entry and the EPID from a CS14 alert or CCS07 response")
     s.set_defaults(func=cmd_send)
+
+    b = sub.add_parser("bench", help="bench files (several hubs and meters on one virtual radio)")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    be = bsub.add_parser("example", help="print a working bench file (two hubs, an ESME, a GSME and a PPMID)")
+    be.set_defaults(func=cmd_bench)
 
     k = sub.add_parser("keys", help="key material")
     ksub = k.add_subparsers(dest="keys_command", required=True)

@@ -33,7 +33,7 @@ from .han import FrameReceived, HanCommand, HanEvent, JoinMethod, Joined, JoinRe
 from .identity import HubIdentity
 from .install_code import link_key
 from .join_window import JoinPhase
-from .objects import CS14_ALERT_CODE, Context, backup, execute, log_entry
+from .objects import CS14_ALERT_CODE, Context, backup, execute, log_entry, register_device, set_enable_joining
 from .replies import alert_frame, response_frame
 from .store import Store
 from .usecases import USE_CASES
@@ -313,6 +313,30 @@ class Hub:
         record_link(entry, ev.lqi, ev.rssi)
         self._commit()
         return Outcome(forward=[(ev.frame, origin)])
+
+    def install(self, eui: bytes, device_type: int, install_code: bytes, join_timeout: int = 90) -> Outcome:
+        """Whitelist a device and open its join window without a WAN command, by the same rules as CCS01
+        (register_device, join_timeout, enable joining): how a bench or the RTDS rig puts devices in place as
+        an installer would. Touches no remote party's counter, raises no alert."""
+        with self.lock:
+            ctx = Context(self.state, self.config.identity, self.clock.now(), self.faults)
+            result, _ = register_device(ctx, Data.structure([
+                Data.octet_string(eui), Data.enum(1), Data.octet_string(install_code), Data.enum(device_type)]))
+            if result != 0:
+                self._reload()
+                return Outcome(rejection=(Rejection.MALFORMED, f"install of {eui.hex().upper()} refused ({result})"))
+            self.state.join_timeout = join_timeout
+            set_enable_joining(ctx, Data.boolean(0xFF))
+            self._commit()
+            return Outcome(han=ctx.han)
+
+    def forget(self, eui: bytes) -> None:
+        """Drop a device-log entry without a CCS02 (no historic record, no alert, no radio command): bench and rig
+        setup only, when an emulated device starts afresh beside a hub state that still lists it."""
+        with self.lock:
+            self.state.device_log.remove(eui)
+            self.state.join_windows.pop(eui, None)
+            self._commit()
 
     def tick(self) -> Outcome:
         """Advance windows on the clock: the historic half hands over to the install code, windows close."""

@@ -167,17 +167,47 @@ class HubRuntime:
         await self.han.stop()
 
 
-async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tuple[str, int]] | None" = None,
-                     quiet: bool = False, han: Han | None = None) -> None:
+@dataclass
+class ServedHub:
+    """One hub served on a loop: its WAN port, its HAN runtime, its window ticker."""
+
+    hub: Hub
+    dispatcher: Dispatcher
+    runtime: HubRuntime
+    wan: TcpWan
+    host: str
+    port: int
+    ticker: asyncio.Task
+
+    async def close(self) -> None:
+        self.ticker.cancel()
+        await self.wan.close()
+        await self.runtime.stop()
+
+
+async def start_hub(hub: Hub, han: Han | None = None, *, tick_s: float = 1.0) -> tuple[Dispatcher, HubRuntime]:
+    """Bring up a hub's HAN runtime (the radio starts here) before its WAN port opens."""
     d = Dispatcher(hub, allow_join=han is None)
     runtime = HubRuntime(d, han if han is not None else RecordingHan())
-    wan = TcpWan(d, host, port)
     await runtime.start()
+    return d, runtime
+
+
+async def open_wan(hub: Hub, d: Dispatcher, runtime: HubRuntime, host: str, port: int,
+                   tick_s: float = 1.0) -> ServedHub:
+    wan = TcpWan(d, host, port)
     h, p = await wan.start()
-    if not quiet:
-        print(f"listening on {h}:{p}", flush=True)
-    if ready is not None:
-        ready.set_result((h, p))
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(tick_s)
+            await runtime.tick()
+
+    return ServedHub(hub, d, runtime, wan, h, p, asyncio.create_task(ticker()))
+
+
+async def wait_for_stop() -> None:
+    """Until SIGINT or SIGTERM (on the main thread), or forever."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():
@@ -186,19 +216,21 @@ async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tupl
                 loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError):
                 pass
+    await stop.wait()
 
-    async def ticker() -> None:
-        while True:
-            await asyncio.sleep(1)
-            await runtime.tick()
 
-    t = asyncio.create_task(ticker())
+async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tuple[str, int]] | None" = None,
+                     quiet: bool = False, han: Han | None = None) -> None:
+    d, runtime = await start_hub(hub, han)
+    served = await open_wan(hub, d, runtime, host, port)
+    if not quiet:
+        print(f"listening on {served.host}:{served.port}", flush=True)
+    if ready is not None:
+        ready.set_result((served.host, served.port))
     try:
-        await stop.wait()
+        await wait_for_stop()
     finally:
-        t.cancel()
-        await wan.close()
-        await runtime.stop()
+        await served.close()
 
 
 class ServerThread:

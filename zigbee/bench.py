@@ -1,0 +1,209 @@
+"""A running bench: hubs and emulated meters sharing one virtual medium in one process (`chf run --bench`,
+`chf run --radio virtual`, the RTDS rig, the demo).
+
+Each hub is a real `chf` hub (durable state, WAN port) whose HAN is a `ZigpyHan` on its own `VirtualRadio`;
+meters are `EmulatedNode`s (the radio half) carrying `HanDeviceApplication`s (the GBCS half). Everything runs
+on one asyncio loop; hub work (ECDSA, commits) runs on each hub's worker thread. A meter that starts
+`joined_to` a hub is installed the way an installer would do it: whitelisted with its install code and
+joined over the air before the WAN ports open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from chf.bench_file import Bench, HubSpec, MeterSpec
+from chf.device_log import DeviceType as HubDeviceType
+from chf.hub import Hub
+from chf.keygen import Pki, ensure_entities
+from chf.runtime import HubRuntime, RunOptions, ServedHub, build_hub, open_wan, start_hub
+from chf.wan import Dispatcher
+from gbcs.keys import KeyStore
+
+from . import devices
+from .clock import EmulatedClock
+from .device_app import DeviceApplication
+from .medium import Medium
+from .node import DeviceType, EmulatedNode
+from .zigpy_han import ZigpyHan, open_virtual
+
+log = logging.getLogger("zigbee.bench")
+
+HUB_TYPES = {"esme": HubDeviceType.ESME, "gsme": HubDeviceType.GSME, "ppmid": HubDeviceType.PPMID,
+             "ihd": HubDeviceType.IHD}
+INSTALL_WAIT_S = 30.0  # real seconds a joined_to meter may take to join before the bench gives up
+
+
+class BenchError(RuntimeError):
+    """The bench could not be brought up (a meter did not join its hub, a port was taken, ...)."""
+
+
+@dataclass
+class RunningHub:
+    spec: HubSpec
+    hub: Hub
+    han: ZigpyHan
+    dispatcher: Dispatcher | None = None
+    runtime: HubRuntime | None = None
+    served: ServedHub | None = None
+
+
+@dataclass
+class RunningBench:
+    bench: Bench
+    clock: EmulatedClock
+    medium: Medium
+    keys: KeyStore
+    pki: Pki
+    hubs: dict[str, RunningHub] = field(default_factory=dict)
+    nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------ control
+    def han_json(self, name: str) -> dict:
+        """`CHF:HAN`: the hub's network and radio view, each device's join state, link-key hash and LQI from its
+        device log, and every emulated meter's own state."""
+        rh = self.hubs[name]
+        snap = rh.hub.snapshot()
+        with rh.hub.lock:
+            entries = {e.eui.hex().upper(): e for e in rh.hub.state.device_log.entries()}
+        devices_out = []
+        for eui, e in entries.items():
+            devices_out.append({"eui": eui, "device_type": e.device_type, "status": int(e.status),
+                                "joined": e.tc_link_key is not None,
+                                "hashed_tc_link_key": e.hashed_tc_link_key.hex().upper(),
+                                "lqi": e.stats.average_lqi, "rssi": e.stats.average_rssi,
+                                "last_communication": e.last_communication.isoformat() if e.last_communication
+                                else None})
+        return {"hub": name, "eui": snap["hub"], "extended_pan_id": snap["extended_pan_id"],
+                "powered": self.medium.powered.get(rh.spec.eui, True), "radio": rh.han.snapshot(),
+                "devices": devices_out, "meters": [n.snapshot() for n in self.nodes.values()],
+                "emulated_time": self.clock.now().isoformat(), "time_scale": self.clock.time_scale}
+
+    def controls(self, name: str) -> dict[str, Callable[[list[str]], str]]:
+        rh = self.hubs[name]
+
+        def han(args: list[str]) -> str:
+            return "CHF:OK " + json.dumps(self.han_json(name), separators=(",", ":"))
+
+        def power(args: list[str]) -> str:
+            if len(args) != 1 or args[0].upper() not in ("ON", "OFF"):
+                raise ValueError("CHF:POWER ON|OFF")
+            on = args[0].upper() == "ON"
+            self.medium.power(rh.spec.eui, on)
+            return f"CHF:OK hub {name} radio {'on' if on else 'off'}"
+
+        def advance(args: list[str]) -> str:
+            try:
+                s = float(args[0]) if len(args) == 1 else -1.0
+            except ValueError:
+                s = -1.0
+            if not 0 <= s <= 86400 * 366:
+                raise ValueError("CHF:ADVANCE SECONDS (0 to a year of emulated time)")
+            self.clock.advance(s)
+            self.medium.wake_nodes()
+            return f"CHF:OK emulated time {self.clock.now().isoformat()}"
+
+        return {"HAN": han, "POWER": power, "ADVANCE": advance}
+
+    async def close(self) -> None:
+        for n in self.nodes.values():
+            await n.stop()
+        for rh in self.hubs.values():
+            if rh.served is not None:
+                await rh.served.close()
+            else:
+                await rh.han.stop()
+
+
+def meter_application(kind: str, eui: bytes, keys: KeyStore, pki: Pki, clock: EmulatedClock) -> DeviceApplication:
+    """The GBCS half of a bench meter, trusting the bench's supplier and ACB."""
+    parties = devices.remote_parties(pki.eui("supplier"), pki.eui("acb"), pki.eui("network_operator"))
+    make = {"esme": devices.esme, "gsme": devices.gsme, "ppmid": devices.ppmid, "ihd": devices.ppmid}[kind]
+    return make(eui, keys, parties, clock=clock)
+
+
+async def _until(cond: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        await asyncio.sleep(0.02)
+    return cond()
+
+
+async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplication] | None = None,
+                      keys_dir: Path | None = None, options: Callable[[HubSpec], RunOptions] | None = None,
+                      announce: Callable[[str], None] | None = print) -> RunningBench:
+    """Bring a bench up: PKI, medium, hubs and their radios, meters, installs, then the WAN ports (announced as
+    `hub <name> <EUI> listening on HOST:PORT`)."""
+    clock = EmulatedClock(time_scale=bench.time_scale)
+    medium = Medium(clock, seed=bench.seed)
+    kdir = keys_dir or bench.keys
+    if applications is None:  # a bench PKI: every hub and meter has keys
+        ents = {h.eui: f"hub {h.name}" for h in bench.hubs}
+        ents.update({m.eui: m.type for m in bench.meters})
+        pki = await asyncio.to_thread(ensure_entities, kdir, ents, bench.hubs[0].eui)
+    else:
+        pki = Pki.load(kdir) or Pki()
+    keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))
+    rb = RunningBench(bench, clock, medium, keys, pki)
+    try:
+        for spec in bench.hubs:
+            opts = options(spec) if options else RunOptions(
+                state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
+                radio="virtual", extended_pan_id=spec.eui.hex())
+            hub = await asyncio.to_thread(build_hub, opts, clock)
+            han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
+            rb.hubs[spec.name] = RunningHub(spec, hub, han)
+        for rh in rb.hubs.values():
+            rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
+        for m in bench.meters:
+            app = (applications or {}).get(m.eui) or meter_application(m.type, m.eui, keys, pki, clock)
+            node = EmulatedNode(medium, m.eui, DeviceType(m.type), m.install_code, app, keep_alive_s=bench.keep_alive_s,
+                                poll_s=bench.gsme_poll_s)
+            rb.nodes[m.eui] = node
+            if m.dead:
+                medium.set_dead(m.eui, True)
+            await node.start()
+        await _install(rb, [m for m in bench.meters if m.joined_to and not m.dead])
+        for m in bench.meters:
+            if m.hears is not None:
+                medium.set_hears(m.eui, {rb.hubs[n].spec.eui for n in m.hears})
+        for name, rh in rb.hubs.items():
+            assert rh.dispatcher is not None and rh.runtime is not None
+            rh.dispatcher.controls.update(rb.controls(name))
+            rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port)
+            if announce is not None:
+                announce(f"hub {name} {rh.hub.eui.hex().upper()} listening on {rh.served.host}:{rh.served.port}")
+    except BaseException:
+        await rb.close()
+        raise
+    return rb
+
+
+async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
+    """Put `joined_to` meters in place as an installer would: whitelist (CCS01 rules), join over the air."""
+    for m in meters:
+        assert m.joined_to is not None
+        rh = rb.hubs[m.joined_to]
+        entry = rh.hub.state.device_log.get(m.eui)
+        node = rb.nodes[m.eui]
+        if entry is not None and entry.tc_link_key is not None and node.joined:
+            continue
+        if entry is not None:  # a previous run's entry: the emulated meter starts afresh, so re-install it
+            await asyncio.to_thread(rh.hub.forget, m.eui)
+        out = await asyncio.to_thread(rh.hub.install, m.eui, HUB_TYPES[m.type], m.install_code)
+        assert rh.runtime is not None
+        rh.runtime.after(out)
+    for m in meters:
+        rh = rb.hubs[m.joined_to or ""]
+        ok = await _until(lambda rh=rh, m=m: (e := rh.hub.state.device_log.get(m.eui)) is not None
+                          and e.tc_link_key is not None and rb.nodes[m.eui].joined, INSTALL_WAIT_S)
+        if not ok:
+            raise BenchError(f"meter {m.eui.hex().upper()} did not join hub {m.joined_to} within {INSTALL_WAIT_S:.0f} s")
