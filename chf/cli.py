@@ -224,6 +224,40 @@ def _build_use_case(args: argparse.Namespace):
     raise EncodeError("use case", f"{args.use_case!r}: choose from {', '.join(commands.BUILDERS)}")
 
 
+def _is_meter_use_case(args: argparse.Namespace) -> bool:
+    from .meter_commands import USE_CASES
+
+    uc = args.use_case.upper()
+    return uc in USE_CASES and (uc != "ECS52" or args.device is not None)
+
+
+def _meter_command(args: argparse.Namespace) -> bytes:
+    """A meter-side command, sent as the supplier by default (as RTDS's meter commands are), or as the ACB on
+    the supplier's behalf with `--originator ACB_EUI`; critical ones signed with the originator's DS key."""
+    from . import meter_commands as mc
+    from .commands import CounterFile
+    from .keygen import Pki
+
+    keys_dir = Path(args.keys or Path(args.state) / "keys")
+    pki = Pki.load(keys_dir)
+    supplier = bytes.fromhex(args.supplier) if args.supplier and args.supplier != "none" else \
+        (pki.eui("supplier") if pki else bytes.fromhex("90B3D51F30010000"))
+    acb = pki.eui("acb") if pki else ACB_EUI
+    originator = bytes.fromhex(args.originator) if args.originator else supplier
+    keys = KeyStore.from_directory(keys_dir, acb=acb)
+    sender = mc.MeterSender(keys, originator, supplier if originator != supplier else None)
+    counter = CounterFile(args.counters or Path(args.state) / "send-counters.json").next(originator)
+    cert = None
+    if args.certificate:
+        src = read_inputs([args.certificate])[0]
+        if src.data is None:
+            raise EncodeError("--certificate", str(src.error))
+        cert = src.data
+    return mc.build(sender, _hexarg(args.device, 8, "--device"), args.use_case, counter,
+                    other=_hexarg(args.other, 8, "--other") if args.other else None,
+                    other_type=args.other_type, certificate=cert, meter_type=args.meter_type)
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     from gbcs import message
     from gbcs.explain import explain
@@ -238,6 +272,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             print(f"chf send: --raw: {items[0].error}", file=sys.stderr)
             return 2
         frame = items[0].data
+    elif args.use_case and _is_meter_use_case(args):
+        frame = _meter_command(args)
     elif args.use_case:
         frame = _sender(args).build(_build_use_case(args))
     else:
@@ -338,8 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("send", help="send a command to a hub as a remote party and print what comes back")
-    s.add_argument("use_case", nargs="?", help="CCS01, CCS02, CCS03, CCS05, CCS06, CCS07, ECS26i, ECS26n, "
-                   "ECS35c, ECS35d, ECS52")
+    s.add_argument("use_case", nargs="?", help="to the hub: CCS01, CCS02, CCS03, CCS05, CCS06, CCS07, ECS26i, "
+                   "ECS26n, ECS35c, ECS35d, ECS52; to a meter (--device METER): CS03A1, CS03A2, CS03B, CS03C, "
+                   "CS04AC, CS04B, CS07, DISCONNECT, ECS52, GCS38, CS08")
     s.add_argument("--wan", default="127.0.0.1:4059", metavar="HOST:PORT")
     s.add_argument("--raw", metavar="HEX|@FILE", help="send a prebuilt frame")
     s.add_argument("--wait", type=float, default=2.0, metavar="SECONDS")
@@ -351,7 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--originator", metavar="EUI", help="default: the ACB")
     s.add_argument("--supplier", metavar="EUI", help="supplementary remote party, or 'none'")
     s.add_argument("--counters", metavar="FILE", help="originator counter file (default STATE/send-counters.json)")
-    s.add_argument("--device", metavar="EUI")
+    s.add_argument("--device", metavar="EUI", help="the device a CCS01/02/03 names, or the meter a meter use case is for")
+    s.add_argument("--other", metavar="EUI", help="CS03x/CS04x: the other device to join or unjoin")
+    s.add_argument("--other-type", metavar="TYPE", help="CS03x: gsme, esme, gpf, hcalcs, ppmid, type2 or a number")
+    s.add_argument("--certificate", metavar="FILE|HEX", help="CS03C: the other device's certificate (DER)")
+    s.add_argument("--meter-type", metavar="TYPE", help="IDENTITY: esme, gsme, ppmid or ihd (picks the read)")
     s.add_argument("--install-code", metavar="HEX16")
     s.add_argument("--device-type", default="esme", help="esme, gsme, hc_alcs, ihd, cad, ppmid, gpf or a number")
     s.add_argument("--join-timeout", type=int, default=90, metavar="SECONDS")

@@ -186,3 +186,29 @@ def disconnect(sender: MeterSender, device: bytes, counter: int, *, target: byte
 
 
 USE_CASES = ("CS03A1", "CS03A2", "CS03B", "CS03C", "CS04AC", "CS04B", "CS07", "DISCONNECT", "ECS52", "GCS38", "CS08")
+
+
+IDENTITY_READS = {"esme": "ECS52", "gsme": "GCS38", "ppmid": "CS08", "ihd": "CS08", "hcalcs": "CS08"}
+
+
+def build(sender: MeterSender, device: bytes, use_case: str, counter: int, *, other: bytes | None = None,
+          other_type: str | int | None = None, certificate: bytes | None = None,
+          meter_type: str | None = None) -> bytes:
+    """Any meter-side use case by name (`chf send`, triage): CS03A1|CS03A2|CS03B|CS03C (`other`, `other_type`,
+    `certificate` for Method C), CS04AC|CS04B (`other`), CS07, DISCONNECT, ECS52, GCS38, CS08, or IDENTITY (the
+    identity/firmware read of `meter_type`)."""
+    uc = use_case.upper()
+    if uc == "IDENTITY":
+        uc = IDENTITY_READS.get((meter_type or "esme").lower(), "ECS52")
+    if uc in JOIN_USE_CASES:
+        if other is None or other_type is None:
+            raise EncodeError("--other", f"{uc} needs the other device's EUI (--other) and type (--other-type)")
+        return cs03(sender, device, uc, other, other_type, counter, certificate=certificate)
+    if uc in UNJOIN_USE_CASES:
+        if other is None:
+            raise EncodeError("--other", f"{uc} needs the EUI of the device to unjoin (--other)")
+        return cs04(sender, device, uc, other, counter)
+    simple = {"CS07": cs07, "ECS52": ecs52, "GCS38": gcs38, "CS08": cs08, "DISCONNECT": disconnect}
+    if uc in simple:
+        return simple[uc](sender, device, counter)
+    raise EncodeError("use case", f"{use_case!r} is none of {', '.join(USE_CASES)}")

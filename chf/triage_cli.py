@@ -55,9 +55,11 @@ class BenchRemote:
         return self.party(hub).build(specs)
 
     def meter(self, hub: bytes, meter: bytes, use_case: str, **p: object) -> bytes:
-        from .meter_commands import build_meter_command
+        from . import meter_commands
 
-        return build_meter_command(self.keys, self.pki, self.counters, meter, use_case, **p)
+        supplier = self.pki.eui("supplier")
+        return meter_commands.build(meter_commands.MeterSender(self.keys, supplier), meter, use_case,
+                                    self.counters.next(supplier), **p)  # type: ignore[arg-type]
 
     def use_case(self, frame: bytes) -> str:
         try:

@@ -27,7 +27,8 @@ from .triage import TriageError, entry_from_backup
 SERVICE_REQUESTS = {
     "CCS01": "SR 8.11", "CCS02": "SR 8.11", "CCS03": "SR 8.16", "CCS06": "SR 8.9", "CCS07": "SR 8.9",
     "CS07": "SR 8.9", "CS03A1": "SR 8.7.1", "CS03A2": "SR 8.7.1", "CS03B": "SR 8.7.2", "CS03C": "SR 8.7.1",
-    "CS04AC": "SR 8.8.1", "CS04B": "SR 8.8.2", "ECS52": "SR 11.2", "GCS??": "SR 11.2", "DISCONNECT": "SR 8.15",
+    "CS04AC": "SR 8.8.1", "CS04B": "SR 8.8.2", "ECS52": "SR 11.2", "GCS38": "SR 11.2", "CS08": "SR 11.2",
+    "DISCONNECT": "SR 8.15",
 }
 
 
@@ -118,6 +119,14 @@ def _success_dlms(frame: bytes | None) -> bool:
     except DecodeError:
         return False
     return isinstance(r, dlms.AccessResponse) and all(x.result == 0 for x in r.results)
+
+
+def _payload_tag(frame: bytes) -> int | None:
+    try:
+        p = decode_frame(frame).header.payload
+    except DecodeError:
+        return None
+    return p[0] if p else None
 
 
 def _asn1_code(frame: bytes | None) -> int | None:
@@ -251,8 +260,10 @@ class Triage:
                           f"the meter's {use_case} response")
         if r is None:
             return False
-        if want_code is None:
-            ok = _success_dlms(r)
+        if want_code is None:  # a DLMS read must succeed; a GBZ or ASN.1 answer is the read itself
+            ok = _success_dlms(r) if _payload_tag(r) == 0xDA else True
+            if not ok:
+                step.detail = "the read failed (DLMS result not success)"
         else:
             code = _asn1_code(r)
             ok = code == want_code
@@ -292,10 +303,10 @@ class Triage:
 
     def _checks(self, rep: MeterReport, m: MeterInfo, links: list[HubLink]) -> bool:
         ok = True
-        ident = "ECS52" if m.type == "esme" else "GSME firmware read" if m.type == "gsme" else None
+        ident = {"esme": "ECS52", "gsme": "GCS38", "ppmid": "CS08", "ihd": "CS08"}.get(m.type)
         if ident is not None:
-            s = self._step(rep, "identity and firmware read", "ECS52")
-            ok &= self._run(s, lambda st: self._meter_ok(m, "IDENTITY", st, want_code=None), links)
+            s = self._step(rep, f"identity and firmware read ({ident})", ident)
+            ok &= self._run(s, lambda st: self._meter_ok(m, "IDENTITY", st, want_code=None, meter_type=m.type), links)
         s = self._step(rep, "read the meter's device log", "CS07")
         ok &= self._run(s, lambda st: self._meter_ok(m, "CS07", st), links)
         if self.ppmid is not None and m.type in ("esme", "gsme"):
