@@ -67,7 +67,7 @@ class BenchRemote:
         except DecodeError:
             return "?"
         e = codes.lookup(code)
-        return e.name if e is not None else f"0x{code:04X}"
+        return e.use_case if e is not None else f"0x{code:04X}"
 
 
 def _meters(args: argparse.Namespace, bench: Bench) -> list[MeterInfo]:

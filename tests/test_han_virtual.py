@@ -62,7 +62,7 @@ def test_remove_then_historic_key_permit_brings_it_back_with_its_old_key():
         medium, a, m = await joined_pair()
         old = m.tc_link_key
         await a.han.execute(Remove(ESME))
-        assert await until(lambda: m.state is NodeState.ORPHANED and a.of(Left))
+        assert await until(lambda: m.state is NodeState.LEFT and a.of(Left))
         medium.clock.advance(120)  # orphan scans: the TC forgot its key, so no TC re-join
         assert not await until(lambda: m.joined, tries=20)
         await a.han.execute(Permit(ESME, old, 45, historic=True))  # CCS01 first half: the historic TC link key
@@ -80,7 +80,7 @@ def test_removed_device_rejoins_with_install_code_in_second_half():
         _medium, a, m = await joined_pair()
         old = m.tc_link_key
         await a.han.execute(Remove(ESME))
-        assert await until(lambda: m.state is NodeState.ORPHANED)
+        assert await until(lambda: m.state is NodeState.LEFT)
         await a.han.execute(Permit(ESME, IC_KEY, 45))  # CCS01 second half: the install code
         assert await until(lambda: len(a.of(Joined)) == 2)
         j = a.of(Joined)[1]
@@ -191,6 +191,7 @@ def test_dead_node_and_hears_set():
 def test_transition_table():
     assert all(TRANSITIONS[(s, NodeEvent.DIVORCE)] is NodeState.FACTORY for s in NodeState)
     assert TRANSITIONS[(NodeState.ORPHANED, NodeEvent.ACCEPTED)] is NodeState.REJOINED
+    assert TRANSITIONS[(NodeState.JOINED, NodeEvent.LEFT)] is NodeState.LEFT
 
     async def go():
         medium = frozen()
@@ -290,3 +291,24 @@ def test_lossy_link_is_seeded_and_total_loss_blocks_joining():
     run(go())
     draws = [Medium(EmulatedClock(time_scale=0), seed=7).rng.random() for _ in range(2)]
     assert draws[0] == draws[1]  # one seeded RNG per medium: runs replay
+
+
+def test_orphan_still_bound_to_its_han_does_not_join_elsewhere_with_its_install_code():
+    """SECMP0013 state 2: a meter that lost its hub stays bound to that HAN; only a restore (TC re-join on its
+    Extended PAN ID) brings it back, never a new network permitting its install code."""
+    async def go():
+        medium, a, m = await joined_pair()
+        b = await hub(medium, HUB_B)
+        medium.set_hears(ESME, {HUB_B})
+        assert await until(lambda: m.state is NodeState.ORPHANED, clock=medium.clock, step=5.0)
+        await b.han.execute(Permit(ESME, IC_KEY, 90))
+        medium.clock.advance(60)
+        assert not await until(lambda: m.joined, tries=20)
+        await b.han.execute(FormNetwork(HUB_A, {ESME: swap_out_key(m.tc_link_key)}))
+        assert await until(lambda: m.joined, clock=medium.clock, step=5.0)
+        assert b.of(Joined)[-1].method is JoinMethod.TC_REJOIN
+        await m.stop()
+        await a.han.stop()
+        await b.han.stop()
+
+    run(go())

@@ -79,7 +79,7 @@ def test_zigpy_public_api_on_virtual_radio():
         # ZigpyHan erases it — TC re-joins when its keep-alives fail)
         await app.remove(ieee)
         assert "device_removed" in ev.names
-        assert await until(lambda: (NodeState.JOINED, NodeEvent.LEFT, NodeState.ORPHANED) in meter.history)
+        assert await until(lambda: (NodeState.JOINED, NodeEvent.LEFT, NodeState.LEFT) in meter.history)
         assert any(r.kind is Kind.LEAVE and r.src == ESME for r in medium.trace)
         await meter.stop()
         await app.shutdown()

@@ -178,7 +178,8 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         for name, rh in rb.hubs.items():
             assert rh.dispatcher is not None and rh.runtime is not None
             rh.dispatcher.controls.update(rb.controls(name))
-            rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port)
+            rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
+                                      tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
             if announce is not None:
                 announce(f"hub {name} {rh.hub.eui.hex().upper()} listening on {rh.served.host}:{rh.served.port}")
     except BaseException:

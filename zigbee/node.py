@@ -60,8 +60,9 @@ class NodeState(Enum):
     FACTORY = "factory"
     JOINING = "joining"
     JOINED = "joined"
-    ORPHANED = "orphaned"
-    REJOINED = "re-joined"
+    ORPHANED = "orphaned"  # lost its trust centre: still bound to its HAN, it only trust-centre re-joins it
+    LEFT = "left"          # told to leave (ZDO Mgmt_Leave, CCS02): joins again on a permit, with its TC link key
+    REJOINED = "re-joined"  # or its install code
 
 
 class NodeEvent(Enum):
@@ -80,10 +81,13 @@ TRANSITIONS: dict[tuple[NodeState, NodeEvent], NodeState] = {
     (S.JOINING, E.REFUSED): S.FACTORY,       # wait for the next permit
     (S.JOINED, E.KEEP_ALIVE_LOST): S.ORPHANED,
     (S.REJOINED, E.KEEP_ALIVE_LOST): S.ORPHANED,
-    (S.JOINED, E.LEFT): S.ORPHANED,          # keeps its TC link key (historic-key re-join, CCS01)
-    (S.REJOINED, E.LEFT): S.ORPHANED,
-    (S.ORPHANED, E.ACCEPTED): S.REJOINED,    # TC re-join, or a join with its old key / install code
+    (S.JOINED, E.LEFT): S.LEFT,              # keeps its TC link key (historic-key re-join, CCS01)
+    (S.REJOINED, E.LEFT): S.LEFT,
+    (S.ORPHANED, E.LEFT): S.LEFT,
+    (S.ORPHANED, E.ACCEPTED): S.REJOINED,    # TC re-join on its Extended PAN ID (a restored TC: swap-out)
     (S.ORPHANED, E.REFUSED): S.ORPHANED,
+    (S.LEFT, E.ACCEPTED): S.REJOINED,        # a permit for its old TC link key or its install code
+    (S.LEFT, E.REFUSED): S.LEFT,
     # a divorce is a factory reset from wherever the node is
     **{(s, E.DIVORCE): S.FACTORY for s in NodeState},
 }
@@ -200,7 +204,9 @@ class EmulatedNode:
                 if self.state is NodeState.FACTORY:
                     self._try_join()
                 elif self.state is NodeState.ORPHANED:
-                    self._try_rejoin()
+                    self._try_rejoin(bound=True)
+                elif self.state is NodeState.LEFT:
+                    self._try_rejoin(bound=False)
                 if self.joined:
                     next_keep_alive = self.clock.seconds() + self.keep_alive_s
                     if self.device_type.sleepy:
@@ -244,7 +250,11 @@ class EmulatedNode:
                 return
             self.fire(NodeEvent.REFUSED)
 
-    def _try_rejoin(self) -> None:
+    def _try_rejoin(self, bound: bool) -> None:
+        """An orphan still `bound` to its HAN searches for its Extended PAN ID and trust-centre re-joins with its
+        TC link key (or the hash of it a restored TC holds, ZSE 1.1 TC swap-out); it does not join another
+        network with its install code, which is why SECMP0013 needs a restore or a Disconnect. A device told to
+        leave may also join a permitting network with its old TC link key (CCS01 first half) or install code."""
         beacons = self.medium.scan(self.eui)
         key = self.tc_link_key
         epid = self._epid
@@ -256,6 +266,8 @@ class EmulatedNode:
                     if d is not None:
                         self._adopt(d, b.lqi, b.rssi)
                         return
+        if bound:
+            return
         creds = ([Credential(key, CredentialKind.TC_LINK_KEY)] if key else []) \
             + [Credential(self.ic_key, CredentialKind.INSTALL_CODE)]
         for b in beacons:
