@@ -135,7 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                           wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
                           manufacturer=args.manufacturer, model=args.model,
                           firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
-                          capacity=args.capacity, trust=args.trust or []))
+                          capacity=args.capacity, trust=args.trust or [], fresh=args.fresh,
+                          control_from=args.control_from or [], max_connections=args.max_connections,
+                          idle_timeout=args.idle_timeout))
 
 
 def _sender(args: argparse.Namespace):
@@ -296,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trust", action="append", metavar="EUI=ROLE",
                    help="trust another remote party: supplier, network_operator, access_control_broker, "
                         "load_controller (repeatable)")
+    r.add_argument("--fresh", action="store_true",
+                   help="start with empty state even though this state directory was used before (its database "
+                        "is missing, empty or replaced): the anti-replay counters are lost")
+    r.add_argument("--control-from", action="append", metavar="CIDR[,CIDR]",
+                   help="networks allowed to use the CHF: control channel (default loopback only), repeatable")
+    r.add_argument("--max-connections", type=int, metavar="N", help="WAN connection cap (default 256)")
+    r.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help="close a WAN connection with no complete line for this long (default 300)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("send", help="send a command to a hub as a remote party and print what comes back")
