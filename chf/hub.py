@@ -2,8 +2,8 @@
 
 Pipeline (DESIGN.md data flow 1): decode → route (CHF or a device in the log) → authenticate (originator
 known, MAC, signature when critical) → authorise (use-case access roles) → anti-replay → format check →
-execute → commit → respond. A frame failing any check changes nothing but the CHF security log (written at most once a
-second under a flood: chf/security_log.py), and gets no response: a device cannot answer what it cannot authenticate. Security-log codes are the GBCS alert codes
+execute → commit → respond. A frame failing any check changes nothing but the CHF security log, and gets
+no response: a device cannot answer what it cannot authenticate. Security-log codes are the GBCS alert codes
 of those failures (names from wireshark `packet-gbcs.c` gbcs_gbz_alert_code_names; the mapping of failure to
 code is ours [I], there being no public GBCS §5 text).
 """
