@@ -56,7 +56,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             js = message.to_json(msg, item.data, item.source)
             if decrypted:
                 js["decrypted"] = [d.as_dict() for d in decrypted]
-            print(json.dumps(js, separators=(",", ":")))
+            print(json.dumps(js))
         else:
             print(f"== {item.source}")
             print("\n".join(explain(msg, item.data, decrypted).render()))
@@ -69,7 +69,7 @@ def _emit_error(args: argparse.Namespace, source: str, e: DecodeError, length: i
     from gbcs.message import error_json
 
     if args.json:
-        print(json.dumps(error_json(source, e, length), separators=(",", ":")))
+        print(json.dumps(error_json(source, e, length)))
     else:
         print(f"== {source}\n   error at byte {e.offset}, field {e.field}: {e.reason}")
 
