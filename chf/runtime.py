@@ -110,6 +110,17 @@ def _lock_database(db: Path) -> None:
     _locks[key] = fd  # never closed: closing any descriptor of the file would drop SQLite's locks too
 
 
+def release_locks() -> None:
+    """Drop every state and database lock this process holds (tests that restart a hub in one process; close
+    the hub's store first, since closing the database's descriptor also drops SQLite's own locks)."""
+    for held in _locks.values():
+        if isinstance(held, int):
+            os.close(held)
+        else:
+            held.close()  # type: ignore[attr-defined]
+    _locks.clear()
+
+
 def _marker(db: Path) -> Path:
     return db.with_name(db.name + ".marker")
 
@@ -229,13 +240,13 @@ async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tupl
 class ServerThread:
     """A hub's TCP WAN server on a background thread: for the demo, test rigs and tests (`with` closes it)."""
 
-    def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0, limits: WanLimits | None = None) -> None:
         self.hub = hub
         self.loop = asyncio.new_event_loop()
         ready: asyncio.Future = self.loop.create_future()
         def target() -> None:
             try:
-                self.loop.run_until_complete(_serve_tcp(hub, host, port, ready, quiet=True))
+                self.loop.run_until_complete(_serve_tcp(hub, host, port, ready, quiet=True, limits=limits))
             except asyncio.CancelledError:
                 pass  # closed by close()
 
