@@ -6,20 +6,29 @@ import argparse
 import gc
 import json
 import os
+import string
 import sys
 from pathlib import Path
 
 from gbcs.errors import DecodeError, EncodeError, GbcsError
+from gbcs.gfi import is_gfi
 from gbcs.keys import ACB_EUI, KeyStore
 from hw.cli import add_radios_parser
 
 from .inputs import Input, parse_text, read_inputs
 
 
+# What a JSON frame description can do wrong that the encoder reports as a Python error rather than an
+# EncodeError (a number where an object belongs, a negative code, null or non-hex `wire`): all mean "bad input".
+_BAD_DESCRIPTION = (AttributeError, TypeError, OverflowError, ValueError, KeyError, IndexError, RecursionError)
+
+
 def _keystore(args: argparse.Namespace) -> KeyStore | None:
     d = args.keys or os.environ.get("COMMSHUB_KEYS")
     if not d:
         return None
+    if Path(d).exists() and not Path(d).is_dir():
+        raise GbcsError(f"--keys {d}: is a file; a key directory (RTDS keystore layout) is expected")
     acb = bytes.fromhex(args.acb) if getattr(args, "acb", None) else ACB_EUI
     return KeyStore.from_directory(d, acb=acb)
 
@@ -51,7 +60,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             js = message.to_json(msg, item.data, item.source)
             if decrypted:
                 js["decrypted"] = [d.as_dict() for d in decrypted]
-            print(json.dumps(js, separators=(",", ":"), check_circular=False))
+            print(json.dumps(js, check_circular=False))
         else:
             print(f"== {item.source}")
             print("\n".join(explain(msg, item.data, decrypted).render()))
@@ -64,7 +73,7 @@ def _emit_error(args: argparse.Namespace, source: str, e: DecodeError, length: i
     from gbcs.message import error_json
 
     if args.json:
-        print(json.dumps(error_json(source, e, length), separators=(",", ":")))
+        print(json.dumps(error_json(source, e, length)))
     else:
         print(f"== {source}\n   error at byte {e.offset}, field {e.field}: {e.reason}")
 
@@ -74,15 +83,28 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from gbcs.message import encode_json
 
     keys = _keystore(args)
+    if args.input != "-" and not Path(args.input).is_file():
+        raise GbcsError(f"{args.input}: {'is a directory' if Path(args.input).is_dir() else 'no such file'}")
     text = sys.stdin.read() if args.input == "-" else Path(args.input).read_text()
-    docs = [json.loads(line) for line in text.splitlines() if line.strip()] if not text.lstrip().startswith("[") \
-        else json.loads(text)
+    try:
+        docs = [json.loads(line) for line in text.splitlines() if line.strip()] \
+            if not text.lstrip().startswith("[") else json.loads(text)
+    except RecursionError:
+        raise GbcsError(f"{args.input}: JSON nested too deeply to be a frame description") from None
+    if not isinstance(docs, list):
+        raise GbcsError(f"{args.input}: expected JSON lines or a JSON array of frame descriptions")
     status = 0
     for i, doc in enumerate(docs, 1):
         try:
+            if not isinstance(doc, dict):
+                raise EncodeError("description", f"a JSON object is expected, got {type(doc).__name__}")
             data, notes = encode_json(doc, keys, sign=not args.keep_signature)
         except (EncodeError, GbcsError) as e:
             print(f"frame {i}: {e}", file=sys.stderr)
+            status = 1
+            continue
+        except _BAD_DESCRIPTION as e:
+            print(f"frame {i}: not a valid frame description ({type(e).__name__}: {str(e)[:200]})", file=sys.stderr)
             status = 1
             continue
         for n in notes:
@@ -143,7 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                       wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
                       manufacturer=args.manufacturer, model=args.model,
                       firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
-                      capacity=args.capacity, trust=args.trust or [])
+                      capacity=args.capacity, trust=args.trust or [], fresh=args.fresh,
+                      control_from=args.control_from or [], max_connections=args.max_connections,
+                      idle_timeout=args.idle_timeout)
     if args.meter and args.radio != "virtual":
         print("chf run: --meter needs --radio virtual (emulated meters live on the virtual radio)", file=sys.stderr)
         return 2
@@ -201,7 +225,13 @@ def _build_use_case(args: argparse.Namespace):
         .replace("ECS35C", "ECS35c").replace("ECS35D", "ECS35d")
     if uc == "CCS01":
         dtype = args.device_type
-        dt = int(dtype) if dtype.isdigit() else DeviceType[dtype.upper()].value
+        names = {t.name.lower(): t.value for t in DeviceType}
+        if dtype.isdigit() and int(dtype) <= 255:
+            dt = int(dtype)
+        elif dtype.lower() in names:
+            dt = names[dtype.lower()]
+        else:
+            raise EncodeError("--device-type", f"{dtype!r}: choose from {', '.join(names)} or a number 0-255")
         return commands.ccs01(_hexarg(args.device, 8, "--device"), _hexarg(args.install_code, 16, "--install-code"),
                               dt, args.join_timeout)
     if uc == "CCS02":
@@ -265,8 +295,14 @@ def cmd_send(args: argparse.Namespace) -> int:
     from .client import send
 
     host, _, port = args.wan.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        print(f"chf send: --wan HOST:PORT (port 1-65535) expected, got {args.wan!r}", file=sys.stderr)
+        return 2
     if args.raw:
         text = Path(args.raw[1:]).read_text() if args.raw.startswith("@") else args.raw
+        if not is_gfi(text) and not set("".join(text.split())) <= set(string.hexdigits):
+            print("chf send: --raw takes hex digits or a GFI line (GBCS:DATA#0:...)", file=sys.stderr)
+            return 2
         items = parse_text(text, "raw")
         if items[0].data is None:
             print(f"chf send: --raw: {items[0].error}", file=sys.stderr)
@@ -371,6 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trust", action="append", metavar="EUI=ROLE",
                    help="trust another remote party: supplier, network_operator, access_control_broker, "
                         "load_controller (repeatable)")
+    r.add_argument("--fresh", action="store_true",
+                   help="start with empty state even though this state directory was used before (its database "
+                        "is missing, empty or replaced): the anti-replay counters are lost")
+    r.add_argument("--control-from", action="append", metavar="CIDR[,CIDR]",
+                   help="networks allowed to use the CHF: control channel (default loopback only), repeatable")
+    r.add_argument("--max-connections", type=int, metavar="N", help="WAN connection cap (default 256)")
+    r.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help="close a WAN connection with no complete line for this long (default 300)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("send", help="send a command to a hub as a remote party and print what comes back")
@@ -447,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (GbcsError, OSError, json.JSONDecodeError, ValueError) as e:
         print(f"chf {args.command}: {e}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print(f"chf {args.command}: input nested too deeply", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -26,7 +27,7 @@ from gbcs.gbt import Reassembler, is_gbt
 from gbcs.grouping_header import Cra, OtherInformation, SignatureField
 from gbcs.keys import ACB_EUI, KeyStore
 
-from .clock import Clock, dlms_date_time
+from .clock import Clock, dlms_date_time, zigbee_seconds
 from .device_log import DEFAULT_CAPACITY, Status, record_link
 from .faults import FaultTable
 from .han import FrameReceived, HanCommand, HanEvent, JoinMethod, Joined, JoinRefused, Left, Permit, Remove, Tunnel
@@ -34,11 +35,14 @@ from .identity import HubIdentity
 from .install_code import link_key
 from .join_window import JoinPhase
 from .objects import CS14_ALERT_CODE, Context, backup, execute, log_entry, register_device, set_enable_joining
+from .quiet_log import QuietLog
 from .replies import alert_frame, response_frame
-from .store import Store
+from .security_log import record_rejection
+from .store import Store, StoreError
 from .usecases import USE_CASES
 
 log = logging.getLogger("chf.hub")
+FLUSH_INTERVAL = 1.0  # seconds: rejections reach the store with the next commit, at the latest this much later
 
 CS14_MESSAGE_CODE = 0x0018
 ECS100_MESSAGE_CODE = 0x0120  # "Command not supported by Device" alert, RTDS NA_ECS100
@@ -103,6 +107,10 @@ class Hub:
         self.gbt = Reassembler()
         self.state = store.load(config.identity.extended_pan_id, config.device_log_capacity)
         self.last_rejection: tuple[Rejection, str] | None = None
+        self.rejections = 0  # frames refused since start (each is also in the security log, coalesced)
+        self._unsaved_since: float | None = None  # monotonic time of the oldest rejection not yet committed
+        self._rejection_saved_at = float("-inf")  # when a rejection last caused a commit
+        self._quiet = QuietLog(log)
         self.lock = threading.RLock()  # one input at a time, whichever port (TCP, serial, HAN) it came from
         # (device, remote party, counter) of a command routed to the HAN -> the origin token given with it
         self.pending: OrderedDict[tuple[bytes, bytes, int], object] = OrderedDict()
@@ -118,6 +126,10 @@ class Hub:
         with self.lock:
             try:
                 return self._handle(data, origin)
+            except StoreError as e:  # e.g. disk full: the command is not acknowledged, the hub carries on
+                self._quiet.log("store", f"command not acknowledged: {e}", logging.ERROR)
+                self._reload()
+                return Outcome()
             except Exception:  # noqa: BLE001 - no input may crash the hub: undo and carry on
                 log.exception("unexpected failure; state reloaded from the store")
                 self._reload()
@@ -129,6 +141,13 @@ class Hub:
                 whole = self.gbt.add(data)
             except DecodeError as e:
                 return self._reject(Rejection.MALFORMED, f"GBT block: {e}")
+            finally:
+                if self.gbt.evicted:
+                    ev = self.gbt.evicted[-1]
+                    self._quiet.log("gbt", f"GBT reassembly buffer full: dropped {self.gbt.evictions} incomplete "
+                                    f"transfer(s) so far, latest {ev.key[0].hex().upper()}/{ev.key[1]:#x} "
+                                    f"({ev.size} bytes, {ev.why})")
+                    self.gbt.evicted.clear()
             if whole is not None and is_gbt(whole):
                 return self._reject(Rejection.MALFORMED, "a GBT transfer carrying another GBT block")
             return self._handle(whole, origin) if whole is not None else Outcome()
@@ -139,34 +158,35 @@ class Hub:
         h = frame.header
         if h.recipient != self.eui:
             return self._route_to_han(frame, data, origin)
+        who = (h.originator, h.counter)
         if h.cra is not Cra.COMMAND:
-            return self._reject(Rejection.MALFORMED, f"a {h.cra.label} sent to the CHF")
+            return self._reject(Rejection.MALFORMED, f"a {h.cra.label} sent to the CHF", *who)
         role = self.config.role_of(h.originator)
         if role is None:
-            return self._reject(Rejection.UNKNOWN_SOURCE, f"unknown originator {h.originator.hex().upper()}")
+            return self._reject(Rejection.UNKNOWN_SOURCE, f"unknown originator {h.originator.hex().upper()}", *who)
         if frame.mac is None or check_mac(self.keys, frame, data) is not Verdict.VALID:
-            return self._reject(Rejection.AUTHENTICATION, "MAC missing or invalid")
+            return self._reject(Rejection.AUTHENTICATION, "MAC missing or invalid", *who)
         entry = codes.lookup(h.message_code)
         must_sign = entry is not None and entry.criticality is codes.Criticality.CRITICAL
         if must_sign or h.signature_field is SignatureField.PRESENT:
             if check_signature(self.keys, h, data) is not Verdict.VALID:
-                return self._reject(Rejection.AUTHENTICATION, "critical command without a valid signature")
+                return self._reject(Rejection.AUTHENTICATION, "critical command without a valid signature", *who)
         if entry is not None and entry.allows_role(role) is False:
-            return self._reject(Rejection.NO_AUTHORITY, f"{role.value} may not send 0x{h.message_code:04X}")
+            return self._reject(Rejection.NO_AUTHORITY, f"{role.value} may not send 0x{h.message_code:04X}", *who)
         last = self.state.counters.get(h.originator)
         if last is not None and h.counter <= last:
-            return self._reject(Rejection.REPLAY, f"counter {h.counter:#x} not above {last:#x}")
+            return self._reject(Rejection.REPLAY, f"counter {h.counter:#x} not above {last:#x}", *who)
         use_case = USE_CASES.get(h.message_code)
         if use_case is None:
             return self._not_supported(frame)
         try:
             request = dlms.decode(h.payload, h.offsets["payload"])
         except DecodeError as e:
-            return self._reject(Rejection.MALFORMED, str(e))
+            return self._reject(Rejection.MALFORMED, str(e), *who)
         if not isinstance(request, dlms.AccessRequest) or tuple(
                 (int(s.kind), s.class_id, s.obis, s.member) for s in request.specs) != use_case.shape \
                 or len(request.data) != len(request.specs):
-            return self._reject(Rejection.MALFORMED, f"payload does not match {use_case.name}")
+            return self._reject(Rejection.MALFORMED, f"payload does not match {use_case.name}", *who)
         # Authenticated, authorised, fresh and well-formed: act on it.
         self.state.counters[h.originator] = h.counter
         now = self.clock.now()
@@ -180,7 +200,16 @@ class Hub:
         frames = [response_frame(self.keys, h, payload)]
         if ctx.log_changed:
             frames.append(self._cs14(ctx))
-        self._commit()
+        read_only = not ctx.log_changed and all(s.kind in (dlms.SpecKind.GET, dlms.SpecKind.GET_WITH_SELECTION)
+                                                  for s in request.specs)
+        try:
+            self._commit()
+        except StoreError as e:
+            if not read_only:
+                raise
+            # A read changes nothing but the counter: answer it, keep the counter in memory, and let the next
+            # successful commit write it (the store only forgets what it has written once a commit succeeds).
+            self._quiet.log("store", f"read answered without saving its counter: {e}", logging.ERROR)
         return Outcome(frames, han=ctx.han)
 
     def _route_to_han(self, frame: Frame, data: bytes, origin: object) -> Outcome:
@@ -218,12 +247,32 @@ class Hub:
         self._commit()
         return Outcome([alert] if alert else [])
 
-    def _reject(self, why: Rejection, detail: str) -> Outcome:
+    def _reject(self, why: Rejection, detail: str, originator: bytes | None = None,
+                counter: int | None = None) -> Outcome:
+        """Refuse a frame: a security-log entry (sender, counter, repeats) kept in memory until the next commit
+        or `flush`, so a rejection costs no disk write (chf/security_log.py)."""
         self.last_rejection = (why, detail)
-        log.info("rejected (%s): %s", why.name, detail)
-        self.state.log_security(log_entry(self.clock.now(), int(why)))
-        self._commit()
+        self.rejections += 1
+        if log.isEnabledFor(logging.INFO):
+            log.info("rejected (%s): %s", why.name, detail)
+        record_rejection(self.state.security_log, zigbee_seconds(self.clock.now()), int(why),
+                         originator, counter)
+        t = time.monotonic()
+        if t - self._rejection_saved_at >= FLUSH_INTERVAL:  # at most one commit a second for rejections
+            self._rejection_saved_at = t
+            self.flush(force=True)
+        elif self._unsaved_since is None:
+            self._unsaved_since = t
         return Outcome(rejection=(why, detail))
+
+    def flush(self, force: bool = False) -> None:
+        """Commit security-log entries of rejections not yet saved (the clock tick calls this once a second)."""
+        with self.lock:
+            if self._unsaved_since is not None or force:
+                try:
+                    self._commit()
+                except StoreError as e:
+                    self._quiet.log("store", f"security log not saved: {e}", logging.ERROR)
 
     # ------------------------------------------------------------------------------------------ HAN side
     def han_event(self, event: HanEvent) -> Outcome:
@@ -344,6 +393,8 @@ class Hub:
             return self._tick()
 
     def _tick(self) -> Outcome:
+        if self._unsaved_since is not None:
+            self.flush()
         now = self.clock.now()
         changed = False
         han: list[HanCommand] = []
@@ -377,6 +428,7 @@ class Hub:
 
     def _commit(self) -> None:
         self.store.save(self.state)
+        self._unsaved_since = None
 
     def _reload(self) -> None:
         try:

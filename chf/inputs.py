@@ -15,6 +15,7 @@ from gbcs.gfi import decode_line, is_gfi
 _HEX = string.hexdigits.encode("ascii")
 _B64 = (string.ascii_letters + string.digits + "+/=-_").encode("ascii")
 _PRINTABLE = string.printable.encode("ascii")
+MIN_B64 = 24  # base64 of 18 bytes: shorter than any GBCS frame's headers, so a short word is a typo, not a frame
 
 
 def _only(text: str, allowed: bytes) -> bool:
@@ -49,6 +50,9 @@ def parse_text(text: str, source: str) -> list[Input]:
             return [Input(source, None, DecodeError(len(compact) // 2, "input", "odd number of hex digits"))]
         return [Input(source, bytes.fromhex(compact))]
     if compact and _only(compact, _B64):
+        if source == "argument" and len(compact) < MIN_B64:
+            return [Input(source, None, DecodeError(0, "input", f"{compact[:40]!r} is no file, not hex, and too short "
+                                                    "to be a base64 frame"))]
         try:
             return [Input(source, base64.b64decode(compact + "=" * (-len(compact) % 4),
                                                    altchars=b"-_" if ("-" in compact or "_" in compact) else None,
@@ -66,12 +70,32 @@ def read_inputs(args: list[str]) -> list[Input]:
             raw = sys.stdin.buffer.read()
             out.extend(_parse_bytes(raw, "stdin"))
             continue
-        if _is_file(arg):
+        kind = _not_regular(arg)
+        if kind:
+            out.append(Input(arg, None, DecodeError(0, "input", f"{arg} is {kind}, not a file of frames")))
+        elif _is_file(arg):
             p = Path(arg)
             out.extend(_parse_bytes(p.read_bytes(), arg))
         else:
             out.extend(parse_text(arg, "argument"))
     return out
+
+
+def _not_regular(arg: str) -> str | None:
+    """What an existing path that is not a regular file is (read as text it would pass for base64)."""
+    try:
+        if len(arg) >= 4096 or not Path(arg).exists() or Path(arg).is_file():
+            return None
+        p = Path(arg)
+    except OSError:
+        return None
+    if p.is_dir():
+        return "a directory"
+    if p.is_fifo():
+        return "a FIFO (named pipe)"
+    if p.is_socket():
+        return "a socket"
+    return "a device or special file"
 
 
 def _is_file(arg: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,8 +20,9 @@ from .han import Han, HanCommand, HanEvent, RecordingHan
 from .hub import Hub, HubConfig, Outcome
 from .identity import PROFILES, HubIdentity
 from .keygen import Pki, init_keys
-from .store import Store
+from .store import Store, StoreError
 from .wan import Dispatcher, TcpWan, serve_serial
+from .wan_limits import DEFAULT_CONTROL_FROM, FD_RESERVE, WanLimits, exposure_notice, parse_networks
 
 log = logging.getLogger("chf.runtime")
 
@@ -41,6 +43,26 @@ class RunOptions:
     extended_pan_id: str | None = None   # hex, 8 bytes
     capacity: int | None = None
     trust: list[str] = field(default_factory=list)  # EUI=ROLE: more remote parties (roles of gbcs.codes.Role)
+    fresh: bool = False  # accept an empty or missing database in a state directory used before
+    control_from: list[str] = field(default_factory=list)  # networks allowed on the CHF: control channel
+    max_connections: int | None = None
+    idle_timeout: float | None = None
+
+
+MAX_CAPACITY = 1024  # device log entries: far above any real hub's (16-32), low enough to stay a small record
+MODEL_LEN = 8        # ModelType(CommsHub): 4 + 4 characters (chf.identity)
+MANUFACTURER_LEN = 4  # CHManufacturerIdentifier: a 4-character ZigBee manufacturer id (chf.identity)
+
+
+def parse_wan(wan: str) -> tuple[str, int] | None:
+    """`HOST:PORT` as (host, port), None for `serial://...`; SystemExit with one line for anything else."""
+    if wan.startswith("serial://"):
+        return None
+    host, _, port = wan.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SystemExit(f"chf run: --wan HOST:PORT (port 0-65535) or serial://DEVICE expected, got {wan!r}")
+    return host, int(port)
 
 
 def _hex(v: str | None, n: int, name: str) -> bytes | None:
@@ -75,9 +97,73 @@ def _lock_state(state_dir: Path) -> None:
     _locks[key] = f
 
 
+def _lock_database(db: Path) -> None:
+    """Lock the database file itself as well (flock, which Linux keeps apart from SQLite's own fcntl locks):
+    deleting hub.lock must not let a second hub commit to the same counters."""
+    import fcntl
+
+    key = str(db.resolve())
+    if key in _locks:
+        return
+    fd = os.open(db, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise SystemExit(f"chf run: another hub is using {db} (the database is locked)") from None
+    _locks[key] = fd  # never closed: closing any descriptor of the file would drop SQLite's locks too
+
+
+def release_locks() -> None:
+    """Drop every state and database lock this process holds (tests that restart a hub in one process; close
+    the hub's store first, since closing the database's descriptor also drops SQLite's own locks)."""
+    for held in _locks.values():
+        if isinstance(held, int):
+            os.close(held)
+        else:
+            held.close()  # type: ignore[attr-defined]
+    _locks.clear()
+
+
+def _marker(db: Path) -> Path:
+    return db.with_name(db.name + ".marker")
+
+
+def _check_continuity(store: Store, db: Path, fresh: bool) -> None:
+    """Refuse to start on an emptied, truncated or swapped database in a state directory that was used before:
+    its anti-replay counters would be gone and old commands accepted again. `fresh` starts afresh on purpose."""
+    marker = _marker(db)
+    ident = store.instance_id()
+    try:
+        expected = marker.read_text().strip() if marker.exists() else None
+    except OSError as e:
+        raise SystemExit(f"chf run: cannot read {marker}: {e.strerror}") from None
+    if expected is not None and ident != expected and not fresh:
+        what = "is empty or missing" if ident is None else "is not the one this state directory was using"
+        raise SystemExit(f"chf run: {db} {what}, but {marker.name} shows this state was used before: its replay "
+                         "counters would be lost. Restore the database from a backup, or start afresh on purpose "
+                         "with `chf run --fresh`.")
+    if ident is None or ident != expected:
+        ident = ident if ident is not None and expected is None else store.new_instance_id()
+        tmp = marker.with_name(marker.name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(ident + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, marker)
+
+
 def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
     if opts.profile not in PROFILES:
         raise SystemExit(f"chf run: unknown profile {opts.profile!r} (choose from {', '.join(PROFILES)})")
+    parse_wan(opts.wan)
+    if opts.capacity is not None and not 1 <= opts.capacity <= MAX_CAPACITY:
+        raise SystemExit(f"chf run: --capacity takes 1 to {MAX_CAPACITY} devices, got {opts.capacity}")
+    for name, v, n in (("--model", opts.model, MODEL_LEN), ("--manufacturer", opts.manufacturer, MANUFACTURER_LEN)):
+        if v is not None and (not v or not v.isascii() or len(v) > n):
+            raise SystemExit(f"chf run: {name} takes 1 to {n} ASCII characters, got {v[:20]!r}")
+    if opts.hub_id is not None:
+        _hex(opts.hub_id, 8, "--hub-id")
     state_dir = Path(opts.state)
     state_dir.mkdir(parents=True, exist_ok=True)
     _lock_state(state_dir)
@@ -104,10 +190,17 @@ def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
         firmware_version=_hex(opts.firmware_version, 4, "--firmware-version"),
         extended_pan_id=_hex(opts.extended_pan_id, 8, "--extended-pan-id"))
     keys = KeyStore.from_directory(keys_dir, acb=acb)
-    config = HubConfig(identity, acb, parties, opts.capacity or HubConfig.device_log_capacity)
-    store = Store(state_dir / f"hub-{identity.eui.hex()}.sqlite")
+    config = HubConfig(identity, acb, parties, opts.capacity if opts.capacity is not None
+                       else HubConfig.device_log_capacity)
+    db = state_dir / f"hub-{identity.eui.hex()}.sqlite"
     faults = FaultTable([parse_fault(f) for f in opts.faults])
-    return Hub(config, keys, store, clock or parse_clock(opts.clock), faults=faults)
+    _lock_database(db)
+    try:
+        store = Store(db, check=True)
+        _check_continuity(store, db, opts.fresh)
+        return Hub(config, keys, store, clock or parse_clock(opts.clock), faults=faults)
+    except StoreError as e:
+        raise SystemExit(f"chf run: {e}") from None
 
 
 class HubRuntime:
@@ -183,6 +276,7 @@ class ServedHub:
         self.ticker.cancel()
         await self.wan.close()
         await self.runtime.stop()
+        self.hub.flush()
 
 
 async def start_hub(hub: Hub, han: Han | None = None, *, tick_s: float = 1.0) -> tuple[Dispatcher, HubRuntime]:
@@ -194,8 +288,8 @@ async def start_hub(hub: Hub, han: Han | None = None, *, tick_s: float = 1.0) ->
 
 
 async def open_wan(hub: Hub, d: Dispatcher, runtime: HubRuntime, host: str, port: int,
-                   tick_s: float = 1.0) -> ServedHub:
-    wan = TcpWan(d, host, port)
+                   tick_s: float = 1.0, limits: WanLimits | None = None) -> ServedHub:
+    wan = TcpWan(d, host, port, limits)
     h, p = await wan.start()
 
     async def ticker() -> None:
@@ -220,10 +314,13 @@ async def wait_for_stop() -> None:
 
 
 async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tuple[str, int]] | None" = None,
-                     quiet: bool = False, han: Han | None = None) -> None:
+                     quiet: bool = False, han: Han | None = None, limits: WanLimits | None = None) -> None:
     d, runtime = await start_hub(hub, han)
-    served = await open_wan(hub, d, runtime, host, port)
+    served = await open_wan(hub, d, runtime, host, port, limits=limits)
     if not quiet:
+        notice = exposure_notice(served.host, served.port, served.wan.limits)
+        if notice:
+            print(notice, file=sys.stderr, flush=True)
         print(f"listening on {served.host}:{served.port}", flush=True)
     if ready is not None:
         ready.set_result((served.host, served.port))
@@ -236,13 +333,13 @@ async def _serve_tcp(hub: Hub, host: str, port: int, ready: "asyncio.Future[tupl
 class ServerThread:
     """A hub's TCP WAN server on a background thread: for the demo, test rigs and tests (`with` closes it)."""
 
-    def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, hub: Hub, host: str = "127.0.0.1", port: int = 0, limits: WanLimits | None = None) -> None:
         self.hub = hub
         self.loop = asyncio.new_event_loop()
         ready: asyncio.Future = self.loop.create_future()
         def target() -> None:
             try:
-                self.loop.run_until_complete(_serve_tcp(hub, host, port, ready, quiet=True))
+                self.loop.run_until_complete(_serve_tcp(hub, host, port, ready, quiet=True, limits=limits))
             except asyncio.CancelledError:
                 pass  # closed by close()
 
@@ -268,11 +365,34 @@ class ServerThread:
         self.close()
 
 
+def wan_limits(opts: RunOptions) -> WanLimits:
+    """The WAN limits from the options; the connection cap stays below the process's descriptor limit."""
+    import resource
+
+    try:
+        nets = parse_networks(opts.control_from or list(DEFAULT_CONTROL_FROM))
+    except ValueError as e:
+        raise SystemExit(f"chf run: {e}") from None
+    limits = WanLimits(control_from=nets)
+    if opts.idle_timeout is not None:
+        if not opts.idle_timeout > 0:
+            raise SystemExit("chf run: --idle-timeout takes a positive number of seconds")
+        limits.idle_timeout = opts.idle_timeout
+    if opts.max_connections is not None:
+        if opts.max_connections < 1:
+            raise SystemExit("chf run: --max-connections takes a positive number")
+        limits.max_connections = opts.max_connections
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY:
+        limits.max_connections = max(1, min(limits.max_connections, soft - FD_RESERVE))
+    return limits
+
+
 def run(opts: RunOptions) -> int:
-    if opts.radio != "none":
-        raise SystemExit(f"chf run: --radio {opts.radio} is not available yet: only 'none' (no HAN) is")
+    where = parse_wan(opts.wan)
+    limits = wan_limits(opts)
     hub = build_hub(opts)
-    if opts.wan.startswith("serial://"):
+    if where is None:
         url = opts.wan[len("serial://"):]
         print(f"listening on serial {url}", flush=True)
         stop = threading.Event()
@@ -282,9 +402,9 @@ def run(opts: RunOptions) -> int:
         except KeyboardInterrupt:
             pass
         return 0
-    host, _, port = opts.wan.rpartition(":")
-    if not host or not port.isdigit():
-        print(f"chf run: --wan HOST:PORT or serial://DEVICE expected, got {opts.wan!r}", file=sys.stderr)
-        return 2
-    asyncio.run(_serve_tcp(hub, host, int(port)))
+    host, port = where
+    try:
+        asyncio.run(_serve_tcp(hub, host, port, limits=limits))
+    except OSError as e:
+        raise SystemExit(f"chf run: cannot listen on {opts.wan}: {e.strerror or e}") from None
     return 0

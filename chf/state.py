@@ -40,7 +40,9 @@ class HubState:
         _append(self.event_log, entry)
 
     def log_security(self, entry: LogEntry) -> None:
-        _append(self.security_log, entry)
+        from .security_log import append  # the eviction policy lives with the rejection recording
+
+        append(self.security_log, entry)
 
 
 def _append(log: list[LogEntry], entry: LogEntry) -> None:

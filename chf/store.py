@@ -2,12 +2,14 @@
 
 The hub sends a response only after `save` returns, so an acknowledged command is never lost. WAL with
 `synchronous=NORMAL` survives a killed process (what the durability test does); `synchronous="FULL"` also
-survives power loss at a cost per commit.
+survives power loss at a cost per commit. Any SQLite failure (corrupt pages, disk full, a locked file) surfaces
+as one `StoreError` naming the file, never a raw traceback; see docs/robustness.md for the recovery rules.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +36,23 @@ CREATE TABLE IF NOT EXISTS chf_log (
 """
 
 
+class StoreError(Exception):
+    """The state database cannot be used as it is: damaged, full, locked or missing. One line naming the file."""
+
+
+RECOVERY = ("restore it from a backup, or move it aside and run `chf run --fresh` to start with empty state "
+            "(the anti-replay counters are then lost)")
+
+
+def _explain(path: str, e: BaseException) -> StoreError:
+    text = str(e)
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(f"{path} is damaged ({text}): {RECOVERY}")
+    if "full" in text:
+        return StoreError(f"{path}: disk full ({text}); nothing was written, free some space")
+    return StoreError(f"{path}: {text}")
+
+
 def _dt(v: datetime | None) -> str | None:
     return None if v is None else v.isoformat()
 
@@ -54,14 +73,42 @@ def _u64(v: int) -> int:
 class Store:
     """Saves write only what changed since the last commit (rows are compared with what was last written)."""
 
-    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL", check: bool = False) -> None:
+        """Open (creating if need be) the database; `check` also runs SQLite's quick_check over every page."""
         self.path = str(path)
         self._written: dict[str, object] = {}
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        if self.path != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(f"PRAGMA synchronous={synchronous}")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as e:
+            raise _explain(self.path, e) from None
+        try:
+            if self.path != ":memory:":
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.executescript(SCHEMA)
+            if check and self.db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed")
+        except sqlite3.Error as e:
+            self.db.close()
+            raise _explain(self.path, e) from None
+
+    # ------------------------------------------------------------------ continuity
+    def instance_id(self) -> str | None:
+        """A random id written once into the database: a marker file beside it holds the same id, so a database
+        emptied, truncated or swapped underneath the hub is told apart from a first start."""
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()
+        except sqlite3.Error as e:
+            raise _explain(self.path, e) from None
+        return row[0] if row else None
+
+    def new_instance_id(self) -> str:
+        ident = secrets.token_hex(16)
+        try:
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('instance_id', ?)", (ident,))
+        except sqlite3.Error as e:
+            raise _explain(self.path, e) from None
+        return ident
 
     def close(self) -> None:
         self.db.close()
@@ -71,6 +118,12 @@ class Store:
 
     # ------------------------------------------------------------------ load
     def load(self, default_epid: bytes, capacity: int) -> HubState:
+        try:
+            return self._load(default_epid, capacity)
+        except (sqlite3.Error, ValueError, TypeError, KeyError) as e:
+            raise _explain(self.path, e) from None
+
+    def _load(self, default_epid: bytes, capacity: int) -> HubState:
         meta = dict(self.db.execute("SELECT key, value FROM meta"))
         st = HubState(bytes.fromhex(meta.get("extended_pan_id", default_epid.hex())))
         st.alert_counter = int(meta.get("alert_counter", "0"))
@@ -117,8 +170,8 @@ class Store:
     def save(self, st: HubState) -> None:
         """Write what changed in one transaction; nothing is remembered as written unless the commit succeeds."""
         rows, old, c = self._rows(st), self._written, self.db
-        c.execute("BEGIN IMMEDIATE")
         try:
+            c.execute("BEGIN IMMEDIATE")
             if rows["meta"] != old.get("meta"):
                 c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", rows["meta"])
             for table, n in (("device_log", 8), ("historic_device_log", 3), ("join_windows", 5)):
@@ -133,12 +186,27 @@ class Store:
                 new, was = rows[kind], old.get(kind) or []
                 if new == was:
                     continue
-                top = was[-1][0] if was else 0
+                # entries may be updated in place (coalesced repeats) or dropped from the middle (noise first)
+                kept, seen = {r[0] for r in new}, set(was)
+                c.executemany("DELETE FROM chf_log WHERE kind = ? AND seq = ?",
+                              [(kind, r[0]) for r in was if r[0] not in kept])
                 c.executemany("INSERT OR REPLACE INTO chf_log VALUES (?, ?, ?, ?, ?)",
-                              [(kind, *r) for r in new if r[0] > top])
-                c.execute("DELETE FROM chf_log WHERE kind = ? AND seq < ?", (kind, new[0][0] if new else 1 << 62))
+                              [(kind, *r) for r in new if r not in seen])
+                c.execute("DELETE FROM chf_log WHERE kind = ? AND seq < ?",
+                          (kind, min(kept) if kept else 1 << 62))
             c.execute("COMMIT")
+        except sqlite3.Error as e:
+            # SQLite may already have rolled back (SQLITE_FULL does): ROLLBACK only what is still open.
+            self._rollback()
+            raise _explain(self.path, e) from None
         except BaseException:
-            c.execute("ROLLBACK")
+            self._rollback()
             raise
         self._written = rows
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass

@@ -2,8 +2,10 @@
 
 One frame per line, `GBCS:DATA#0:<len>:<HEX>` + CRLF, both ways (GBCS.md §2.1). A malformed line gets one
 `ERROR ...` line back and the connection stays usable. Lines starting `CHF:` are the control channel for test
-rigs (faults, state, simulated joins); they never carry GBCS. Unsolicited alerts (from the HAN side or the
-clock) go to every connected client; with none connected they wait in a bounded outbox.
+rigs (faults, state, simulated joins); they never carry GBCS, and only peers allowed by `WanLimits.control_from`
+(loopback by default) may use them. Unsolicited alerts (from the HAN side or the clock) go to every connected
+client; with none connected they wait in a bounded outbox. Connections are capped, silent ones time out, and
+clients take turns line by line so one flood cannot starve another (chf/wan_limits.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from gbcs.gfi import decode_line, encode_line
 
 from .faults import FaultSpecError, parse_fault
 from .hub import Hub, Outcome
+from .quiet_log import QuietLog
+from .wan_limits import LineSplitter, Piece, WanLimits
 
 log = logging.getLogger("chf.wan")
 
@@ -102,7 +106,7 @@ class Dispatcher:
                                                  historic=len(args) == 3 and args[2] == "historic")
                     self.after(out)
                     if out.rejection is not None:
-                        return f"CHF:ERROR join refused: {out.rejection[1]}"
+                        return f"CHF:ERROR join refused ({out.rejection[0].name}): {out.rejection[1]}"
                     self.broadcast(list(out))
                     return f"CHF:OK {len(out)} alert(s)"
             except (FaultSpecError, ValueError) as e:
@@ -114,13 +118,16 @@ class Dispatcher:
 class TcpWan:
     """asyncio TCP server speaking GFI lines."""
 
-    def __init__(self, dispatcher: Dispatcher, host: str = "127.0.0.1", port: int = 4059) -> None:
+    def __init__(self, dispatcher: Dispatcher, host: str = "127.0.0.1", port: int = 4059,
+                 limits: WanLimits | None = None) -> None:
         self.d = dispatcher
         self.host, self.port = host, port
+        self.limits = limits or WanLimits()
         self.clients: set[asyncio.StreamWriter] = set()
         self.outbox: deque[bytes] = deque(maxlen=OUTBOX)
         self.server: asyncio.base_events.Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.quiet = QuietLog(log)
         dispatcher.broadcast = self._threadsafe(self._broadcast)
         dispatcher.send_to = self._send_to
 
@@ -155,7 +162,19 @@ class TcpWan:
         return True
 
     async def start(self) -> tuple[str, int]:
-        self.loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
+        default = loop.get_exception_handler()
+
+        def quiet_handler(lp: asyncio.AbstractEventLoop, ctx: dict) -> None:
+            # asyncio logs every failed accept() (e.g. EMFILE) with a traceback: one line per minute instead
+            if "accept" in str(ctx.get("message", "")):
+                self.quiet.log("accept", f"cannot accept connections: {ctx.get('exception') or ctx.get('message')}")
+            elif default is not None:
+                default(lp, ctx)
+            else:
+                lp.default_exception_handler(ctx)
+
+        loop.set_exception_handler(quiet_handler)
         self.server = await asyncio.start_server(self._client, self.host, self.port, limit=MAX_LINE)
         sock = self.server.sockets[0].getsockname()
         return sock[0], sock[1]
@@ -170,33 +189,45 @@ class TcpWan:
                 w.write(ln)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) and peer else None
+        if len(self.clients) >= self.limits.max_connections:
+            self.quiet.log("cap", f"connection refused: {self.limits.max_connections} clients already connected")
+            try:
+                writer.write(f"ERROR too many connections ({self.limits.max_connections}); try later\r\n".encode())
+                writer.close()
+            except Exception:  # noqa: BLE001 - the peer may be gone already
+                pass
+            return
+        control_ok = self.limits.control_allowed(host)
         self.clients.add(writer)
         while self.outbox:
             writer.write(self.outbox.popleft())
+        lines = LineSplitter(MAX_LINE)
+        loop = asyncio.get_running_loop()
         try:
-            while True:
+            deadline = loop.time() + self.limits.idle_timeout
+            eof = False
+            while not eof:
                 try:
-                    raw = await reader.readuntil(b"\n")
-                except asyncio.LimitOverrunError as e:
-                    # Oversize line: drop it up to its end, say so, keep the connection.
-                    await reader.readexactly(e.consumed)
-                    while True:
-                        try:
-                            await reader.readuntil(b"\n")
-                            break
-                        except asyncio.LimitOverrunError as e2:
-                            await reader.readexactly(e2.consumed)
-                    writer.write(f"ERROR line longer than {MAX_LINE} bytes\r\n".encode())
-                    await writer.drain()
-                    continue
-                except asyncio.IncompleteReadError as e:
-                    if e.partial.strip():
-                        for out in await self._line(e.partial, writer):
-                            writer.write(out)
+                    chunk = await asyncio.wait_for(reader.read(65536), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    writer.write(f"ERROR no complete line for {self.limits.idle_timeout:g} s; closing\r\n".encode())
                     break
-                for out in await self._line(raw, writer):
-                    writer.write(out)
-                await writer.drain()
+                eof = not chunk
+                for piece in lines.feed(chunk) if chunk else lines.end():
+                    deadline = loop.time() + self.limits.idle_timeout
+                    if piece is Piece.OVERSIZE:
+                        writer.write(f"ERROR line longer than {MAX_LINE} bytes\r\n".encode())
+                    elif piece.lstrip().startswith(b"CHF:") and not control_ok:
+                        self.quiet.log("control", f"control line refused from {host}", logging.WARNING)
+                        writer.write(f"CHF:ERROR control channel not open to {host} (see --control-from)\r\n"
+                                     .encode())
+                    else:
+                        for out in await self._line(piece, writer):
+                            writer.write(out)
+                    await writer.drain()
+                    await asyncio.sleep(0)  # one line per turn: clients take turns, a flood cannot starve another
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -228,20 +259,17 @@ def serve_serial(dispatcher: Dispatcher, url: str, baudrate: int = 115200,
     if ready is not None:
         ready.set()
     dispatcher.broadcast = lambda frames: [port.write(encode_line(f)) for f in frames]
-    buf = bytearray()
+    lines = LineSplitter(MAX_LINE)  # a serial line is a local link: the control channel stays open on it
     try:
         while not stop.is_set():
             chunk = port.read(4096)
             if not chunk:
                 continue
-            buf += chunk
-            while b"\n" in buf:
-                i = buf.index(b"\n")
-                line, buf = bytes(buf[:i + 1]), buf[i + 1:]
-                for out in dispatcher.line(line):
+            for piece in lines.feed(chunk):
+                if piece is Piece.OVERSIZE:
+                    port.write(f"ERROR line longer than {MAX_LINE} bytes\r\n".encode())
+                    continue
+                for out in dispatcher.line(piece):
                     port.write(out)
-            if len(buf) > MAX_LINE:
-                buf.clear()
-                port.write(f"ERROR line longer than {MAX_LINE} bytes\r\n".encode())
     finally:
         port.close()

@@ -16,6 +16,8 @@ Window 1 and streaming off for the blocks we build is our choice [I]: the simple
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import DecodeError, EncodeError
@@ -123,30 +125,81 @@ def split_frame(frame: bytes, block_size: int) -> list[bytes]:
 
 @dataclass
 class _Transfer:
+    started: float
     blocks: dict[int, bytes] = field(default_factory=dict)
     last: int | None = None
     size: int = 0
     first: GbtBlock | None = None
 
 
+@dataclass(frozen=True)
+class Evicted:
+    """A transfer the reassembler gave up on to stay within its bounds (for the caller's log)."""
+
+    key: tuple[bytes, int]
+    size: int
+    why: str  # "age", "count" or "total"
+
+
+# A hub has a fixed reassembly buffer: these bounds are ours [I] (no public GBCS figure); 16 transfers of up to
+# 64 KiB each, 1 MiB in all, 60 s to complete one.
+MAX_TRANSFERS = 16
+MAX_TOTAL_BYTES = 1 << 20
+MAX_AGE = 60.0
+
+
 class Reassembler:
     """Collects GBT blocks of any number of messages, in any order, duplicates tolerated.
 
     `add` returns the reassembled bytes when a message is complete; `missing(key)` tells which block numbers
-    are still needed. `max_bytes` bounds what one message may buffer.
+    are still needed. `max_bytes` bounds what one message may buffer; `max_transfers`, `max_total` and `max_age`
+    (seconds on `now`) bound all incomplete transfers together: the oldest are dropped first, and each drop is
+    appended to `evicted` (bounded) for the caller to log.
     """
 
-    def __init__(self, max_bytes: int = 1 << 20, remember: int = 256) -> None:
+    def __init__(self, max_bytes: int = 1 << 20, remember: int = 256, *, max_transfers: int = MAX_TRANSFERS,
+                 max_total: int = MAX_TOTAL_BYTES, max_age: float = MAX_AGE,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        if max_transfers < 1 or max_total < 1 or max_bytes < 1 or max_age <= 0:
+            raise ValueError("reassembler bounds must be positive")
         self.max_bytes = max_bytes
         self.remember = remember
-        self._transfers: dict[tuple[bytes, int], _Transfer] = {}
+        self.max_transfers = max_transfers
+        self.max_total = max_total
+        self.max_age = max_age
+        self.now = now
+        self.total = 0  # bytes buffered over all incomplete transfers
+        self.evicted: list[Evicted] = []
+        self.evictions = 0  # how many transfers were ever dropped to keep the bounds
+        self._transfers: dict[tuple[bytes, int], _Transfer] = {}  # oldest first (insertion order)
         self._done: dict[tuple[bytes, int], None] = {}  # recently completed, so late duplicates are ignored
+
+    def _drop(self, key: tuple[bytes, int], why: str) -> None:
+        t = self._transfers.pop(key)
+        self.total -= t.size
+        if why:
+            self.evictions += 1
+            self.evicted.append(Evicted(key, t.size, why))
+            del self.evicted[:-64]
+
+    def _expire(self, now: float) -> None:
+        while self._transfers:
+            key, t = next(iter(self._transfers.items()))
+            if now - t.started < self.max_age:
+                break
+            self._drop(key, "age")
 
     def add(self, block: GbtBlock | bytes) -> bytes | None:
         b = GbtBlock.decode(block) if isinstance(block, (bytes, bytearray)) else block
         if b.key in self._done:
             return None
-        t = self._transfers.setdefault(b.key, _Transfer())
+        now = self.now()
+        self._expire(now)
+        t = self._transfers.get(b.key)
+        if t is None:
+            if len(self._transfers) >= self.max_transfers:
+                self._drop(next(iter(self._transfers)), "count")
+            t = self._transfers[b.key] = _Transfer(now)
         if t.first is None:
             t.first = b
         elif (b.message_code, b.recipient, b.cra) != (t.first.message_code, t.first.recipient, t.first.cra):
@@ -164,12 +217,18 @@ class Reassembler:
         if t.last is not None and b.block_number > t.last:
             raise DecodeError(0, "block_number", f"block {b.block_number} after the last block {t.last}")
         if t.size + len(b.data) > self.max_bytes:
-            del self._transfers[b.key]
+            self._drop(b.key, "")
             raise DecodeError(0, "gbt transfer", f"more than {self.max_bytes} bytes buffered; transfer dropped")
+        while self.total + len(b.data) > self.max_total:
+            oldest = next(k for k in self._transfers if k != b.key) if len(self._transfers) > 1 else b.key
+            self._drop(oldest, "total")
+            if oldest == b.key:
+                raise DecodeError(0, "gbt transfer", f"more than {self.max_total} bytes buffered; transfer dropped")
         t.blocks[b.block_number] = b.data
         t.size += len(b.data)
+        self.total += len(b.data)
         if t.last is not None and len(t.blocks) == t.last:
-            del self._transfers[b.key]
+            self._drop(b.key, "")
             self._done[b.key] = None
             if len(self._done) > self.remember:
                 del self._done[next(iter(self._done))]

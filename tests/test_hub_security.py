@@ -8,6 +8,7 @@ from chf.clock import ManualClock
 from chf.commands import RemoteParty, ccs01, ccs02, ccs06
 from chf.hub import Hub, HubConfig, Rejection
 from chf.identity import RTDS
+from chf.security_log import RejectionInfo
 from chf.store import Store
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import SignatureField
@@ -41,13 +42,19 @@ def durable(hub):
     """What must not change: the device logs and counters, as the store holds them."""
     st = hub.store.load(RTDS.extended_pan_id, 16)
     return ([(e.eui, e.tc_link_key, e.install_code) for e in st.device_log.entries()],
-            [e.eui for e in st.historic_log.entries()], st.counters, st.alert_counter, len(st.security_log))
+            [e.eui for e in st.historic_log.entries()], st.counters, st.alert_counter, recorded(st.security_log))
+
+
+def recorded(entries):
+    """Events the security log stands for: a coalesced rejection entry counts its repeats."""
+    return sum(i.repeats if (i := RejectionInfo.decode(e.info)) else 1 for e in entries)
 
 
 def assert_rejected(hub, data, why):
     before = durable(hub)
     assert hub.handle(data) == []
     assert hub.last_rejection[0] is why
+    hub.flush()  # rejections reach the store with the next commit or flush (batched, chf/security_log.py)
     after = durable(hub)
     assert after[:4] == before[:4]          # nothing changed ...
     assert after[4] == before[4] + 1        # ... but the security log
