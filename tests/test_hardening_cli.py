@@ -154,9 +154,11 @@ class StubHub:
         self.lock = threading.RLock()
         self.frames = []
 
-    def handle(self, frame):
+    def handle(self, frame, origin=None):
+        from chf.hub import Outcome
+
         self.frames.append(frame)
-        return []
+        return Outcome()
 
 
 line_bytes = st.one_of(

@@ -137,7 +137,7 @@ def test_noise_is_evicted_before_authenticated_events():
         record_rejection(log, 2, int(Rejection.UNKNOWN_SOURCE), n.to_bytes(8, "big"), n)
     assert len(log) == LOG_CAPACITY and log[0].code == int(Rejection.REPLAY)
     assert [e.seq for e in log] == sorted(e.seq for e in log)
-    for n in range(LOG_CAPACITY):
+    for _ in range(LOG_CAPACITY):
         append(log, LogEntry(3, 0x8F12))  # CS14s: authenticated events push noise out first
     assert all(e.code not in UNAUTHENTICATED_CODES for e in log)
 

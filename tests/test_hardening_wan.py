@@ -55,12 +55,12 @@ def test_a_flooding_connection_does_not_starve_another(parts):
         arrived = threading.Event()
         real = hub.handle  # the dispatcher is inside the server: wrap the hub's entry point
 
-        def handle(frame):
+        def handle(frame, origin=None):
             if not order:
-                arrived.wait(5)  # hold the event loop until the second client has sent its line
+                arrived.wait(5)  # hold the hub's worker until the second client has sent its line
                 time.sleep(0.3)
             order.append(frame)
-            return real(frame)
+            return real(frame, origin)
 
         hub.handle = handle
         a = socket.create_connection((srv.host, srv.port))
