@@ -17,7 +17,7 @@ from gbcs.errors import DecodeError, GbcsError
 from gbcs.frame import decode_frame
 from gbcs.keys import KeyStore
 
-from .bench_file import Bench, BenchFileError, load
+from .bench_file import Bench, BenchFileError, HubSpec, load
 from .commands import CounterFile, RemoteParty
 from .hub_link import HubLink, HubLinkError
 from .keygen import Pki
@@ -103,8 +103,6 @@ def _table(reports: list[MeterReport]) -> None:
 
 
 def triage_command(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     try:
         bench = load(args.bench)
         qa_spec = bench.hub(args.qa)
@@ -114,41 +112,58 @@ def triage_command(args: argparse.Namespace) -> int:
         print(f"chf triage: {e}", file=sys.stderr)
         return 2
     counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
-    inventory = None
     try:
-        remote = BenchRemote(bench.keys, counters, inventory)
-        qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(_host(qa_spec.host), qa_spec.port))
-        old = HubRef(old_spec.name, old_spec.eui, HubLink(_host(old_spec.host), old_spec.port)) if old_spec else None
+        reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json)
     except (HubLinkError, OSError, GbcsError) as e:
         print(f"chf triage: {e}", file=sys.stderr)
         return 2
-    timing = Timing(join_window_s=args.join_timeout, keep_alive_s=bench.keep_alive_s, time_scale=bench.time_scale)
-    ppmid = next((MeterInfo(m.eui, m.type, m.install_code) for m in bench.meters if m.type == "ppmid"), None)
-    reports: list[MeterReport] = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
-                  TimeElapsedColumn(), console=_stderr_console(), transient=not sys.stderr.isatty()) as prog:
-        batch = prog.add_task("meters", total=len(meters), note="") if len(meters) > 1 else None
-        step_task = prog.add_task("", total=None, note="")
-
-        def progress(name: str, waiting: str, timeout: float) -> None:
-            prog.update(step_task, description=f"[bold]{current}[/] {name}", note=f"waiting for {waiting} "
-                                                                                  f"(timeout {timeout:.1f} s)")
-            prog.reset(step_task, total=None)
-
-        t = Triage(remote, qa, old, timing, ppmid, progress)
-        for m in meters:
-            current = m.eui.hex().upper()
-            rep = t.run(m)
-            reports.append(rep)
-            if batch is not None:
-                prog.advance(batch)
-            if args.json:
-                print(json.dumps(rep.as_dict(), separators=(",", ":")), flush=True)
     if not args.json:
         _table(reports)
-    for link in [qa.link] + ([old.link] if old else []):
-        link.close()
     return 0 if reports and all(r.redeployable for r in reports) else 1
+
+
+def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters: list[MeterInfo], counters: Path,
+               join_timeout: int = 90, *, json_lines: bool = False, inventory: object | None = None,
+               hosts: dict[str, tuple[str, int]] | None = None) -> list[MeterReport]:
+    """Triage `meters` one after the other against the bench's hubs, with a progress display on stderr; with
+    `json_lines`, each meter's report is printed as soon as it is known. `hosts` overrides WAN addresses."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    def addr(spec: HubSpec) -> tuple[str, int]:
+        return (hosts or {}).get(spec.name) or (_host(spec.host), spec.port)
+
+    remote = BenchRemote(bench.keys, counters, inventory)
+    qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))
+    old = HubRef(old_spec.name, old_spec.eui, HubLink(*addr(old_spec))) if old_spec else None
+    timing = Timing(join_window_s=join_timeout, keep_alive_s=bench.keep_alive_s, time_scale=bench.time_scale)
+    ppmid = next((MeterInfo(m.eui, m.type, m.install_code) for m in bench.meters if m.type == "ppmid"), None)
+    reports: list[MeterReport] = []
+    current = ""
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=_stderr_console(),
+                      transient=True) as prog:
+            batch = prog.add_task("meters", total=len(meters), note="") if len(meters) > 1 else None
+            step_task = prog.add_task("", total=None, note="")
+
+            def progress(name: str, waiting: str, timeout: float) -> None:
+                prog.update(step_task, description=f"[bold]{current}[/] {name}",
+                            note=f"waiting for {waiting} (timeout {timeout:.1f} s)")
+                prog.reset(step_task, total=None)
+
+            t = Triage(remote, qa, old, timing, ppmid, progress)
+            for m in meters:
+                current = m.eui.hex().upper()
+                rep = t.run(m)
+                reports.append(rep)
+                if batch is not None:
+                    prog.advance(batch)
+                if json_lines:
+                    print(json.dumps(rep.as_dict(), separators=(",", ":")), flush=True)
+    finally:
+        for link in [qa.link] + ([old.link] if old else []):
+            link.close()
+    return reports
 
 
 def _host(h: str) -> str:

@@ -183,6 +183,7 @@ class Triage:
         except ConnectionError as e:
             ok, step.detail = False, f"hub connection lost: {e}"
         step.seconds = time.monotonic() - t0
+        time.sleep(0.02)  # alerts the hub sends right after a response (CS14) belong to this step
         if step.outcome == "running":
             step.outcome = "ok" if ok else "failed"
         seen: list[Traffic] = []

@@ -124,14 +124,19 @@ def test_run_identity_is_configuration(tmp_path):
 
 
 def test_demo_the_main_job(capsys):
-    """`make run`: every step gets a MAC-valid response; CS14 alerts follow each change of the device log."""
+    """`make run`: the ESME joins the old hub over the air (CS14 with its hash); every response's MAC or signature
+    verifies; the batch triage finds the three states and only the communicating meters are re-deployable."""
     code, out, _ = run(capsys, "demo")
     assert code == 0
-    steps = [ln for ln in out.splitlines() if ln.startswith("-> ")]
-    responses = [ln for ln in out.splitlines() if "received: response" in ln]
-    assert len(steps) == len(responses) == 7 and all("MAC valid" in r for r in responses)
-    cs14 = [ln for ln in out.splitlines() if "received: alert 0x0018 CS14" in ln]
-    assert len(cs14) == 5  # add, join, remove, re-add, historic-key rejoin
+    lines = out.splitlines()
+    responses = [ln for ln in lines if "received: response" in ln]
+    assert responses and all(ln.endswith(("MAC valid", "signature valid")) for ln in responses)
+    assert not [ln for ln in lines if "invalid" in ln or "undecodable" in ln]
+    rows = {ln.split()[1]: ln.split()[3:5] for ln in lines if ln.startswith("│ 02C0FFEE000E000")}
+    assert rows == {"02C0FFEE000E0001": ["1", "│"], "02C0FFEE000E0002": ["2", "│"], "02C0FFEE000E0003": ["3", "│"]}
+    redeploy = [ln.split("│")[3].strip() for ln in lines if ln.startswith("│ 02C0FFEE000E000")]
+    assert redeploy == ["yes", "yes", "NO"]
+    assert any("DISCONNECT" in ln and "signature valid" in ln and "received" in ln for ln in lines)
 
 
 def test_one_hub_per_state_directory(tmp_path):

@@ -208,3 +208,67 @@ async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
                           and e.tc_link_key is not None and rb.nodes[m.eui].joined, INSTALL_WAIT_S)
         if not ok:
             raise BenchError(f"meter {m.eui.hex().upper()} did not join hub {m.joined_to} within {INSTALL_WAIT_S:.0f} s")
+
+
+class BenchThread:
+    """A bench on its own event loop in a background thread, for the demo, benchmarks and tests (`with` closes)."""
+
+    def __init__(self, bench: Bench, **kw: object) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.running: RunningBench | None = None
+        kw.setdefault("announce", None)
+
+        def target() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self.running = self.loop.run_until_complete(start_bench(bench, **kw))  # type: ignore[arg-type]
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                self._error = e
+            finally:
+                self._ready.set()
+            if self._error is None:
+                self.loop.run_forever()
+
+        self.thread = threading.Thread(target=target, daemon=True, name="bench")
+        self.thread.start()
+        self._ready.wait(120)
+        if self._error is not None:
+            raise self._error
+        if self.running is None:
+            raise BenchError("the bench did not come up within 120 s")
+
+    def address(self, name: str) -> tuple[str, int]:
+        assert self.running is not None
+        s = self.running.hubs[name].served
+        assert s is not None
+        return s.host, s.port
+
+    def call(self, fn: Callable[[], object]) -> object:
+        """Run `fn` on the bench's loop and wait for it (medium and clock belong to that loop)."""
+        import concurrent.futures
+
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as e:  # noqa: BLE001
+                fut.set_exception(e)
+        self.loop.call_soon_threadsafe(run)
+        return fut.result(30)
+
+    def close(self) -> None:
+        if self.running is not None and self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.running.close(), self.loop).result(30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def __enter__(self) -> "BenchThread":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
