@@ -81,7 +81,7 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
     keys_dir = Path(opts.keys) if opts.keys else state / "keys"
     applications: dict[bytes, DeviceApplication] | None = None
     if opts.profile == "rtds":
-        applications, specs = _rtds_rig(keys_dir, specs)
+        applications, specs = rtds_rig_devices(keys_dir, specs)
         hub_eui = bytes.fromhex("00DB1234567890A2")
     else:
         pki = Pki.load(keys_dir)
@@ -106,7 +106,8 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
                               announce=announce))
 
 
-def _rtds_rig(keys_dir: Path, extra: list[MeterSpec]) -> tuple[dict[bytes, DeviceApplication], list[MeterSpec]]:
+def rtds_rig_devices(keys_dir: Path, extra: list[MeterSpec]) -> tuple[dict[bytes, DeviceApplication], list[MeterSpec]]:
+    """The RTDS HAN devices (`zigbee.devices.rtds_rig`) as bench meters installed on the RTDS hub, plus `extra`."""
     from .devices import rtds_rig
 
     keys = KeyStore.from_directory(keys_dir)
