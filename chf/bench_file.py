@@ -179,6 +179,26 @@ def parse(text: str, path: Path) -> Bench:
                  _number("bench", "gsme_poll_s", doc.get("gsme_poll_s", 7.5)))
 
 
+def live_path(bench_file: Path) -> Path:
+    """`bench.toml` → `bench.live.json`: the addresses a running bench's hubs listen on."""
+    return bench_file.with_name(bench_file.stem + ".live.json")
+
+
+def live_address(bench: Bench, hub: HubSpec) -> tuple[str, int]:
+    """Where `hub` listens: the bench file's `wan`, or, for port 0, what the running bench wrote down."""
+    if hub.port != 0:
+        return hub.host, hub.port
+    try:
+        import json
+
+        text = json.loads(live_path(bench.path).read_text())["hubs"][hub.name]
+        host, _, port = text.rpartition(":")
+        return host, int(port)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise BenchFileError(f"[[hub]] {hub.name!r}", f"wan port is 0 and {live_path(bench.path).name} does not say "
+                                                      "where it listens: is the bench running?") from None
+
+
 def load(path: str | Path) -> Bench:
     p = Path(path)
     try:

@@ -17,7 +17,7 @@ from gbcs.errors import DecodeError, GbcsError
 from gbcs.frame import decode_frame
 from gbcs.keys import KeyStore
 
-from .bench_file import Bench, BenchFileError, HubSpec, load
+from .bench_file import Bench, BenchFileError, HubSpec, live_address, load
 from .commands import CounterFile, RemoteParty
 from .hub_link import HubLink, HubLinkError
 from .keygen import Pki
@@ -114,7 +114,7 @@ def triage_command(args: argparse.Namespace) -> int:
     counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
     try:
         reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json)
-    except (HubLinkError, OSError, GbcsError) as e:
+    except (HubLinkError, OSError, GbcsError, BenchFileError) as e:
         print(f"chf triage: {e}", file=sys.stderr)
         return 2
     if not args.json:
@@ -130,7 +130,10 @@ def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     def addr(spec: HubSpec) -> tuple[str, int]:
-        return (hosts or {}).get(spec.name) or (_host(spec.host), spec.port)
+        if hosts and spec.name in hosts:
+            return hosts[spec.name]
+        host, port = live_address(bench, spec)
+        return _host(host), port
 
     remote = BenchRemote(bench.keys, counters, inventory)
     qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))

@@ -67,11 +67,11 @@ class Rig:
     def eui(self, name: str) -> bytes:
         return self.bench.hub(name).eui
 
-    def hub(self, name: str):  # noqa: ANN201
+    def hub(self, name: str):
         assert self.bt.running is not None
         return self.bt.running.hubs[name].hub
 
-    def node(self, eui: str):  # noqa: ANN201
+    def node(self, eui: str):
         assert self.bt.running is not None
         return self.bt.running.nodes[bytes.fromhex(eui)]
 

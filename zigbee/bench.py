@@ -180,12 +180,27 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             rh.dispatcher.controls.update(rb.controls(name))
             rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
                                       tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
-            if announce is not None:
+        _write_live(rb)  # before the announcements: a client that saw them finds the file
+        for name, rh in rb.hubs.items():
+            if announce is not None and rh.served is not None:
                 announce(f"hub {name} {rh.hub.eui.hex().upper()} listening on {rh.served.host}:{rh.served.port}")
     except BaseException:
         await rb.close()
         raise
     return rb
+
+
+def _write_live(rb: RunningBench) -> None:
+    """Where each hub listens (`wan = "...:0"` picks free ports), beside the bench file for clients (`chf triage`)."""
+    from chf.bench_file import live_path
+
+    if not rb.bench.path.is_file():
+        return
+    live = {name: f"{rh.served.host}:{rh.served.port}" for name, rh in rb.hubs.items() if rh.served is not None}
+    try:
+        live_path(rb.bench.path).write_text(json.dumps({"hubs": live}, indent=2) + "\n")
+    except OSError as e:
+        log.warning("cannot write %s: %s", live_path(rb.bench.path), e)
 
 
 async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:

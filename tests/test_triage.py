@@ -1,0 +1,126 @@
+"""`chf triage`, black-box through the CLI against `chf run --bench`: a meter prepared in each of SECMP0013's
+three states is classified right; the JSON report lists every step with its frames (each decodes, each MAC
+verifies with the bench keys); a planted failure names its cause; a state-2 meter ends re-deployable and joins a
+fresh hub with its install code afterwards."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chf.hub_link import HubLink
+from chf.triage_cli import BenchRemote
+from chf.triage_steps import _cs14_hash
+from gbcs import message
+from gbcs.authentication import Verdict
+from gbcs.keys import KeyStore
+
+HUBS = {"old": "02C0FFEE00001D01", "qa": "02C0FFEE0000AA01", "fresh": "02C0FFEE0000F001"}
+METERS = {
+    1: ("02C0FFEE000E0001", "00112233445566778899AABBCCDDEEFF", ""),
+    2: ("02C0FFEE000E0002", "0F1E2D3C4B5A69788796A5B4C3D2E1F0", 'joined_to = "old"\nhears = ["qa", "fresh"]\n'),
+    3: ("02C0FFEE000E0003", "A5A5A5A55A5A5A5AA5A5A5A55A5A5A5A", "dead = true\n"),
+}
+PPMID = ("02C0FFEE000E0004", "8899AABBCCDDEEFF0011223344556677")
+
+
+def chf(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chf.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("triage")
+    text = ['keys = "keys"', "keep_alive_s = 30", "time_scale = 120", ""]
+    for name, eui in HUBS.items():
+        text += ["[[hub]]", f'name = "{name}"', f'eui = "{eui}"', 'wan = "127.0.0.1:0"', ""]
+    for eui, ic, extra in METERS.values():
+        text += ["[[meter]]", 'type = "esme"', f'eui = "{eui}"', f'install_code = "{ic}"', extra]
+    text += ["[[meter]]", 'type = "ppmid"', f'eui = "{PPMID[0]}"', f'install_code = "{PPMID[1]}"', ""]
+    path = tmp / "bench.toml"
+    path.write_text("\n".join(text))
+    proc = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--bench", str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=tmp)
+    ports = {}
+    while len(ports) < len(HUBS):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = re.match(r"hub (\S+) (\S+) listening on (\S+):(\d+)", line.strip())
+        if m:
+            ports[m.group(1)] = int(m.group(4))
+    assert len(ports) == len(HUBS), "the bench did not come up"
+    # the bench file names port 0: the running bench writes where its hubs listen beside it, for triage
+    assert json.loads((tmp / "bench.live.json").read_text())["hubs"]["qa"] == f"127.0.0.1:{ports['qa']}"
+    yield tmp, path, ports
+    proc.kill()
+    proc.wait()
+
+
+def triage(bench, state: int) -> dict:
+    tmp, live, _ = bench
+    out = chf("triage", "--bench", str(live), "--qa", "qa", "--old", "old", "--meter", METERS[state][0], "--json",
+              cwd=tmp)
+    objs = [json.loads(ln) for ln in out.stdout.splitlines() if ln.startswith("{")]
+    assert objs, out.stderr
+    assert out.returncode == (0 if objs[-1]["redeployable"] else 1)
+    return objs[-1]
+
+
+def check_report(bench, rep: dict) -> None:
+    tmp, _, _ = bench
+    keys = KeyStore.from_directory(tmp / "keys", acb=bytes.fromhex("90B3D51F30000002"))
+    assert {"meter", "state", "redeployable", "verdict", "steps"} <= set(rep)
+    assert rep["verdict"]
+    for st in rep["steps"]:
+        assert st["name"] and st["outcome"] in ("ok", "failed", "timeout", "skipped")
+        assert isinstance(st["seconds"], (int, float))
+        for fr in st["frames"]:
+            assert fr["direction"] in ("sent", "received") and fr["use_case"]
+            msg = message.decode(bytes.fromhex(fr["hex"]), keys)
+            assert msg.mac is not Verdict.INVALID and msg.signature is not Verdict.INVALID
+
+
+def test_state_1_factory_fresh_meter(bench):
+    rep = triage(bench, 1)
+    check_report(bench, rep)
+    assert (rep["state"], rep["redeployable"]) == (1, True)
+    names = [s["name"] for s in rep["steps"]]
+    assert any("PPMID" in n for n in names) and any("Disconnect" in n for n in names)
+
+
+def test_state_2_restored_divorced_and_joins_a_fresh_hub(bench):
+    rep = triage(bench, 2)
+    check_report(bench, rep)
+    assert (rep["state"], rep["redeployable"]) == (2, True)
+    restore = next(s for s in rep["steps"] if "restore" in s["name"])
+    assert restore["service_request"] == "SR 8.16" and {"CCS07", "CCS03"} <= {f["use_case"] for f in restore["frames"]}
+    tmp, _live, ports = bench
+    remote = BenchRemote(tmp / "keys", tmp / "fresh-counters.json")
+    eui, ic, _ = METERS[2]
+    with HubLink("127.0.0.1", ports["fresh"]) as link:
+        link.request(remote.chf(bytes.fromhex(HUBS["fresh"]), "CCS01", device=bytes.fromhex(eui),
+                                install_code=bytes.fromhex(ic), device_type="esme"), 5)
+        joined = link.wait_for(lambda f: bool(_cs14_hash(f, bytes.fromhex(eui))), 5)
+    assert joined is not None  # divorced: it joins a fresh hub with its install code
+
+
+def test_state_3_dead_meter_verdict_names_the_cause(bench):
+    rep = triage(bench, 3)
+    check_report(bench, rep)
+    assert (rep["state"], rep["redeployable"]) == (3, False)
+    assert "timeout waiting for join" in rep["verdict"] and "neither of the old hub's device logs" in rep["verdict"]
+
+
+def test_unknown_meter_and_bad_hub_are_clear_errors(bench):
+    tmp, live, _ = bench
+    out = chf("triage", "--bench", str(live), "--qa", "nope", "--meter", METERS[1][0], cwd=tmp)
+    assert out.returncode == 2 and "no hub named 'nope'" in out.stderr and "Traceback" not in out.stderr
+    out = chf("triage", "--bench", str(live), "--qa", "qa", "--meter", "0102030405060708", cwd=tmp)
+    assert out.returncode == 2 and "install code is unknown" in out.stderr
