@@ -12,6 +12,7 @@ from gbcs.errors import DecodeError, EncodeError, GbcsError
 from gbcs.keys import ACB_EUI, KeyStore
 
 from .inputs import Input, parse_text, read_inputs
+from .inventory.cli import inventory_command
 
 
 def _keystore(args: argparse.Namespace) -> KeyStore | None:
@@ -322,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CCS03: take --device's entry and the EPID from a CS14 alert or CCS07 response")
     s.set_defaults(func=cmd_send)
 
+    sub.add_parser("inventory", help="the inventory mirror: show, reconcile, set, rules (chf inventory --help)")
+
     k = sub.add_parser("keys", help="key material")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ki = ksub.add_parser("init", help="make a test PKI (hub, meters, ACB, supplier, network operator)")
@@ -332,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["inventory"]:  # its own parser (chf/inventory/cli.py)
+        return inventory_command(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
