@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="one JSON object per device per line")
     s.add_argument("--history", action="store_true", help="also every transition with its cause")
 
-    r = sub.add_parser("reconcile", parents=[common], help="list every disagreement with the device logs, and the command fixing it")
+    r = sub.add_parser("reconcile", parents=[common],
+                       help="list every disagreement with the device logs, and the command fixing it")
     r.add_argument("--from-files", nargs="+", metavar="FILE",
                    help="saved CCS07/CCS06 responses, CS14 alerts and CS07 responses instead of live reads")
     r.add_argument("--json", action="store_true", help="one JSON object per disagreement per line")
