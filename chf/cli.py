@@ -16,6 +16,7 @@ from gbcs.keys import ACB_EUI, KeyStore
 from hw.cli import add_radios_parser
 
 from .inputs import Input, parse_text, read_inputs
+from .inventory.cli import inventory_command
 
 
 # What a JSON frame description can do wrong that the encoder reports as a Python error rather than an
@@ -451,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     be = bsub.add_parser("example", help="print a working bench file (two hubs, an ESME, a GSME and a PPMID)")
     be.set_defaults(func=cmd_bench)
 
+    sub.add_parser("inventory", help="the inventory mirror: show, reconcile, set, rules (chf inventory --help)")
+
     k = sub.add_parser("keys", help="key material")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ki = ksub.add_parser("init", help="make a test PKI (hub, meters, ACB, supplier, network operator)")
@@ -485,6 +488,9 @@ def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["inventory"]:  # its own parser (chf/inventory/cli.py)
+        return inventory_command(argv[1:])
     args = build_parser().parse_args(argv)
     configure_codec()
     try:
