@@ -239,12 +239,22 @@ def _build_use_case(args: argparse.Namespace):
         return commands.ccs02(_hexarg(args.device, 8, "--device"))
     if uc == "CCS03":
         if args.from_backup:
-            from .triage import entry_from_backup
-            src = read_inputs([args.from_backup])[0]
-            if src.data is None:
-                raise EncodeError("--from", str(src.error))
-            epid, h = entry_from_backup(src.data, _hexarg(args.device, 8, "--device"))
-            return commands.ccs03(bytes.fromhex(args.epid) if args.epid else epid, [(bytes.fromhex(args.device), h)])
+            # SR 8.16: the meter's entry cut from a CHF Device Log: a CS14/CCS07 frame (file, hex) or SR 8.16's
+            # base64 form of the log (docs/inventory.md)
+            from .inventory.chf_device_log import ChfDeviceLogError, parse_chf_device_log
+            device = _hexarg(args.device, 8, "--device")
+            text = args.from_backup
+            if len(text) < 4096 and not set(text) <= set(string.hexdigits):  # not a literal frame: maybe a file
+                try:
+                    if Path(text).is_file():
+                        text = Path(text).read_text()
+                except OSError:
+                    pass
+            try:
+                epid, rows = parse_chf_device_log(text).entry_for(device)
+            except ChfDeviceLogError as e:
+                raise EncodeError("--from", str(e)) from None
+            return commands.ccs03(_hexarg(args.epid, 8, "--epid") if args.epid else epid, rows)
         entries = []
         for e in args.entry or []:
             eui, _, h = e.partition(":")
@@ -289,6 +299,35 @@ def _meter_command(args: argparse.Namespace) -> bytes:
                     other_type=args.other_type, certificate=cert, meter_type=args.meter_type)
 
 
+def _inventory(args: argparse.Namespace):  # noqa: ANN202 - an Inventory, imported lazily
+    from .inventory import Inventory, default_path
+
+    return Inventory(default_path(args.state, args.counters))
+
+
+def _inventory_check(args: argparse.Namespace, frame: bytes) -> None:
+    """Advisory notes from the inventory mirror; MP178: it never blocks a command."""
+    if args.no_inventory:
+        return
+    try:
+        with _inventory(args) as inv:
+            for note in inv.check(frame):
+                print(f"chf send: note (inventory, not blocking): {note}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - the mirror must never stop a command going out
+        print(f"chf send: inventory not consulted: {e}", file=sys.stderr)
+
+
+def _inventory_observe(args: argparse.Namespace, frame: bytes, received: list[bytes]) -> None:
+    """Update the inventory mirror from the command and every response/CS14 alert that came back."""
+    if args.no_inventory:
+        return
+    try:
+        with _inventory(args) as inv:
+            inv.observe(frame, received, mpxns=args.mpxn or ())
+    except Exception as e:  # noqa: BLE001 - a mirror failure is reported, the exchange stands
+        print(f"chf send: inventory not updated: {e}", file=sys.stderr)
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     from gbcs import message
     from gbcs.explain import explain
@@ -316,7 +355,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     else:
         print("chf send: give a use case (e.g. CCS01) or --raw", file=sys.stderr)
         return 2
+    _inventory_check(args, frame)
     ex = send(host, int(port), frame, wait=args.wait)
+    _inventory_observe(args, frame, ex.received)
     keys = None
     if args.explain:
         try:
@@ -443,8 +484,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--join-timeout", type=int, default=90, metavar="SECONDS")
     s.add_argument("--epid", metavar="EUI", help="CCS03 Extended PAN ID")
     s.add_argument("--entry", action="append", metavar="EUI:HASH", help="CCS03 entry, repeatable")
-    s.add_argument("--from", dest="from_backup", metavar="FILE|HEX",
-                   help="CCS03: take --device's entry and the EPID from a CS14 alert or CCS07 response")
+    s.add_argument("--from", dest="from_backup", metavar="FILE|HEX|BASE64",
+                   help="CCS03 (SR 8.16): take --device's entry and the EPID from a CHF Device Log: a CS14 alert or "
+                        "CCS07 response (file or hex), or SR 8.16's base64-encoded CHF Device Log")
+    s.add_argument("--mpxn", action="append", metavar="MPxN",
+                   help="SR 8.11/8.16: the MPAN/MPRN linked to the meter (recorded in the inventory mirror)")
+    s.add_argument("--no-inventory", action="store_true",
+                   help="do not consult or update the inventory mirror (STATE/inventory.sqlite)")
     s.set_defaults(func=cmd_send)
 
     b = sub.add_parser("bench", help="bench files (several hubs and meters on one virtual radio)")
@@ -489,8 +535,11 @@ def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["inventory"]:  # its own parser (chf/inventory/cli.py)
-        return inventory_command(argv[1:])
+    if argv[:1] == ["inventory"]:  # its own parser (chf/inventory/cli.py); live reads from a running bench
+        from .inventory_live import read_bench_logs
+
+        configure_codec()
+        return inventory_command(argv[1:], read_bench_logs)
     args = build_parser().parse_args(argv)
     configure_codec()
     try:

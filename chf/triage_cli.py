@@ -61,6 +61,14 @@ class BenchRemote:
         return meter_commands.build(meter_commands.MeterSender(self.keys, supplier), meter, use_case,
                                     self.counters.next(supplier), **p)  # type: ignore[arg-type]
 
+    def observe(self, sent: bytes, received: list[bytes]) -> None:
+        if self.inventory is None:
+            return
+        try:
+            self.inventory.observe(sent, received, keys=self.keys)  # type: ignore[attr-defined]
+        except Exception as e:  # noqa: BLE001 - the mirror never stops the triage (MP178)
+            print(f"chf triage: inventory not updated: {e}", file=sys.stderr)
+
     def use_case(self, frame: bytes) -> str:
         try:
             code = decode_frame(frame).header.message_code
@@ -112,8 +120,13 @@ def triage_command(args: argparse.Namespace) -> int:
         print(f"chf triage: {e}", file=sys.stderr)
         return 2
     counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
+    from .inventory import Inventory
+
+    inv_path = Path(args.inventory) if args.inventory else counters.parent / "inventory.sqlite"
     try:
-        reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json)
+        with Inventory(inv_path) as inventory:
+            reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json,
+                                 inventory=inventory)
     except (HubLinkError, OSError, GbcsError, BenchFileError) as e:
         print(f"chf triage: {e}", file=sys.stderr)
         return 2
@@ -191,4 +204,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--join-timeout", type=int, default=90, metavar="SECONDS",
                    help="CCS01 join window, emulated seconds (default 90)")
     t.add_argument("--counters", metavar="FILE", help="originator counters (default: triage-counters.json by the bench)")
+    t.add_argument("--inventory", metavar="FILE",
+                   help="the inventory mirror to update (default: inventory.sqlite beside the counters)")
     t.set_defaults(func=triage_command)

@@ -41,6 +41,9 @@ class Remote(Protocol):
 
     def use_case(self, frame: bytes) -> str: ...
 
+    def observe(self, sent: bytes, received: list[bytes]) -> None:
+        """Tell the inventory mirror what was sent and what came back (SECMP0013 Annex A rules)."""
+
 
 @dataclass
 class HubRef:
@@ -192,6 +195,10 @@ class Triage:
         for tr in sorted(seen, key=lambda x: x.at):
             step.frames.append({"direction": tr.direction, "hex": tr.frame.hex().upper(),
                                 "use_case": self.remote.use_case(tr.frame)})
+        received = [tr.frame for tr in seen if tr.direction == "received"]
+        for tr in seen:
+            if tr.direction == "sent":
+                self.remote.observe(tr.frame, received)
         return ok
 
     def _request(self, hub: HubRef, frame: bytes, step: Step, what: str) -> bytes | None:

@@ -124,3 +124,29 @@ def test_unknown_meter_and_bad_hub_are_clear_errors(bench):
     assert out.returncode == 2 and "no hub named 'nope'" in out.stderr and "Traceback" not in out.stderr
     out = chf("triage", "--bench", str(live), "--qa", "qa", "--meter", "0102030405060708", cwd=tmp)
     assert out.returncode == 2 and "install code is unknown" in out.stderr
+
+
+def test_inventory_after_triage_and_live_reconcile_with_a_working_fix(bench):
+    """The triage updated the mirror (divorced, then removed from the QA hub: Associated with no CHF); reading the
+    running bench live, reconcile finds what the mirror and the hubs disagree on (the old hub still whitelists the
+    state-2 meter) and the fix it proposes, run against the bench, clears it (MP178: nothing was ever blocked)."""
+    tmp, live, ports = bench
+    inv = ["--inventory", str(tmp / "inventory.sqlite"), "--counters", str(tmp / "triage-counters.json")]
+    shown = chf("inventory", "show", "--json", *inv, cwd=tmp)
+    recs = {json.loads(ln)["eui"]: json.loads(ln) for ln in shown.stdout.splitlines()}
+    m2 = METERS[2][0]
+    assert recs[m2]["chf"] is None and recs[m2]["mpxns"] == []
+    out = chf("inventory", "reconcile", "--bench", str(live), "--json", *inv, cwd=tmp)
+    found = [json.loads(ln) for ln in out.stdout.splitlines()]
+    mine = [d for d in found if d["device"] == m2 and d["hub"] == HUBS["old"]]
+    assert mine and mine[0]["fix"].startswith("chf "), found
+    fix = mine[0]["fix"].split()[1:]
+    if fix[0] == "send":
+        fix += ["--wan", f"127.0.0.1:{ports['old']}", "--keys", str(tmp / "keys"),
+                "--counters", str(tmp / "triage-counters.json")]
+    else:
+        fix += inv
+    assert chf(*fix, cwd=tmp).returncode == 0, fix
+    again = chf("inventory", "reconcile", "--bench", str(live), "--json", *inv, cwd=tmp)
+    assert not [json.loads(ln) for ln in again.stdout.splitlines()
+                if json.loads(ln)["device"] == m2 and json.loads(ln)["hub"] == HUBS["old"]]

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="list every disagreement with the device logs, and the command fixing it")
     r.add_argument("--from-files", nargs="+", metavar="FILE",
                    help="saved CCS07/CCS06 responses, CS14 alerts and CS07 responses instead of live reads")
+    r.add_argument("--bench", metavar="FILE", help="read live from a running bench: every hub's CCS07 and every "
+                   "listed smart meter's CS07")
     r.add_argument("--json", action="store_true", help="one JSON object per disagreement per line")
 
     t = sub.add_parser("set", parents=[common], help="correct the mirror by hand (recorded in its history)")
@@ -114,7 +116,11 @@ def _reconcile(inv: Inventory, args: argparse.Namespace, read_logs: LogReader | 
         for n in notes:
             print(f"chf inventory: {n}", file=sys.stderr)
     elif read_logs is not None:
-        hubs, meters = read_logs(inv, args)
+        try:
+            hubs, meters = read_logs(inv, args)
+        except ValueError as e:  # BenchFileError: a bad or missing bench file
+            print(f"chf inventory: {e}", file=sys.stderr)
+            return 2
     else:
         print("chf inventory reconcile: no live reads here; give --from-files with saved CCS07/CS07 responses",
               file=sys.stderr)
