@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, IntEnum, IntFlag
 
-from gbcs.crypto import aes_mmo_hash
+from .install_code import hash_key
 
 DEFAULT_CAPACITY = 16
 
@@ -79,7 +79,7 @@ class DeviceLogEntry:
     @property
     def hashed_tc_link_key(self) -> bytes:
         """AES-MMO hash of the TC link key, or b"" until one exists (mapping table CS14; DOMAIN.md §3.5)."""
-        return aes_mmo_hash(self.tc_link_key) if self.tc_link_key else b""
+        return hash_key(self.tc_link_key) if self.tc_link_key else b""
 
 
 def record_link(entry: DeviceLogEntry, lqi: int | None, rssi: int | None) -> None:

@@ -19,7 +19,7 @@ from .device_log import UNKNOWN_DEVICE_TYPE, AddOutcome, DeviceLogEntry, DeviceT
 from .faults import FaultTable
 from .han import FormNetwork, HanCommand, Permit, Remove
 from .identity import HubIdentity
-from .install_code import link_key
+from .install_code import hash_key, link_key
 from .join_window import JoinWindow
 from .state import HubState, LogEntry
 
@@ -57,8 +57,7 @@ class Context:
 def backup(ctx: Context, historic: bool = False) -> Data:
     """backup_PAN output / CS14 body: structure{date-time, extended PAN ID, array{eui, hashed TC link key}}."""
     if historic:
-        from gbcs.crypto import aes_mmo_hash
-        rows = [(e.eui, aes_mmo_hash(e.tc_link_key)) for e in ctx.state.historic_log.entries()]
+        rows = [(e.eui, hash_key(e.tc_link_key)) for e in ctx.state.historic_log.entries()]
     else:
         rows = [(e.eui, e.hashed_tc_link_key) for e in ctx.state.device_log.entries()]
     return Data.structure([

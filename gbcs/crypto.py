@@ -90,22 +90,3 @@ def verify(public_key: ec.EllipticCurvePublicKey, data: bytes, signature: bytes)
     except InvalidSignature:
         return False
 
-
-def aes_mmo_hash(data: bytes) -> bytes:
-    """Matyas-Meyer-Oseas hash over AES-128 (ZigBee spec B.6): install code → link key, TC link key → backup hash.
-
-    Padding: 0x80, zeros, then the bit length in 16 bits (or 32 bits + 2 zero bytes from 2^16 bits up).
-    Checked against the ZigBee vector in docs/codec.md (tests/test_crypto.py).
-    """
-    n, bits = len(data), len(data) * 8
-    if bits < 1 << 16:
-        pad = b"\x80" + bytes((14 - (n + 1)) % 16) + bits.to_bytes(2, "big")
-    else:
-        pad = b"\x80" + bytes((10 - (n + 1)) % 16) + bits.to_bytes(4, "big") + b"\x00\x00"
-    m, h = data + pad, bytes(16)
-    for i in range(0, len(m), 16):
-        block = m[i:i + 16]
-        e = Cipher(algorithms.AES(h), modes.ECB()).encryptor()
-        c = e.update(block) + e.finalize()
-        h = bytes(a ^ b for a, b in zip(c, block, strict=False))
-    return h

@@ -67,8 +67,11 @@ def test_sign_verify_raw_rs():
 
 
 def test_aes_mmo_install_code_vector():
-    # docs/codec.md: install code + CRC (little-endian) -> ZigBee link key.
-    assert crypto.aes_mmo_hash(H("83FED3407A939723A5C639B26916D505C3B5")) == H("66B6900981E1EE3CA4206B6B861C02BB")
+    # Silicon Labs install-code vector: code + CRC-16/X-25 (little-endian) -> AES-MMO link key (via zigpy).
+    from chf.install_code import link_key, with_crc
+
+    assert with_crc(H("83FED3407A939723A5C639B26916D505")) == H("83FED3407A939723A5C639B26916D505C3B5")
+    assert link_key(H("83FED3407A939723A5C639B26916D505")) == H("66B6900981E1EE3CA4206B6B861C02BB")
 
 
 def test_kdf_vectors_with_rtds_keys(rtds_keys):

@@ -4,6 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from chf.install_code import hash_key
+
 from chf.clock import ManualClock
 from chf.commands import RemoteParty, ccs01, ccs02, ccs03, ccs07
 from chf.device_log import AddOutcome, DeviceLog, DeviceType
@@ -14,7 +16,7 @@ from chf.identity import RTDS
 from chf.install_code import link_key
 from chf.keygen import init_keys
 from chf.store import Store
-from gbcs import crypto, dlms, message
+from gbcs import dlms, message
 from gbcs.authentication import Verdict
 from gbcs.keys import KeyStore
 
@@ -92,7 +94,7 @@ def test_add_sends_cs14_with_empty_hash_then_hash_after_join(rig):
     assert Permit(eui(1), link_key(IC), 90.0) in rig.han
     key = bytes(range(16, 32))
     joined = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), key)]
-    assert cs14_rows(joined[0]) == [(eui(1), crypto.aes_mmo_hash(key))]
+    assert cs14_rows(joined[0]) == [(eui(1), hash_key(key))]
     counters = [alerts[0].header.counter, joined[0].header.counter]
     assert counters[0] < counters[1]
 
@@ -139,8 +141,8 @@ def test_ccs07_reports_current_and_historic_hashes(rig):
     resp, _ = rig.send(ccs07())
     cur, hist = resp.data
     rows = lambda b: [(bytes(r.value[0].value), bytes(r.value[1].value)) for r in b.value[2].value]  # noqa: E731
-    assert rows(cur) == [(eui(1), crypto.aes_mmo_hash(b"\x11" * 16))]
-    assert rows(hist) == [(eui(2), crypto.aes_mmo_hash(b"\x22" * 16))]
+    assert rows(cur) == [(eui(1), hash_key(b"\x11" * 16))]
+    assert rows(hist) == [(eui(2), hash_key(b"\x22" * 16))]
 
 
 def test_historic_log_holds_15_oldest_overwritten():
@@ -172,7 +174,7 @@ def test_historic_device_rejoins_with_its_old_key_in_the_first_half(rig):
     assert rig.han[0] == Permit(eui(1), old, 45.0, historic=True)
     rig.clock.advance(44)
     alerts = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), old, historic=True)]
-    assert cs14_rows(alerts[0]) == [(eui(1), crypto.aes_mmo_hash(old))]
+    assert cs14_rows(alerts[0]) == [(eui(1), hash_key(old))]
 
 
 def test_second_half_is_for_the_install_code(rig):

@@ -9,19 +9,15 @@ implicit certificates), which zigpy does not implement; the emulation derives th
 
 from __future__ import annotations
 
-from crccheck.crc import CrcX25
-from zigpy.util import aes_mmo_hash, convert_install_code
+from zigpy.util import aes_mmo_hash
 
-INSTALL_CODE_LEN = 16
+from chf.install_code import hash_key, link_key
 KE_LABEL = b"commshub emulated key establishment"
 
 
 def install_code_key(install_code: bytes) -> bytes:
-    """The preconfigured link key of a 16-octet GBCS install code (no CRC on the wire)."""
-    if len(install_code) != INSTALL_CODE_LEN:
-        raise ValueError(f"install code is {INSTALL_CODE_LEN} octets without its CRC, got {len(install_code)}")
-    crc = CrcX25.calc(install_code).to_bytes(2, "little")
-    return bytes(convert_install_code(install_code + crc))
+    """The preconfigured link key of a 16-octet GBCS install code (no CRC on the wire): `chf.install_code`."""
+    return link_key(install_code)
 
 
 def emulated_key_establishment(preconfigured_key: bytes, tc_eui: bytes, device_eui: bytes, counter: int) -> bytes:
@@ -35,4 +31,4 @@ def emulated_key_establishment(preconfigured_key: bytes, tc_eui: bytes, device_e
 def swap_out_key(tc_link_key: bytes) -> bytes:
     """The hashed TC link key a Smart Energy TC backup carries and a swapped-in TC trusts (AES-MMO of the key;
     Silicon Labs `trust-center-backup.c`, ZSE 1.1 TC swap-out)."""
-    return bytes(aes_mmo_hash(tc_link_key))
+    return hash_key(tc_link_key)
