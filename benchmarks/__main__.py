@@ -7,6 +7,8 @@
    gbcs-parser's 0.70 ms/frame (parse + MAC + signature, Node 20, the same RTDS corpus, this kind of host).
 2. The hub over loopback TCP: CCS01 round trips (MAC check, commit, response, CS14) — p50/p99 latency and
    commands/s with 1 and with 16 concurrent clients; the hub runs as its own `chf run` process.
+3. Hardening (benchmarks/hardening.py): a legitimate command's p50/p99 while 4 connections flood failing frames,
+   and the hub's RSS growth after 5,000 incomplete 60 kB GBT transfers.
 """
 
 from __future__ import annotations
@@ -166,7 +168,9 @@ def calibration() -> tuple[str, str]:
 
 def main() -> int:
     print(f"commshub benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)\n")
-    rows = [calibration(), *bench_codec(), *bench_hub()]
+    from .hardening import bench_hardening
+
+    rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening()]
     w = max(len(k) for k, _ in rows)
     print(f"| {'measure'.ljust(w)} | figure |")
     print(f"|{'-' * (w + 2)}|--------|")

@@ -204,11 +204,13 @@ def test_a_corrupt_database_is_one_clear_line(tmp_path):
 def test_corrupt_database_from_the_command_line(tmp_path):
     state = tmp_path / "state"
     build_hub(run_opts(tmp_path)).store.close()
+    release_locks()  # or the subprocess would stop at the lock, not at the damage
     with open(db_of(tmp_path), "r+b") as f:
         f.write(b"\xFF" * 100)
     r = subprocess.run([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "is damaged" in r.stderr
 
 
 def full_store(path) -> Store:
