@@ -548,3 +548,19 @@ def test_preflight_parses_and_checks_a_local_port_only():
         preflight("znp:/dev/ttyUSB0", opener=raising(errno.EACCES))
     with pytest.raises(RadioUrlError):
         preflight("zigbee")
+
+
+def test_chf_run_on_an_unreachable_network_radio_fails_in_one_line_and_exits(tmp_path):
+    """A real-radio start that fails leaves nothing running behind it: one line, exit status 1, no hang."""
+    import socket as _socket
+    import subprocess as _subprocess
+    import sys as _sys
+
+    s = _socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    r = _subprocess.run([_sys.executable, "-m", "chf.cli", "run", "--radio", f"ezsp:socket://127.0.0.1:{port}",
+                         "--state", str(tmp_path), "--wan", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "cannot reach network radio" in r.stderr

@@ -151,7 +151,9 @@ def run_hardware(opts: RunOptions) -> int:
         cls = se_app_class(r.controller_class())
         assert r.path is not None
         try:
-            app = await cls.new(r.zigpy_config(str(Path(opts.state) / "zigbee.db")), auto_form=True)
+            # no zigpy database: the hub's own state is the source of truth, and a failed start must leave no
+            # aiosqlite thread behind (it would keep the process alive after the error)
+            app = await cls.new(r.zigpy_config(None), auto_form=True)
         except Exception as e:  # noqa: BLE001 - every library's failure becomes one clear line
             t = translate(r.path, e)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
