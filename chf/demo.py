@@ -72,7 +72,7 @@ BOILERPLATE = ("tag: 0x", "long-invoke-id-and-priority", "date-time: absent", "s
                "result: 0 success")
 
 
-def _find(node, name):  # noqa: ANN001, ANN202 - explain tree nodes
+def _find(node, name):
     if node.name == name:
         return node
     for c in node.children:
@@ -123,7 +123,7 @@ def run_demo() -> int:
 
             print("\n== Part 1: an ESME is installed on the old hub, joins its HAN, and is later returned\n")
             with HubLink(*hosts["old"]) as link:
-                def step(title: str, frame: bytes, wait_for=None, timeout: float = 5.0) -> list[bytes]:  # noqa: ANN001
+                def step(title: str, frame: bytes, wait_for=None, timeout: float = 5.0) -> list[bytes]:
                     print(f"-> {title}")
                     mark = sum(1 for tr in link.journal if tr.direction == "received")
                     show("sent", frame, keys, detail=False)

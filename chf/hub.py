@@ -130,7 +130,7 @@ class Hub:
                 self._quiet.log("store", f"command not acknowledged: {e}", logging.ERROR)
                 self._reload()
                 return Outcome()
-            except Exception:  # noqa: BLE001 - no input may crash the hub: undo and carry on
+            except Exception:
                 log.exception("unexpected failure; state reloaded from the store")
                 self._reload()
                 return Outcome()
@@ -192,7 +192,7 @@ class Hub:
         now = self.clock.now()
         ctx = Context(self.state, self.config.identity, now, self.faults)
         results, out = [], []
-        for spec, arg in zip(request.specs, request.data):
+        for spec, arg in zip(request.specs, request.data, strict=True):  # lengths checked above
             r, d = execute(ctx, spec, arg)
             results.append(r)
             out.append(d)
@@ -293,7 +293,7 @@ class Hub:
                         entry.status &= ~Status.REPORTING
                         self._commit()
                 return Outcome()
-            except Exception:  # noqa: BLE001 - no event may crash the hub
+            except Exception:
                 log.exception("HAN event %r failed; state reloaded", type(event).__name__)
                 self._reload()
                 return Outcome()
@@ -433,7 +433,7 @@ class Hub:
     def _reload(self) -> None:
         try:
             self.state = self.store.load(self.config.identity.extended_pan_id, self.config.device_log_capacity)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("could not reload state")
 
     def snapshot(self) -> dict:

@@ -88,7 +88,7 @@ def _lock_state(state_dir: Path) -> None:
     key = str(state_dir.resolve())
     if key in _locks:
         return
-    f = open(state_dir / "hub.lock", "w")  # noqa: SIM115 - held for the life of the process
+    f = open(state_dir / "hub.lock", "w")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -182,7 +182,8 @@ def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
         try:
             parties[bytes.fromhex(eui_hex)] = codes.Role(role)
         except ValueError:
-            raise SystemExit(f"chf run: --trust EUI=ROLE expected (roles: {', '.join(r.value for r in codes.Role)})")
+            raise SystemExit(f"chf run: --trust EUI=ROLE expected (roles: {', '.join(r.value for r in codes.Role)})") \
+                from None
     identity = identity.with_overrides(
         eui=bytes.fromhex(opts.hub_id) if opts.hub_id else None,
         manufacturer=opts.manufacturer.encode() if opts.manufacturer else None,
@@ -234,7 +235,7 @@ class HubRuntime:
             cmd = await self.queue.get()
             try:
                 await self.han.execute(cmd)
-            except Exception:  # noqa: BLE001 - a radio failure must not stop the hub
+            except Exception:
                 log.exception("HAN command %s failed", type(cmd).__name__)
 
     def on_event(self, event: HanEvent) -> None:

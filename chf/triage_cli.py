@@ -66,7 +66,7 @@ class BenchRemote:
             return
         try:
             self.inventory.observe(sent, received, keys=self.keys)  # type: ignore[attr-defined]
-        except Exception as e:  # noqa: BLE001 - the mirror never stops the triage (MP178)
+        except Exception as e:
             print(f"chf triage: inventory not updated: {e}", file=sys.stderr)
 
     def use_case(self, frame: bytes) -> str:
@@ -83,8 +83,8 @@ def _meters(args: argparse.Namespace, bench: Bench) -> list[MeterInfo]:
     if args.meter:
         wanted = [args.meter]
     else:
-        for line in Path(args.meters).read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
+        for raw in Path(args.meters).read_text().splitlines():
+            line = raw.split("#", 1)[0].strip()
             if line:
                 wanted.append(line)
     by_eui = {m.eui.hex().upper(): m for m in bench.meters}
@@ -186,7 +186,7 @@ def _host(h: str) -> str:
     return "127.0.0.1" if h in ("0.0.0.0", "") else "::1" if h == "::" else h
 
 
-def _stderr_console():  # noqa: ANN202 - rich type
+def _stderr_console():
     from rich.console import Console
 
     return Console(stderr=True)

@@ -190,7 +190,7 @@ class Triage:
         if step.outcome == "running":
             step.outcome = "ok" if ok else "failed"
         seen: list[Traffic] = []
-        for link, m in zip(links, marks):
+        for link, m in zip(links, marks, strict=False):
             seen += link.journal[m:]
         for tr in sorted(seen, key=lambda x: x.at):
             step.frames.append({"direction": tr.direction, "hex": tr.frame.hex().upper(),

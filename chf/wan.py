@@ -196,7 +196,7 @@ class TcpWan:
             try:
                 writer.write(f"ERROR too many connections ({self.limits.max_connections}); try later\r\n".encode())
                 writer.close()
-            except Exception:  # noqa: BLE001 - the peer may be gone already
+            except Exception:
                 pass
             return
         control_ok = self.limits.control_allowed(host)
@@ -234,7 +234,7 @@ class TcpWan:
             self.clients.discard(writer)
             try:
                 writer.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     async def _line(self, raw: bytes, writer: asyncio.StreamWriter) -> list[bytes]:

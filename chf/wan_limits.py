@@ -24,8 +24,8 @@ def parse_networks(specs: list[str] | tuple[str, ...]) -> tuple[Network, ...]:
     """`--control-from` values (comma-separated CIDRs or addresses); ValueError names the bad one."""
     out: list[Network] = []
     for spec in specs:
-        for part in spec.split(","):
-            part = part.strip()
+        for raw in spec.split(","):
+            part = raw.strip()
             if not part:
                 continue
             try:

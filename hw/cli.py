@@ -104,7 +104,7 @@ def run_radios(args: argparse.Namespace, env: RadiosEnv) -> int:
 
 
 def _summary(ports: list[SerialPort], rows: list[dict[str, Any]], ok: list[dict[str, Any]], probed: bool) -> str:
-    if not rows or not any(r["radios"] for r in rows) and not probed:
+    if not rows or (not any(r["radios"] for r in rows) and not probed):
         return f"No ZigBee dongle found: {no_dongle_detail(ports)}. {NO_DONGLE_ADVICE}"
     if not ok and not probed:
         names = ", ".join(f"{r['product']} at {r['device']}" for r in rows if r["radios"])
@@ -126,7 +126,7 @@ def _print_table(out: TextIO, rows: list[dict[str, Any]], others: list[SerialPor
                            r["serial_number"] or "-", "/".join(r["radios"]) or "?", r["product"] or "-") for r in rows]
         widths = [max(len(str(line[i])) for line in table) for i in range(len(head))]
         for line in table:
-            out.write("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() + "\n")
+            out.write("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() + "\n")
         for r in rows:
             if r["by_id"]:
                 out.write(f"  {r['device']}: stable name {r['by_id']}\n")

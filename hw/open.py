@@ -100,7 +100,7 @@ async def open_radio(url: str | RadioUrl, *, database_path: str | None = None, c
                              start_radio=start_radio)
     except (RadioError, PortError):
         raise
-    except Exception as e:  # noqa: BLE001 - every library error is translated or re-raised unchanged
+    except Exception as e:
         typed = translate(radio.path, e)
         if typed is e:
             raise

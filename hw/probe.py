@@ -56,7 +56,7 @@ async def probe_port(path: str, *, order: Iterable[RadioType] = PROBE_ORDER, tim
             found = await asyncio.wait_for(cls.probe({"path": path}), timeout)
         except TimeoutError:
             continue
-        except Exception as e:  # noqa: BLE001 - a port error ends the probe; anything else means "not this one"
+        except Exception as e:
             typed = translate(path, e)
             if isinstance(typed, PortError):
                 raise typed from e

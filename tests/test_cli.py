@@ -56,13 +56,13 @@ def test_encode_reproduces_decode_json(capsys, rtds_keys, tmp_path):
 
 
 def test_encode_changed_field_gets_a_fresh_valid_mac(capsys, rtds_keys, tmp_path):
-    code, out, _ = run(capsys, "decode", "--json", str(corpus_dir() / CCS01))
+    _code, out, _ = run(capsys, "decode", "--json", str(corpus_dir() / CCS01))
     d = json.loads(out)
     d["counter"] = "0000000000000600"
     js = tmp_path / "f.json"
     js.write_text(json.dumps(d))
-    code, out, _ = run(capsys, "encode", "--keys", str(rtds_keys), str(js))
-    code, out2, _ = run(capsys, "decode", "--json", "--keys", str(rtds_keys), out.strip())
+    _code, out, _ = run(capsys, "encode", "--keys", str(rtds_keys), str(js))
+    _code, out2, _ = run(capsys, "decode", "--json", "--keys", str(rtds_keys), out.strip())
     r = json.loads(out2)
     assert r["counter"] == "0000000000000600" and r["mac"] == "valid"
 
@@ -79,7 +79,7 @@ def test_diff_names_the_fields_that_differ(capsys):
 
 
 def test_keys_init_and_refuse_overwrite(capsys, tmp_path):
-    code, out, _ = run(capsys, "keys", "init", str(tmp_path / "k"))
+    code, _out, _ = run(capsys, "keys", "init", str(tmp_path / "k"))
     assert code == 0 and (tmp_path / "k" / "pki.json").is_file()
     assert len(list((tmp_path / "k").glob("*.key"))) == 12
     code, _, err = run(capsys, "keys", "init", str(tmp_path / "k"))

@@ -150,7 +150,7 @@ def test_cs14_alert_verifies_and_carries_the_backup(keys, tmp_path):
     assert (h.message_code, int(h.cra), h.recipient) == (0x0018, 3, keys.acb)
     n = alert.payload
     assert n.alert_code == 0x8F12
-    dt, epid, rows = n.alert_body[0].value
+    _dt, epid, rows = n.alert_body[0].value
     assert bytes(epid.value) == RTDS.extended_pan_id
     assert [(bytes(r.value[0].value), bytes(r.value[1].value)) for r in rows.value] == [(ESME, b"")]
     # Same frame layout as the RTDS CS14 alert (NA_CS14): header fields, OI, DLMS alert structure.

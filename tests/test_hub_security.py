@@ -121,7 +121,7 @@ def test_malformed_frames(hub, keys):
 
 def test_payload_not_matching_message_code(hub, keys):
     """A CCS06 payload under the CCS02 message code fails the format check, MAC valid or not."""
-    code, specs, data = ccs06()
+    _code, specs, data = ccs06()
     f = party(keys).build((0x0002, specs, data), counter=2000)
     assert_rejected(hub, f, Rejection.MALFORMED)
 

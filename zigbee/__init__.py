@@ -21,4 +21,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'zigbee' has no attribute {name!r}")
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["DeviceType", "EmulatedClock", "EmulatedNode", "Link", "Medium", "NodeState", "VirtualRadio", "ZigpyHan",
+           "open_virtual"]

@@ -241,7 +241,7 @@ class BenchThread:
             asyncio.set_event_loop(self.loop)
             try:
                 self.running = self.loop.run_until_complete(start_bench(bench, **kw))  # type: ignore[arg-type]
-            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            except BaseException as e:
                 self._error = e
             finally:
                 self._ready.set()
@@ -271,7 +271,7 @@ class BenchThread:
         def run() -> None:
             try:
                 fut.set_result(fn())
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:
                 fut.set_exception(e)
         self.loop.call_soon_threadsafe(run)
         return fut.result(30)

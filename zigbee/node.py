@@ -215,7 +215,7 @@ class EmulatedNode:
                     await self._idle(self.scan_s)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a node's bug must not kill the bench
+            except Exception:
                 log.exception("node %s", self.eui.hex())
                 await self._idle(self.scan_s)
 
@@ -306,7 +306,7 @@ class EmulatedNode:
                 self._tunnel(packet)
             else:
                 self._zcl(packet)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("node %s: packet %r", self.eui.hex(), packet)
 
     def _send(self, cluster: int, data: bytes, *, src_ep: int, dst_ep: int, profile: int, tsn: int = 0) -> bool:
@@ -336,7 +336,7 @@ class EmulatedNode:
 
     def _zdo(self, packet: t.ZigbeePacket) -> None:
         assert self.network is not None
-        hdr, args = zigpy.zdo.ZDO(None).deserialize(packet.cluster_id, packet.data.serialize())
+        hdr, _args = zigpy.zdo.ZDO(None).deserialize(packet.cluster_id, packet.data.serialize())
         cmd = hdr.command_id
         nwk = t.NWK(self.network.nwk)
         ok = zdo_t.Status.SUCCESS
@@ -352,7 +352,7 @@ class EmulatedNode:
             return  # broadcasts (Mgmt_Permit_Joining_req) and requests the emulation does not answer
         schema = zdo_t.CLUSTERS[rsp][1]
         data = b"".join(typ(**v.as_dict()).serialize() if hasattr(v, "as_dict") else typ(v).serialize()
-                        for typ, v in zip(schema, values))
+                        for typ, v in zip(schema, values, strict=False))
         self._send(rsp, bytes((hdr.tsn,)) + data, src_ep=0, dst_ep=0, profile=0x0000,
                    tsn=hdr.tsn)
         if cmd == zdo_t.ZDOCmd.Mgmt_Leave_req:

@@ -154,7 +154,7 @@ def run_hardware(opts: RunOptions) -> int:
             # no zigpy database: the hub's own state is the source of truth, and a failed start must leave no
             # aiosqlite thread behind (it would keep the process alive after the error)
             app = await cls.new(r.zigpy_config(None), auto_form=True)
-        except Exception as e:  # noqa: BLE001 - every library's failure becomes one clear line
+        except Exception as e:
             t = translate(r.path, e)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
             return 1

@@ -85,7 +85,7 @@ class ZigpyHan:
                 await self._send_frame(command.eui, command.frame)
             else:
                 log.error("unknown HAN command %r", command)
-        except Exception:  # noqa: BLE001 - errors are logged, never raised into the hub (chf.han.Han)
+        except Exception:
             log.exception("HAN command %r failed", command)
 
     def _emit(self, event: HanEvent) -> None:
@@ -160,7 +160,7 @@ class ZigpyHan:
                     for part in tunnel.transfers(frame):
                         await self._zcl(eui, "transfer_data", to_server=True, tunnel_id=tunnel_id, data=part)
                     return
-                except Exception:  # noqa: BLE001 - one retry on a fresh tunnel
+                except Exception:
                     self._client_tunnels.pop(eui, None)
                     if attempt:
                         raise

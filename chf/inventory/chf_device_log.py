@@ -75,7 +75,7 @@ def parse_chf_device_log(text: str | bytes) -> ChfDeviceLog:
             if isinstance(p, dlms.DataNotification):
                 candidates = list(p.alert_body or [])
             elif isinstance(p, dlms.AccessResponse):
-                candidates = [d for d, r in zip(p.data, p.results) if r.result == 0]
+                candidates = [d for d, r in zip(p.data, p.results, strict=False) if r.result == 0]
             else:
                 candidates = []
         elif raw[0] == 0x02:
@@ -88,7 +88,7 @@ def parse_chf_device_log(text: str | bytes) -> ChfDeviceLog:
                 backups.append((b[0], tuple(b[1])))
     except ChfDeviceLogError:
         raise
-    except Exception as e:  # noqa: BLE001 - gbcs raises typed errors; anything else is just as unusable here
+    except Exception as e:
         raise ChfDeviceLogError(f"not a CHF Device Log: {e}") from None
     if not backups:
         raise ChfDeviceLogError("holds no CHF Device Log backup (CS14 alert, CCS07 response or backup structure)")

@@ -183,7 +183,7 @@ def inventory_command(argv: list[str], read_logs: LogReader | None = None) -> in
     except (InventoryError, OSError) as e:
         print(f"chf inventory: {e}", file=sys.stderr)
         return 2
-    except Exception as e:  # noqa: BLE001 - sqlite3 errors (a corrupt file) are reported, not a traceback
+    except Exception as e:
         import sqlite3
         if isinstance(e, sqlite3.Error):
             print(f"chf inventory: {_path(args)}: {e}", file=sys.stderr)

@@ -151,7 +151,7 @@ def logs_from_frames(frames: list[bytes]) -> tuple[list[HubLogs], list[MeterLog]
     for i, f in enumerate(frames, 1):
         try:
             msg = message.decode(f, verify=False)
-        except Exception as e:  # noqa: BLE001 - gbcs raises typed errors, but a saved file may hold anything
+        except Exception as e:
             notes.append(f"frame {i}: undecodable ({e})")
             continue
         hl = hub_logs_from_message(msg)

@@ -61,7 +61,7 @@ class Observed:
 def _decode(data: bytes, keys: KeyStore | None, label: str, notes: list[str]) -> message.Message | None:
     try:
         msg = message.decode(bytes(data), keys, verify=keys is not None)
-    except Exception as e:  # noqa: BLE001 - gbcs raises typed errors; garbage must never stop the mirror
+    except Exception as e:
         notes.append(f"{label}: undecodable ({e})")
         return None
     if msg.mac is Verdict.INVALID or msg.signature is Verdict.INVALID:
@@ -142,7 +142,7 @@ def _add(ob: Observed) -> list[Effect]:
         out.append(Effect(eui, "install_code", bytes(v[2].value).hex().upper(), r, c))
     if ob.mpxns:
         out.append(Effect(eui, "mpxns_if_meter", ob.mpxns, r, c))
-    return out + [Effect(eui, "whitelist_unless_type2", SmiStatus.WHITELISTED, r, c)]
+    return [*out, Effect(eui, "whitelist_unless_type2", SmiStatus.WHITELISTED, r, c)]
 
 
 def _remove(ob: Observed) -> list[Effect]:

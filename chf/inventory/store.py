@@ -219,9 +219,9 @@ class Inventory:
             raise InventoryError(f"unknown effect {e.op!r}")
 
     # ------------------------------------------------------------------------------------------ corrections
-    def set(self, eui: str, *, status: SmiStatus | None | _Unset = UNSET, chf: str | None | _Unset = UNSET,
-            kind: DeviceKind | _Unset = UNSET, hashed_key: str | None | _Unset = UNSET,
-            install_code: str | None | _Unset = UNSET, mpxns: list[str] | None = None, end_mpxns: bool = False,
+    def set(self, eui: str, *, status: SmiStatus | _Unset | None = UNSET, chf: str | _Unset | None = UNSET,
+            kind: DeviceKind | _Unset = UNSET, hashed_key: str | _Unset | None = UNSET,
+            install_code: str | _Unset | None = UNSET, mpxns: list[str] | None = None, end_mpxns: bool = False,
             join: dict[str, DeviceKind] | None = None, unjoin: list[str] | None = None,
             now: datetime | None = None) -> DeviceRecord:
         """Correct the mirror by hand (`chf inventory set`): each change recorded as a manual correction."""
@@ -269,7 +269,7 @@ class Inventory:
         """Advisory warnings about a command the mirror would not expect — never a refusal (MP178)."""
         try:
             msg = message.decode(bytes(command), verify=False)
-        except Exception:  # noqa: BLE001 - advice only: an undecodable command gets none
+        except Exception:
             return []
         h = msg.header
         code, target = h.message_code, h.recipient.hex().upper()

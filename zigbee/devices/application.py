@@ -101,7 +101,7 @@ class HanDeviceApplication:
             self._refuse(r)
         except GbcsError as e:  # DecodeError, KeyNotFoundError, EncodeError: typed, expected for bad input
             self._refuse(Refused(Rejection.MALFORMED, str(e)))
-        except Exception as e:  # noqa: BLE001 - no input may crash a device; nothing was committed
+        except Exception as e:
             log.exception("device %s: unexpected failure", self.eui.hex().upper())
             self._refuse(Refused(Rejection.MALFORMED, f"internal error {e!r}"))
         return DeviceOutcome()
