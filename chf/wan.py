@@ -128,6 +128,7 @@ class TcpWan:
         self.server: asyncio.base_events.Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.quiet = QuietLog(log)
+        self._tasks: set[asyncio.Task] = set()
         dispatcher.broadcast = self._threadsafe(self._broadcast)
         dispatcher.send_to = self._send_to
 
@@ -189,6 +190,10 @@ class TcpWan:
                 w.write(ln)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         peer = writer.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) and peer else None
         if len(self.clients) >= self.limits.max_connections:
@@ -242,8 +247,14 @@ class TcpWan:
         return await asyncio.get_running_loop().run_in_executor(self.d.executor, self.d.line, raw, writer)
 
     async def close(self) -> None:
+        """Stop accepting, then end every client's handler (no task is left pending on a closing loop)."""
         if self.server is not None:
             self.server.close()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.server is not None:
             await self.server.wait_closed()
 
 
