@@ -26,7 +26,7 @@ from rtds_data import corpus_dir, keystore_dir, require_rtds
 from zigbee.bench import BenchThread
 from zigbee.node import NodeState
 
-A, B = "02C0FFEE0000A001", "02C0FFEE0000B001"
+A, B, C = "02C0FFEE0000A001", "02C0FFEE0000B001", "02C0FFEE0000C001"
 ESME, OTHER = "02C0FFEE000E5E01", "02C0FFEE000E5E02"
 IC = bytes.fromhex("83FED3407A939723A5C639B26916D505")
 IC2 = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
@@ -45,6 +45,10 @@ wan = "127.0.0.1:0"
 name = "B"
 eui = "{B}"
 wan = "127.0.0.1:0"
+[[hub]]
+name = "C"
+eui = "{C}"
+wan = "127.0.0.1:0"
 [[meter]]
 type = "esme"
 eui = "{ESME}"
@@ -61,7 +65,7 @@ class Rig:
         self.bench = parse(bench_text(scale), tmp / "bench.toml")
         self.bt = BenchThread(self.bench)
         self.remote = BenchRemote(self.bench.keys, tmp / "counters.json")
-        self.links = {n: HubLink(*self.bt.address(n)) for n in ("A", "B")}
+        self.links = {n: HubLink(*self.bt.address(n)) for n in ("A", "B", "C")}
         self.window = 90 / scale + 3
 
     def eui(self, name: str) -> bytes:
@@ -192,6 +196,15 @@ def test_swap_out_restores_the_meter_on_another_hub(rig):
     ccs06 = rig.chf("B", "CCS06")
     status = dlms.decode(decode_frame(ccs06).header.payload).data[0].value[0].value[1].value
     assert status[0] & (0x80 >> 3)  # bit 3 (0x08) "authorised after swap-out", sent MSB first
+    # divorced through B, the meter joins a third hub with its install code, and cannot re-join B
+    r = rig.meter("B", ESME, "DISCONNECT")
+    assert r is not None and _asn1_code(r) == 0
+    assert rig.join("C", ESME) is not None
+    node = rig.node(ESME)
+    rig.bt.call(lambda: rig.bt.running.clock.advance(600))
+    time.sleep(0.3)
+    assert node.network is not None and node.network.hub == bytes.fromhex(C)
+    assert rig.links["B"].request(rig.remote.meter(rig.eui("B"), bytes.fromhex(ESME), "CS07"), 1) is None
 
 
 def test_control_channel_han_power_advance_and_join(rig):
