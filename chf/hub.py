@@ -387,6 +387,12 @@ class Hub:
             self.state.join_windows.pop(eui, None)
             self._commit()
 
+    def needs_tick(self) -> bool:
+        """Whether `tick` has anything to do (an open window, joining enabled, unsaved rejections): lets a runtime
+        with many hubs skip idle ones without a thread hop. A racy read is harmless: the next tick catches up."""
+        st = self.state
+        return bool(st.join_windows) or st.joining_enabled_until is not None or self._unsaved_since is not None
+
     def tick(self) -> Outcome:
         """Advance windows on the clock: the historic half hands over to the install code, windows close."""
         with self.lock:

@@ -252,6 +252,8 @@ class HubRuntime:
 
     async def tick(self) -> None:
         assert self.loop is not None
+        if not self.d.hub.needs_tick():
+            return
         out = await self.loop.run_in_executor(self.d.executor, self.d.hub.tick)
         self.after(out)
 

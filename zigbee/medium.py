@@ -178,6 +178,11 @@ class Medium:
     def _passes(self, node: bytes, hub: bytes) -> bool:
         return self.reachable(node, hub) and self.rng.random() >= self.link(node, hub).loss
 
+    def wake_node(self, eui: bytes) -> None:
+        n = self.nodes.get(eui)
+        if n is not None:
+            n.wake()
+
     def wake_nodes(self) -> None:
         for n in list(self.nodes.values()):
             n.wake()

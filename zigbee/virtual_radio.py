@@ -81,6 +81,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self._descriptors: dict[int, zdo_t.SimpleDescriptor] = {}
         self._transient: dict[bytes, tuple[bytes, float]] = {}  # EUI → (link key, emulated deadline)
         self._permit_until = float("-inf")
+        self._targeted = False  # inside permit_with_link_key: only its node is woken
         self._keys: dict[bytes, bytes] = {}  # TC key table: EUI → TC link key
         self._nwk: dict[bytes, int] = {}     # EUI → short address of the network's members
         self._ke_counter = 0
@@ -187,14 +188,19 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
 
     async def permit_ncp(self, time_s: int = 60) -> None:
         self._permit_until = self.clock.seconds() + time_s
-        if time_s:
+        if time_s and not self._targeted:
             self.medium.wake_nodes()
 
     async def permit_with_link_key(self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60) -> None:
         """Allow `node` to join with `link_key` for `time_s` emulated seconds (transient key), then open joining."""
-        self._transient[from_ieee(node)] = (bytes(link_key), self.clock.seconds() + time_s)
-        await self.permit(min(int(time_s), 254))
-        self.medium.wake_nodes()
+        eui = from_ieee(node)
+        self._transient[eui] = (bytes(link_key), self.clock.seconds() + time_s)
+        self._targeted = True  # only `node` is meant: waking every node on a big bench costs O(nodes x hubs)
+        try:
+            await self.permit(min(int(time_s), 254))
+        finally:
+            self._targeted = False
+        self.medium.wake_node(eui)
 
     # ------------------------------------------------------------------------------------------ trust centre
     def forget(self, ieee: t.EUI64) -> None:

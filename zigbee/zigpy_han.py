@@ -19,6 +19,7 @@ from typing import Any, Callable
 import zigpy.application
 import zigpy.backups
 import zigpy.device
+import zigpy.exceptions
 import zigpy.state
 import zigpy.types as t
 from zigpy.util import aes_mmo_hash
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 ZIGPY_MAX_PERMIT_S = 254  # zigpy `ControllerApplication.permit` asserts 0 <= time_s <= 254
 TUNNEL_REPLY_TIMEOUT_S = 5.0
+
+
+class NotOnHan(LookupError):
+    """A command names a device the coordinator does not hold (it never joined, left, or was removed)."""
 
 
 class ZigpyHan:
@@ -85,6 +90,10 @@ class ZigpyHan:
                 await self._send_frame(command.eui, command.frame)
             else:
                 log.error("unknown HAN command %r", command)
+        except (NotOnHan, TimeoutError, zigpy.exceptions.DeliveryError) as e:
+            # expected on a live HAN (a device that left, a lost frame): the remote party's command times out
+            log.warning("HAN %s to %s not delivered: %s", type(command).__name__,
+                        getattr(command, "eui", b"").hex().upper(), e or type(e).__name__)
         except Exception:
             log.exception("HAN command %r failed", command)
 
@@ -134,7 +143,10 @@ class ZigpyHan:
 
     # ------------------------------------------------------------------------------------------ tunnel out
     def _device(self, eui: bytes) -> zigpy.device.Device:
-        return self.app.get_device(ieee=to_ieee(eui))
+        try:
+            return self.app.get_device(ieee=to_ieee(eui))
+        except KeyError:
+            raise NotOnHan(f"{eui.hex().upper()} is not on this HAN (not joined, or gone)") from None
 
     def _sleepy(self, eui: bytes) -> bool:
         if eui in self._server_tunnels:
