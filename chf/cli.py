@@ -48,6 +48,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
             failed += 1
             _emit_error(args, item.source, item.error or DecodeError(0, "input", "unreadable"), None)
             continue
+        if args.tunnel or _is_tunnel(item.data):
+            failed += _decode_tunnel(args, item.source, item.data, keys)
+            continue
         try:
             msg = message.decode(item.data, keys)
         except DecodeError as e:
@@ -68,6 +71,34 @@ def cmd_decode(args: argparse.Namespace) -> int:
             print(f"   MAC {msg.mac.value}, signature {msg.signature.value}, "
                   f"round trip {'exact' if message.roundtrips(msg, item.data) else 'DIFFERS'}")
     return 1 if failed else 0
+
+
+def _is_tunnel(data: bytes) -> bool:
+    """Not a GBCS frame (those start DD, DF or E0) but a ZSE Tunnelling command: decoded as the tunnel frame."""
+    if not data or data[0] in (0xDD, 0xDF, 0xE0):
+        return False
+    from zigbee.tunnel_explain import looks_like_tunnel
+
+    return looks_like_tunnel(data)
+
+
+def _decode_tunnel(args: argparse.Namespace, source: str, data: bytes, keys: KeyStore | None) -> int:
+    """Explain a ZSE Tunnelling frame and the GBCS frame it carries; 1 when it fails or a check is invalid."""
+    from zigbee.tunnel_explain import explain_tunnel
+
+    try:
+        tree, frames = explain_tunnel(data, keys)
+    except DecodeError as e:
+        _emit_error(args, source, e, len(data))
+        return 1
+    bad = any(f.get("mac") == "invalid" or f.get("signature") == "invalid" for f in frames)
+    if args.json:
+        print(json.dumps({"source": source, "ok": True, "kind": "zse-tunnel", "length": len(data),
+                          "tree": tree.as_dict(), "frames": frames}, check_circular=False))
+    else:
+        print(f"== {source}")
+        print("\n".join(tree.render()))
+    return 1 if bad else 0
 
 
 def _emit_error(args: argparse.Namespace, source: str, e: DecodeError, length: int | None) -> None:
@@ -397,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--keys", metavar="DIR", help="key directory (RTDS layout); default $COMMSHUB_KEYS")
     d.add_argument("--acb", metavar="EUI", help="Access Control Broker EUI-64 (default 90B3D51F30000002)")
     d.add_argument("--json", action="store_true", help="one JSON object per frame, one per line")
+    d.add_argument("--tunnel", action="store_true",
+                   help="the input is a ZSE Tunnelling (0x0704) ZCL frame (detected anyway when it is not GBCS)")
     d.set_defaults(func=cmd_decode)
 
     e = sub.add_parser("encode", help="build frames from JSON descriptions (the shape decode --json prints)")
