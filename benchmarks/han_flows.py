@@ -84,7 +84,7 @@ def bench_han_flows() -> list[tuple[str, str]]:
     return rows
 
 
-def _triage_rows(scale: float = 300) -> list[tuple[str, str]]:
+def _triage_rows(scale: float = 600) -> list[tuple[str, str]]:
     rows = []
     ms = {1: ("02C0FFEE000E0001", "00112233445566778899AABBCCDDEEFF", ""),
           2: ("02C0FFEE000E0002", "0F1E2D3C4B5A69788796A5B4C3D2E1F0", 'joined_to = "old"\nhears = ["qa"]'),

@@ -98,13 +98,15 @@ class Timing:
     def real(self, emulated_s: float) -> float:
         return emulated_s / self.time_scale
 
+    slack_s: float = 0.3             # real seconds on top of emulated waits: the radio's and the hubs' own latency
+
     @property
     def join_wait(self) -> float:
-        return self.real(self.join_window_s) + 2.0
+        return self.real(self.join_window_s) + self.slack_s
 
     @property
     def rejoin_wait(self) -> float:
-        return self.real(4 * self.keep_alive_s) + 3.0  # 3 missed keep-alives, then the search and the re-join
+        return self.real(4 * self.keep_alive_s) + 2 * self.slack_s  # 3 missed keep-alives, the search, the re-join
 
 
 Progress = Callable[[str, str, float], None]  # (step name, what it waits for, timeout s)
