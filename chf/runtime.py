@@ -153,7 +153,8 @@ def _check_continuity(store: Store, db: Path, fresh: bool) -> None:
         os.replace(tmp, marker)
 
 
-def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
+def build_hub(opts: RunOptions, clock: Clock | None = None, keys: KeyStore | None = None) -> Hub:
+    """A hub from `chf run` options; `keys` shares one loaded key store between the hubs of a bench."""
     if opts.profile not in PROFILES:
         raise SystemExit(f"chf run: unknown profile {opts.profile!r} (choose from {', '.join(PROFILES)})")
     parse_wan(opts.wan)
@@ -190,7 +191,8 @@ def build_hub(opts: RunOptions, clock: Clock | None = None) -> Hub:
         model=opts.model.encode() if opts.model else None,
         firmware_version=_hex(opts.firmware_version, 4, "--firmware-version"),
         extended_pan_id=_hex(opts.extended_pan_id, 8, "--extended-pan-id"))
-    keys = KeyStore.from_directory(keys_dir, acb=acb)
+    if keys is None or keys.acb != acb:
+        keys = KeyStore.from_directory(keys_dir, acb=acb)
     config = HubConfig(identity, acb, parties, opts.capacity if opts.capacity is not None
                        else HubConfig.device_log_capacity)
     db = state_dir / f"hub-{identity.eui.hex()}.sqlite"

@@ -158,7 +158,7 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             opts = options(spec) if options else RunOptions(
                 state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
                 radio="virtual", extended_pan_id=spec.eui.hex())
-            hub = await asyncio.to_thread(build_hub, opts, clock)
+            hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
             han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
             rb.hubs[spec.name] = RunningHub(spec, hub, han)
         for rh in rb.hubs.values():

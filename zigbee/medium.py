@@ -92,7 +92,7 @@ class RadioPort(Protocol):
 
     eui: bytes
 
-    def beacon_info(self) -> tuple[bytes, int, int, bool] | None:
+    def beacon_info(self, node: bytes | None = None) -> tuple[bytes, int, int, bool] | None:
         """(extended PAN ID, PAN ID, channel, permit joining) or None when no network is up."""
 
     def tc_join(self, node: bytes, credentials: list[Credential], rejoin: bool, link: Link) -> JoinDecision | None: ...
@@ -199,7 +199,7 @@ class Medium:
         """Active scan: the beacons of every network `node` hears now, strongest first."""
         out = []
         for hub, radio in self.radios.items():
-            info = radio.beacon_info()
+            info = radio.beacon_info(node)
             if info is None or not self._passes(node, hub):
                 continue
             link = self.link(node, hub)

@@ -17,6 +17,7 @@ GBCS frames from the tunnel go to the device's `DeviceApplication`; a GSME is sl
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 import logging
 from dataclasses import dataclass
 from enum import Enum
@@ -125,7 +126,7 @@ class EmulatedNode:
         self.lqi: int | None = None
         self.rssi: int | None = None
         self.misses = 0
-        self.history: list[tuple[NodeState, NodeEvent, NodeState]] = []
+        self.history: deque[tuple[NodeState, NodeEvent, NodeState]] = deque(maxlen=256)  # the latest transitions
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._tunnel_id: int | None = None     # ESME: the tunnel the hub requested; GSME: the one it was granted

@@ -82,6 +82,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self._transient: dict[bytes, tuple[bytes, float]] = {}  # EUI → (link key, emulated deadline)
         self._permit_until = float("-inf")
         self._targeted = False  # inside permit_with_link_key: only its node is woken
+        self._open_until = float("-inf")  # joining open to every device (a plain permit, not a targeted one)
         self._keys: dict[bytes, bytes] = {}  # TC key table: EUI → TC link key
         self._nwk: dict[bytes, int] = {}     # EUI → short address of the network's members
         self._ke_counter = 0
@@ -159,7 +160,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
             for c in desc.output_clusters:
                 ep.add_output_cluster(c)
         dev.model, dev.manufacturer = "VirtualRadio", "commshub"
-        self._permit_until = float("-inf")
+        self._permit_until = self._open_until = float("-inf")
         self.medium.wake_nodes()
 
     async def force_remove(self, dev: zigpy.device.Device) -> None:
@@ -188,8 +189,10 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
 
     async def permit_ncp(self, time_s: int = 60) -> None:
         self._permit_until = self.clock.seconds() + time_s
-        if time_s and not self._targeted:
-            self.medium.wake_nodes()
+        if not self._targeted:
+            self._open_until = self._permit_until
+            if time_s:
+                self.medium.wake_nodes()
 
     async def permit_with_link_key(self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60) -> None:
         """Allow `node` to join with `link_key` for `time_s` emulated seconds (transient key), then open joining."""
@@ -213,12 +216,21 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
     def trusts(self, ieee: t.EUI64) -> bytes | None:
         return self._keys.get(from_ieee(ieee))
 
-    def beacon_info(self) -> tuple[bytes, int, int, bool] | None:
+    def beacon_info(self, node: bytes | None = None) -> tuple[bytes, int, int, bool] | None:
+        """(Extended PAN ID, PAN ID, channel, permit joining) as `node` would read this network's beacon.
+
+        Emulation shortcut: while joining is open only for install-code (transient) keys, the permit flag shows
+        only to the nodes those keys are for. A real device would try, and be refused by, every permitting network;
+        on a bench of many hubs that is O(meters x hubs) refused joins that tell nothing (docs/han.md)."""
         if self._nvram is None:
             return None
         ni = self._nvram[0]
         now = self.clock.seconds()
-        permit = now < self._permit_until or any(d >= now for _, d in self._transient.values())
+        if node is None:
+            permit = now < self._open_until or any(d >= now for _, d in self._transient.values())
+        else:
+            mine = self._transient.get(node)
+            permit = now < self._open_until or (mine is not None and mine[1] >= now)
         return from_ieee(ni.extended_pan_id), int(ni.pan_id), int(ni.channel), permit
 
     def tc_join(self, node: bytes, credentials: list[Credential], rejoin: bool, link: Link) -> JoinDecision | None:
