@@ -94,9 +94,19 @@ def _field_value(name: str, v: int) -> tuple[str, Any]:
 
 def explain_tunnel(data: bytes, keys: KeyStore | None = None, *, explain_plain: bool = True,
                    reassembler: gbt.Reassembler | None = None) -> TunnelExplanation:
-    """Explain one Tunnelling-cluster ZCL frame (header ‖ payload); raise `TunnelDecodeError` (or a `DecodeError`
-    of the embedded frame, offsets from the tunnel frame start) when it does not decode. `reassembler` collects
-    GBT blocks across calls; `explain_plain` adds the decrypted plaintext parts to the tree (keys given)."""
+    """Explain one Tunnelling-cluster ZCL frame (header ‖ payload); raise `TunnelDecodeError` (offsets from the
+    tunnel frame start, the embedded frame's too) when it does not decode. `reassembler` collects GBT blocks across
+    calls; `explain_plain` adds the decrypted plaintext parts to the tree (keys given)."""
+    try:
+        return _explain(data, keys, explain_plain, reassembler)
+    except TunnelDecodeError:
+        raise
+    except DecodeError as e:  # a field the reader ran out of bytes for
+        raise TunnelDecodeError(e.offset, e.field, e.reason) from None
+
+
+def _explain(data: bytes, keys: KeyStore | None, explain_plain: bool,
+             reassembler: gbt.Reassembler | None) -> TunnelExplanation:
     r = Reader(data)
     root = Node("ZCL tunnel frame (cluster 0x0704 Tunnelling)", 0, len(data), f"{len(data)} bytes")
     js: dict[str, Any] = {"kind": "zcl-tunnel", "length": len(data), "cluster": f"0x{TUNNELLING_CLUSTER:04X}"}
@@ -222,7 +232,7 @@ def _gbcs_frame(frame: bytes, at: int, parent: Node, out: TunnelExplanation, key
     try:
         msg = message.decode(frame, keys)
     except DecodeError as e:
-        raise DecodeError(at + e.offset, f"tunnelled GBCS frame {e.field}", e.reason) from None
+        raise TunnelDecodeError(at + e.offset, f"tunnelled GBCS frame {e.field}", e.reason) from None
     decrypted = decrypt(msg, keys, explain=explain_plain) if keys is not None else []
     tree = explain(msg, frame, decrypted)
     tree.value += f", MAC {msg.mac.value}, signature {msg.signature.value}"
@@ -244,7 +254,7 @@ def _gbt_block(block: bytes, at: int, parent: Node, out: TunnelExplanation,
     try:
         b = gbt.GbtBlock.decode(block)
     except DecodeError as e:
-        raise DecodeError(at + e.offset, f"GBT block {e.field}", e.reason) from None
+        raise TunnelDecodeError(at + e.offset, f"GBT block {e.field}", e.reason) from None
     n = parent.add("GBT block (General Block Transfer)", at, len(block),
                    f"block {b.block_number}{' (last)' if b.last else ''}, {len(b.data)} bytes of the frame")
     r = Reader(block, at)
