@@ -1,70 +1,155 @@
-"""`chf decode` of ZSE Tunnelling frames: the ZCL header and command fields at their offsets, the GB-HGRP header,
-and the GBCS frame inside explained (and verified) like any other frame."""
-
-from __future__ import annotations
+"""`chf decode` of ZSE Tunnelling (0x0704) frames built with `zigbee.tunnel` around RTDS frames."""
 
 import json
 
 import pytest
 
-from chf import cli
-from rtds_data import corpus_dir, keystore_dir, require_rtds
+from chf.cli import main
+from gbcs.errors import DecodeError
+from gbcs.gbt import Reassembler
+from gbcs.keys import KeyStore
+from rtds_data import frame
 from zigbee import tunnel
-from zigbee.tunnel_explain import explain_tunnel, looks_like_tunnel
+from zigbee.tunnel_explain import TunnelDecodeError, explain_tunnel
 
-CS07 = "8.9_CS07/CS07_8.9_SUCCESS_RESPONSE_GBCS.HEX"
-
-
-def rtds(name: str) -> bytes:
-    require_rtds()
-    return bytes.fromhex((corpus_dir() / name).read_text().strip())
+CCS01 = "8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
 
 
-def lines(capsys, *args: str) -> tuple[int, list[str]]:
-    code = cli.main(list(args))
-    return code, capsys.readouterr().out.splitlines()
+def find(node, name):
+    if node.name == name:
+        return node
+    for c in node.children:
+        hit = find(c, name)
+        if hit is not None:
+            return hit
+    return None
 
 
-def test_put_transfer_carrying_a_meter_response(capsys):
-    frame = rtds(CS07)
-    z = tunnel.encode("transfer_data", to_server=True, tsn=7, tunnel_id=1, data=tunnel.put(frame))
-    code, out = lines(capsys, "decode", "--keys", str(keystore_dir()), z.hex())
-    assert code == 0
-    assert any(ln.split()[:2] == ["0", "ZCL"] for ln in out)
-    assert any(ln.split()[0] == "2" and "transfer_data (client → server)" in ln for ln in out)
-    assert any(ln.split()[0] == "5" and "PUT" in ln for ln in out)  # ZCL header 3 bytes + tunnel id 2
-    assert any(ln.split()[0] == "6" and "GBCS frame" in ln for ln in out)  # the frame starts after the PUT byte
-    orig = [ln for ln in out if "business originator ID" in ln][0]
-    assert int(orig.split()[0]) == 6 + frame.index(bytes.fromhex("00DB1234567890A1"))
-    assert any("MAC valid" in ln for ln in out)
-
-
-def test_get_response_json_names_the_queue_and_verifies_the_frame(capsys):
-    frame = rtds(CS07)
-    z = tunnel.encode("transfer_data", to_server=False, tsn=9, tunnel_id=2, data=tunnel.get_response(3, frame))
-    code, out = lines(capsys, "decode", "--json", "--keys", str(keystore_dir()), z.hex())
-    assert code == 0
-    d = json.loads(out[0])
-    assert d["kind"] == "zse-tunnel" and d["length"] == len(z)
-    [f] = d["frames"]
-    assert f["mac"] == "valid" and f["offset_in_tunnel_frame"] == 3 + 2 + 2 and f["use_case"] == "CS07"
-    hdr = [c for c in d["tree"]["children"] if c["name"] == "data"][0]["children"][0]
-    assert hdr["name"] == "GB-HGRP header" and "3 more" in hdr["value"]
-
-
-def test_request_tunnel_fields():
-    z = tunnel.encode("request_tunnel", to_server=True, tsn=3, protocol_id=6, manufacturer_code=0xFFFF,
+def test_request_tunnel_fields_and_offsets():
+    t = tunnel.encode("request_tunnel", to_server=True, tsn=9, protocol_id=6, manufacturer_code=0xFFFF,
                       flow_control_support=False, maximum_incoming_transfer_size=1500)
-    assert looks_like_tunnel(z)
-    tree, frames = explain_tunnel(z, None)
-    got = {c.name: (c.offset, c.value) for c in tree.children}
-    assert got["protocol_id"] == (3, "6 GB-HGRP") and got["maximum_incoming_transfer_size"][0] == 7
-    assert frames == []
+    x = explain_tunnel(t)
+    assert find(x.tree, "frame control").value.startswith("0x11 cluster-specific, client to server")
+    assert (find(x.tree, "transaction sequence number").offset, find(x.tree, "transaction sequence number").value) \
+        == (1, "9")
+    assert find(x.tree, "command").value == "0x00 RequestTunnel"
+    assert (find(x.tree, "protocol ID").offset, find(x.tree, "protocol ID").value) == (3, "6 GB-HGRP")
+    assert (find(x.tree, "manufacturer code").offset, find(x.tree, "manufacturer code").value) == (4, "0xFFFF not used")
+    assert find(x.tree, "flow control support").offset == 6
+    assert find(x.tree, "maximum incoming transfer size").value == "1500 octets"
+    assert x.json["fields"]["maximum_incoming_transfer_size"] == 1500 and x.message is None
 
 
-@pytest.mark.parametrize("data", [b"", b"\x11", bytes.fromhex("1107FF0100"), bytes.fromhex("0007000100")])
-def test_garbage_is_a_clear_error(capsys, data):
-    assert not looks_like_tunnel(data)
-    code = cli.main(["decode", "--tunnel", data.hex() or "00"])
-    out = capsys.readouterr().out
-    assert code == 1 and "error at byte" in out
+def test_request_tunnel_response_status():
+    t = tunnel.encode("request_tunnel_response", to_server=False, tsn=9, tunnel_id=0x1234,
+                      tunnel_status=tunnel.TunnelStatus.Protocol_Not_Supported, maximum_incoming_transfer_size=1500)
+    x = explain_tunnel(t)
+    assert find(x.tree, "tunnel ID").value == str(0x1234)
+    assert find(x.tree, "tunnel status").value == "0x03 Protocol_Not_Supported"
+    assert x.json["zcl"]["direction"] == "server-to-client"
+
+
+def test_get_response_embeds_rtds_frame_with_valid_mac(rtds_keys):
+    keys = KeyStore.from_directory(str(rtds_keys))
+    f = frame(CCS01)
+    t = tunnel.encode("transfer_data", to_server=False, tsn=7, tunnel_id=3, data=tunnel.get_response(2, f))
+    x = explain_tunnel(t, keys)
+    assert find(x.tree, "GBCS tunnel header (GB-HGRP)").value == "0x02 GET-RESPONSE"
+    assert (find(x.tree, "messages remaining").offset, find(x.tree, "messages remaining").value) == (6, "2")
+    assert x.frame_offset == 7 and t[7:] == f
+    assert x.message.mac.value == "valid"
+    g = find(x.tree, "GBCS frame")
+    assert g.offset == 7 and "MAC valid" in g.value
+    # offsets are from the tunnel frame start: business target ID sits 35 bytes into the frame (see test_cli)
+    assert find(x.tree, "business target ID").offset == 7 + 35
+    assert find(x.tree, "MAC").offset == 7 + len(f) - 12
+    assert x.json["frame"]["mac"] == "valid" and x.json["frame"]["offset"] == 7
+
+
+def test_put_and_get_headers():
+    f = frame(CCS01)
+    x = explain_tunnel(tunnel.encode("transfer_data", to_server=True, tsn=1, tunnel_id=3, data=tunnel.put(f)))
+    assert find(x.tree, "GBCS tunnel header (GB-HGRP)").value == "0x03 PUT" and x.frame_offset == 6
+    assert x.message.mac.value == "unknown"  # no keys: not verified, not invalid
+    x = explain_tunnel(tunnel.encode("transfer_data", to_server=True, tsn=1, tunnel_id=3, data=tunnel.get()))
+    assert x.json["gbcs_tunnel_header"] == {"header": "GET"} and x.json["content"] is None
+
+
+def test_gbt_blocks_named_and_reassembled(rtds_keys):
+    f = frame(CCS01)
+    blocks = tunnel.transfers(f, max_transfer=120)
+    assert len(blocks) > 1
+    r = Reassembler()
+    whole = None
+    for i, b in enumerate(blocks, 1):
+        x = explain_tunnel(tunnel.encode("transfer_data", to_server=False, tsn=i, tunnel_id=3, data=b), reassembler=r)
+        node = find(x.tree, "GBT block (General Block Transfer)")
+        assert node.offset == 5 and node.value.startswith(f"block {i}")
+        assert find(x.tree, "block number").value == str(i) and x.json["content"] == "gbt-block"
+        whole = x.reassembled
+    assert whole == f
+
+
+@pytest.mark.parametrize("data, offset, field", [
+    (b"", 0, "ZCL frame control"),
+    (bytes.fromhex("0001"), 0, "ZCL frame control"),
+    (bytes.fromhex("1101"), 2, "ZCL command identifier"),
+    (bytes.fromhex("110109"), 2, "ZCL command identifier"),
+    (bytes.fromhex("11010006ff"), 4, "RequestTunnel manufacturer code"),
+    (bytes.fromhex("11010006ffff00dc0500"), 9, "RequestTunnel payload"),
+    (bytes.fromhex("1101020300" + "77"), 5, "tunnelled data"),
+    (bytes.fromhex("1101020300" + "0100"), 6, "GET"),
+])
+def test_garbage_is_a_typed_error_with_offset(data, offset, field):
+    with pytest.raises(TunnelDecodeError) as e:
+        explain_tunnel(data)
+    assert (e.value.offset, e.value.field) == (offset, field)
+
+
+def test_broken_embedded_frame_offset_is_from_tunnel_start():
+    f = frame(CCS01)[:40]
+    with pytest.raises(DecodeError) as e:
+        explain_tunnel(tunnel.encode("transfer_data", to_server=True, tsn=1, tunnel_id=3, data=tunnel.put(f)))
+    assert e.value.offset >= 6 and e.value.field.startswith("tunnelled GBCS frame")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_auto_detects_tunnel_and_verifies(capsys, rtds_keys):
+    t = tunnel.encode("transfer_data", to_server=False, tsn=7, tunnel_id=3, data=tunnel.get_response(0, frame(CCS01)))
+    code, out, _ = run(capsys, "decode", "--keys", str(rtds_keys), t.hex())
+    assert code == 0
+    assert "command: 0x01 TransferData" in out and "GET-RESPONSE" in out
+    assert "tunnelled frame: MAC valid, signature absent, round trip exact" in out
+    line = next(ln for ln in out.splitlines() if "business target ID" in ln)
+    assert int(line.split()[0]) == 7 + 35
+    code, out, _ = run(capsys, "decode", "--json", "--tunnel", "--keys", str(rtds_keys), t.hex(), "110109")
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 1
+    assert rows[0]["ok"] and rows[0]["zcl"]["command"] == "TransferData" and rows[0]["frame"]["mac"] == "valid"
+    assert rows[0]["explanation"]["children"][0]["name"] == "ZCL header"
+    assert rows[1] == {"source": "argument", "ok": False, "length": 3, "kind": "zcl-tunnel",
+                       "error": {"offset": 2, "field": "ZCL command identifier",
+                                 "reason": rows[1]["error"]["reason"]}}
+
+
+def test_cli_tampered_mac_fails_and_gbt_reassembles(capsys, rtds_keys):
+    f = bytearray(frame(CCS01))
+    f[-1] ^= 1
+    t = tunnel.encode("transfer_data", to_server=False, tsn=7, tunnel_id=3, data=bytes(f))
+    code, out, _ = run(capsys, "decode", "--keys", str(rtds_keys), t.hex())
+    assert code == 1 and "MAC invalid" in out
+    blocks = [tunnel.encode("transfer_data", to_server=False, tsn=i, tunnel_id=3, data=b).hex()
+              for i, b in enumerate(tunnel.transfers(frame(CCS01), max_transfer=120))]
+    code, out, _ = run(capsys, "decode", "--keys", str(rtds_keys), *blocks)
+    assert code == 0 and "(GBT reassembled)" in out and "MAC valid" in out
+    assert out.count("GBT block (General Block Transfer)") == len(blocks)
+
+
+def test_cli_plain_gbcs_still_decodes_as_gbcs(capsys):
+    code, out, _ = run(capsys, "decode", "--json", frame(CCS01).hex())
+    assert code == 0 and json.loads(out)["form"] == "mac-header" and "kind" not in json.loads(out)
