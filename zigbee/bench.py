@@ -37,7 +37,9 @@ log = logging.getLogger("zigbee.bench")
 
 HUB_TYPES = {"esme": HubDeviceType.ESME, "gsme": HubDeviceType.GSME, "ppmid": HubDeviceType.PPMID,
              "ihd": HubDeviceType.IHD}
-INSTALL_WAIT_S = 30.0  # real seconds a joined_to meter may take to join before the bench gives up
+INSTALL_WAIT_S = 30.0  # real seconds the joined_to meters may take to join, plus INSTALL_WAIT_PER_METER_S each
+INSTALL_WAIT_PER_METER_S = 0.1
+INSTALL_WINDOW_S = 3600  # emulated join window of a bench install: a big bench may take a while to get round
 
 
 class BenchError(RuntimeError):
@@ -214,15 +216,17 @@ async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
             continue
         if entry is not None:  # a previous run's entry: the emulated meter starts afresh, so re-install it
             await asyncio.to_thread(rh.hub.forget, m.eui)
-        out = await asyncio.to_thread(rh.hub.install, m.eui, HUB_TYPES[m.type], m.install_code)
+        out = await asyncio.to_thread(rh.hub.install, m.eui, HUB_TYPES[m.type], m.install_code, INSTALL_WINDOW_S)
         assert rh.runtime is not None
         rh.runtime.after(out)
+    deadline = time.monotonic() + INSTALL_WAIT_S + INSTALL_WAIT_PER_METER_S * len(meters)
     for m in meters:
         rh = rb.hubs[m.joined_to or ""]
         ok = await _until(lambda rh=rh, m=m: (e := rh.hub.state.device_log.get(m.eui)) is not None
-                          and e.tc_link_key is not None and rb.nodes[m.eui].joined, INSTALL_WAIT_S)
+                          and e.tc_link_key is not None and rb.nodes[m.eui].joined, deadline - time.monotonic())
         if not ok:
-            raise BenchError(f"meter {m.eui.hex().upper()} did not join hub {m.joined_to} within {INSTALL_WAIT_S:.0f} s")
+            raise BenchError(f"meter {m.eui.hex().upper()} did not join hub {m.joined_to} in time "
+                             f"({INSTALL_WAIT_S + INSTALL_WAIT_PER_METER_S * len(meters):.0f} s for {len(meters)})")
 
 
 class BenchThread:
