@@ -199,12 +199,15 @@ class Medium:
         """Active scan: the beacons of every network `node` hears now, strongest first."""
         out = []
         for hub, radio in self.radios.items():
+            if not self._passes(node, hub):  # the cheap test first: a big bench has many hubs out of earshot
+                continue
             info = radio.beacon_info(node)
-            if info is None or not self._passes(node, hub):
+            if info is None:
                 continue
             link = self.link(node, hub)
             out.append(Beacon(hub, info[0], info[1], info[2], info[3], link.lqi, link.rssi))
-            self._record(Kind.BEACON, hub, node, True, note=f"epid={info[0].hex().upper()} permit={info[3]}")
+            if info[3]:  # traced when it invites a join: the rest of a big bench's beacons would flood the trace
+                self._record(Kind.BEACON, hub, node, True, note=f"epid={info[0].hex().upper()} permit=True")
         return sorted(out, key=lambda b: -b.lqi)
 
     def join(self, node: bytes, hub: bytes, credentials: list[Credential], *, rejoin: bool) -> JoinDecision | None:

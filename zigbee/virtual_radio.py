@@ -83,6 +83,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self._permit_until = float("-inf")
         self._targeted = False  # inside permit_with_link_key: only its node is woken
         self._open_until = float("-inf")  # joining open to every device (a plain permit, not a targeted one)
+        self._epid: bytes | None = None
         self._keys: dict[bytes, bytes] = {}  # TC key table: EUI → TC link key
         self._nwk: dict[bytes, int] = {}     # EUI → short address of the network's members
         self._ke_counter = 0
@@ -125,11 +126,13 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
             key_table=[], children=[], nwk_addresses={},
             tc_link_key=network_info.tc_link_key.replace(partner_ieee=ieee))
         self._nvram = (network_info, node_info)
+        self._epid = None  # cached for beacons
         self._transient.clear()
         self.state.network_info, self.state.node_info = network_info, node_info
 
     async def reset_network_info(self) -> None:
         self._nvram = None
+        self._epid = None
         self._keys.clear()
         self._nwk.clear()
 
@@ -225,13 +228,15 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         if self._nvram is None:
             return None
         ni = self._nvram[0]
+        epid = self._epid if self._epid is not None else from_ieee(ni.extended_pan_id)
+        self._epid = epid
         now = self.clock.seconds()
         if node is None:
             permit = now < self._open_until or any(d >= now for _, d in self._transient.values())
         else:
             mine = self._transient.get(node)
             permit = now < self._open_until or (mine is not None and mine[1] >= now)
-        return from_ieee(ni.extended_pan_id), int(ni.pan_id), int(ni.channel), permit
+        return epid, int(ni.pan_id), int(ni.channel), permit
 
     def tc_join(self, node: bytes, credentials: list[Credential], rejoin: bool, link: Link) -> JoinDecision | None:
         if self._nvram is None:
