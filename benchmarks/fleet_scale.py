@@ -15,7 +15,7 @@ from pathlib import Path
 
 METERS_PER_HUB = 5
 SIZES = (10, 100, 1000)
-TIMEOUT_S = 420
+TIMEOUT_S = 600
 
 
 def rss_mb() -> float:
