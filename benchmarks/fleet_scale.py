@@ -31,7 +31,7 @@ def bench_text(n: int) -> str:
         out += ["[[hub]]", f'name = "h{h}"', f'eui = "02C0FFEE{h:06X}01"', 'wan = "127.0.0.1:0"', f'state = "s/{h}"', ""]
         for m in range(METERS_PER_HUB):
             out += ["[[meter]]", 'type = "esme"', f'eui = "02C0FFEE{h:06X}E{m}"', f'install_code = "{h:06X}{m:02X}' + "A5" * 12
-                    + '"', f'joined_to = "h{h}"', ""]
+                    + '"', f'joined_to = "h{h}"', f'hears = ["h{h}"]', ""]
     return "\n".join(out)
 
 

@@ -388,10 +388,16 @@ class Hub:
             self._commit()
 
     def needs_tick(self) -> bool:
-        """Whether `tick` has anything to do (an open window, joining enabled, unsaved rejections): lets a runtime
-        with many hubs skip idle ones without a thread hop. A racy read is harmless: the next tick catches up."""
+        """Whether `tick` has anything to do (a window's half or end passed, joining's end passed, unsaved
+        rejections): a runtime with many hubs skips idle ones without a thread hop. A racy read is harmless."""
         st = self.state
-        return bool(st.join_windows) or st.joining_enabled_until is not None or self._unsaved_since is not None
+        if self._unsaved_since is not None:
+            return True
+        now = self.clock.now()
+        if st.joining_enabled_until is not None and now >= st.joining_enabled_until:
+            return True
+        return any(now >= w.closes_at or (w.historic_key is not None and now >= w.half_way)
+                   for w in list(st.join_windows.values()))
 
     def tick(self) -> Outcome:
         """Advance windows on the clock: the historic half hands over to the install code, windows close."""

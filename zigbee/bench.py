@@ -172,6 +172,9 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             rb.nodes[m.eui] = node
             if m.dead:
                 medium.set_dead(m.eui, True)
+            if m.hears is not None:  # from the start (plus the hub it is installed on, which it heard back then)
+                extra = {rb.hubs[m.joined_to].spec.eui} if m.joined_to else set()
+                medium.hears[m.eui] = {rb.hubs[n].spec.eui for n in m.hears} | extra
             await node.start()
         await _install(rb, [m for m in bench.meters if m.joined_to and not m.dead])
         for m in bench.meters:

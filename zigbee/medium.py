@@ -129,11 +129,13 @@ class Medium:
         self.dead: set[bytes] = set()
         self.hears: dict[bytes, set[bytes]] = {}
         self.links: dict[frozenset[bytes], Link] = {}
+        self._order: dict[bytes, int] = {}  # radios' attach order: the scan order, so seeded draws replay
         self._tasks: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------------------------------ membership
     def attach_radio(self, radio: RadioPort) -> None:
         self.radios[radio.eui] = radio
+        self._order.setdefault(radio.eui, len(self._order))
         self.powered.setdefault(radio.eui, True)
 
     def detach_radio(self, eui: bytes) -> None:
@@ -198,7 +200,10 @@ class Medium:
     def scan(self, node: bytes) -> list[Beacon]:
         """Active scan: the beacons of every network `node` hears now, strongest first."""
         out = []
-        for hub, radio in self.radios.items():
+        heard = self.hears.get(node)  # a meter that hears a few hubs of a big bench scans only those
+        hubs = self.radios if heard is None else sorted((h for h in heard if h in self.radios), key=self._order.get)
+        for hub in hubs:
+            radio = self.radios[hub]
             if not self._passes(node, hub):  # the cheap test first: a big bench has many hubs out of earshot
                 continue
             info = radio.beacon_info(node)
