@@ -354,6 +354,9 @@ class Hub:
             h = decode_frame(ev.frame).header if not is_gbt(ev.frame) else None
         except DecodeError as e:
             return self._reject(Rejection.MALFORMED, f"frame from {ev.eui.hex().upper()}: {e}")
+        if h is not None and h.originator != ev.eui:
+            return self._reject(Rejection.UNKNOWN_SOURCE, f"frame from {ev.eui.hex().upper()} claims to come from "
+                                                          f"{h.originator.hex().upper()}")
         origin = None
         if h is not None and h.cra is Cra.RESPONSE:
             origin = self.pending.pop((ev.eui, h.recipient, h.counter), None)

@@ -229,3 +229,28 @@ def test_state_survives_restart(pki_keys, tmp_path):
     again = Hub(rig.hub.config, rig.keys, Store(tmp_path / "s.sqlite"), rig.clock)
     assert again.snapshot() == rig.hub.snapshot()
     assert again.state.historic_log.get(eui(1)).tc_link_key == b"\x01" * 16
+
+
+def test_device_frames_go_up_only_from_devices_in_the_log_and_under_their_own_name(rig):
+    """The hub forwards a device's frame with the origin of the command it answers; a frame from a device not in
+    the log, or one naming another originator, is refused and logged."""
+    from chf.han import FrameReceived
+    from chf.hub import Rejection
+    from gbcs.frame import decode_frame
+
+    rig.send(ccs01(eui(1), IC))
+    rig.hub.device_joined(eui(1), b"\x01" * 16)
+    cmd = rig.party.build(ccs02(eui(9)), counter=5000)  # any MAC'd frame will do as the routed command's shape
+    h = decode_frame(cmd).header
+    routed = cmd.replace(h.recipient, eui(1))  # now addressed to the device
+    out = rig.hub.handle(routed, origin="conn-1")
+    assert out.han and out.han[0].eui == eui(1)
+    from gbcs.grouping_header import Cra, GroupingHeader, SignatureField
+
+    rh = decode_frame(routed).header
+    fake = GroupingHeader(Cra.RESPONSE, rh.counter, eui(1), rh.originator, rh.other_information, b"\x02\x01\x00",
+                          None, SignatureField.NULL).encode()  # the device's answer (its MAC is not the hub's concern)
+    up = rig.hub.han_event(FrameReceived(eui(1), fake))
+    assert up.forward == [(fake, "conn-1")]
+    assert rig.hub.han_event(FrameReceived(eui(2), fake)).rejection[0] is Rejection.UNKNOWN_SOURCE
+    assert rig.hub.han_event(FrameReceived(eui(1), cmd)).rejection[0] is Rejection.UNKNOWN_SOURCE
