@@ -19,7 +19,7 @@ class Exchange:
 
     @property
     def response(self) -> bytes | None:
-        """The response to what was sent: CRA 02 echoing the command's counter (GBCS.md §2.6)."""
+        """The response to what was sent: CRA 02 echoing the command's counter (as every RTDS response does)."""
         try:
             counter = decode_frame(self.sent).header.counter
         except DecodeError:

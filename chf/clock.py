@@ -1,4 +1,4 @@
-"""The hub's injected clock: every window and timestamp reads it, so tests run without sleeps (DESIGN.md "Time")."""
+"""The hub's injected clock: every window and timestamp reads it, so tests run without sleeps."""
 
 from __future__ import annotations
 
@@ -57,5 +57,5 @@ ZIGBEE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def zigbee_seconds(t: datetime) -> int:
-    """Seconds since 2000-01-01 UTC: the ZigBee UTCTime GBCS logs use (RTDS ECS35c timestamps, GBCS.md §4.4)."""
+    """Seconds since 2000-01-01 UTC: the ZigBee UTCTime GBCS logs use (RTDS 6.13_ECS35c timestamps)."""
     return int((t - ZIGBEE_EPOCH).total_seconds())

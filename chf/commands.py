@@ -1,7 +1,7 @@
 """The remote-party side: build CHF commands for named use cases, as the ACB on behalf of a supplier.
 
-Shapes follow the RTDS CHF commands (GBCS.md §4.3): ACB-originated, OI = message code ‖ supplementary remote
-party ID ‖ its counter (18 bytes), DLMS invoke-id `20` ‖ counter[5:8] (GBCS.md §2.6), MAC'd with the ACB↔hub
+Shapes follow the RTDS CHF commands (RTDS 8.11_CCS01 and co.): ACB-originated, OI = message code ‖ supplementary remote
+party ID ‖ its counter (18 bytes), DLMS invoke-id `20` ‖ counter[5:8] (every RTDS DLMS command), MAC'd with the ACB↔hub
 key. Counters are kept increasing in a small JSON file; a new one is at least the current time in
 milliseconds (the rule of `SmartDCCInnovation/dccboxed-signing-tool`), so a lost file never causes a replay.
 """

@@ -1,10 +1,10 @@
-"""The CHF Device Log: the HAN whitelist (DOMAIN.md §1; COSEM IC 104 instance 0-0:30.3.0.255).
+"""The CHF Device Log: the HAN whitelist (COSEM IC 104 instance 0-0:30.3.0.255).
 
 Everything that changes the whitelist lives here, next to the exception it implements:
 - re-adding a present device keeps its key and succeeds (mapping table CCS01; MP178 "accept a re-sent join");
-- a TC link key replaces the install code once the device has joined (DOMAIN.md §1.5);
+- a TC link key replaces the install code once the device has joined (mapping table CS14);
 - capacity is configurable, default 16 (Silicon Labs GBCS Device Log component default, 16–32; no public CHTS
-  figure exists, DOMAIN.md §1.4).
+  figure exists).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class DeviceType(IntEnum):
     """register_device.device_type (gbcs-use-cases.html CCS01: 0 ESME, 1 GSME, 13 HC ALCS, 128 IHD, 130 CAD,
     132 PPMID; the CHF "shall support the value 254 for GPF").
 
-    HHT has no public value (DOMAIN.md §7); 253 is our provisional choice for HHTs the HAN side adds.
+    HHT has no public value; 253 is our provisional choice for HHTs the HAN side adds.
     """
 
     ESME = 0
@@ -40,7 +40,7 @@ UNKNOWN_DEVICE_TYPE = 0xFF
 
 
 class Status(IntFlag):
-    """active_device_element.status bits (Gurux ZigBeeStatus, DOMAIN.md §1.3c); sent MSB-first as bit-string(8)."""
+    """active_device_element.status bits (Gurux ZigBeeStatus); sent MSB-first as bit-string(8)."""
 
     AUTHORISED = 0x01
     REPORTING = 0x02
@@ -51,7 +51,7 @@ class Status(IntFlag):
 
 @dataclass
 class LinkStats:
-    """The diagnostic part of an active_device_element (GBCS.md §4.3 CCS06)."""
+    """The diagnostic part of an active_device_element (RTDS 8.9_CCS06)."""
 
     max_rssi: int = 0
     average_rssi: int = 0
@@ -78,7 +78,7 @@ class DeviceLogEntry:
 
     @property
     def hashed_tc_link_key(self) -> bytes:
-        """AES-MMO hash of the TC link key, or b"" until one exists (mapping table CS14; DOMAIN.md §3.5)."""
+        """AES-MMO hash of the TC link key, or b"" until one exists (mapping table CS14)."""
         return hash_key(self.tc_link_key) if self.tc_link_key else b""
 
 

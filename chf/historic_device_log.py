@@ -1,4 +1,4 @@
-"""The CHF Historic Device Log: recently removed devices with their TC link keys (DOMAIN.md §1.5).
+"""The CHF Historic Device Log: recently removed devices with their TC link keys (mapping table CCS01/CCS02; SEC CRP535).
 
 Rules (mapping table CCS02): a device removed by CCS02 that holds a TC link key is recorded before removal,
 unless it is an HHT; a device already present is updated; 15 entries, the oldest overwritten. Updating an entry

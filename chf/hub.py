@@ -1,6 +1,6 @@
 """The CHF: `Hub.handle(frame) -> Outcome` (response, alerts, radio commands), sans-I/O, on an injected clock.
 
-Pipeline (DESIGN.md data flow 1): decode → route (CHF or a device in the log) → authenticate (originator
+Pipeline (docs/han.md): decode → route (CHF or a device in the log) → authenticate (originator
 known, MAC, signature when critical) → authorise (use-case access roles) → anti-replay → format check →
 execute → commit → respond. A frame failing any check changes nothing but the CHF security log, and gets
 no response: a device cannot answer what it cannot authenticate. Security-log codes are the GBCS alert codes

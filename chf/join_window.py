@@ -1,4 +1,4 @@
-"""The CCS01 join window on the injected clock (mapping table CCS01; DOMAIN.md §1.5 rule 4).
+"""The CCS01 join window on the injected clock (gbcs-mapping-table CCS01).
 
 A device in the Historic Device Log may use its historic TC link key for the first half of join_timeout and
 its install code for the second half; any other device uses its install code for the whole window.

@@ -1,8 +1,8 @@
-"""The COSEM objects the CHF serves (GBCS.md §4.3), and how each GET/SET/ACTION on them behaves.
+"""The COSEM objects the CHF serves (gbcs-use-cases.html), and how each GET/SET/ACTION on them behaves.
 
 Every state change a command can make lives in the handlers below; the hub pipeline (`hub.py`) only
 authenticates, dispatches and persists. Result codes are DLMS data-access-result / action-result values
-(GBCS.md §4.2): 0 success, 3 read-write-denied, 4 object-undefined, 12 type-unmatched, 250 other-reason.
+(DLMS Green Book): 0 success, 3 read-write-denied, 4 object-undefined, 12 type-unmatched, 250 other-reason.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ FIRMWARE_VERSION = bytes.fromhex("0000000201FF")     # 0-0:0.2.1.255, IC 1
 EVENT_LOG = bytes.fromhex("0000636200FF")            # 0-0:99.98.0.255, IC 7
 SECURITY_LOG = bytes.fromhex("0000636201FF")         # 0-0:99.98.1.255, IC 7
 
-NEVER = bytes.fromhex("FFFFFFFFFFFFFFFFFF8000FF")  # DLMS date-time "NEVER" (GBCS.md §4.2)
+NEVER = bytes.fromhex("FFFFFFFFFFFFFFFFFF8000FF")  # DLMS date-time "NEVER"
 CS14_ALERT_CODE = 0x8F12
 
 
@@ -77,7 +77,7 @@ def _status_bits(status: Status) -> Data:
 
 
 def active_devices(ctx: Context) -> Data:
-    """active_devices (IC 104 a4): array of structure(14) (GBCS.md §4.3 CCS06; RTDS 8.9_CCS06 response)."""
+    """active_devices (IC 104 a4): array of structure(14) (RTDS 8.9_CCS06 response)."""
     out = []
     for e in ctx.state.device_log.entries():
         s = e.stats
@@ -163,7 +163,7 @@ def unregister_device(ctx: Context, p: Data) -> tuple[int, Data | None]:
 
 def restore_pan(ctx: Context, p: Data) -> tuple[int, Data | None]:
     """m5 (CCS03): adopt the Extended PAN ID and the hashed TC link keys, then re-form the HAN (mapping table
-    CCS03; the hashed keys become the link keys, as a Smart Energy TC restore does, DOMAIN.md §3.5)."""
+    CCS03; the hashed keys become the link keys, as a Smart Energy TC restore does: Silicon Labs `trust-center-backup.c`)."""
     v = p.value if p.tag == 0x02 else None
     if not v or len(v) != 2 or not _is_os(v[0], 8) or v[1].tag != 0x01:
         return TYPE_UNMATCHED, None

@@ -1,7 +1,7 @@
-"""Building the hub's outgoing frames: responses and alerts (GBCS.md §2.6, rules derived from RTDS, 100 %).
+"""Building the hub's outgoing frames: responses and alerts (rules every RTDS frame follows).
 
 Response: CRA 02, the command's originator counter echoed, IDs swapped, the command's OI unchanged, no
-date-time, DLMS invoke-id `20` ‖ counter[5:8], MAC'd when the command was MAC'd (non-critical, GBCS.md §2.5).
+date-time, DLMS invoke-id `20` ‖ counter[5:8], MAC'd when the command was MAC'd (non-critical).
 Alert: CRA 03, the hub's own counter, OI = message code only, MAC'd.
 """
 

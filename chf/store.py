@@ -1,4 +1,4 @@
-"""Durable hub state: one SQLite database (WAL) per hub; one transaction per command (DESIGN.md "Durable state").
+"""Durable hub state: one SQLite database (WAL) per hub; one transaction per command (docs/robustness.md).
 
 The hub sends a response only after `save` returns, so an acknowledged command is never lost. WAL with
 `synchronous=NORMAL` survives a killed process (what the durability test does); `synchronous="FULL"` also

@@ -1,4 +1,4 @@
-"""SECMP0013 "Restore Specified HAN Device Log for Specified Smart Meter", remote-party side (DESIGN.md).
+"""SECMP0013 "Restore Specified HAN Device Log for Specified Smart Meter", remote-party side (docs/triage.md).
 
 Cut one meter's entry (its EUI and hashed TC link key) and the Extended PAN ID out of an old hub's CS14 alert
 or CCS07 response (current log first, then the historic log), to send as a CCS03 to another hub.

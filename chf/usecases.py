@@ -1,6 +1,6 @@
 """The use cases the CHF serves, as data: message code → the access-request-specifications it must carry.
 
-Shapes are those of the RTDS CHF commands (GBCS.md §4.3, "all verified against RTDS bytes"); a command whose
+Shapes are those of the RTDS CHF commands (RTDS 8.x, 6.x and 11.2 CHF COMMAND files); a command whose
 specifications differ from its message code's shape fails the format check. Every other message code
 addressed to the CHF gets the ECS100 "Command not supported by Device" alert (0x8F85, RTDS NA_ECS100;
 mapping table: "See GBCS Section 7.2.9.1").

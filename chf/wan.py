@@ -1,6 +1,6 @@
 """The WAN port: GFI text framing over TCP (asyncio, many clients) or a serial line (pyserial).
 
-One frame per line, `GBCS:DATA#0:<len>:<HEX>` + CRLF, both ways (GBCS.md §2.1). A malformed line gets one
+One frame per line, `GBCS:DATA#0:<len>:<HEX>` + CRLF, both ways (DCC GFI framing). A malformed line gets one
 `ERROR ...` line back and the connection stays usable. Lines starting `CHF:` are the control channel for test
 rigs (faults, state, simulated joins); they never carry GBCS, and only peers allowed by `WanLimits.control_from`
 (loopback by default) may use them. Unsolicited alerts (from the HAN side or the clock) go to every connected

@@ -135,35 +135,35 @@ def normalise_target(raw: str) -> list[str] | None:
 # criticality, aliases (the use case the alert belongs to), reason.
 ALERT_ONLY: dict[int, tuple[str, list[str], list[str], str, list[str], str]] = {
     0x00CA: ("FDFAA", ["any"], ["asn1"], "critical", ["CS06"],
-             "Future-dated CS06 firmware activation alert; ASN.1 (GBCS.md §4.5 CS06 alert); critical like CS06."),
+             "Future-dated CS06 firmware activation alert; ASN.1 (GBCS ASN.1 modules CS06 alert); critical like CS06."),
     0x00CB: ("FDUSCA", ["any"], ["asn1"], "critical", ["CS02b"],
-             "Future-dated CS02b alert; ASN.1 (GBCS.md §4.5 CS02b alert); critical like CS02b."),
+             "Future-dated CS02b alert; ASN.1 (GBCS ASN.1 modules CS02b alert); critical like CS02b."),
     0x00CC: ("FDEA-DLMS", ["ESME"], ["dlms"], "critical", [],
-             ("Future-dated execution alert of DLMS (ESME) critical commands (GBCS.md §4.1); "
+             ("Future-dated execution alert of DLMS (ESME) critical commands (GBCS payload families); "
              "critical like the commands it reports on [I].")),
     0x00CD: ("FDEA-ZigBee", ["GSME"], ["gbz"], "critical", [],
-             "Future-dated execution alert of GBZ (GSME) critical commands (GBCS.md §4.1); critical [I]."),
+             "Future-dated execution alert of GBZ (GSME) critical commands (GBCS payload families); critical [I]."),
     0x00CE: ("FDRA-DLMS", ["ESME"], ["dlms"], "critical", [],
-             ("Firmware distribution receipt alert from the ESME (DLMS, GBCS.md §4.1); critical [I] "
+             ("Firmware distribution receipt alert from the ESME (DLMS, GBCS payload families); critical [I] "
              "(signed in RTDS NA_FDRA-DLMS).")),
     0x00CF: ("FDRA-ZigBee", ["GSME"], ["gbz"], "critical", [],
-             ("Firmware distribution receipt alert from the GSME (GBZ, GBCS.md §4.1); critical [I] "
+             ("Firmware distribution receipt alert from the GSME (GBZ, GBCS payload families); critical [I] "
              "(signed in RTDS NA_FDRA-ZigBee).")),
     0x00D5: ("FTDA-ESME", ["CHF"], ["dlms"], "non-critical", [],
-             ("Alert 0x8F84 'Failure to Deliver Remote Party Message to ESME' (GBCS.md §3 CHF-relevant alert codes); "
+             ("Alert 0x8F84 'Failure to Deliver Remote Party Message to ESME' (GBCS message-code table CHF-relevant alert codes); "
              "raised by the CHF, which forwards messages to the ESME [I]; DLMS per gbcs-parser "
              "parseFailureToDeliverRemotePartyToEsme; criticality not stated in the sources, non-critical assumed [I].")),
     0x00F0: ("MIIWA-DLMS", ["ESME"], ["dlms"], "non-critical", [],
-             "Meter integrity issue warning alert 0x81A0 from the ESME (DLMS, GBCS.md §4.1); non-critical [I]."),
+             "Meter integrity issue warning alert 0x81A0 from the ESME (DLMS, GBCS payload families); non-critical [I]."),
     0x00F2: ("MIIWA-ZigBee", ["GSME"], ["gbz"], "non-critical", [],
-             "Meter integrity issue warning alert 0x81A0 from the GSME (GBZ, GBCS.md §4.1); non-critical [I]."),
+             "Meter integrity issue warning alert 0x81A0 from the GSME (GBZ, GBCS payload families); non-critical [I]."),
     0x0124: ("FDEA-CS02g", ["ESME", "ALCS"], ["asn1"], "critical", ["CS02g"],
              "CS02g future-dated execution alert (8F66/8F67), RTDS only; ASN.1 like CS02g; critical [I]."),
     0x1000: ("GCA", ["any"], ["dlms", "gbz"], "critical", ["GCA-DLMS", "GCA-ZigBee"],
-             "Generic critical alert: DLMS from DLMS devices (ESME), GBZ from ZigBee devices (GSME) (GBCS.md §4.1)."),
+             "Generic critical alert: DLMS from DLMS devices (ESME), GBZ from ZigBee devices (GSME) (GBCS payload families)."),
     0x1001: ("GNCA", ["any"], ["dlms", "gbz"], "non-critical", ["GNCA-DLMS", "GNCA-ZigBee"],
              ("Generic non-critical alert: DLMS from DLMS devices (ESME), GBZ from ZigBee devices (GSME) "
-             "(GBCS.md §4.1).")),
+             "(GBCS payload families).")),
 }
 
 # Further codes that are alerts (only): named use cases whose message type is SME.A.* or which GBCS.md / the
@@ -171,7 +171,7 @@ ALERT_ONLY: dict[int, tuple[str, list[str], list[str], str, list[str], str]] = {
 ALERT_USE_CASES = {"CS14", "ECS68", "ECS80", "GCS53", "GCS62", "DBCH06", "DBCH07", "DBCH08", "DBCH09", "DBCH10",
                    "DBCH11", "ECS100", "ECS101", "ECS102", "ECS200", "CCS08", "CS09"}
 
-# Commands that also have an alert form with the same code: CS08 (GBCS.md §4.5: CS08 alert; gbcs-parser
+# Commands that also have an alert form with the same code: CS08 (GBCS ASN.1 modules: CS08 alert; gbcs-parser
 # parseReadPPMIDHCALCSFirmwareVersionAlert for CRA 3).
 ALSO_ALERT = {"CS08"}
 
@@ -179,26 +179,26 @@ ALSO_ALERT = {"CS08"}
 ANY = ["any"]
 HAN_JOIN = ["ESME", "GSME", "PPMID", "HCALCS"]
 TARGET_RULES: dict[str, tuple[list[str], str]] = {
-    "CS02a": (ANY, "any device holding security credentials (GBCS.md §4.5: CS02a/CS02b can target the CHF)"),
-    "CS02b": (ANY, "any device holding security credentials (GBCS.md §4.5: CS02a/CS02b can target the CHF)"),
+    "CS02a": (ANY, "any device holding security credentials (GBCS ASN.1 modules: CS02a/CS02b can target the CHF)"),
+    "CS02b": (ANY, "any device holding security credentials (GBCS ASN.1 modules: CS02a/CS02b can target the CHF)"),
     "CS02c": (ANY, "any device holding security credentials [I]"),
     "CS02d": (ANY, "any device holding security credentials [I]"),
     "CS02e": (ANY, "any device holding security credentials [I]"),
-    "CS02f": (["ESME", "ALCS"], ("'Provide Security Credential Details (ESME and SAPC)' (DOMAIN.md §2.2); "
+    "CS02f": (["ESME", "ALCS"], ("'Provide Security Credential Details (ESME and SAPC)' (DUIS SRV table); "
                                 "SAPC taken as the ALCS/APC device type [I]")),
     "CS02g": (["ESME", "ALCS"], "'Update Load Controller Security Credentials': ESME and ALCS/APC [I]"),
     "CS03A1": (["ESME", "GSME"], "Method A join of a meter (title)"),
     "CS03A2": (["PPMID", "HCALCS"], "Method A join of a non-meter device (title) [I]"),
-    "CS03B": (HAN_JOIN, "HAN device keeping a device log (GBCS.md §0.5: join/unjoin target meters/PPMID) [I]"),
-    "CS03C": (HAN_JOIN, "HAN device keeping a device log (GBCS.md §0.5) [I]"),
-    "CS04AC": (HAN_JOIN, "HAN device keeping a device log (GBCS.md §0.5) [I]"),
-    "CS04B": (HAN_JOIN, "HAN device keeping a device log (GBCS.md §0.5) [I]"),
-    "CS06": (ANY, "any device activating a firmware image (GBCS.md §4.5 CS06) [I]"),
-    "CS07": (HAN_JOIN, "HAN device keeping a device log (GBCS.md §0.5; DOMAIN.md §2.1 'a meter's own device log')"),
+    "CS03B": (HAN_JOIN, "HAN device keeping a device log (GBCS use-case tables: join/unjoin target meters/PPMID) [I]"),
+    "CS03C": (HAN_JOIN, "HAN device keeping a device log (GBCS use-case tables) [I]"),
+    "CS04AC": (HAN_JOIN, "HAN device keeping a device log (GBCS use-case tables) [I]"),
+    "CS04B": (HAN_JOIN, "HAN device keeping a device log (GBCS use-case tables) [I]"),
+    "CS06": (ANY, "any device activating a firmware image (GBCS ASN.1 modules CS06) [I]"),
+    "CS07": (HAN_JOIN, "HAN device keeping a device log (GBCS use-case tables; DUIS SRV table 'a meter's own device log')"),
     "CS08": (["PPMID", "HCALCS"], "title 'Read PPMID/HCALCS Firmware Version'"),
     "CS09": (["PPMID"], "title 'PPMID Firmware Activation Alert' (alert from the PPMID)"),
-    "CS14": (["CHF"], "alert from the CHF to the ACB (GBCS.md §0.3, §4.3)"),
-    "CCS08": (["CHF"], "firmware transfer alert from the CHF (GBCS.md §0.3, mapping-table description)"),
+    "CS14": (["CHF"], "alert from the CHF to the ACB (GBCS use-case tables)"),
+    "CCS08": (["CHF"], "firmware transfer alert from the CHF (GBCS use-case tables, mapping-table description)"),
     "PECS01": (["ESME"], "from the PPMID to the ESME (title)"),
     "PECS02": (["ESME"], "from the PPMID to the ESME (title)"),
     "PECS03": (["ESME"], "from the PPMID to the ESME (title)"),
@@ -230,7 +230,7 @@ def prefix_target(uc: str) -> list[str] | None:
     return None
 
 
-# Encodings by family (GBCS.md §4.1).
+# Encodings by family (GBCS payload families).
 ASN1_USE_CASES = {"GCS28", "GCS59", "GCS62", "CCS08", "CS06", "CS07", "CS08", "CS09"}
 GBZ_USE_CASES = {"CS01b", "CS10a", "CS10b", "CS11", "PCS01", "PCS02"}
 ZSE_USE_CASES = {"PECS01", "PECS02", "PECS03", "HECS01"}
@@ -259,20 +259,20 @@ def criticality_from_type(mt: str) -> str | None:
 
 SEE_GBCS_CRITICALITY = {
     "CS02b": ("critical", ("'See GBCS' in the mapping table; Update Security Credentials commands are signed by the "
-                          "authorising party and answered with signed responses (GBCS.md §2.5, §5.4)")),
+                          "authorising party and answered with signed responses (RTDS)")),
     "CS02f": ("both", ("'See GBCS' in the mapping table; like CS02a ('Variant Command & Response') it has a "
-                      "MAC-only and a signed variant (GBCS.md §3 RTDS dirs CS02fMAC, CS02fSignature)")),
+                      "MAC-only and a signed variant (GBCS message-code table RTDS dirs CS02fMAC, CS02fSignature)")),
     "CS02g": ("critical", ("'See GBCS' in the mapping table; Update Load Controller Security Credentials is "
                           "signed like CS02b [I]")),
     "CCS08": ("critical", ("'See GBCS' in the mapping table; the CCS08 alert is DF-only + 64-byte signature "
-                          "(GBCS.md §0.3)")),
+                          "(GBCS use-case tables)")),
     "CS08": ("non-critical", "'See GBCS' in the mapping table; non-critical [I] (RTDS 11.2_CS08 is MAC'd, unsigned)"),
     "ECS100": ("critical", ("'See GBCS Section 7.2.9.1' in the mapping table; alert siblings ECS101/ECS102/ECS200 "
                            "are SME.A.C [I]")),
 }
 
-# Use cases with a critical and a non-critical variant (GBCS.md §3 RTDS dirs *Critical/*NonCritical;
-# DOMAIN.md §2.1: DUIS SRV 8.7.1/8.8.1 critical, 8.7.2/8.8.2 non-critical).
+# Use cases with a critical and a non-critical variant (GBCS message-code table RTDS dirs *Critical/*NonCritical;
+# DUIS SRV table: DUIS SRV 8.7.1/8.8.1 critical, 8.7.2/8.8.2 non-critical).
 BOTH_VARIANTS = {"CS03A2", "CS03C", "CS04AC"}
 
 # Per-code adjustments.
@@ -283,9 +283,9 @@ CODE_CRITICALITY = {
 
 # Access roles for CHF codes missing from gbcs-use-cases.html (same CHF objects as a documented sibling).
 ACCESS_INFERRED = {
-    0x0004: (["access_control_broker"], ("access copied from CCS06 (same GET active_devices; GBCS.md §2.5: CHF use "
+    0x0004: (["access_control_broker"], ("access copied from CCS06 (same GET active_devices; RTDS: CHF use "
                                         "cases are Access Control Broker only) [I]")),
-    0x0092: (["access_control_broker"], ("access copied from ECS26n (CHF identity; GBCS.md §2.5: CHF use cases are "
+    0x0092: (["access_control_broker"], ("access copied from ECS26n (CHF identity; RTDS: CHF use cases are "
                                         "Access Control Broker only) [I]")),
 }
 
@@ -365,7 +365,7 @@ def build(ref: Path) -> tuple[list[dict], dict]:
             crit = criticality_from_type(message_type)
         elif uc in CHF_NAMED or uc.startswith(CHF_PREFIX_RULE):
             crit = "non-critical"
-            notes.append("not in the mapping table; CHF use cases are SME.C.NC (GBCS.md §2.5)")
+            notes.append("not in the mapping table; CHF use cases are SME.C.NC (RTDS)")
         elif uc.startswith(("ECS", "GCS")):
             # legacy codes absent from the mapping table: criticality of the current sibling use case
             sib = {"ECS08": "ECS08a", "ECS26d": "ECS26l", "ECS26e": "ECS26m", "ECS30": "ECS30a",
