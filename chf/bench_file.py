@@ -8,7 +8,7 @@ the entry and the key. Relative paths are relative to the file. The keys and the
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,6 @@ class Bench:
     meters: tuple[MeterSpec, ...] = ()
     seed: int = 0
     gsme_poll_s: float = 7.5  # how often a sleepy GSME polls the CHF for queued frames (emulated seconds)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def hub(self, name: str) -> HubSpec:
         for h in self.hubs:

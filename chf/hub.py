@@ -88,10 +88,6 @@ class Outcome(list):
         self.forward: list[tuple[bytes, object]] = forward or []
         self.rejection = rejection
 
-    @property
-    def frames(self) -> list[bytes]:
-        return list(self)
-
 
 PENDING_ROUTED = 256  # routed commands awaiting a device's response (oldest forgotten first)
 

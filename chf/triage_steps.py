@@ -135,20 +135,19 @@ def _payload_tag(frame: bytes) -> int | None:
 
 
 def _asn1_code(frame: bytes | None) -> int | None:
-    """The response code of a meter's ASN.1 response: its last INTEGER/ENUMERATED (CS03/CS04/CS07, Disconnect)."""
+    """The response code of a meter's ASN.1 response (Join/UnjoinDeviceResponse, Disconnect: the value itself;
+    ReadDeviceJoinDetailsResponse: its responseCode), read with the gbcs ASN.1 decoder."""
     if frame is None:
         return None
+    from gbcs import message
+
     try:
-        p = decode_frame(frame).header.payload
+        value = getattr(message.decode(frame, verify=False).payload, "value", None)
     except DecodeError:
         return None
-    # JoinDeviceResponse / UnjoinDeviceResponse are bare ENUMERATED/INTEGER: tag, length 1, value.
-    if len(p) == 3 and p[0] in (0x02, 0x0A) and p[1] == 1:
-        return p[2]
-    # CS07: SEQUENCE { responseCode ..., entries } - the first element
-    if len(p) >= 5 and p[0] == 0x30 and p[2] in (0x02, 0x0A) and p[3] == 1:
-        return p[4]
-    return None
+    if isinstance(value, dict):
+        value = value.get("responseCode")
+    return value if isinstance(value, int) else None
 
 
 def _cs14_hash(frame: bytes, meter: bytes) -> bytes | None:

@@ -400,7 +400,8 @@ def test_chf_device_log_forms(hub_a):
     hub_a.send(ccs01(eui(60), IC, DeviceType.ESME), observe=False)
     alerts = hub_a.hub.device_joined(eui(60), b"\x60" * 16)
     cs14 = alerts[0]
-    want = entry_from_backup(cs14, eui(60))
+    want = (hub_a.hub.state.extended_pan_id, hash_key(b"\x60" * 16))  # what the hub holds
+    assert entry_from_backup(cs14, eui(60)) == want
     by_frame = parse_chf_device_log(base64.b64encode(cs14).decode())
     backup = message.decode(cs14, verify=False).payload.alert_body[0]
     by_octets = parse_chf_device_log(base64.b64encode(backup.encode()).decode())
