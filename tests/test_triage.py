@@ -155,7 +155,7 @@ def test_inventory_after_triage_and_live_reconcile_with_a_working_fix(bench):
 def test_a_planted_failure_names_its_cause(bench):
     """The QA hub answers the next CCS01 with a failure (a planted fault): the meter cannot be tried, and the
     verdict says why rather than just 'not communicating'."""
-    tmp, live, ports = bench
+    _tmp, _live, ports = bench
     with HubLink("127.0.0.1", ports["qa"]) as link:
         assert link.control("FAULT 104/0-0:30.3.0.255/m1=250,once").startswith("CHF:OK")
     rep = triage(bench, 1)
