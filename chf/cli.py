@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import string
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gbcs.errors import DecodeError, EncodeError, GbcsError
 from gbcs.gfi import is_gfi
@@ -18,9 +16,6 @@ from hw.cli import add_radios_parser
 
 from .inputs import Input, parse_text, read_inputs
 from .inventory.cli import inventory_command
-
-if TYPE_CHECKING:
-    from gbcs.gbt import Reassembler
 
 
 # What a JSON frame description can do wrong that the encoder reports as a Python error rather than an
@@ -41,96 +36,9 @@ def _keystore(args: argparse.Namespace) -> KeyStore | None:
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode each input: a GBCS frame, or (with `--tunnel`, or when its first byte is a ZCL frame-control byte,
     which no GBCS frame starts with) a ZSE Tunnelling frame with its embedded GBCS frame (`zigbee.tunnel_explain`)."""
-    keys = _keystore(args)
-    failed = 0
-    items = read_inputs(args.inputs)
-    gc.freeze()  # what is loaded so far lives to the end: spare the collector rescanning it per decoded tree
-    reassembler: Reassembler | None = None  # GBT blocks tunnelled in several inputs make one frame
-    for item in items:
-        if item.data is None:
-            failed += 1
-            _emit_error(args, item.source, item.error or DecodeError(0, "input", "unreadable"), None)
-            continue
-        if args.tunnel or _looks_like_zcl(item.data):
-            if reassembler is None:
-                from gbcs.gbt import Reassembler
-                reassembler = Reassembler()
-            ok, whole = _decode_tunnel(args, keys, item.source, item.data, reassembler)
-            failed += not ok
-            if whole is not None:
-                failed += not _decode_gbcs(args, keys, f"{item.source} (GBT reassembled)", whole)
-        else:
-            failed += not _decode_gbcs(args, keys, item.source, item.data)
-    return 1 if failed else 0
+    from .decode_command import run
 
-
-def _looks_like_zcl(data: bytes) -> bool:
-    """`zigbee.tunnel_explain.looks_like_zcl`, here so that a plain GBCS decode does not import zigpy."""
-    return bool(data) and not data[0] & 0xE0  # ZCL frame-control reserved bits clear: never DD, DF or E0
-
-
-def _decode_gbcs(args: argparse.Namespace, keys: KeyStore | None, source: str, data: bytes) -> bool:
-    """Decode, verify and print one GBCS frame; False when it fails to decode or its MAC/signature is invalid."""
-    from gbcs import message
-    from gbcs.decryption import decrypt
-    from gbcs.explain import explain
-
-    try:
-        msg = message.decode(data, keys)
-    except DecodeError as e:
-        _emit_error(args, source, e, len(data))
-        return False
-    decrypted = decrypt(msg, keys, explain=not args.json) if keys is not None else []
-    if args.json:
-        js = message.to_json(msg, data, source)
-        if decrypted:
-            js["decrypted"] = [d.as_dict() for d in decrypted]
-        print(json.dumps(js, check_circular=False))
-    else:
-        print(f"== {source}")
-        print("\n".join(explain(msg, data, decrypted).render()))
-        print(f"   MAC {msg.mac.value}, signature {msg.signature.value}, "
-              f"round trip {'exact' if message.roundtrips(msg, data) else 'DIFFERS'}")
-    return msg.mac.value != "invalid" and msg.signature.value != "invalid"
-
-
-def _decode_tunnel(args: argparse.Namespace, keys: KeyStore | None, source: str, data: bytes,
-                   reassembler: Reassembler) -> tuple[bool, bytes | None]:
-    """Explain one Tunnelling-cluster frame; (verified, the whole frame a GBT block completed)."""
-    from gbcs import message
-    from zigbee.tunnel_explain import explain_tunnel
-
-    try:
-        x = explain_tunnel(data, keys, explain_plain=not args.json, reassembler=reassembler)
-    except DecodeError as e:
-        _emit_error(args, source, e, len(data), kind="zcl-tunnel")
-        return False, None
-    msg = x.message
-    if args.json:
-        js = {"source": source, "ok": True, "error": None, **x.json, "explanation": x.tree.as_dict()}
-        print(json.dumps(js, check_circular=False))
-    else:
-        print(f"== {source}")
-        print("\n".join(x.tree.render()))
-        if msg is not None and x.frame_offset is not None:
-            frame = data[x.frame_offset:]
-            print(f"   tunnelled frame: MAC {msg.mac.value}, signature {msg.signature.value}, "
-                  f"round trip {'exact' if message.roundtrips(msg, frame) else 'DIFFERS'}")
-    ok = msg is None or (msg.mac.value != "invalid" and msg.signature.value != "invalid")
-    return ok, x.reassembled
-
-
-def _emit_error(args: argparse.Namespace, source: str, e: DecodeError, length: int | None,
-                kind: str | None = None) -> None:
-    from gbcs.message import error_json
-
-    if args.json:
-        js = error_json(source, e, length)
-        if kind:
-            js["kind"] = kind
-        print(json.dumps(js))
-    else:
-        print(f"== {source}\n   error at byte {e.offset}, field {e.field}: {e.reason}")
+    return run(args, _keystore(args))
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -441,6 +349,16 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not 1 or more")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chf", description="GB Communications Hub Function emulator and GBCS tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -454,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tunnel", "--zcl", action="store_true",
                    help="inputs are ZSE Tunnelling (0x0704) ZCL frames; without it, an input whose first byte is a "
                         "ZCL frame-control byte (reserved bits clear, never DD/DF/E0) is taken for one")
+    d.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
+                   help="worker processes for large batches of GBCS frames (default: one per CPU; output order "
+                        "and bytes are those of --jobs 1)")
     d.set_defaults(func=cmd_decode)
 
     e = sub.add_parser("encode", help="build frames from JSON descriptions (the shape decode --json prints)")

@@ -151,3 +151,29 @@ def test_one_hub_per_state_directory(tmp_path):
     finally:
         first.terminate()
         first.wait(5)
+
+
+def test_decode_in_worker_processes_prints_what_one_process_prints(rtds_keys, tmp_path):
+    """A batch big enough for workers (300 RTDS frames, with one truncated and one with a flipped MAC byte placed
+    among them: three work slices) gives, with -j 2, the very bytes and exit status of -j 1, in input order."""
+    from gbcs.gfi import encode_line
+    from rtds_data import frames
+
+    data = [f for _, f in frames()][:300]
+    bad_mac = bytearray(next(f for f in data if f[0] == 0xDD))  # a MAC-header (General-Ciphering) frame
+    bad_mac[-1] ^= 1  # the MAC is the last 12 bytes of a MAC-header frame: verification fails, decode does not
+    data[200:200] = [data[10][:40], bytes(bad_mac)]
+    path = tmp_path / "batch.gfi"
+    path.write_bytes(b"".join(encode_line(f) for f in data))
+    outs = {}
+    for mode in ([], ["--json"]):
+        for jobs in ("1", "2"):
+            p = subprocess.run([sys.executable, "-m", "chf.cli", "decode", "-j", jobs, "--keys", str(rtds_keys),
+                                *mode, str(path)], capture_output=True, check=False)
+            outs[(tuple(mode), jobs)] = (p.returncode, p.stdout)
+        assert outs[(tuple(mode), "1")] == outs[(tuple(mode), "2")]
+        assert outs[(tuple(mode), "1")][0] == 1
+    rows = [json.loads(x) for x in outs[(("--json",), "2")][1].splitlines()]
+    assert len(rows) == len(data)
+    assert rows[200]["ok"] is False and rows[201]["ok"] and rows[201]["mac"] == "invalid"
+    assert [r["source"] for r in rows] == [f"{path}:{i}" for i in range(1, len(data) + 1)]

@@ -85,8 +85,10 @@ def describe_date_time(raw: bytes) -> str | None:
 
 
 def _printable(raw: bytes) -> str | None:
-    if len(raw) >= 2 and all(0x20 <= b < 0x7F for b in raw):
-        return raw.decode("ascii")
+    if len(raw) >= 2 and raw.isascii():
+        text = raw.decode("ascii")
+        if text.isprintable():  # ASCII 0x20..0x7E: isprintable() rejects the controls and DEL
+            return text
     return None
 
 
@@ -97,20 +99,26 @@ def describe_obis(raw: bytes) -> str:
     return f"{raw[0]}-{raw[1]}:{raw[2]}.{raw[3]}.{raw[4]}.{raw[5]}"
 
 
+_ARRAY, _STRUCT, _COMPACT, _UINT, _SINT = int(Kind.ARRAY), int(Kind.STRUCT), int(Kind.COMPACT), int(Kind.UINT), \
+    int(Kind.SINT)
+_BCD = int(Tag.BCD)
+
+
 def describe_value(d: Data) -> str:
     """One-line meaning of a node (no children)."""
-    tag = d.tag
+    tag = d[0]
     kind = KIND[tag]
-    if kind in (Kind.ARRAY, Kind.STRUCT):
-        return f"{len(d.value)} element(s)"
-    if kind == Kind.COMPACT:
-        return f"{len(d.value)} element(s) of {describe_desc(d.extra)}"
-    if kind in (Kind.UINT, Kind.SINT):
+    if kind == _ARRAY or kind == _STRUCT:
+        return f"{len(d[1])} element(s)"
+    if kind == _UINT or kind == _SINT:  # plain-int comparisons first: most nodes are integers
         n = SIZE[tag]
-        raw = d.value & ((1 << (8 * n)) - 1)
-        if tag == Tag.BCD:
+        v = d[1]
+        raw = v & ((1 << (8 * n)) - 1)
+        if tag == _BCD:
             return f"0x{raw:02X}"
-        return f"{d.value} (0x{raw:0{2 * n}X})"
+        return f"{v} (0x{raw:0{2 * n}X})"
+    if kind == _COMPACT:
+        return f"{len(d.value)} element(s) of {describe_desc(d.extra)}"
     if kind == Kind.BOOL:
         return f"{'TRUE' if d.value else 'FALSE'} (0x{d.value:02X})"
     if kind == Kind.BITS:

@@ -15,17 +15,26 @@ from .records import KIND, SIZE, TAG_NAMES, Data, Kind, TypeDesc
 from .spans import Spans
 
 
+_ARRAY, _STRUCT, _COMPACT = int(Kind.ARRAY), int(Kind.STRUCT), int(Kind.COMPACT)
+
+
 def explain_data(d: Data, spans: Spans, i: int, name: str = "data") -> Node:
-    """Explanation node of `d`, the tagged node at flat index `i` of `spans`."""
-    kind = KIND[d[0]]
-    start, hend, end = spans.span(i)
-    node = Node(f"{name} ({TAG_NAMES[d[0]]})", start, end - start, describe_value(d))
-    if kind == Kind.ARRAY or kind == Kind.STRUCT:
+    """Explanation node of `d`, the tagged node at flat index `i` of `spans` (read directly: `chf decode`'s
+    text mode calls this for every Data node)."""
+    tag = d[0]
+    kind = KIND[tag]
+    flat = spans.flat
+    base = spans.base
+    start = base + flat[i]
+    node = Node(f"{name} ({TAG_NAMES[tag]})", start, flat[i + 2] - flat[i], describe_value(d))
+    if kind == _ARRAY or kind == _STRUCT:
         kids = node.children
-        for k, j in enumerate(spans.children(i, len(d[1]))):
-            kids.append(explain_data(d[1][k], spans, j, f"[{k}]"))
-    elif kind == Kind.COMPACT:
-        _explain_compact(node, d, start, hend)
+        j = i + 4
+        for k, child in enumerate(d[1]):
+            kids.append(explain_data(child, spans, j, f"[{k}]"))
+            j = flat[j + 3]
+    elif kind == _COMPACT:
+        _explain_compact(node, d, start, base + flat[i + 1])
     return node
 
 

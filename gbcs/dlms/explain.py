@@ -11,7 +11,7 @@ from ..tree import Node
 from .encode import ls
 from .protected import ProtectedAttributes, find_protected, spans_of, top_data
 from .records import (ACCESS_REQUEST, ACCESS_RESPONSE, APDU_NAMES, DATA_NOTIFICATION, GBCS_INVOKE_PREFIX,
-    AccessRequest, AccessResponse, Record, RequestSpec, ResponseKind, SpecKind)
+    RESP_NAMES, SPEC_LABELS, AccessRequest, AccessResponse, Record, RequestSpec, ResponseKind, SpecKind)
 
 
 def describe_invoke(invoke: int) -> str:
@@ -31,9 +31,9 @@ def describe_invoke(invoke: int) -> str:
 
 
 def _spec_node(s: RequestSpec, name: str, off: int, tops: Iterator[tuple[Data, int]],
-               spans: Spans) -> tuple[Node, int]:
-    node = Node(name, off, 0, s.describe())
-    node.add("kind", off, 1, f"0x{s.kind:02X} {SpecKind(s.kind).label}")
+               spans: Spans, described: str) -> tuple[Node, int]:
+    node = Node(name, off, 0, described)
+    node.add("kind", off, 1, f"0x{s.kind:02X} {SPEC_LABELS[s.kind]}")
     node.add("class-id", off + 1, 2, f"{s.class_id} (0x{s.class_id:04X}) {cosem.class_name(s.class_id)}")
     oname = cosem.object_name(s.obis)
     node.add("instance-id", off + 3, 6, f"{describe_obis(s.obis)} ({bytes(s.obis).hex().upper()})"
@@ -130,16 +130,19 @@ def explain(record: Record, base: int = 0, protected: list[ProtectedAttributes] 
         root.add("date-time", base + 5, dsz, "absent (empty octet-string)")
     pos = base + 5 + dsz
 
-    def spec_list(specs: list[RequestSpec], name: str, lsz: int | None) -> None:
+    def spec_list(specs: list[RequestSpec], name: str, lsz: int | None) -> list[str]:
+        """Explain the specs; their one-line descriptions (which also label the Data items they pair with)."""
         nonlocal pos
         csz = lsz or minimal_size(len(specs))
         lst = root.add(name, pos, 0, f"{len(specs)} specification(s)")
         pos += csz
+        described = [s.describe() for s in specs]
         for i, s in enumerate(specs):
-            n, sz = _spec_node(s, f"[{i}]", pos, tops, spans)
+            n, sz = _spec_node(s, f"[{i}]", pos, tops, spans, described[i])
             lst.children.append(n)
             pos += sz
         lst.length = pos - lst.offset
+        return described
 
     def data_list(items: list[Data], name: str, lsz: int | None, labels: list[str] | None = None) -> None:
         nonlocal pos
@@ -155,8 +158,7 @@ def explain(record: Record, base: int = 0, protected: list[ProtectedAttributes] 
         lst.length = pos - lst.offset
 
     if isinstance(record, AccessRequest):
-        spec_list(record.specs, "access-request-specification", ls(record, 1))
-        labels = [s.describe() for s in record.specs]
+        labels = spec_list(record.specs, "access-request-specification", ls(record, 1))
         data_list(record.data, "access-request-list-of-data", ls(record, 2), labels)
         if len(record.data) != len(record.specs):
             root.add("note", base, 0, f"{len(record.specs)} spec(s) but {len(record.data)} data item(s): the "
@@ -169,14 +171,14 @@ def explain(record: Record, base: int = 0, protected: list[ProtectedAttributes] 
             root.add("access-request-specification presence", pos, 1, "present (01)")
             pos += 1
             spec_list(record.request_specs, "access-request-specification", ls(record, 1))
-        kinds = [ResponseKind(r.kind).name for r in record.results]
+        kinds = [RESP_NAMES[r.kind] for r in record.results]
         data_list(record.data, "access-response-list-of-data", ls(record, 2), kinds)
         csz = ls(record, 3) or minimal_size(len(record.results))
         lst = root.add("access-response-specification", pos, 0, f"{len(record.results)} result(s)")
         pos += csz
         for i, r in enumerate(record.results):
             n = lst.add(f"[{i}]", pos, 2, r.describe())
-            n.add("kind", pos, 1, f"0x{r.kind:02X} {ResponseKind(r.kind).name}")
+            n.add("kind", pos, 1, f"0x{r.kind:02X} {RESP_NAMES[r.kind]}")
             n.add("result", pos + 1, 1, f"{r.result} " + (cosem.action_result_name(r.result)
                                                           if r.kind == ResponseKind.ACTION
                                                           else cosem.data_access_result_name(r.result)))

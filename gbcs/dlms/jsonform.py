@@ -8,11 +8,11 @@ from ..axdr import data_from_json, data_to_json
 from ..errors import EncodeError
 from .encode import check_u
 from .records import (APDU_BY_NAME, RESP_BY_NAME, SPEC_BY_NAME, AccessRequest, AccessResponse, DataNotification,
-    Record, RequestSpec, ResponseKind, ResponseSpec, SpecKind)
+    RESP_NAMES, SPEC_LABELS, Record, RequestSpec, ResponseSpec)
 
 
 def _spec_to_json(s: RequestSpec) -> dict[str, Any]:
-    o: dict[str, Any] = {"kind": SpecKind(s.kind).label.lower(), "class_id": s.class_id,
+    o: dict[str, Any] = {"kind": SPEC_LABELS[s.kind].lower(), "class_id": s.class_id,
                          "obis": bytes(s.obis).hex().upper(), "member": s.member}
     if s.selector is not None and s.parameters is not None:
         o["selector"] = s.selector
@@ -34,7 +34,7 @@ def to_json(record: Record) -> dict[str, Any]:
         if record.request_specs is not None:
             o["request_specs"] = [_spec_to_json(s) for s in record.request_specs]
         o["data"] = [data_to_json(d) for d in record.data]
-        o["results"] = [{"kind": ResponseKind(r.kind).name.lower(), "result": r.result} for r in record.results]
+        o["results"] = [{"kind": RESP_NAMES[r.kind].lower(), "result": r.result} for r in record.results]
     else:
         o["apdu"] = "data-notification"
         o["body"] = data_to_json(record.body)

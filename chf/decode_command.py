@@ -1,0 +1,182 @@
+"""`chf decode`: decode, verify and explain each input frame, in input order, one report per frame.
+
+Frames are independent, so a large batch of GBCS frames is spread over worker processes (`--jobs`, default one
+per usable CPU): each worker renders whole reports for a contiguous slice of the inputs and the parent writes the
+slices back in order, so the output is byte for byte the output of `--jobs 1`. Tunnel frames stay in the parent,
+in order: GBT blocks carried in several inputs are reassembled across them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from gbcs.errors import DecodeError
+
+from .inputs import Input, read_inputs
+
+if TYPE_CHECKING:
+    from gbcs.gbt import Reassembler
+    from gbcs.keys import KeyStore
+
+PARALLEL_MIN_FRAMES = 256  # below this, forking workers costs more than it saves
+SLICE = 128  # frames per work unit: big enough to amortise a round trip to a worker, small enough to balance
+
+
+def default_jobs() -> int:
+    """One worker per CPU this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def looks_like_zcl(data: bytes) -> bool:
+    """`zigbee.tunnel_explain.looks_like_zcl`, here so that a plain GBCS decode does not import zigpy."""
+    return bool(data) and not data[0] & 0xE0  # ZCL frame-control reserved bits clear: never DD, DF or E0
+
+
+def run(args: argparse.Namespace, keys: KeyStore | None) -> int:
+    """Report every input; 1 when any failed to decode or verify, else 0."""
+    items = read_inputs(args.inputs)
+    gc.freeze()  # what is loaded so far lives to the end: spare the collector rescanning it per decoded tree
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    tunnels = args.tunnel or any(i.data is not None and looks_like_zcl(i.data) for i in items)
+    if jobs > 1 and not tunnels and len(items) >= PARALLEL_MIN_FRAMES and _can_fork():
+        return _run_parallel(args, keys, items, jobs)
+    failed = 0
+    reassembler: Reassembler | None = None  # GBT blocks tunnelled in several inputs make one frame
+    write = sys.stdout.write
+    for item in items:
+        if item.data is not None and (args.tunnel or looks_like_zcl(item.data)):
+            if reassembler is None:
+                from gbcs.gbt import Reassembler
+                reassembler = Reassembler()
+            text, ok, whole = _report_tunnel(args, keys, item.source, item.data, reassembler)
+            write(text)
+            failed += not ok
+            if whole is not None:
+                text, ok = report(args, keys, Input(f"{item.source} (GBT reassembled)", whole))
+                write(text)
+                failed += not ok
+        else:
+            text, ok = report(args, keys, item)
+            write(text)
+            failed += not ok
+    return 1 if failed else 0
+
+
+def report(args: argparse.Namespace, keys: KeyStore | None, item: Input) -> tuple[str, bool]:
+    """The report on one GBCS frame (lines ending in newline); False when it does not decode or verify."""
+    from gbcs import message
+    from gbcs.decryption import decrypt
+    from gbcs.explain import explain
+
+    source, data = item.source, item.data
+    if data is None:
+        return _error(args, source, item.error or DecodeError(0, "input", "unreadable"), None), False
+    try:
+        msg = message.decode(data, keys)
+    except DecodeError as e:
+        return _error(args, source, e, len(data)), False
+    ok = msg.mac.value != "invalid" and msg.signature.value != "invalid"
+    decrypted = decrypt(msg, keys, explain=not args.json) if keys is not None else []
+    if args.json:
+        js = message.to_json(msg, data, source)
+        if decrypted:
+            js["decrypted"] = [d.as_dict() for d in decrypted]
+        return json.dumps(js, check_circular=False) + "\n", ok
+    lines = [f"== {source}", *explain(msg, data, decrypted).render(),
+             f"   MAC {msg.mac.value}, signature {msg.signature.value}, "
+             f"round trip {'exact' if message.roundtrips(msg, data) else 'DIFFERS'}", ""]
+    return "\n".join(lines), ok
+
+
+def _report_tunnel(args: argparse.Namespace, keys: KeyStore | None, source: str, data: bytes,
+                   reassembler: Reassembler) -> tuple[str, bool, bytes | None]:
+    """The report on one Tunnelling-cluster frame; (text, verified, the whole frame a GBT block completed)."""
+    from gbcs import message
+    from zigbee.tunnel_explain import explain_tunnel
+
+    try:
+        x = explain_tunnel(data, keys, explain_plain=not args.json, reassembler=reassembler)
+    except DecodeError as e:
+        return _error(args, source, e, len(data), kind="zcl-tunnel"), False, None
+    msg = x.message
+    if args.json:
+        js = {"source": source, "ok": True, "error": None, **x.json, "explanation": x.tree.as_dict()}
+        text = json.dumps(js, check_circular=False) + "\n"
+    else:
+        lines = [f"== {source}", *x.tree.render()]
+        if msg is not None and x.frame_offset is not None:
+            frame = data[x.frame_offset:]
+            lines.append(f"   tunnelled frame: MAC {msg.mac.value}, signature {msg.signature.value}, "
+                         f"round trip {'exact' if message.roundtrips(msg, frame) else 'DIFFERS'}")
+        text = "\n".join(lines) + "\n"
+    ok = msg is None or (msg.mac.value != "invalid" and msg.signature.value != "invalid")
+    return text, ok, x.reassembled
+
+
+def _error(args: argparse.Namespace, source: str, e: DecodeError, length: int | None,
+           kind: str | None = None) -> str:
+    from gbcs.message import error_json
+
+    if args.json:
+        js = error_json(source, e, length)
+        if kind:
+            js["kind"] = kind
+        return json.dumps(js) + "\n"
+    return f"== {source}\n   error at byte {e.offset}, field {e.field}: {e.reason}\n"
+
+
+# -- workers ---------------------------------------------------------------------------------------------------
+# A forked worker inherits the parent's inputs, keys and arguments; a task is just a slice of the input list.
+_shared: tuple[argparse.Namespace, KeyStore | None, list[Input]] | None = None
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _work(bounds: tuple[int, int]) -> tuple[str, int]:
+    """Reports on inputs[start:end], joined, and how many failed."""
+    assert _shared is not None
+    args, keys, items = _shared
+    out: list[str] = []
+    failed = 0
+    for item in items[bounds[0]:bounds[1]]:
+        text, ok = report(args, keys, item)
+        out.append(text)
+        failed += not ok
+    return "".join(out), failed
+
+
+def _run_parallel(args: argparse.Namespace, keys: KeyStore | None, items: list[Input], jobs: int) -> int:
+    global _shared
+    _warm(args, keys, items)  # load lazily imported codecs once, before forking, so no worker repeats it
+    _shared = (args, keys, items)
+    slices = [(i, min(i + SLICE, len(items))) for i in range(0, len(items), SLICE)]
+    failed = 0
+    try:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(slices))) as pool:
+            for text, bad in pool.imap(_work, slices):  # imap keeps input order
+                sys.stdout.write(text)
+                failed += bad
+    finally:
+        _shared = None
+    return 1 if failed else 0
+
+
+def _warm(args: argparse.Namespace, keys: KeyStore | None, items: list[Input]) -> None:
+    """Decode one frame of each payload kind in the parent (output discarded): imports and compiled schemas are
+    then shared copy-on-write by every worker instead of being rebuilt in each."""
+    from gbcs import asn1, dlms, gbz  # noqa: F401  (imported for their side effect: loaded before fork)
+
+    asn1.schema()
+    for item in items[:8]:
+        report(args, keys, item)
