@@ -10,7 +10,7 @@ matched no module type, are explained as generic TLVs.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import DecodeError
 from ..tree import Node
@@ -90,8 +90,25 @@ def _oid_text(oid: str) -> str:
     return f"{oid} ({name})" if name else oid
 
 
-# A tagged member description -> (the description without its tag, whether the tag is EXPLICIT, itself).
-_UNTAGGED: dict[int, tuple[dict[str, Any], bool, dict[str, Any]]] = {}
+_ANY = "ANY"  # a plan's `special`: explained as a generic TLV
+
+
+class _Plan(NamedTuple):
+    """See `Explainer._plan`; `first` keeps the description the plan is cached under (by identity) alive."""
+
+    explicit: int
+    t: dict[str, Any]
+    module: str
+    type_name: str | None
+    named: dict[str, int] | None
+    named_bits: list[Any] | None
+    special: str | None
+    members: list[tuple[str, dict[str, Any], bool]] | None
+    first: dict[str, Any]
+
+
+# Schema descriptions live as long as the schema; plans are keyed by their identity.
+_PLANS: dict[int, _Plan] = {}
 
 
 class Explainer:
@@ -160,80 +177,103 @@ class Explainer:
             return Node(name, self.base + pos, ce - pos, d[pos:ce].hex().upper())
         return Explainer(self.schema, self.compiler, self.base + pos).generic(sc, 0, name)
 
-    def typed(
-        self,
-        t: dict[str, Any],
-        module: str,
-        v: Any,
-        d: bytes,
-        pos: int,
-        name: str,
-        type_name: str | None = None,
-        named: dict[str, int] | None = None,
-        named_bits: list[Any] | None = None,
-    ) -> Node:
-        if "tag" in t:
-            cached = _UNTAGGED.get(id(t))
-            if cached is None:  # schema dicts live as long as the schema: keyed by identity, kept alive here
-                cached = _UNTAGGED[id(t)] = ({k: x for k, x in t.items() if k != "tag"},
-                                             self.compiler.explicit(t, module), t)
-            inner, explicit, _ = cached
-            if explicit:
-                cs, ce, _ = tlv_header(d, pos)
-                node = self.typed(inner, module, v, d, cs, name, type_name, named, named_bits)
-                node.offset = self.base + pos
-                node.length = ce - pos
-                return node
-            t = inner
-        named = t.get("named-numbers", named)
-        named_bits = t.get("named-bits", named_bits)
-        kind = t["type"]
-        if kind not in UNIVERSAL_TAGS and kind not in ("CHOICE", "ANY"):
+    def _plan(self, t: dict[str, Any], module: str) -> _Plan:
+        """What `typed` does with description `t` once its references and tags are followed (cached per `t`):
+        how many EXPLICIT tags wrap it, the description and module reached, the innermost type name and named
+        numbers/bits met on the way, and whether it is an ANY, an unknown reference or an opaque structure."""
+        cached = _PLANS.get(id(t))
+        if cached is not None:
+            return cached
+        first = t
+        levels = 0
+        type_name: str | None = None
+        named: dict[str, int] | None = None
+        named_bits: list[Any] | None = None
+        special: str | None = None
+        for _ in range(64):
+            if "tag" in t:
+                inner = {k: x for k, x in t.items() if k != "tag"}
+                if self.compiler.explicit(t, module):
+                    levels += 1
+                t = inner
+            named = t.get("named-numbers", named)
+            named_bits = t.get("named-bits", named_bits)
+            kind = t["type"]
+            if kind in UNIVERSAL_TAGS or kind == "CHOICE":
+                break
+            if kind == "ANY":
+                special = _ANY
+                break
             found = self.schema.lookup(kind)
             if found is None:
-                return self.any_tlv(d, pos, name)
+                special = _ANY
+                break
             if kind in OPAQUE_STRUCTURES:
-                return self._opaque(OPAQUE_STRUCTURES[kind], d, pos, name)
-            m2, td = found
-            return self.typed(td, m2, v, d, pos, name, kind, named, named_bits)
+                special = OPAQUE_STRUCTURES[kind]
+                break
+            module, t = found
+            type_name = kind
+        members = None
+        if special is None and t["type"] == "SEQUENCE":
+            members = [(m["name"], m, "default" in m) for m in t["members"] if m is not None]
+        plan = _Plan(levels, t, module, type_name, named, named_bits, special, members, first)
+        _PLANS[id(first)] = plan
+        return plan
+
+    def typed(self, t: dict[str, Any], module: str, v: Any, d: bytes, pos: int, name: str,
+              type_name: str | None = None) -> Node:
+        """The node of value `v` of description `t`, whose TLV starts at `pos` in `d`."""
+        plan = self._plan(t, module)
+        outer = pos
+        for _ in range(plan.explicit):
+            pos = tlv_header(d, pos)[0]
+        node = self._typed_inner(plan, v, d, pos, name, plan.type_name or type_name)
+        if plan.explicit:
+            node.offset = self.base + outer
+            node.length = tlv_header(d, outer)[1] - outer
+        return node
+
+    def _typed_inner(self, plan: _Plan, v: Any, d: bytes, pos: int, name: str, type_name: str | None) -> Node:
+        if plan.special is not None:
+            if plan.special is _ANY:
+                return self.any_tlv(d, pos, name)
+            return self._opaque(plan.special, d, pos, name)
+        t = plan.t
+        module = plan.module
+        kind = t["type"]
         if kind == "CHOICE":
             alt, inner_v = v
             for m in t["members"]:
                 if m is not None and m["name"] == alt:
                     return self.typed(m, module, inner_v, d, pos, f"{name}.{alt}")
             return self.any_tlv(d, pos, name)
-        if kind == "ANY":
-            return self.any_tlv(d, pos, name)
         cs, ce, _ = tlv_header(d, pos)
         node = Node(name, self.base + pos, ce - pos)
-        if kind == "SEQUENCE":
+        if plan.members is not None:
             node.value = type_name or ""
+            kids = node.children
             j = cs
-            for m in t["members"]:
-                if m is None or m["name"] not in v:
+            for mname, m, has_default in plan.members:
+                if mname not in v:
                     continue
-                mv = v[m["name"]]
-                if "default" in m and self._is_default(m, mv):
-                    node.children.append(
-                        Node(
-                            m["name"],
-                            self.base + j,
-                            0,
-                            f"{self._default_text(m, mv)} (DEFAULT, not on the wire)",
-                        )
-                    )
+                mv = v[mname]
+                if has_default and self._is_default(m, mv):
+                    kids.append(Node(mname, self.base + j, 0,
+                                     f"{self._default_text(m, mv)} (DEFAULT, not on the wire)"))
                     continue
-                node.children.append(self.typed(m, module, mv, d, j, m["name"]))
+                kids.append(self.typed(m, module, mv, d, j, mname))
                 j = tlv_header(d, j)[1]
             return node
         if kind in ("SEQUENCE OF", "SET OF"):
             node.value = f"{type_name + ', ' if type_name else ''}{len(v)} element(s)"
+            kids = node.children
+            element = t["element"]
             j = cs
             for k, e in enumerate(v):
-                node.children.append(self.typed(t["element"], module, e, d, j, f"[{k}]"))
+                kids.append(self.typed(element, module, e, d, j, f"[{k}]"))
                 j = tlv_header(d, j)[1]
             return node
-        node.value = self._primitive(kind, v, d[cs:ce], type_name, named, named_bits, t)
+        node.value = self._primitive(kind, v, d[cs:ce], type_name, plan.named, plan.named_bits, t)
         if name == "extnValue":
             self._nested_der(node, d, cs, ce)
         return node

@@ -33,28 +33,29 @@ def _check_bytes(d: Data, field: str) -> bytes | bytearray:
 
 def encode_into(d: Data, out: bytearray, depth: int, packed: TypeDesc | None = None) -> None:
     """Append the encoding of `d` to `out` (without its tag when `packed`, the compact-array element form)."""
-    if not isinstance(d, Data):
+    if type(d) is not Data and not isinstance(d, Data):
         raise EncodeError("data", f"expected a Data node, got {type(d).__name__}")
     if depth > MAX_DEPTH:
         raise EncodeError("data", f"nesting deeper than {MAX_DEPTH} levels")
     tag = d[0]
-    if not isinstance(tag, int) or not 0 <= tag <= 255 or KIND[tag] == _BAD:
+    if (type(tag) is not int and not isinstance(tag, int)) or not 0 <= tag <= 255 or KIND[tag] == _BAD:
         raise EncodeError("data.tag", f"{tag!r} is not a DLMS Data type")
     kind = KIND[tag]
-    name = TAG_NAMES[tag]
     if packed is not None:
         if packed.tag != tag:
-            raise EncodeError("compact-array element", f"{name} does not match the type description "
+            raise EncodeError("compact-array element", f"{TAG_NAMES[tag]} does not match the type description "
                               f"({TAG_NAMES.get(packed.tag, packed.tag)})")
     else:
         out.append(tag)
-    if kind == _UINT or kind == _SINT:
+    if kind == _UINT or kind == _SINT:  # the commonest nodes first; names are looked up only for errors
         v = d[1]
         lo, hi = _RANGE[tag]
         if (type(v) is not int and (not isinstance(v, int) or isinstance(v, bool))) or not lo <= v <= hi:
-            raise EncodeError(name, f"{v!r} is not an integer in {lo}..{hi}")
+            raise EncodeError(TAG_NAMES[tag], f"{v!r} is not an integer in {lo}..{hi}")
         out += v.to_bytes(SIZE[tag], "big", signed=kind == _SINT)
-    elif kind == _STRUCT or kind == _ARRAY:
+        return
+    name = TAG_NAMES[tag]
+    if kind == _STRUCT or kind == _ARRAY:
         items = d[1]
         if not isinstance(items, list):
             raise EncodeError(name, "value must be a list of Data")
