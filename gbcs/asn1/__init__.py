@@ -1,10 +1,10 @@
 """ASN.1 (DER) payload codec: the GBCS ASN.1 use cases (gbcs-parser src/parser.ts, src/asn1.ts) plus the provisional Disconnect.
 
 The modules live in `gbcs/asn1/*.asn` (GBCS section 13 is not public; their structure is derived from GBCS
-§4.5 and the RTDS 4.5.0 bytes, see the comments in each module).  asn1tools parses them and compiles a DER
-specification once per process (`_schema`, pickle-cached); decoding uses strict decoders compiled from the
-same modules (`_fastdec`: identical values, constraints checked, only encodings asn1tools reproduces), and
-encoding uses asn1tools' DER encoder.
+§4.5 and the RTDS 4.5.0 bytes, see the comments in each module).  asn1tools parses them once per process
+(`_schema`, pickle-cached); decoding uses strict decoders compiled from the parsed modules (`_fastdec`:
+asn1tools' values, constraints checked, only canonical encodings) and encoding their inverse (`_fastenc`),
+whose output the tests compare with asn1tools' own DER encoder, which the codec itself no longer loads.
 
 Payload-codec contract (docs/codec.md):
     decode(data, base=0, *, message_code=None, cra=None) -> Asn1Record
@@ -39,7 +39,8 @@ from ._codes import (ALERT, COMMAND, DEFAULT_DISCONNECT_MESSAGE_CODE, DISCONNECT
 from ._der import TlvNode
 from ._explain import Explainer
 from ._fastdec import Compiler
-from ._reading import Ctx, Decoder, Mismatch
+from ._fastenc import Encoder, EncoderCompiler, Unencodable
+from ._reading import Ctx, Decoder, Mismatch, Unsupported
 from ._json import from_jsonable, hex_upper, to_jsonable
 from ._schema import schema
 from ._tables import (DeviceType, DisconnectResponseCode, JoinMethodAndRole, JoinResponseCode, RemotePartyRole,
@@ -106,6 +107,8 @@ class Asn1Record:
 
 _COMPILER: Compiler | None = None
 _DECODERS: dict[str, Decoder] = {}
+_ENCODER_COMPILER: EncoderCompiler | None = None
+_ENCODERS: dict[str, Encoder] = {}
 _LOCK = threading.RLock()
 
 
@@ -257,22 +260,37 @@ def decode_value(type_name: str, data: bytes, base: int = 0) -> Any:
 _BASIC_ENCODE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError)
 
 
+def _encoder(type_name: str) -> Encoder:
+    e = _ENCODERS.get(type_name)
+    if e is None:
+        with _LOCK:
+            e = _ENCODERS.get(type_name)
+            if e is None:
+                global _ENCODER_COMPILER
+                if _ENCODER_COMPILER is None:
+                    _ENCODER_COMPILER = EncoderCompiler(_compiler())
+                e = _ENCODERS[type_name] = _ENCODER_COMPILER.encoder(type_name)
+    return e
+
+
 def encode_value(type_name: str, value: Any) -> bytes:
-    """Canonical DER of `value` as module type `type_name` (or alias), constraints checked.
+    """Canonical DER of `value` as module type `type_name` (or alias), types and constraints checked (`_fastenc`).
 
     e.g. encode_value("CS04UnjoinResponse", 1) == bytes.fromhex("020101").
     """
     try:
         tn = resolve_type_name(type_name)
-    except KeyError as e:
+        enc = _encoder(tn)
+    except (KeyError, Unsupported) as e:
         raise EncodeError(str(type_name), str(e)) from None
-    der = schema().der
-    import asn1tools  # already imported by schema().der
-
+    out = bytearray()
     try:
-        return bytes(der.encode(tn, value, check_constraints=True))
-    except (asn1tools.Error, *_BASIC_ENCODE_ERRORS) as e:
+        enc(value, out)
+    except Unencodable as e:
         raise EncodeError(tn, str(e)) from None
+    except _BASIC_ENCODE_ERRORS as e:  # e.g. a value whose == or len() misbehaves
+        raise EncodeError(tn, str(e)) from None
+    return bytes(out)
 
 
 def encode(record: Asn1Record) -> bytes:

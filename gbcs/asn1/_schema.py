@@ -1,7 +1,8 @@
 """The project's ASN.1 modules (`gbcs/asn1/*.asn`), parsed and compiled by asn1tools once per process.
 
-`schema()` parses the modules with asn1tools (`parse_string`) on first use; `Schema.der` compiles the DER
-specification (`compile_dict`, codec 'der') on first access, i.e. on the first encode.  Parsing dominates
+`schema()` parses the modules with asn1tools (`parse_string`) on first use; `Schema.der` compiles asn1tools' DER
+specification (`compile_dict`, codec 'der') on first access: the reference the tests hold the codec's own
+strict decoder and encoder (`_fastdec`, `_fastenc`) to, not used by the codec itself.  Parsing dominates
 (the pyparsing front end, ~0.25 s here), so the parse result -- plain dicts, lists and tuples --
 can be pickled in a cache directory the caller names (`set_cache_dir`; the `chf` command uses the user's cache
 directory; the codec itself never chooses one), keyed by a SHA-256 of the module texts, the asn1tools version and
