@@ -153,7 +153,7 @@ def test_one_hub_per_state_directory(tmp_path):
         first.wait(5)
 
 
-def test_decode_in_worker_processes_prints_what_one_process_prints(rtds_keys, tmp_path):
+def test_decode_in_worker_processes_prints_what_one_process_prints(capsys, rtds_keys, tmp_path):
     """A batch big enough for workers (300 RTDS frames, with one truncated and one with a flipped MAC byte placed
     among them: three work slices) gives, with -j 2, the very bytes and exit status of -j 1, in input order."""
     from gbcs.gfi import encode_line
@@ -173,6 +173,9 @@ def test_decode_in_worker_processes_prints_what_one_process_prints(rtds_keys, tm
             outs[(tuple(mode), jobs)] = (p.returncode, p.stdout)
         assert outs[(tuple(mode), "1")] == outs[(tuple(mode), "2")]
         assert outs[(tuple(mode), "1")][0] == 1
+    # Output captured in memory (no file descriptor to share with workers): decoded in this process, the same.
+    code, out, _ = run(capsys, "decode", "-j", "2", "--keys", str(rtds_keys), "--json", str(path))
+    assert (code, out.encode()) == outs[(("--json",), "1")]
     rows = [json.loads(x) for x in outs[(("--json",), "2")][1].splitlines()]
     assert len(rows) == len(data)
     assert rows[200]["ok"] is False and rows[201]["ok"] and rows[201]["mac"] == "invalid"
