@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
@@ -105,33 +106,44 @@ class Asn1Record:
         return self.type_name is None
 
 
-_COMPILER: Compiler | None = None
+_COMPILERS: list[tuple[Compiler, EncoderCompiler]] = []  # built on first use (needs the parsed schema)
 _DECODERS: dict[str, Decoder] = {}
-_ENCODER_COMPILER: EncoderCompiler | None = None
 _ENCODERS: dict[str, Encoder] = {}
 _LOCK = threading.RLock()
 
 
-def _compiler() -> Compiler:
-    global _COMPILER
-    c = _COMPILER
-    if c is None:
+def _compilers() -> tuple[Compiler, EncoderCompiler]:
+    if not _COMPILERS:
         with _LOCK:
-            if _COMPILER is None:
-                _COMPILER = Compiler(schema())
-            c = _COMPILER
-    return c
+            if not _COMPILERS:
+                decoders = Compiler(schema())
+                _COMPILERS.append((decoders, EncoderCompiler(decoders)))
+    return _COMPILERS[0]
+
+
+def _compiler() -> Compiler:
+    return _compilers()[0]
+
+
+def _memoised(cache: dict[str, Any], type_name: str, build: Callable[[str], Any]) -> Any:
+    """`cache[type_name]`, built once (thread-safe) by `build`: a compiled decoder or encoder."""
+    found = cache.get(type_name)
+    if found is None:
+        with _LOCK:
+            found = cache.get(type_name)
+            if found is None:
+                found = cache[type_name] = build(type_name)
+    return found
 
 
 def _decoder(type_name: str) -> Decoder:
-    d = _DECODERS.get(type_name)
-    if d is None:
-        with _LOCK:
-            d = _DECODERS.get(type_name)
-            if d is None:
-                d = _compiler().decoder(type_name)
-                _DECODERS[type_name] = d
-    return d
+    d: Decoder | None = _DECODERS.get(type_name)
+    return d if d is not None else _memoised(_DECODERS, type_name, _compilers()[0].decoder)
+
+
+def _encoder(type_name: str) -> Encoder:
+    e: Encoder | None = _ENCODERS.get(type_name)
+    return e if e is not None else _memoised(_ENCODERS, type_name, _compilers()[1].encoder)
 
 
 def _aliases() -> dict[str, str]:
@@ -258,19 +270,6 @@ def decode_value(type_name: str, data: bytes, base: int = 0) -> Any:
 
 # -- encode --------------------------------------------------------------------------------------------------
 _BASIC_ENCODE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError)
-
-
-def _encoder(type_name: str) -> Encoder:
-    e = _ENCODERS.get(type_name)
-    if e is None:
-        with _LOCK:
-            e = _ENCODERS.get(type_name)
-            if e is None:
-                global _ENCODER_COMPILER
-                if _ENCODER_COMPILER is None:
-                    _ENCODER_COMPILER = EncoderCompiler(_compiler())
-                e = _ENCODERS[type_name] = _ENCODER_COMPILER.encoder(type_name)
-    return e
 
 
 def encode_value(type_name: str, value: Any) -> bytes:

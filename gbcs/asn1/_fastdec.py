@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ._reading import (CONSTRUCTED_KINDS, STRING_ENCODINGS, TAG_CLASS_BITS, UNIVERSAL_TAGS, UNTAGGABLE_KINDS,
+from ._reading import (CONSTRUCTED_KINDS, STRING_ENCODINGS, UNIVERSAL_TAGS, UNTAGGABLE_KINDS, tag_parts,
     _any_bounds, _bounds, _bounds_of, _checker, Ctx, Decoder, _fmt_bounds, Mismatch, Unsupported, _within)
 from ._schema import Schema
 from ._times import format_generalized_time, format_utc_time, parse_generalized_time, parse_utc_time
@@ -116,14 +116,7 @@ class Compiler:
         return kind == "EXPLICIT"
 
     def _tagged(self, t: dict[str, Any], module: str, override: int | None) -> tuple[Decoder, frozenset[int]]:
-        spec = t["tag"]
-        number = spec["number"]
-        if not isinstance(number, int) or number > 30:
-            raise Unsupported(f"tag number {number!r}")
-        cls = TAG_CLASS_BITS.get(spec.get("class"))
-        if cls is None:
-            raise Unsupported(f"tag class {spec.get('class')}")
-        inner = {k: v for k, v in t.items() if k != "tag"}
+        number, cls, inner = tag_parts(t)
         b = self.base(inner)
         if self.explicit(t, module):
             wtag = override if override is not None else cls | 0x20 | number

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from ._fastdec import Compiler
-from ._reading import (CONSTRUCTED_KINDS, STRING_ENCODINGS, TAG_CLASS_BITS, UNIVERSAL_TAGS, UNTAGGABLE_KINDS,
+from ._reading import (CONSTRUCTED_KINDS, STRING_ENCODINGS, UNIVERSAL_TAGS, UNTAGGABLE_KINDS, tag_parts,
     Unsupported, _bounds, _checker, _fmt_bounds)
 from ._times import format_generalized_time, format_utc_time
 
@@ -108,14 +108,7 @@ class EncoderCompiler:
         return built
 
     def _tagged(self, t: dict[str, Any], module: str, override: int | None) -> Encoder:
-        spec = t["tag"]
-        number = spec["number"]
-        if not isinstance(number, int) or number > 30:
-            raise Unsupported(f"tag number {number!r}")
-        cls = TAG_CLASS_BITS.get(spec.get("class"))
-        if cls is None:
-            raise Unsupported(f"tag class {spec.get('class')}")
-        inner = {k: v for k, v in t.items() if k != "tag"}
+        number, cls, inner = tag_parts(t)
         if self.decoders.explicit(t, module):
             wtag = override if override is not None else cls | 0x20 | number
             innerf = self.compile(inner, module, None)

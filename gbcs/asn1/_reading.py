@@ -105,6 +105,19 @@ STRING_ENCODINGS = {
 TAG_CLASS_BITS = {"UNIVERSAL": 0x00, "APPLICATION": 0x40, "PRIVATE": 0xC0, None: 0x80, "CONTEXT": 0x80}
 
 
+def tag_parts(t: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
+    """(tag number, class bits, the description without its tag) of a tagged description; Unsupported for tag
+    numbers above 30 (multi-octet identifiers) and unknown classes."""
+    spec = t["tag"]
+    number = spec["number"]
+    if not isinstance(number, int) or number > 30:
+        raise Unsupported(f"tag number {number!r}")
+    cls = TAG_CLASS_BITS.get(spec.get("class"))
+    if cls is None:
+        raise Unsupported(f"tag class {spec.get('class')}")
+    return number, cls, {k: v for k, v in t.items() if k != "tag"}
+
+
 def _bounds(spec: list[Any] | None) -> list[tuple[int | None, int | None]] | None:
     """asn1tools constraint lists ([8], [(1, 'MAX')], [(0, 65535)]) as (low, high) pairs, None = open."""
     if not spec:
