@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import dlms
-from .grouping_header import OtherInformation, SignatureField
+from .grouping_header import SignatureField
 from .message import Message, use_case_of
 from .payload import PayloadType, codec
 from .tree import Node
@@ -44,7 +44,7 @@ def explain(msg: Message, data: bytes, decrypted: list[Decryption] | None = None
     else:
         name += " (not in the message-code registry)"
     on = g.add("other information", o["other_information"], o["content"] - o["other_information"])
-    on.add("message code", o["content"] - _oi_len(oi), 2, name)
+    on.add("message code", o["message_code"], 2, name)
     if oi.supplementary_remote_party_id is not None:
         on.add("supplementary remote party ID", 0, 8, oi.supplementary_remote_party_id.hex().upper())
     if oi.supplementary_remote_party_counter is not None:
@@ -54,7 +54,7 @@ def explain(msg: Message, data: bytes, decrypted: list[Decryption] | None = None
     if oi.ka_certificate is not None:
         on.add("supplementary remote party KA certificate", 0, len(oi.ka_certificate),
                f"{len(oi.ka_certificate)} bytes DER")
-    _fix_oi_offsets(on, o["content"] - _oi_len(oi))
+    _fix_oi_offsets(on, o["message_code"])
     pn = g.add("payload", o["payload"], len(h.payload), f"{msg.payload_type.value}, {len(h.payload)} bytes")
     if msg.payload_type is PayloadType.DLMS:
         pn.children.extend(dlms.explain(msg.payload, o["payload"], msg.protected))
@@ -76,10 +76,6 @@ def explain(msg: Message, data: bytes, decrypted: list[Decryption] | None = None
     for w in msg.warnings:
         root.add("warning", 0, 0, w)
     return root
-
-
-def _oi_len(oi: OtherInformation) -> int:
-    return len(oi.encode())
 
 
 def _fix_oi_offsets(node: Node, start: int) -> None:

@@ -194,6 +194,7 @@ class GroupingHeader:
             raise r.error("date_time length", f"{dt_len} is neither 0 (absent) nor 12", r.pos - 1)
         offsets["other_information"] = r.offset
         oi_len, oi_size = read_length(r, "other_information length")
+        offsets["message_code"] = r.offset  # the first OI field
         oi = OtherInformation.decode(r.sub(oi_len, "other_information"), oi_len)
         offsets["content"] = r.offset
         c_len, c_size = read_length(r, "content length")
@@ -269,7 +270,8 @@ def _fast(d: bytes, p: int, end: int, base: int) -> GroupingHeader | None:
         return None
     b = base
     offsets = {"start": b + p, "transaction_id": b + p + 1, "originator": b + p + 11, "recipient": b + p + 20,
-               "date_time": b + p + 29, "other_information": b + q, "content": b + c, "payload": b + pay,
+               "date_time": b + p + 29, "other_information": b + q, "message_code": b + o, "content": b + c,
+               "payload": b + pay,
                "signature": b + s, "end": b + end}
     return GroupingHeader(Cra(cra), int.from_bytes(d[p + 3:p + 11], "big"), d[p + 12:p + 20], d[p + 21:p + 29],
                           oi, d[pay:s], date_time, sig_field, sig, None, None, offsets)

@@ -102,6 +102,8 @@ def describe_obis(raw: bytes) -> str:
 _ARRAY, _STRUCT, _COMPACT, _UINT, _SINT = int(Kind.ARRAY), int(Kind.STRUCT), int(Kind.COMPACT), int(Kind.UINT), \
     int(Kind.SINT)
 _BCD = int(Tag.BCD)
+# "value (0xHEX)" per integer tag, the hex as wide as the type (printf-style: the cheapest formatting per node).
+_INT_FORMAT = [f"%d (0x%0{2 * SIZE[t]}X)" for t in range(256)]
 
 
 def describe_value(d: Data) -> str:
@@ -111,12 +113,11 @@ def describe_value(d: Data) -> str:
     if kind == _ARRAY or kind == _STRUCT:
         return f"{len(d[1])} element(s)"
     if kind == _UINT or kind == _SINT:  # plain-int comparisons first: most nodes are integers
-        n = SIZE[tag]
         v = d[1]
-        raw = v & ((1 << (8 * n)) - 1)
+        raw = v & ((1 << (8 * SIZE[tag])) - 1)
         if tag == _BCD:
             return f"0x{raw:02X}"
-        return f"{v} (0x{raw:0{2 * n}X})"
+        return _INT_FORMAT[tag] % (v, raw)
     if kind == _COMPACT:
         return f"{len(d.value)} element(s) of {describe_desc(d.extra)}"
     if kind == Kind.BOOL:
