@@ -4,7 +4,7 @@ Sources (facts, not code):
 - Interface-class numbers and names: DLMS UA Blue Book, as listed by `SmartDCCInnovation/gbcs-parser:
   src/dlms.ts` (`parseDlmsCosemClassId`, incl. 9000 "GBCS Extended Data") — "UC" below.
 - Attribute/method numbers and names: the "DLMS COSEM specific content" tables of the GBCS use cases
-  (`HenryGiraldo/gbcs-parser-js: gbcs-use-cases.html`, provided as `../shared/reference/gbcs-use-cases.html`),
+  (`HenryGiraldo/gbcs-parser-js: gbcs-use-cases.html`),
   completed from `src/dlms.ts` (which lists IC 104's five methods and IC 111/113 attributes in order).
 - OBIS object names: the same use-case tables ("name" column, object part), for every object that RTDS 4.5.0
   DLMS payloads address, plus the CHF objects of RTDS CCS0x. Entries marked [I] are inferred from RTDS.

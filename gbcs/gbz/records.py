@@ -141,10 +141,6 @@ class CipheredInfo:
     def tag_offset(self) -> int | None:
         return None if self.offset is None else self.offset + len(self.ciphertext)
 
-    @property
-    def ciphertext_and_tag(self) -> bytes:
-        return self.ciphertext + self.tag
-
 
 @dataclass(slots=True)
 class Component:
