@@ -117,8 +117,8 @@ def describe_value(d: Data) -> str:
         raw = v & ((1 << (8 * SIZE[tag])) - 1)
         if tag == _BCD:
             return f"0x{raw:02X}"
-        text: str = _INT_FORMAT[tag] % (v, raw)
-        return text
+        described: str = _INT_FORMAT[tag] % (v, raw)
+        return described
     if kind == _COMPACT:
         return f"{len(d.value)} element(s) of {describe_desc(d.extra)}"
     if kind == Kind.BOOL:
