@@ -105,18 +105,32 @@ def _bits(data, rnd, limit):
     return rnd.sample(range(n), limit)
 
 
-def _field_of(pos: int, f) -> str:
-    """The frame field byte `pos` lies in (MAC header, each grouping-header field, payload, signature, MAC)."""
+def _field_map(f, n: int) -> list[str]:
+    """The frame field each of bytes 0..n-1 lies in (MAC header, each grouping-header field, payload, signature,
+    MAC): computed once per frame, not once per flipped bit."""
     gh = f.offsets["grouping_header"]
-    if pos < gh:
-        return "mac_header"
-    if "mac" in f.offsets and pos >= f.offsets["mac"]:
-        return "mac"
-    name = "start"
-    for k, v in sorted(f.header.offsets.items(), key=lambda kv: kv[1]):
-        if v <= pos:
-            name = k
-    return name
+    mac = f.offsets.get("mac")
+    starts = sorted(f.header.offsets.items(), key=lambda kv: kv[1])
+    out = []
+    for pos in range(n):
+        if pos < gh:
+            name = "mac_header"
+        elif mac is not None and pos >= mac:
+            name = "mac"
+        else:
+            name = "start"
+            for k, v in starts:
+                if v <= pos:
+                    name = k
+        out.append(name)
+    return out
+
+
+def _flips(data: bytes, bits, offset: int = 0):
+    """(bit, flipped frame) for each bit (counted from byte `offset`): one copy of the frame per flip."""
+    for bit in bits:
+        i = offset + (bit >> 3)
+        yield bit, data[:i] + bytes((data[i] ^ (1 << (bit & 7)),)) + data[i + 1:]
 
 
 def _mac_question(keys, f, wire):
@@ -136,19 +150,18 @@ def test_single_bit_flip_never_keeps_mac_valid(decoded, keys):
         if msg.mac is not Verdict.VALID:
             continue
         original = _mac_question(keys, msg.frame, data)
+        fields = _field_map(msg.frame, len(data))
         checked: set[str] = set()
-        for bit in _bits(data, rnd, 96):
-            d = bytearray(data)
-            d[bit // 8] ^= 1 << (bit % 8)
+        for bit, d in _flips(data, _bits(data, rnd, 96)):
             try:
-                f = decode_frame(bytes(d))
+                f = decode_frame(d)
             except DecodeError:
                 continue
-            assert _mac_question(keys, f, bytes(d)) != original, (rel, bit)
-            field = _field_of(bit // 8, msg.frame)
+            assert _mac_question(keys, f, d) != original, (rel, bit)
+            field = fields[bit >> 3]
             if field not in checked:
                 checked.add(field)
-                assert check_mac(keys, f, bytes(d)) is not Verdict.VALID, (rel, bit)
+                assert check_mac(keys, f, d) is not Verdict.VALID, (rel, bit)
                 full += 1
     assert full > 1000
 
@@ -167,23 +180,22 @@ def test_single_bit_flip_never_keeps_signature_valid(decoded, keys):
         end = msg.header.offsets["end"]
         h = msg.header
         original = (data[h.offsets["start"] + 1:h.offsets["signature"]], h.signature, h.originator)
+        fields = _field_map(msg.frame, end)
         checked: set[str] = set()
-        for bit in _bits(data[start:end], rnd, 48):
-            d = bytearray(data)
-            d[start + bit // 8] ^= 1 << (bit % 8)
+        for bit, d in _flips(data, _bits(data[start:end], rnd, 48), start):
             try:
-                f = decode_frame(bytes(d))
+                f = decode_frame(d)
             except DecodeError:
                 continue
             g = f.header
             if g.signature_field is not SignatureField.PRESENT:
                 continue  # no signature left to be valid
-            asked = (bytes(d[g.offsets["start"] + 1:g.offsets["signature"]]), g.signature, g.originator)
+            asked = (d[g.offsets["start"] + 1:g.offsets["signature"]], g.signature, g.originator)
             assert asked != original, (rel, bit)
-            field = _field_of(start + bit // 8, msg.frame)
+            field = fields[start + (bit >> 3)]
             if field not in checked:
                 checked.add(field)
-                assert check_signature(keys, g, bytes(d)) is not Verdict.VALID, (rel, bit)
+                assert check_signature(keys, g, d) is not Verdict.VALID, (rel, bit)
                 full += 1
     assert full > 500
 
