@@ -136,7 +136,11 @@ def test_inventory_after_triage_and_live_reconcile_with_a_working_fix(bench):
     recs = {json.loads(ln)["eui"]: json.loads(ln) for ln in shown.stdout.splitlines()}
     m2 = METERS[2][0]
     assert recs[m2]["chf"] is None and recs[m2]["mpxns"] == []
-    out = chf("inventory", "reconcile", "--bench", str(live), "--json", *inv, cwd=tmp)
+    # --wait 1: the old hub's CS07 to the state-2 meter (off its HAN now) is never answered, however long the
+    # wait; every answered read comes back in milliseconds. Every hub's CCS07 must have been read (judged).
+    live_reads = ["--bench", str(live), "--wait", "1"]
+    out = chf("inventory", "reconcile", *live_reads, "--json", *inv, cwd=tmp)
+    assert "no CCS07 response" not in out.stderr, out.stderr
     found = [json.loads(ln) for ln in out.stdout.splitlines()]
     mine = [d for d in found if d["device"] == m2 and d["hub"] == HUBS["old"]]
     assert mine and mine[0]["fix"].startswith("chf "), found
@@ -147,7 +151,8 @@ def test_inventory_after_triage_and_live_reconcile_with_a_working_fix(bench):
     else:
         fix += inv
     assert chf(*fix, cwd=tmp).returncode == 0, fix
-    again = chf("inventory", "reconcile", "--bench", str(live), "--json", *inv, cwd=tmp)
+    again = chf("inventory", "reconcile", *live_reads, "--json", *inv, cwd=tmp)
+    assert "no CCS07 response" not in again.stderr, again.stderr
     assert not [json.loads(ln) for ln in again.stdout.splitlines()
                 if json.loads(ln)["device"] == m2 and json.loads(ln)["hub"] == HUBS["old"]]
 
