@@ -22,6 +22,7 @@ from chf.triage_steps import _asn1_code, _cs14_hash
 from gbcs import dlms, message
 from gbcs.authentication import Verdict
 from gbcs.frame import decode_frame
+from gbcs.grouping_header import Cra
 from rtds_data import corpus_dir, keystore_dir, require_rtds
 from zigbee.bench import BenchThread
 from zigbee.node import NodeState
@@ -174,10 +175,22 @@ def test_disconnect_unsigned_or_wrongly_signed_is_refused_and_changes_nothing(ri
     else:  # signed by the network operator, who may not send it
         sender = mc.MeterSender(keys, pki.eui("network_operator"))
         frame = mc.disconnect(sender, bytes.fromhex(ESME), rig.remote.counters.next(pki.eui("network_operator")))
-    assert rig.links["A"].request(frame, 2) is None  # refused: a device does not answer what it cannot trust
+    link, app = rig.links["A"], node.app
+    refusals = len(app.security_log)
+    since = link.send(frame)
+    # The meter handles a frame at once and either answers it or refuses it (its security log), never both:
+    # wait for the refusal rather than for a response that does not come.
+    deadline = time.monotonic() + 10
+    while len(app.security_log) == refusals and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(app.security_log) == refusals + 1, app.security_log  # refused: it does not trust the command
     assert node.state is NodeState.JOINED and node.tc_link_key == key
     r = rig.meter("A", ESME, "CS07")
     assert r is not None and mac_valid(r, rig)  # still on its HAN
+    # The CS07 went down the same tunnel after the Disconnect: an answer to the Disconnect would be here by now.
+    h = decode_frame(frame).header
+    assert link.wait_for(lambda f: (g := decode_frame(f).header).cra is Cra.RESPONSE and g.counter == h.counter
+                         and g.originator == h.recipient, 0, since) is None
 
 
 def test_swap_out_restores_the_meter_on_another_hub(rig):
