@@ -125,7 +125,26 @@ def test_ccs01_meter_joins_within_the_window_and_answers_over_the_tunnel(rig):
 
 
 def test_wrong_install_code_cannot_join_and_the_attempt_is_logged(rig):
-    assert rig.join("A", ESME, ic=IC2) is None  # the hub whitelisted another code than the meter's
+    # the hub whitelisted another code than the meter's: no CS14 with a hash for the whole of the window
+    link, meter = rig.links["A"], bytes.fromhex(ESME)
+    mark = len(link.journal)
+    rig.join("A", ESME, ic=IC2, wait=False)
+    radio, clock = rig.bt.running.hubs["A"].han.app, rig.bt.running.clock
+
+    def joined() -> list:
+        return [tr for tr in link.journal[mark:] if tr.direction == "received" and _cs14_hash(tr.frame, meter)]
+
+    deadline = time.monotonic() + 30
+    while (permit := radio._transient.get(meter)) is None and not joined() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the hub's Permit reaches its radio just after the CCS01 response
+    assert not joined() and permit is not None  # permitted with the whitelisted code's key, not used by a join
+    while clock.seconds() <= permit[1] and not joined() and time.monotonic() < deadline:
+        time.sleep(0.02)  # every join attempt of the window (its emulated 90 s) is made
+    assert not joined() and clock.seconds() > permit[1]
+    # A control line goes through the hub's one worker after the radio's join events of the window, and its
+    # reply goes out after their alerts: any CS14 of the window is in the journal by now.
+    assert link.control("PING") == "CHF:OK PONG"
+    assert not joined()
     assert rig.node(ESME).state is not NodeState.JOINED
     hub = rig.hub("A")
     assert hub.state.device_log.get(bytes.fromhex(ESME)).tc_link_key is None
