@@ -220,9 +220,13 @@ def test_swap_out_restores_the_meter_on_another_hub(rig):
     epid, hashed = entry_from_backup(backup, bytes.fromhex(ESME))
     assert rig.chf("B", "CCS03", epid=epid, entries=[(bytes.fromhex(ESME), hashed)]) is not None
     assert "radio off" in rig.links["A"].control("POWER OFF")
+    node = rig.node(ESME)
     deadline, answer = time.monotonic() + 20, None
     while answer is None and time.monotonic() < deadline:
         rig.links["B"].control("ADVANCE 30")
+        if node.network is None or node.network.hub != rig.eui("B"):
+            time.sleep(0.05)  # not TC re-joined on B yet: asking B now would only wait out a timeout
+            continue
         answer = rig.links["B"].request(rig.remote.meter(rig.eui("B"), bytes.fromhex(ESME), "CS07"), 1)
     assert answer is not None and mac_valid(answer, rig)
     ccs06 = rig.chf("B", "CCS06")
@@ -232,7 +236,6 @@ def test_swap_out_restores_the_meter_on_another_hub(rig):
     r = rig.meter("B", ESME, "DISCONNECT")
     assert r is not None and _asn1_code(r) == 0
     assert rig.join("C", ESME) is not None
-    node = rig.node(ESME)
     rig.bt.call(lambda: rig.bt.running.clock.advance(600))
     time.sleep(0.3)
     assert node.network is not None and node.network.hub == bytes.fromhex(C)
