@@ -5,14 +5,18 @@ fresh hub with its install code afterwards."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from chf.cli import main
 from chf.hub_link import HubLink
 from chf.triage_cli import BenchRemote
 from chf.triage_steps import _cs14_hash
@@ -30,8 +34,33 @@ PPMID = ("02C0FFEE000E0004", "8899AABBCCDDEEFF0011223344556677")
 
 
 def chf(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chf.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout)
+    """`chf ARGS` in `cwd`, run by the CLI's main() in this process (its exit status, stdout and stderr, as the
+    interpreter would give them): these tests are about what the command does against the running bench, not
+    about starting an interpreter (`chf run --bench`, which these commands talk to, is a process of its own).
+    An exception main() lets out fails the test, as a traceback from a process would."""
+    out, err = io.StringIO(), io.StringIO()
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(main(list(args)))
+        except SystemExit as e:  # as the interpreter exits: None → 0, a number as it is, a message → 1
+            if e.code is None or isinstance(e.code, int):
+                result.append(e.code or 0)
+            else:
+                print(e.code, file=sys.stderr)
+                result.append(1)
+        except BaseException as e:
+            result.append(e)
+
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(timeout)
+    assert result, f"chf {' '.join(args)} did not finish within {timeout} s"
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return subprocess.CompletedProcess(["chf", *args], result[0], out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
