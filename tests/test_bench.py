@@ -287,8 +287,10 @@ def test_rtds_rig_answers_each_rtds_command_through_the_hub(tmp_path, d, name):
 
     keys = keystore_dir()
     apps, specs = rtds_rig_devices(keys, [])
+    # the sleepy GSME polls for its queued frames every 50 ms (time_scale 1): a command and its response each
+    # wait for a poll
     bench = Bench(tmp_path / "b", keys, 30.0, 1.0, (HubSpec("hub", bytes.fromhex("00DB1234567890A2"), "127.0.0.1", 0,
-                                                          tmp_path),), tuple(specs), gsme_poll_s=0.2)
+                                                          tmp_path),), tuple(specs), gsme_poll_s=0.05)
     opts = RunOptions(state=str(tmp_path), keys=str(keys), profile="rtds", radio="virtual", wan="127.0.0.1:0")
     command = bytes.fromhex((corpus_dir() / d / name).read_text().strip())
     want = bytes.fromhex((corpus_dir() / d / name.replace("_COMMAND_", "_RESPONSE_")).read_text().strip())
