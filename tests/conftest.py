@@ -11,7 +11,7 @@ def pytest_sessionstart(session):
     machine), no import writes bytecode, and every such process would compile chf/gbcs/zigbee afresh. The
     bytecode goes where Python keeps it (`__pycache__/`, ignored by git); stale files are recompiled by mtime."""
     for package in ("gbcs", "chf", "zigbee", "hw"):
-        compileall.compile_dir(REPO / package, quiet=1)
+        compileall.compile_dir(REPO / package, quiet=2)  # silent: an import reports any error itself
 
 
 @pytest.fixture(scope="session")
