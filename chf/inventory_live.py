@@ -16,11 +16,15 @@ from .inventory import HubLogs, Inventory, MeterLog, logs_from_frames
 from .triage_cli import BenchRemote, _host
 
 METER_TYPES = ("esme", "gsme")
+DEFAULT_WAIT_S = 5.0  # real seconds for each response (`--wait`): a meter off its hub's HAN never answers
 
 
 def read_bench_logs(inv: Inventory, args: argparse.Namespace) -> tuple[list[HubLogs], list[MeterLog]]:
     if not getattr(args, "bench", None):
         raise BenchFileError("chf inventory reconcile", "give --bench FILE (a running bench) or --from-files")
+    wait = float(getattr(args, "wait", DEFAULT_WAIT_S))
+    if not wait > 0:
+        raise BenchFileError("chf inventory reconcile", "--wait takes a positive number of seconds")
     bench = load(args.bench)
     counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
     remote = BenchRemote(bench.keys, counters, inv)
@@ -34,7 +38,7 @@ def read_bench_logs(inv: Inventory, args: argparse.Namespace) -> tuple[list[HubL
             except HubLinkError as e:
                 print(f"chf inventory: hub {h.name}: {e}; its logs are not judged", file=sys.stderr)
                 continue
-            r = links[h.name].request(remote.chf(h.eui, "CCS07"), 5)
+            r = links[h.name].request(remote.chf(h.eui, "CCS07"), wait)
             if r is None:
                 print(f"chf inventory: hub {h.name}: no CCS07 response; its logs are not judged", file=sys.stderr)
                 continue
@@ -49,7 +53,7 @@ def read_bench_logs(inv: Inventory, args: argparse.Namespace) -> tuple[list[HubL
                 kind = meter_types.get(e) or (rec.kind.value if rec is not None else None)
                 if kind not in METER_TYPES or spec.name not in links:
                     continue
-                r = links[spec.name].request(remote.meter(spec.eui, bytes.fromhex(e), "CS07"), 5)
+                r = links[spec.name].request(remote.meter(spec.eui, bytes.fromhex(e), "CS07"), wait)
                 if r is not None:
                     frames.append(r)
     finally:

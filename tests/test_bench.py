@@ -22,6 +22,7 @@ from chf.triage_steps import _asn1_code, _cs14_hash
 from gbcs import dlms, message
 from gbcs.authentication import Verdict
 from gbcs.frame import decode_frame
+from gbcs.grouping_header import Cra
 from rtds_data import corpus_dir, keystore_dir, require_rtds
 from zigbee.bench import BenchThread
 from zigbee.node import NodeState
@@ -124,7 +125,26 @@ def test_ccs01_meter_joins_within_the_window_and_answers_over_the_tunnel(rig):
 
 
 def test_wrong_install_code_cannot_join_and_the_attempt_is_logged(rig):
-    assert rig.join("A", ESME, ic=IC2) is None  # the hub whitelisted another code than the meter's
+    # the hub whitelisted another code than the meter's: no CS14 with a hash for the whole of the window
+    link, meter = rig.links["A"], bytes.fromhex(ESME)
+    mark = len(link.journal)
+    rig.join("A", ESME, ic=IC2, wait=False)
+    radio, clock = rig.bt.running.hubs["A"].han.app, rig.bt.running.clock
+
+    def joined() -> list:
+        return [tr for tr in link.journal[mark:] if tr.direction == "received" and _cs14_hash(tr.frame, meter)]
+
+    deadline = time.monotonic() + 30
+    while (permit := radio._transient.get(meter)) is None and not joined() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the hub's Permit reaches its radio just after the CCS01 response
+    assert not joined() and permit is not None  # permitted with the whitelisted code's key, not used by a join
+    while clock.seconds() <= permit[1] and not joined() and time.monotonic() < deadline:
+        time.sleep(0.02)  # every join attempt of the window (its emulated 90 s) is made
+    assert not joined() and clock.seconds() > permit[1]
+    # A control line goes through the hub's one worker after the radio's join events of the window, and its
+    # reply goes out after their alerts: any CS14 of the window is in the journal by now.
+    assert link.control("PING") == "CHF:OK PONG"
+    assert not joined()
     assert rig.node(ESME).state is not NodeState.JOINED
     hub = rig.hub("A")
     assert hub.state.device_log.get(bytes.fromhex(ESME)).tc_link_key is None
@@ -174,10 +194,22 @@ def test_disconnect_unsigned_or_wrongly_signed_is_refused_and_changes_nothing(ri
     else:  # signed by the network operator, who may not send it
         sender = mc.MeterSender(keys, pki.eui("network_operator"))
         frame = mc.disconnect(sender, bytes.fromhex(ESME), rig.remote.counters.next(pki.eui("network_operator")))
-    assert rig.links["A"].request(frame, 2) is None  # refused: a device does not answer what it cannot trust
+    link, app = rig.links["A"], node.app
+    refusals = len(app.security_log)
+    since = link.send(frame)
+    # The meter handles a frame at once and either answers it or refuses it (its security log), never both:
+    # wait for the refusal rather than for a response that does not come.
+    deadline = time.monotonic() + 10
+    while len(app.security_log) == refusals and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(app.security_log) == refusals + 1, app.security_log  # refused: it does not trust the command
     assert node.state is NodeState.JOINED and node.tc_link_key == key
     r = rig.meter("A", ESME, "CS07")
     assert r is not None and mac_valid(r, rig)  # still on its HAN
+    # The CS07 went down the same tunnel after the Disconnect: an answer to the Disconnect would be here by now.
+    h = decode_frame(frame).header
+    assert link.wait_for(lambda f: (g := decode_frame(f).header).cra is Cra.RESPONSE and g.counter == h.counter
+                         and g.originator == h.recipient, 0, since) is None
 
 
 def test_swap_out_restores_the_meter_on_another_hub(rig):
@@ -188,9 +220,13 @@ def test_swap_out_restores_the_meter_on_another_hub(rig):
     epid, hashed = entry_from_backup(backup, bytes.fromhex(ESME))
     assert rig.chf("B", "CCS03", epid=epid, entries=[(bytes.fromhex(ESME), hashed)]) is not None
     assert "radio off" in rig.links["A"].control("POWER OFF")
+    node = rig.node(ESME)
     deadline, answer = time.monotonic() + 20, None
     while answer is None and time.monotonic() < deadline:
         rig.links["B"].control("ADVANCE 30")
+        if node.network is None or node.network.hub != rig.eui("B"):
+            time.sleep(0.05)  # not TC re-joined on B yet: asking B now would only wait out a timeout
+            continue
         answer = rig.links["B"].request(rig.remote.meter(rig.eui("B"), bytes.fromhex(ESME), "CS07"), 1)
     assert answer is not None and mac_valid(answer, rig)
     ccs06 = rig.chf("B", "CCS06")
@@ -200,7 +236,6 @@ def test_swap_out_restores_the_meter_on_another_hub(rig):
     r = rig.meter("B", ESME, "DISCONNECT")
     assert r is not None and _asn1_code(r) == 0
     assert rig.join("C", ESME) is not None
-    node = rig.node(ESME)
     rig.bt.call(lambda: rig.bt.running.clock.advance(600))
     time.sleep(0.3)
     assert node.network is not None and node.network.hub == bytes.fromhex(C)
@@ -252,8 +287,10 @@ def test_rtds_rig_answers_each_rtds_command_through_the_hub(tmp_path, d, name):
 
     keys = keystore_dir()
     apps, specs = rtds_rig_devices(keys, [])
+    # the sleepy GSME polls for its queued frames every 50 ms (time_scale 1): a command and its response each
+    # wait for a poll
     bench = Bench(tmp_path / "b", keys, 30.0, 1.0, (HubSpec("hub", bytes.fromhex("00DB1234567890A2"), "127.0.0.1", 0,
-                                                          tmp_path),), tuple(specs), gsme_poll_s=0.2)
+                                                          tmp_path),), tuple(specs), gsme_poll_s=0.05)
     opts = RunOptions(state=str(tmp_path), keys=str(keys), profile="rtds", radio="virtual", wan="127.0.0.1:0")
     command = bytes.fromhex((corpus_dir() / d / name).read_text().strip())
     want = bytes.fromhex((corpus_dir() / d / name.replace("_COMMAND_", "_RESPONSE_")).read_text().strip())

@@ -86,8 +86,9 @@ def test_keys_init_and_refuse_overwrite(capsys, tmp_path):
     assert code == 2 and "exists" in err
 
 
-def test_run_and_send_end_to_end(tmp_path):
-    """`chf run` as a process, `chf send` as another: CCS01 in, response and CS14 out, counters kept."""
+def test_run_and_send_end_to_end(tmp_path, capsys):
+    """`chf run` as a process, `chf send` as another: CCS01 in, response and CS14 out, counters kept. The later
+    sends go through the CLI's main() in this process (the process boundary is the first send's)."""
     state = tmp_path / "state"
     hub = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
                            stdout=subprocess.PIPE, text=True)
@@ -95,18 +96,18 @@ def test_run_and_send_end_to_end(tmp_path):
         line = hub.stdout.readline()
         assert line.startswith("listening on 127.0.0.1:")
         wan = line.split()[-1]
-        base = [sys.executable, "-m", "chf.cli", "send", "--wan", wan, "--state", str(state), "--wait", "1"]
-        r = subprocess.run(base + ["CCS01", "--device", "00DB1234567890A0", "--install-code", "00" * 16],
-                           capture_output=True, text=True, timeout=30)
+        base = ["send", "--wan", wan, "--state", str(state), "--wait", "1"]
+        r = subprocess.run([sys.executable, "-m", "chf.cli", *base, "CCS01", "--device", "00DB1234567890A0",
+                            "--install-code", "00" * 16], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
         frames = r.stdout.split()
         assert len(frames) == 2 and all(f.startswith("DD") for f in frames)
-        r = subprocess.run(base + ["CCS07", "--explain"], capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0 and "00DB1234567890A0" in r.stdout and "MAC" in r.stdout
+        code, out, _ = run(capsys, *base, "CCS07", "--explain")
+        assert code == 0 and "00DB1234567890A0" in out and "MAC" in out
         counters = json.loads((state / "send-counters.json").read_text())
         assert len(counters) == 1
-        r = subprocess.run(base + ["--raw", frames[0]], capture_output=True, text=True, timeout=30)
-        assert r.returncode == 1 and "no response" in r.stderr  # a response is no command: discarded
+        code, _, err = run(capsys, *base, "--raw", frames[0])
+        assert code == 1 and "no response" in err  # a response is no command: discarded
     finally:
         hub.terminate()
         hub.wait(5)

@@ -439,6 +439,8 @@ def test_cli_show_set_and_reconcile_from_files(tmp_path, hub_a, inv, capsys):
     assert inventory_command(["set", "--device", "XYZ"] + path) == 2
     assert inventory_command(["set", "--device", hx(eui(70)), "--status", "bogus"] + path) == 2
     assert inventory_command(["reconcile"] + path) == 2  # no live reads wired here
+    live = ["inventory", "reconcile", "--bench", str(tmp_path / "bench.toml"), "--wait", "0"]
+    assert cli.main(live + path) == 2 and "--wait takes a positive number" in capsys.readouterr().err
     assert inventory_command(["reconcile", "--from-files", str(tmp_path / "ccs07.hex")] + path) == 0
     assert "no disagreements" in capsys.readouterr().out
     assert cli.main(["inventory", "rules"]) == 0 and "15.5" in capsys.readouterr().out

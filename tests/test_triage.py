@@ -5,14 +5,18 @@ fresh hub with its install code afterwards."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from chf.cli import main
 from chf.hub_link import HubLink
 from chf.triage_cli import BenchRemote
 from chf.triage_steps import _cs14_hash
@@ -30,8 +34,33 @@ PPMID = ("02C0FFEE000E0004", "8899AABBCCDDEEFF0011223344556677")
 
 
 def chf(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chf.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout)
+    """`chf ARGS` in `cwd`, run by the CLI's main() in this process (its exit status, stdout and stderr, as the
+    interpreter would give them): these tests are about what the command does against the running bench, not
+    about starting an interpreter (`chf run --bench`, which these commands talk to, is a process of its own).
+    An exception main() lets out fails the test, as a traceback from a process would."""
+    out, err = io.StringIO(), io.StringIO()
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(main(list(args)))
+        except SystemExit as e:  # as the interpreter exits: None → 0, a number as it is, a message → 1
+            if e.code is None or isinstance(e.code, int):
+                result.append(e.code or 0)
+            else:
+                print(e.code, file=sys.stderr)
+                result.append(1)
+        except BaseException as e:
+            result.append(e)
+
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(timeout)
+    assert result, f"chf {' '.join(args)} did not finish within {timeout} s"
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return subprocess.CompletedProcess(["chf", *args], result[0], out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +165,11 @@ def test_inventory_after_triage_and_live_reconcile_with_a_working_fix(bench):
     recs = {json.loads(ln)["eui"]: json.loads(ln) for ln in shown.stdout.splitlines()}
     m2 = METERS[2][0]
     assert recs[m2]["chf"] is None and recs[m2]["mpxns"] == []
-    out = chf("inventory", "reconcile", "--bench", str(live), "--json", *inv, cwd=tmp)
+    # --wait 1: the old hub's CS07 to the state-2 meter (off its HAN now) is never answered, however long the
+    # wait; every answered read comes back in milliseconds. Every hub's CCS07 must have been read (judged).
+    live_reads = ["--bench", str(live), "--wait", "1"]
+    out = chf("inventory", "reconcile", *live_reads, "--json", *inv, cwd=tmp)
+    assert "no CCS07 response" not in out.stderr, out.stderr
     found = [json.loads(ln) for ln in out.stdout.splitlines()]
     mine = [d for d in found if d["device"] == m2 and d["hub"] == HUBS["old"]]
     assert mine and mine[0]["fix"].startswith("chf "), found
@@ -147,7 +180,8 @@ def test_inventory_after_triage_and_live_reconcile_with_a_working_fix(bench):
     else:
         fix += inv
     assert chf(*fix, cwd=tmp).returncode == 0, fix
-    again = chf("inventory", "reconcile", "--bench", str(live), "--json", *inv, cwd=tmp)
+    again = chf("inventory", "reconcile", *live_reads, "--json", *inv, cwd=tmp)
+    assert "no CCS07 response" not in again.stderr, again.stderr
     assert not [json.loads(ln) for ln in again.stdout.splitlines()
                 if json.loads(ln)["device"] == m2 and json.loads(ln)["hub"] == HUBS["old"]]
 

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--bench", metavar="FILE", help="read live from a running bench: every hub's CCS07 and every "
                    "listed smart meter's CS07")
     r.add_argument("--json", action="store_true", help="one JSON object per disagreement per line")
+    r.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
+                   help="live reads: how long to wait for each response before the log is not judged (default 5)")
 
     t = sub.add_parser("set", parents=[common], help="correct the mirror by hand (recorded in its history)")
     t.add_argument("--device", required=True, metavar="EUI")
