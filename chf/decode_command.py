@@ -2,8 +2,8 @@
 
 Frames are independent, so a large batch of GBCS frames is spread over worker processes (`--jobs`, default one
 per usable CPU): each worker renders whole reports for a contiguous slice of the inputs and writes them when the
-slice before has been written, so the output is byte for byte the output of `--jobs 1`. Tunnel frames stay in the parent,
-in order: GBT blocks carried in several inputs are reassembled across them.
+slice before has been written, so the output is byte for byte the output of `--jobs 1`. A batch with tunnel
+frames stays in one process, in order: GBT blocks carried in several inputs are reassembled across them.
 """
 
 from __future__ import annotations
@@ -206,8 +206,8 @@ def _run_parallel(args: argparse.Namespace, keys: KeyStore | None, items: list[I
 
 def _warm(args: argparse.Namespace, keys: KeyStore | None, items: list[Input]) -> None:
     """Report (output discarded) on the first frame of each payload kind in the batch, in the parent: the codecs
-    it imports and the schemas it compiles (asn1tools' DER encoder for the round-trip check takes ~0.3 s) are then
-    shared copy-on-write by every worker instead of being rebuilt in each."""
+    it imports, the ASN.1 schema it loads and the decoders and encoders it compiles are then shared copy-on-write
+    by every worker instead of being built again in each."""
     from gbcs.errors import GbcsError
     from gbcs.frame import decode_frame
     from gbcs.payload import PayloadType, classify
