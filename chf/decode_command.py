@@ -1,8 +1,8 @@
 """`chf decode`: decode, verify and explain each input frame, in input order, one report per frame.
 
 Frames are independent, so a large batch of GBCS frames is spread over worker processes (`--jobs`, default one
-per usable CPU): each worker renders whole reports for a contiguous slice of the inputs and writes them when the
-slice before has been written, so the output is byte for byte the output of `--jobs 1`. A batch with tunnel
+per usable CPU): each worker renders whole reports for a contiguous slice of the inputs, and the slices reach
+standard output in input order, so the output is byte for byte the output of `--jobs 1`. A batch with tunnel
 frames stays in one process, in order: GBT blocks carried in several inputs are reassembled across them.
 """
 
@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -138,17 +139,19 @@ def _error(args: argparse.Namespace, source: str, e: DecodeError, length: int | 
 
 # -- workers ---------------------------------------------------------------------------------------------------
 # A forked worker inherits the parent's inputs, keys and arguments; a task is just a slice of the input list.
-# Workers write their slices straight to standard output, in input order: a worker that finishes slice k waits
-# until slice k - 1 is written (the pool hands slices out in order, so k - 1 is always in a worker's hands).
-# The parent then never copies the reports (~3.5 kB per frame in text mode) through itself.
+# Reports reach standard output in input order without passing through the parent, and no worker waits for
+# another: a worker whose slice is next writes it, then every later slice already finished; a worker whose slice
+# is not yet next leaves it in a file (a temporary directory, in memory where /dev/shm exists) for whichever
+# worker writes the slice before it.
 @dataclass
 class _Shared:
     args: argparse.Namespace
     keys: KeyStore | None
     items: list[Input]
     fd: int
+    spool: str  # directory of finished slices waiting for their turn, one file each, named by slice index
     turn: Any  # multiprocessing Value: the index of the next slice to write
-    cond: Any  # multiprocessing Condition guarding `turn`
+    lock: Any  # multiprocessing Lock guarding `turn` and the writes
 
 
 _shared: _Shared | None = None
@@ -166,8 +169,33 @@ def _stdout_fd() -> int | None:
         return None
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _write_turns(sh: _Shared, k: int, data: bytes | None) -> None:
+    """Holding the lock, with slice `k` next: write it (`data`, or its spooled file), then every later slice
+    already spooled, and move the turn past them."""
+    while True:
+        if data is None:
+            path = os.path.join(sh.spool, str(k))
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                break  # slice k is still being rendered: its worker will write it
+            os.unlink(path)
+        _write_all(sh.fd, data)
+        data = None
+        k += 1
+    sh.turn.value = k
+
+
 def _work(task: tuple[int, int, int]) -> int:
-    """Write the reports on inputs[start:end] when slice `k`'s turn comes; how many failed."""
+    """Render inputs[start:end] (slice `k`) and write it, or spool it for the writer of the slice before; how
+    many failed."""
     k, start, end = task
     sh = _shared
     assert sh is not None
@@ -177,15 +205,18 @@ def _work(task: tuple[int, int, int]) -> int:
         text, ok = report(sh.args, sh.keys, item)
         out.append(text)
         failed += not ok
-    data = memoryview("".join(out).encode())
-    with sh.cond:
-        sh.cond.wait_for(lambda: sh.turn.value == k)
-        try:
-            while data:
-                data = data[os.write(sh.fd, data):]
-        finally:
-            sh.turn.value = k + 1
-            sh.cond.notify_all()
+    data = "".join(out).encode()
+    with sh.lock:
+        if sh.turn.value == k:
+            _write_turns(sh, k, data)
+            return failed
+    path = os.path.join(sh.spool, str(k))
+    with open(path + ".part", "wb") as f:
+        f.write(data)
+    os.rename(path + ".part", path)  # visible whole, or not at all
+    with sh.lock:  # the writer may have passed slice k before its file existed
+        if sh.turn.value == k:
+            _write_turns(sh, k, None)
     return failed
 
 
@@ -194,13 +225,17 @@ def _run_parallel(args: argparse.Namespace, keys: KeyStore | None, items: list[I
     _warm(args, keys, items)  # load lazily imported codecs once, before forking, so no worker repeats it
     ctx = multiprocessing.get_context("fork")
     sys.stdout.flush()
-    _shared = _Shared(args, keys, items, fd, ctx.Value("l", 0, lock=False), ctx.Condition())
     tasks = [(k, i, min(i + SLICE, len(items))) for k, i in enumerate(range(0, len(items), SLICE))]
-    try:
-        with ctx.Pool(min(jobs, len(tasks))) as pool:  # leaving the block terminates the workers, even on error
-            failed = sum(pool.imap(_work, tasks))
-    finally:
-        _shared = None
+    memory = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="chf-decode-", dir=memory) as spool:
+        _shared = _Shared(args, keys, items, fd, spool, ctx.Value("l", 0, lock=False), ctx.Lock())
+        try:
+            with ctx.Pool(min(jobs, len(tasks))) as pool:  # leaving the block ends the workers, even on error
+                failed = sum(pool.imap_unordered(_work, tasks))
+            if _shared.turn.value != len(tasks):
+                raise RuntimeError(f"chf decode: {len(tasks) - _shared.turn.value} slice(s) never written")
+        finally:
+            _shared = None
     return 1 if failed else 0
 
 

@@ -181,3 +181,35 @@ def test_decode_in_worker_processes_prints_what_one_process_prints(capsys, rtds_
     assert len(rows) == len(data)
     assert rows[200]["ok"] is False and rows[201]["ok"] and rows[201]["mac"] == "invalid"
     assert [r["source"] for r in rows] == [f"{path}:{i}" for i in range(1, len(data) + 1)]
+
+
+def test_decode_workers_write_slices_in_order_whatever_order_they_finish(rtds_keys, tmp_path):
+    """The ordering rule alone, in this process: slices finishing last-first are spooled and written by the
+    worker of slice 0, in input order; nothing is left in the spool."""
+    import argparse
+    import threading
+    from types import SimpleNamespace
+
+    from chf import decode_command as dc
+    from chf.inputs import Input
+    from gbcs.keys import KeyStore
+    from rtds_data import frames
+
+    items = [Input(rel, data) for rel, data in frames()[:9]]
+    args = argparse.Namespace(json=True, tunnel=False)
+    keys = KeyStore.from_directory(rtds_keys)
+    expected = "".join(dc.report(args, keys, it)[0] for it in items).encode()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    out = tmp_path / "out"
+    with out.open("wb") as f:
+        dc._shared = dc._Shared(args, keys, items, f.fileno(), str(spool), SimpleNamespace(value=0),
+                                threading.Lock())
+        try:
+            for k in (2, 1, 0):
+                dc._work((k, 3 * k, 3 * k + 3))
+                assert out.stat().st_size == (len(expected) if k == 0 else 0)
+            assert dc._shared.turn.value == 3
+        finally:
+            dc._shared = None
+    assert out.read_bytes() == expected and not list(spool.iterdir())
