@@ -87,7 +87,7 @@ def bench_codec() -> list[tuple[str, str]]:
     ]
 
 
-def cli_marginal(frames: list[bytes], mode: list[str], few: int = 100, repeats: int = 5) -> float:
+def cli_marginal(frames: list[bytes], mode: list[str], few: int = 100, repeats: int = 7) -> float:
     """ms per frame of `chf decode --keys <mode>` over every frame, less a run over `few`, per extra frame.
 
     The `few` frames are spread evenly over the corpus, so both runs meet every payload kind and pay the same
