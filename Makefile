@@ -23,7 +23,7 @@ bench: setup
 	$(BIN)/python -m benchmarks
 
 lint: setup
-	$(BIN)/ruff check gbcs chf zigbee hw tests benchmarks
+	$(BIN)/ruff check gbcs chf zigbee hw tests benchmarks tools
 	$(BIN)/mypy
 
 clean:

@@ -1,14 +1,16 @@
-"""Generate `gbcs/message_codes.json`, the GBCS message-code registry, from the reference documents.
+"""Generate `gbcs/message_codes.json`, the GBCS message-code registry, from its source tables.
 
-Inputs (read-only, never copied into the repository):
-  - GBCS.md §3 (`../shared/reference/GBCS.md`): the 240 message codes, their names and the P/W/A/U/R source columns;
+Inputs (read-only, never copied into the repository; each given by path):
+  - `--codes-table`: the GBCS §3 message-code table (the 240 codes and their names) as a Markdown transcription,
+    section "## 3. Message codes", one row per code with the P/W/A/U/R columns saying where each code was seen;
   - gbcs-mapping-table.json (duis-templates): "Message Type" (SME.C.C, SME.C.NC, SME.A.C, ...) per use case;
   - gbcs-use-cases.html (gbcs-parser-js): per use-case pair the "Message Type", the "Use Case access permissions"
     (remote-party roles) and, per use case, the "Target" device.
 Facts that none of those tables state (CS02x/CS03x/CS04x/CS06-CS09 targets, alert-only codes, ...) come from the
 rules below, each with its reason in the entry's `note`; [I] marks an inference.
 
-Usage:  python tools/build_codes.py [--reference DIR] [--out gbcs/message_codes.json] [--check]
+Usage:  python tools/build_codes.py --codes-table FILE --mapping-table FILE --use-cases FILE
+                                   [--out gbcs/message_codes.json] [--check]
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_REF = REPO.parent / "shared" / "reference"
 DEFAULT_OUT = REPO / "gbcs" / "message_codes.json"
 
 DEVICE_TYPES = ("CHF", "ESME", "GSME", "GPF", "PPMID", "HCALCS", "ALCS")
@@ -33,14 +34,14 @@ ROLE_NAMES = {  # gbcs-use-cases.html "Remote Party Role" cell -> registry role 
 }
 
 # --------------------------------------------------------------------------------------------------
-# GBCS.md §3
+# GBCS §3 message-code table
 # --------------------------------------------------------------------------------------------------
 
 USE_CASE_RE = re.compile(r"^(?:CCS|CS|ECS|GCS|PCS|PECS|HECS|DBCH)\d+[A-Za-z0-9]*$")
 PROVENANCE_RE = re.compile(r"\s*\((?:title from [^)]*|Wireshark mainline name|RTDS directory name only)\)\s*$")
 
 
-def parse_gbcs_md(path: Path) -> list[dict]:
+def parse_code_table(path: Path) -> list[dict]:
     """Rows of the §3 table: code, name column, P/W/A/U flags, RTDS dirs, notes."""
     md = path.read_text(encoding="utf-8")
     sec = md[md.index("## 3. Message codes"):md.index("## 4. Payload encodings")]
@@ -50,16 +51,16 @@ def parse_gbcs_md(path: Path) -> list[dict]:
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != 8:
-            raise SystemExit(f"GBCS.md §3: unexpected row shape: {line}")
+            raise SystemExit(f"{path}: §3 table: unexpected row shape: {line}")
         code, name, p, w, a, u, r, notes = cells
         rows.append({
             "code": int(code, 16), "name": name,
-            "sources": [s for s, flag in zip("PWAU", (p, w, a, u)) if flag == "x"] + (["R"] if r else []),
+            "sources": [s for s, flag in zip("PWAU", (p, w, a, u), strict=True) if flag == "x"] + (["R"] if r else []),
             "rtds_dirs": [d.strip() for d in r.split(",") if d.strip()],
             "notes": notes,
         })
     if len({r["code"] for r in rows}) != len(rows):
-        raise SystemExit("GBCS.md §3: duplicate codes")
+        raise SystemExit(f"{path}: §3 table: duplicate codes")
     return rows
 
 
@@ -150,7 +151,8 @@ ALERT_ONLY: dict[int, tuple[str, list[str], list[str], str, list[str], str]] = {
              ("Firmware distribution receipt alert from the GSME (GBZ, GBCS payload families); critical [I] "
              "(signed in RTDS NA_FDRA-ZigBee).")),
     0x00D5: ("FTDA-ESME", ["CHF"], ["dlms"], "non-critical", [],
-             ("Alert 0x8F84 'Failure to Deliver Remote Party Message to ESME' (GBCS message-code table CHF-relevant alert codes); "
+             ("Alert 0x8F84 'Failure to Deliver Remote Party Message to ESME' "
+              "(GBCS message-code table CHF-relevant alert codes); "
              "raised by the CHF, which forwards messages to the ESME [I]; DLMS per gbcs-parser "
              "parseFailureToDeliverRemotePartyToEsme; criticality not stated in the sources, non-critical assumed [I].")),
     0x00F0: ("MIIWA-DLMS", ["ESME"], ["dlms"], "non-critical", [],
@@ -166,7 +168,7 @@ ALERT_ONLY: dict[int, tuple[str, list[str], list[str], str, list[str], str]] = {
              "(GBCS payload families).")),
 }
 
-# Further codes that are alerts (only): named use cases whose message type is SME.A.* or which GBCS.md / the
+# Further codes that are alerts (only): named use cases whose message type is SME.A.* or which the §3 table or the
 # mapping table describe as alerts.
 ALERT_USE_CASES = {"CS14", "ECS68", "ECS80", "GCS53", "GCS62", "DBCH06", "DBCH07", "DBCH08", "DBCH09", "DBCH10",
                    "DBCH11", "ECS100", "ECS101", "ECS102", "ECS200", "CCS08", "CS09"}
@@ -295,7 +297,7 @@ ACCESS_INFERRED = {
 def use_case_of(row: dict) -> tuple[str, str, list[str]]:
     """(use_case, title, aliases) from the §3 name column."""
     name = PROVENANCE_RE.sub("", row["name"]).strip()
-    name = name.split(" — ")[0].strip()  # GBCS.md commentary after an em dash goes to the note
+    name = name.split(" — ")[0].strip()  # the table's commentary after an em dash goes to the note
     code = row["code"]
     if code in ALERT_ONLY:
         short, *_rest = ALERT_ONLY[code]
@@ -308,14 +310,14 @@ def use_case_of(row: dict) -> tuple[str, str, list[str]]:
     return first, name, []
 
 
-def build(ref: Path) -> tuple[list[dict], dict]:
-    rows = parse_gbcs_md(ref / "GBCS.md")
-    mapping = json.loads((ref / "gbcs-mapping-table.json").read_text(encoding="utf-8"))
+def build(codes_table: Path, mapping_table: Path, use_cases: Path) -> tuple[list[dict], dict]:
+    rows = parse_code_table(codes_table)
+    mapping = json.loads(mapping_table.read_text(encoding="utf-8"))
     mt_by_uc: dict[str, dict] = {}
     for m in mapping:
         uc = m["Use Case Title"].split(" ")[0]
         mt_by_uc[uc] = m
-    html_info = parse_use_case_html(ref / "gbcs-use-cases.html")
+    html_info = parse_use_case_html(use_cases)
 
     stats = {"type_disagreements": [], "html_use_case_mismatch": []}
     entries = []
@@ -455,11 +457,16 @@ def dump(entries: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reference", type=Path, default=DEFAULT_REF)
+    ap.add_argument("--codes-table", type=Path, required=True, metavar="FILE",
+                    help="the GBCS §3 message-code table, as a Markdown transcription")
+    ap.add_argument("--mapping-table", type=Path, required=True, metavar="FILE",
+                    help="gbcs-mapping-table.json of the DCC duis-templates")
+    ap.add_argument("--use-cases", type=Path, required=True, metavar="FILE",
+                    help="gbcs-use-cases.html of gbcs-parser-js")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--check", action="store_true", help="fail if the output file is not up to date")
     args = ap.parse_args(argv)
-    entries, stats = build(args.reference)
+    entries, stats = build(args.codes_table, args.mapping_table, args.use_cases)
     text = dump(entries)
     cmds = [e for e in entries if "command" in e["kinds"]]
     print(f"{len(entries)} codes; {len(cmds)} command codes, {len(entries) - len(cmds)} alert-only; "
