@@ -15,7 +15,6 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from gbcs import codes
 from gbcs import dlms
@@ -36,6 +35,7 @@ from .install_code import link_key
 from .join_window import JoinPhase
 from .objects import CS14_ALERT_CODE, Context, backup, execute, log_entry, register_device, set_enable_joining
 from .quiet_log import QuietLog
+from .rejection import Rejection
 from .replies import alert_frame, response_frame
 from .security_log import record_rejection
 from .store import Store, StoreError
@@ -47,16 +47,6 @@ FLUSH_INTERVAL = 1.0  # seconds: rejections reach the store with the next commit
 CS14_MESSAGE_CODE = 0x0018
 ECS100_MESSAGE_CODE = 0x0120  # "Command not supported by Device" alert, RTDS NA_ECS100
 ECS100_ALERT_CODE = 0x8F85
-
-
-class Rejection(IntEnum):
-    """Why a frame was refused, as the security-log code recorded for it."""
-
-    MALFORMED = 0x8F1E       # Integrity check of content or format of command failed
-    AUTHENTICATION = 0x8F3D  # Trusted Source Authentication Failure (MAC or signature)
-    UNKNOWN_SOURCE = 0x8F3E  # Unauthorised Communication Access attempted
-    NO_AUTHORITY = 0x8F30    # Source does not have Authority for Command
-    REPLAY = 0x8F53          # Failed Authentication or Authorisation not covered by other codes
 
 
 @dataclass

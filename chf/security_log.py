@@ -6,7 +6,7 @@ frame instead of a SQLite commit each. The entry's other information names the c
 of the rejected frame, and how many such frames it stands for; unauthenticated noise (malformed frames, unknown
 senders, bad MACs) is evicted before the events of authenticated senders (replays, missing authority, CS14).
 The log's size stays the GBCS fixed 100 entries (`chf.state.LOG_CAPACITY`). Policy ours [I]; codes are the GBCS
-alert codes of `chf.hub.Rejection` (names from wireshark `epan/dissectors/packet-gbcs.c`).
+alert codes of `chf.rejection.Rejection` (names from wireshark `epan/dissectors/packet-gbcs.c`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .state import LOG_CAPACITY, LogEntry
 
 # Rejections whose sender is not authenticated: anyone can produce them (Rejection.MALFORMED, AUTHENTICATION,
-# UNKNOWN_SOURCE in chf.hub).
+# UNKNOWN_SOURCE in chf.rejection).
 UNAUTHENTICATED_CODES = frozenset({0x8F1E, 0x8F3D, 0x8F3E})
 NO_SENDER = bytes(8)
 MAX_REPEATS = 0xFFFFFFFF

@@ -13,29 +13,17 @@ command's counter and other-information and go to the command's originator (e.g.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chf.rejection import Rejection
 from gbcs import authentication as auth
 from gbcs import codes, crypto
 from gbcs.authentication import Verdict
 from gbcs.frame import Frame, MacHeader
 from gbcs.grouping_header import Cra, GroupingHeader, SignatureField
 from gbcs.keys import KeyStore, KeyUsage
-
-
-class Rejection(IntEnum):
-    """Why a device refused a frame, as the GBCS alert code it records (the same mapping as the CHF's)."""
-
-    MALFORMED = 0x8F1E       # Integrity check of content or format of command failed
-    AUTHENTICATION = 0x8F3D  # Trusted Source Authentication Failure (MAC or signature)
-    UNKNOWN_SOURCE = 0x8F3E  # Unauthorised Communication Access attempted
-    NO_AUTHORITY = 0x8F30    # Source does not have Authority for Command
-    REPLAY = 0x8F53          # Failed Authentication or Authorisation not covered by other codes
-    NOT_FOR_ME = 0x0000      # addressed to another device: ignored, not a security event
-    UNSUPPORTED = 0x8F85     # Command not supported by Device (no ECS100 alert is sent; see docs/devices.md)
 
 
 class Refused(Exception):
