@@ -296,8 +296,13 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     from .client import send
 
-    host, _, port = args.wan.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+    from .runtime import wan_address
+
+    try:
+        host, port = wan_address(args.wan)
+    except ValueError:
+        port = 0
+    if port == 0:
         print(f"chf send: --wan HOST:PORT (port 1-65535) expected, got {args.wan!r}", file=sys.stderr)
         return 2
     if args.raw:
@@ -318,7 +323,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         print("chf send: give a use case (e.g. CCS01) or --raw", file=sys.stderr)
         return 2
     _inventory_check(args, frame)
-    ex = send(host, int(port), frame, wait=args.wait)
+    ex = send(host, port, frame, wait=args.wait)
     _inventory_observe(args, frame, ex.received)
     keys = None
     if args.explain:

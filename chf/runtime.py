@@ -54,15 +54,23 @@ MODEL_LEN = 8        # ModelType(CommsHub): 4 + 4 characters (chf.identity)
 MANUFACTURER_LEN = 4  # CHManufacturerIdentifier: a 4-character ZigBee manufacturer id (chf.identity)
 
 
+def wan_address(wan: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[IPv6]:PORT`) as (host, port); ValueError saying what is wrong."""
+    host, _, port = wan.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--wan HOST:PORT (port 0-65535) expected, got {wan!r}")
+    return host, int(port)
+
+
 def parse_wan(wan: str) -> tuple[str, int] | None:
     """`HOST:PORT` as (host, port), None for `serial://...`; SystemExit with one line for anything else."""
     if wan.startswith("serial://"):
         return None
-    host, _, port = wan.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise SystemExit(f"chf run: --wan HOST:PORT (port 0-65535) or serial://DEVICE expected, got {wan!r}")
-    return host, int(port)
+    try:
+        return wan_address(wan)
+    except ValueError:
+        raise SystemExit(f"chf run: --wan HOST:PORT (port 0-65535) or serial://DEVICE expected, got {wan!r}") from None
 
 
 def _hex(v: str | None, n: int, name: str) -> bytes | None:

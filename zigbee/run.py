@@ -12,7 +12,7 @@ from gbcs.keys import KeyStore
 
 from chf.bench_file import Bench, BenchFileError, HubSpec, MeterSpec, load
 from chf.keygen import Pki, ensure_entities, init_keys
-from chf.runtime import RunOptions, wait_for_stop
+from chf.runtime import RunOptions, wait_for_stop, wan_address
 
 from .bench import BenchError, start_bench
 from .device_app import DeviceApplication
@@ -73,9 +73,10 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
     except BenchFileError as e:
         print(f"chf run: {e}", file=sys.stderr)
         return 2
-    host, _, port = opts.wan.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        print(f"chf run: --wan HOST:PORT expected with --radio virtual, got {opts.wan!r}", file=sys.stderr)
+    try:
+        host, port = wan_address(opts.wan)
+    except ValueError as e:
+        print(f"chf run: {e}", file=sys.stderr)
         return 2
     state = Path(opts.state)
     keys_dir = Path(opts.keys) if opts.keys else state / "keys"
@@ -94,7 +95,7 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
         ensure_entities(keys_dir, {m.eui: m.type for m in specs})
         hub_eui = bytes.fromhex(opts.hub_id) if opts.hub_id else pki.eui("hub")
     bench = Bench(state / "bench", keys_dir, keep_alive_s, time_scale,
-                  (HubSpec("hub", hub_eui, host, int(port), state),), tuple(specs), gsme_poll_s=gsme_poll_s)
+                  (HubSpec("hub", hub_eui, host, port, state),), tuple(specs), gsme_poll_s=gsme_poll_s)
 
     def options(spec: HubSpec) -> RunOptions:
         return opts
@@ -134,9 +135,10 @@ def run_hardware(opts: RunOptions) -> int:
     except (RadioError, OSError, ValueError) as e:
         print(f"chf run: --radio {opts.radio}: {e}", file=sys.stderr)
         return 2
-    host, _, port = opts.wan.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        print(f"chf run: --wan HOST:PORT expected, got {opts.wan!r}", file=sys.stderr)
+    try:
+        host, port = wan_address(opts.wan)
+    except ValueError as e:
+        print(f"chf run: {e}", file=sys.stderr)
         return 2
     hub = build_hub(opts)
 
@@ -158,7 +160,7 @@ def run_hardware(opts: RunOptions) -> int:
             t = translate(r.path, e)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
             return 1
-        await _serve_tcp(hub, host, int(port), han=ZigpyHan(app, started=True))
+        await _serve_tcp(hub, host, port, han=ZigpyHan(app, started=True))
         return 0
 
     try:
