@@ -67,7 +67,7 @@ def bench_codec() -> list[tuple[str, str]]:
     t_full = best_of(full)
     t_ver = best_of(verify)
     signed = sum(1 for f in frames if message.decode(f, verify=False).signature.value != "absent")
-    from chf.decode_command import default_jobs
+    from chf.app.decode_command import default_jobs
 
     jobs = default_jobs()
     ms_json = cli_marginal(frames, ["--json"])
@@ -101,7 +101,7 @@ def cli_marginal(frames: list[bytes], mode: list[str], few: int = 100, repeats: 
         for name, part in (("few", sample), ("all", frames)):
             path = Path(tmp) / f"{name}.gfi"
             path.write_bytes(b"".join(encode_line(f) for f in part))
-            cmd = [sys.executable, "-m", "chf.cli", "decode", "--keys", str(rtds_root() / "keystore"), *mode, str(path)]
+            cmd = [sys.executable, "-m", "chf.app.cli", "decode", "--keys", str(rtds_root() / "keystore"), *mode, str(path)]
             runs[name] = best_of(lambda cmd=cmd: subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False),
                                  repeats)
     return (runs["all"] - runs["few"]) / (len(frames) - len(sample)) * 1000
@@ -126,8 +126,8 @@ async def _client(host: str, port: int, frames: list[bytes], lat: list[float]) -
 
 
 def bench_hub() -> list[tuple[str, str]]:
-    from chf.commands import RemoteParty, ccs01, ccs02
-    from chf.keygen import Pki, init_keys
+    from chf.config.keygen import Pki, init_keys
+    from chf.remote.commands import RemoteParty, ccs01, ccs02
     from gbcs.keys import KeyStore
 
     rows = []
@@ -140,7 +140,7 @@ def bench_hub() -> list[tuple[str, str]]:
                 (kd / f"{o.hex()}-ka.{ext}").write_bytes((kd / f"{pki.acb.lower()}-ka.{ext}").read_bytes())
         trust = [a for o in origs for a in ("--trust", f"{o.hex()}=access_control_broker")]
         keys = KeyStore.from_directory(kd, acb=pki.eui("acb"))
-        proc = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", tmp, "--keys",
+        proc = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--state", tmp, "--keys",
                                  str(Path(tmp) / "keys"), "--wan", "127.0.0.1:0", *trust],
                                 stdout=subprocess.PIPE, text=True)
         try:

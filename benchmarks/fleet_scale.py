@@ -38,9 +38,9 @@ def bench_text(n: int) -> str:
 def one(n: int) -> dict:
     import asyncio
 
-    import zigbee.bench  # noqa: F401 - imports (zigpy ~1 s) are not start-up of the fleet
-    from chf.bench_file import parse
-    from zigbee.bench import start_bench
+    import chf.runtime.bench  # noqa: F401 - imports (zigpy ~1 s) are not start-up of the fleet
+    from chf.config.bench_file import parse
+    from chf.runtime.bench import start_bench
 
     before = rss_mb()
     with tempfile.TemporaryDirectory(prefix="commshub-fleet-") as tmp:

@@ -10,7 +10,7 @@ import asyncio
 import statistics
 import time
 
-from chf.han import FrameReceived, Permit, Tunnel
+from chf.core.han import FrameReceived, Permit, Tunnel
 from zigbee.clock import EmulatedClock
 from zigbee.device_app import DeviceOutcome
 from zigbee.keys import install_code_key

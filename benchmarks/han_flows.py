@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from chf.bench_file import parse
-from chf.hub_link import HubLink
-from chf.triage import entry_from_backup
-from chf.triage_cli import BenchRemote, run_triage
-from chf.triage_steps import MeterInfo, _cs14_hash
-from zigbee.bench import BenchThread
+from chf.app.triage_cli import BenchRemote, run_triage
+from chf.config.bench_file import parse
+from chf.remote.hub_link import HubLink
+from chf.remote.triage import entry_from_backup
+from chf.remote.triage_steps import MeterInfo, _cs14_hash
+from chf.runtime.bench import BenchThread
 
 IC = "83FED3407A939723A5C639B26916D505"
 

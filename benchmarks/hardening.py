@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _start(tmp: str) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", tmp, "--wan", "127.0.0.1:0"],
+    proc = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--state", tmp, "--wan", "127.0.0.1:0"],
                             stdout=subprocess.PIPE, text=True)
     return proc, int(proc.stdout.readline().rsplit(":", 1)[1])
 
@@ -41,8 +41,8 @@ def _ask(port: int, line: bytes) -> float:
 
 
 def bench_hardening(seconds: float = 6.0) -> list[tuple[str, str]]:
-    from chf.commands import RemoteParty, ccs02, ccs06
-    from chf.keygen import Pki
+    from chf.config.keygen import Pki
+    from chf.remote.commands import RemoteParty, ccs02, ccs06
     from gbcs.gbt import split
     from gbcs.gfi import encode_line
     from gbcs.grouping_header import Cra

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import NoRadioFoundError, RadioError, SeveralRadiosError
-from .open import Opener
-from .ports import SerialPort
-from .radio_types import Identification, RadioType, identify
-from .radio_url import RadioUrl, parse_radio_url
+from hw.errors import NoRadioFoundError, RadioError, SeveralRadiosError
+from hw.open import Opener
+from hw.ports import SerialPort
+from hw.radio_types import Identification, RadioType, identify
+from hw.radio_url import RadioUrl, parse_radio_url
 
 
 class RadioTypeUnknownError(RadioError):
@@ -72,7 +72,7 @@ async def resolve_auto(ports: Iterable[SerialPort], *, opener: Opener | None = N
     try:
         return parse_radio_url(pick_radio(ports))
     except RadioTypeUnknownError as e:
-        from .probe import probe_port
+        from hw.probe import probe_port
 
         result = await probe_port(port_path(e.ident.port), order=e.ident.radios, timeout=timeout, opener=opener,
                                    controllers=controllers)

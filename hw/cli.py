@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .auto import candidates, no_dongle_detail, port_path
-from .errors import DIALOUT_FIX
-from .open import Opener
-from .ports import PortLister, SerialPort, list_ports
-from .probe import ProbeResult, probe_ports
-from .radio_types import Identification
+from hw.auto import candidates, no_dongle_detail, port_path
+from hw.errors import DIALOUT_FIX
+from hw.open import Opener
+from hw.ports import PortLister, SerialPort, list_ports
+from hw.probe import ProbeResult, probe_ports
+from hw.radio_types import Identification
 
 Access = Callable[[str], str]
 """Says whether this user can open a port: 'ok', 'missing' or 'permission denied' (no port is opened)."""

@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from .errors import PortError, RadioError, RadioUrlError, port_error_from_os_error
-from .ports import PortLister
-from .radio_url import RadioKind, RadioUrl, parse_radio_url
+from hw.errors import PortError, RadioError, RadioUrlError, port_error_from_os_error
+from hw.ports import PortLister
+from hw.radio_url import RadioKind, RadioUrl, parse_radio_url
 
 Opener = Callable[[str], None]
 """Opens and closes a port at once; raises OSError (with its errno) when the port cannot be had."""
@@ -84,8 +84,8 @@ async def open_radio(url: str | RadioUrl, *, database_path: str | None = None, c
     """
     radio = parse_radio_url(url) if isinstance(url, str) else url
     if radio.kind is RadioKind.AUTO:
-        from .auto import resolve_auto
-        from .ports import list_ports
+        from hw.auto import resolve_auto
+        from hw.ports import list_ports
 
         radio = await resolve_auto(list_ports(lister), opener=opener, timeout=probe_timeout)
     if not radio.is_hardware:

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import PortError, RadioNotRecognisedError
-from .open import Opener, check_port, translate
-from .radio_types import RadioType
-from .radio_url import NETWORK_SCHEMES, controller_class
+from hw.errors import PortError, RadioNotRecognisedError
+from hw.open import Opener, check_port, translate
+from hw.radio_types import RadioType
+from hw.radio_url import NETWORK_SCHEMES, controller_class
 
 PROBE_ORDER: tuple[RadioType, ...] = (RadioType.EZSP, RadioType.ZNP, RadioType.DECONZ)
 

@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from .ports import SerialPort
+from hw.ports import SerialPort
 
 
 class RadioType(enum.Enum):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .errors import RadioUrlError
-from .radio_types import RadioType
+from hw.errors import RadioUrlError
+from hw.radio_types import RadioType
 
 
 class RadioKind(enum.Enum):

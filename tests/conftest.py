@@ -1,13 +1,12 @@
 import compileall
 
 import pytest
-
 from rtds_data import REPO, corpus_dir, keystore_dir, require_rtds
 
 
 def pytest_sessionstart(session):
     """Byte-compile the project's packages once, before anything imports them. Many tests start `python -m
-    chf.cli` processes (hubs, benches, restarts after SIGKILL); where PYTHONDONTWRITEBYTECODE is set (as on the
+    chf.app.cli` processes (hubs, benches, restarts after SIGKILL); where PYTHONDONTWRITEBYTECODE is set (as on the
     project's machines), no import writes bytecode, and each such process would compile chf/gbcs/zigbee afresh.
     The bytecode goes where Python keeps it (`__pycache__/`, ignored by git); a changed source is recompiled."""
     for package in ("gbcs", "chf", "zigbee", "hw"):

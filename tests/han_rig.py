@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Callable
 
-from chf.han import HanEvent
+from chf.core.han import HanEvent
 from zigbee.clock import EmulatedClock
 from zigbee.device_app import DeviceOutcome
 from zigbee.medium import Medium

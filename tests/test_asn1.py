@@ -755,7 +755,7 @@ def test_schema_pickle_cache(tmp_path):
 
 
 def test_cli_passes_the_cache_and_disconnect_code(tmp_path):
-    from chf.cli import configure_codec
+    from chf.app.cli import configure_codec
 
     try:
         configure_codec({"XDG_CACHE_HOME": str(tmp_path), "COMMSHUB_DISCONNECT_CODE": "0xF0AA"})

@@ -12,19 +12,19 @@ import time
 from pathlib import Path
 
 import pytest
+from rtds_data import corpus_dir, keystore_dir, require_rtds
 
-from chf import meter_commands as mc
-from chf.bench_file import parse
-from chf.hub import Rejection
-from chf.hub_link import HubLink
-from chf.triage_cli import BenchRemote
-from chf.triage_steps import _asn1_code, _cs14_hash
+from chf.remote.bench_remote import BenchRemote
+from chf.config.bench_file import parse
+from chf.core.hub import Rejection
+from chf.remote import meter_commands as mc
+from chf.remote.hub_link import HubLink
+from chf.remote.triage_steps import _asn1_code, _cs14_hash
+from chf.runtime.bench import BenchThread
 from gbcs import dlms, message
 from gbcs.authentication import Verdict
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import Cra
-from rtds_data import corpus_dir, keystore_dir, require_rtds
-from zigbee.bench import BenchThread
 from zigbee.node import NodeState
 
 A, B, C = "02C0FFEE0000A001", "02C0FFEE0000B001", "02C0FFEE0000C001"
@@ -215,7 +215,7 @@ def test_disconnect_unsigned_or_wrongly_signed_is_refused_and_changes_nothing(ri
 def test_swap_out_restores_the_meter_on_another_hub(rig):
     assert rig.join("A", ESME)
     backup = rig.chf("A", "CCS07")
-    from chf.triage import entry_from_backup
+    from chf.remote.triage import entry_from_backup
 
     epid, hashed = entry_from_backup(backup, bytes.fromhex(ESME))
     assert rig.chf("B", "CCS03", epid=epid, entries=[(bytes.fromhex(ESME), hashed)]) is not None
@@ -281,9 +281,9 @@ def test_rtds_rig_answers_each_rtds_command_through_the_hub(tmp_path, d, name):
     the HAN; the answer equals RTDS's response byte for byte where RTDS MACs it, all but the signature where the
     device signed it (RTDS publishes no device private keys)."""
     require_rtds()
-    from chf.bench_file import Bench, HubSpec
-    from chf.runtime import RunOptions
-    from zigbee.run import rtds_rig_devices
+    from chf.config.bench_file import Bench, HubSpec
+    from chf.runtime.hub_runtime import RunOptions
+    from chf.runtime.run import rtds_rig_devices
 
     keys = keystore_dir()
     apps, specs = rtds_rig_devices(keys, [])

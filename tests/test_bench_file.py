@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from chf.bench_file import EXAMPLE, BenchFileError, parse
+from chf.config.bench_file import EXAMPLE, BenchFileError, parse
 
 
 def test_example_parses(tmp_path):

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
-
-from chf.cli import main
 from rtds_data import corpus_dir, frame, require_rtds
+
+from chf.app.cli import main
 
 CCS01 = "8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
 
@@ -90,14 +90,14 @@ def test_run_and_send_end_to_end(tmp_path, capsys):
     """`chf run` as a process, `chf send` as another: CCS01 in, response and CS14 out, counters kept. The later
     sends go through the CLI's main() in this process (the process boundary is the first send's)."""
     state = tmp_path / "state"
-    hub = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
+    hub = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
                            stdout=subprocess.PIPE, text=True)
     try:
         line = hub.stdout.readline()
         assert line.startswith("listening on 127.0.0.1:")
         wan = line.split()[-1]
         base = ["send", "--wan", wan, "--state", str(state), "--wait", "1"]
-        r = subprocess.run([sys.executable, "-m", "chf.cli", *base, "CCS01", "--device", "00DB1234567890A0",
+        r = subprocess.run([sys.executable, "-m", "chf.app.cli", *base, "CCS01", "--device", "00DB1234567890A0",
                             "--install-code", "00" * 16], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
         frames = r.stdout.split()
@@ -114,7 +114,7 @@ def test_run_and_send_end_to_end(tmp_path, capsys):
 
 
 def test_run_identity_is_configuration(tmp_path):
-    from chf.runtime import RunOptions, build_hub
+    from chf.runtime.hub_runtime import RunOptions, build_hub
     hub = build_hub(RunOptions(state=str(tmp_path), model="ABCDEFGH", manufacturer="XYZ ",
                                firmware_version="01020304", extended_pan_id="1122334455667788"))
     ident = hub.config.identity
@@ -142,11 +142,11 @@ def test_demo_the_main_job(capsys):
 
 def test_one_hub_per_state_directory(tmp_path):
     state = tmp_path / "s"
-    first = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
+    first = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
                              stdout=subprocess.PIPE, text=True)
     try:
         assert first.stdout.readline().startswith("listening on")
-        second = subprocess.run([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan",
+        second = subprocess.run([sys.executable, "-m", "chf.app.cli", "run", "--state", str(state), "--wan",
                                  "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
         assert second.returncode != 0 and "another hub is running" in second.stderr
     finally:
@@ -157,8 +157,9 @@ def test_one_hub_per_state_directory(tmp_path):
 def test_decode_in_worker_processes_prints_what_one_process_prints(capsys, rtds_keys, tmp_path):
     """A batch big enough for workers (300 RTDS frames, with one truncated and one with a flipped MAC byte placed
     among them: three work slices) gives, with -j 2, the very bytes and exit status of -j 1, in input order."""
-    from gbcs.gfi import encode_line
     from rtds_data import frames
+
+    from gbcs.gfi import encode_line
 
     data = [f for _, f in frames()][:300]
     bad_mac = bytearray(next(f for f in data if f[0] == 0xDD))  # a MAC-header (General-Ciphering) frame
@@ -169,7 +170,7 @@ def test_decode_in_worker_processes_prints_what_one_process_prints(capsys, rtds_
     outs = {}
     for mode in ([], ["--json"]):
         for jobs in ("1", "2"):
-            p = subprocess.run([sys.executable, "-m", "chf.cli", "decode", "-j", jobs, "--keys", str(rtds_keys),
+            p = subprocess.run([sys.executable, "-m", "chf.app.cli", "decode", "-j", jobs, "--keys", str(rtds_keys),
                                 *mode, str(path)], capture_output=True, check=False)
             outs[(tuple(mode), jobs)] = (p.returncode, p.stdout)
         assert outs[(tuple(mode), "1")] == outs[(tuple(mode), "2")]
@@ -190,10 +191,11 @@ def test_decode_workers_write_slices_in_order_whatever_order_they_finish(rtds_ke
     import threading
     from types import SimpleNamespace
 
-    from chf import decode_command as dc
-    from chf.inputs import Input
-    from gbcs.keys import KeyStore
     from rtds_data import frames
+
+    from chf.app import decode_command as dc
+    from chf.app.inputs import Input
+    from gbcs.keys import KeyStore
 
     items = [Input(rel, data) for rel, data in frames()[:9]]
     args = argparse.Namespace(json=True, tunnel=False)

@@ -5,7 +5,9 @@ import os
 import random
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rtds_data import frames, keystore_dir
 
 from gbcs import message
 from gbcs.authentication import Verdict, check_mac, check_signature, mac_parties
@@ -14,7 +16,6 @@ from gbcs.frame import decode_frame
 from gbcs.grouping_header import SignatureField
 from gbcs.keys import KeyStore
 from gbcs.payload import PayloadType
-from rtds_data import frames, keystore_dir
 
 EXHAUSTIVE = os.environ.get("CI", "").lower() == "true" or os.environ.get("COMMSHUB_EXHAUSTIVE") == "1"
 

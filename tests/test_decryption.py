@@ -1,11 +1,11 @@
 """Decrypting DLMS protected attributes and encrypted GBZ components with the RTDS keys (gbcs-parser src/crypto.ts)."""
 
 import pytest
+from rtds_data import frame, frames
 
 from gbcs import axdr, message
 from gbcs.decryption import decrypt
 from gbcs.keys import KeyStore
-from rtds_data import frame, frames
 
 
 @pytest.fixture(scope="module")

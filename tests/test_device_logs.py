@@ -4,18 +4,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chf.install_code import hash_key
-
-from chf.clock import ManualClock
-from chf.commands import RemoteParty, ccs01, ccs02, ccs03, ccs07
-from chf.device_log import AddOutcome, DeviceLog, DeviceType
-from chf.han import FormNetwork, Permit, Remove
-from chf.historic_device_log import HistoricDeviceLog
-from chf.hub import Hub, HubConfig
-from chf.identity import RTDS
-from chf.install_code import link_key
-from chf.keygen import init_keys
-from chf.store import Store
+from chf.config.keygen import init_keys
+from chf.core.clock import ManualClock
+from chf.core.device_log import AddOutcome, DeviceLog, DeviceType
+from chf.core.han import FormNetwork, Permit, Remove
+from chf.core.historic_device_log import HistoricDeviceLog
+from chf.core.hub import Hub, HubConfig
+from chf.core.identity import RTDS
+from chf.core.install_code import hash_key, link_key
+from chf.remote.commands import RemoteParty, ccs01, ccs02, ccs03, ccs07
+from chf.runtime.sqlite_store import SqliteStore
 from gbcs import dlms, message
 from gbcs.authentication import Verdict
 from gbcs.keys import KeyStore
@@ -62,7 +60,7 @@ class Rig:
     def __init__(self, pki, keys, path, capacity=16):
         self.keys, self.clock = keys, ManualClock(T0)
         cfg = HubConfig(RTDS.with_overrides(eui=pki.eui("hub")), pki.eui("acb"), device_log_capacity=capacity)
-        self.hub = RecordingHub(cfg, keys, Store(path), self.clock)
+        self.hub = RecordingHub(cfg, keys, SqliteStore(path), self.clock)
         self.han = self.hub.commands
         self.party = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier"))
         self.n = 100
@@ -226,7 +224,7 @@ def test_state_survives_restart(pki_keys, tmp_path):
     rig.hub.device_joined(eui(1), b"\x01" * 16)
     rig.send(ccs02(eui(1)))
     rig.send(ccs01(eui(2), IC))
-    again = Hub(rig.hub.config, rig.keys, Store(tmp_path / "s.sqlite"), rig.clock)
+    again = Hub(rig.hub.config, rig.keys, SqliteStore(tmp_path / "s.sqlite"), rig.clock)
     assert again.snapshot() == rig.hub.snapshot()
     assert again.state.historic_log.get(eui(1)).tc_link_key == b"\x01" * 16
 
@@ -234,8 +232,8 @@ def test_state_survives_restart(pki_keys, tmp_path):
 def test_device_frames_go_up_only_from_devices_in_the_log_and_under_their_own_name(rig):
     """The hub forwards a device's frame with the origin of the command it answers; a frame from a device not in
     the log, or one naming another originator, is refused and logged."""
-    from chf.han import FrameReceived
-    from chf.hub import Rejection
+    from chf.core.han import FrameReceived
+    from chf.core.hub import Rejection
     from gbcs.frame import decode_frame
 
     rig.send(ccs01(eui(1), IC))

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chf import meter_commands as mc
-from chf.clock import FixedClock
-from chf.keygen import Pki, init_keys
+from chf.config.keygen import Pki, init_keys
+from chf.core.clock import FixedClock
+from chf.remote import meter_commands as mc
 from gbcs import asn1, codes
 from gbcs.authentication import Verdict, apply_mac, check_mac, check_signature
 from gbcs.frame import decode_frame

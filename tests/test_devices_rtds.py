@@ -1,19 +1,19 @@
 """The RTDS rig (zigbee.devices.rtds_rig): every listed RTDS meter-side command, fed to a FRESH rig device, gets
 the RTDS response — byte for byte where RTDS's response is MAC'd, all but the signature where the device signed
 it (RTDS publishes no device private keys). Also: the rig's facts agree with the RTDS frames they cite, and
-`chf.meter_commands` rebuilds the RTDS commands from their parameters."""
+`chf.remote.meter_commands` rebuilds the RTDS commands from their parameters."""
 
 from __future__ import annotations
 
 import pytest
+from rtds_data import frame, keystore_dir, require_rtds
 
-from chf import meter_commands as mc
+from chf.remote import meter_commands as mc
 from gbcs import asn1, crypto
 from gbcs.authentication import Verdict, apply_mac, check_mac, check_signature
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import SignatureField
 from gbcs.keys import KeyStore, KeyUsage
-from rtds_data import frame, keystore_dir, require_rtds
 from zigbee.devices import rtds_rig
 from zigbee.devices.application import Fault
 

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtds_data import frame, frames, keystore_dir, require_rtds
 
-from gbcs.length import minimal_size
 from gbcs import axdr, cosem, dlms
 from gbcs.axdr import Data, TypeDesc
 from gbcs.errors import DecodeError, EncodeError
 from gbcs.frame import decode_frame
+from gbcs.length import minimal_size
 
 DLMS_TAGS = (0xD9, 0xDA, 0x0F)
 

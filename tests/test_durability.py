@@ -9,8 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
-from chf.commands import CounterFile, RemoteParty, ccs01, ccs02
-from chf.keygen import init_keys
+from chf.config.keygen import init_keys
+from chf.remote.commands import CounterFile, RemoteParty, ccs01, ccs02
 from gbcs.frame import decode_frame
 from gbcs.gfi import decode_line, encode_line
 from gbcs.keys import KeyStore
@@ -20,7 +20,7 @@ DEVICES = [bytes.fromhex("00DB12345678AA") + bytes([n]) for n in range(12)]
 
 
 def start_hub(state: Path, keys: Path) -> tuple[subprocess.Popen, int]:
-    p = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--keys", str(keys),
+    p = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--state", str(state), "--keys", str(keys),
                           "--wan", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = p.stdout.readline()
     assert line.startswith("listening on "), line
@@ -116,7 +116,8 @@ def test_sigkill_during_a_stream_of_commands(tmp_path):
 
 def state_of(port: int) -> set[bytes]:
     import json
-    from chf.client import control
+
+    from chf.remote.client import control
     reply, _ = control("127.0.0.1", port, "STATE")
     assert reply.startswith("CHF:OK ")
     return {bytes.fromhex(e["eui"]) for e in json.loads(reply[7:])["device_log"]}

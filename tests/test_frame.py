@@ -1,14 +1,15 @@
 """Frame layer (MAC header + grouping header) against RTDS and gbcs-parser src/parser.ts"""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rtds_data import frame, frames
 
 from gbcs.errors import DecodeError, EncodeError
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import Cra, OtherInformation, SignatureField
 from gbcs.length import encode_length, read_length
 from gbcs.reader import Reader
-from rtds_data import frame, frames
 
 CCS01 = "8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
 

@@ -3,12 +3,13 @@
 import random
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rtds_data import frame
 
 from gbcs.errors import DecodeError, EncodeError
 from gbcs.gbt import GbtBlock, Reassembler, is_gbt, split, split_frame
 from gbcs.grouping_header import Cra
-from rtds_data import frame
 
 ROUTE = dict(cra=Cra.COMMAND, counter=0x0123456789ABCDEF, originator=bytes.fromhex("90B3D51F30000002"),
              recipient=bytes.fromhex("00DB1234567890A2"), message_code=0x0105)

@@ -3,10 +3,10 @@
 import asyncio
 
 import pytest
-
-from chf.han import FormNetwork, FrameReceived, Joined, JoinMethod, JoinRefused, Left, Permit, Remove, Tunnel
 from han_rig import DIVORCE, ESME, GSME, HUB_A, HUB_B, INSTALL_CODE, OTHER_CODE, frozen, hub, node, until
 from rtds_data import frame
+
+from chf.core.han import FormNetwork, FrameReceived, Joined, JoinMethod, JoinRefused, Left, Permit, Remove, Tunnel
 from zigbee.clock import EmulatedClock
 from zigbee.keys import install_code_key, swap_out_key
 from zigbee.medium import Kind, Medium

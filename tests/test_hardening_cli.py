@@ -6,14 +6,14 @@ import os
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-from chf.cli import main
-from chf.runtime import RunOptions, build_hub, release_locks
-from chf.wan import Dispatcher
-from chf.wan_limits import LineSplitter, Piece
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rtds_data import require_rtds
 
+from chf.app.cli import main
+from chf.runtime.hub_runtime import RunOptions, build_hub, release_locks
+from chf.runtime.wan import Dispatcher
+from chf.runtime.wan_limits import LineSplitter, Piece
 
 CCS01 = "8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
 
@@ -40,7 +40,7 @@ def ccs01_json(tmp_path_factory):
     import subprocess
     import sys
     f = require_rtds() / CCS01
-    out = subprocess.run([sys.executable, "-m", "chf.cli", "decode", "--json", str(f)], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "chf.app.cli", "decode", "--json", str(f)], capture_output=True,
                          text=True, check=False).stdout
     return json.loads(out)
 
@@ -103,7 +103,7 @@ def test_run_bad_port(tmp_path):
     (dict(control_from=["bogus"]), "not an IP"),
 ])
 def test_run_option_bounds(tmp_path, opts, match):
-    from chf.runtime import wan_limits
+    from chf.runtime.hub_runtime import wan_limits
     o = RunOptions(state=str(tmp_path), **opts)
     with pytest.raises(SystemExit, match=match):
         wan_limits(o)
@@ -155,7 +155,7 @@ class StubHub:
         self.frames = []
 
     def handle(self, frame, origin=None):
-        from chf.hub import Outcome
+        from chf.core.hub import Outcome
 
         self.frames.append(frame)
         return Outcome()

@@ -9,14 +9,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chf.clock import ManualClock
-from chf.commands import RemoteParty, ccs01, ccs02, ccs06
-from chf.hub import Hub, HubConfig, Rejection
-from chf.identity import RTDS
-from chf.runtime import RunOptions, build_hub, release_locks
-from chf.security_log import UNAUTHENTICATED_CODES, RejectionInfo, append, record_rejection
-from chf.state import LOG_CAPACITY, LogEntry
-from chf.store import Store, StoreError
+from chf.core.clock import ManualClock
+from chf.core.hub import Hub, HubConfig, Rejection
+from chf.core.identity import RTDS
+from chf.core.security_log import UNAUTHENTICATED_CODES, RejectionInfo, append, record_rejection
+from chf.core.state import LOG_CAPACITY, LogEntry
+from chf.core.store import StoreError
+from chf.remote.commands import RemoteParty, ccs01, ccs02, ccs06
+from chf.runtime.hub_runtime import RunOptions, build_hub, release_locks
+from chf.runtime.sqlite_store import SqliteStore
 from gbcs.gbt import MAX_TOTAL_BYTES, MAX_TRANSFERS, Reassembler, split
 from gbcs.grouping_header import Cra
 from gbcs.keys import KeyStore
@@ -33,7 +34,7 @@ def keys(rtds_keys):
 
 @pytest.fixture
 def hub(keys, tmp_path):
-    return Hub(HubConfig(RTDS), keys, Store(tmp_path / "hub.sqlite"),
+    return Hub(HubConfig(RTDS), keys, SqliteStore(tmp_path / "hub.sqlite"),
                ManualClock(datetime(2020, 1, 1, tzinfo=timezone.utc)))
 
 
@@ -93,7 +94,7 @@ def test_a_flood_of_rejections_costs_no_commit_each(hub, keys):
     assert hub.rejections == 200
     assert len(saves) <= 2  # the first is saved at once, the rest at the next flush
     hub.flush()
-    stored = Store(hub.store.path).load(RTDS.extended_pan_id, 16).security_log
+    stored = SqliteStore(hub.store.path).load(RTDS.extended_pan_id, 16).security_log
     info = RejectionInfo.decode(stored[-1].info)
     assert stored[-1].code == int(Rejection.AUTHENTICATION) and info.repeats == 200 and info.originator == keys.acb
     assert info.counter == 5199
@@ -105,7 +106,7 @@ def test_the_tick_flushes_pending_rejections(hub, keys):
     hub.handle(bytes(bad))  # saved at once (the first in a while)
     hub.handle(bytes(bad))  # pending
     hub.tick()
-    stored = Store(hub.store.path).load(RTDS.extended_pan_id, 16).security_log
+    stored = SqliteStore(hub.store.path).load(RTDS.extended_pan_id, 16).security_log
     assert RejectionInfo.decode(stored[-1].info).repeats == 2
 
 
@@ -122,7 +123,7 @@ def test_noise_does_not_wash_out_a_replay(hub, keys):
         hub.handle(bytes(f))
         hub.handle(b"\xDD\x00garbage")
     hub.flush()
-    log = Store(hub.store.path).load(RTDS.extended_pan_id, 16).security_log
+    log = SqliteStore(hub.store.path).load(RTDS.extended_pan_id, 16).security_log
     assert len(log) <= LOG_CAPACITY
     replays = [e for e in log if e.code == int(Rejection.REPLAY)]
     assert len(replays) == 1
@@ -207,14 +208,14 @@ def test_corrupt_database_from_the_command_line(tmp_path):
     release_locks()  # or the subprocess would stop at the lock, not at the damage
     with open(db_of(tmp_path), "r+b") as f:
         f.write(b"\xFF" * 100)
-    r = subprocess.run([sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
+    r = subprocess.run([sys.executable, "-m", "chf.app.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "is damaged" in r.stderr
 
 
-def full_store(path) -> Store:
-    s = Store(path)
+def full_store(path) -> SqliteStore:
+    s = SqliteStore(path)
     s.db.execute("CREATE TABLE ballast (x BLOB)")
     pages = s.db.execute("PRAGMA page_count").fetchone()[0]
     s.db.execute(f"PRAGMA max_page_count={pages + 1}")
@@ -239,10 +240,10 @@ def test_disk_full_is_a_clean_error_and_recovers(tmp_path):
     s.db.execute("DELETE FROM ballast")
     s.db.execute("PRAGMA max_page_count=1000000")
     s.save(st)  # space is back: everything pending is written
-    assert len(Store(tmp_path / "full.sqlite").load(RTDS.extended_pan_id, 16).counters) == 50
+    assert len(SqliteStore(tmp_path / "full.sqlite").load(RTDS.extended_pan_id, 16).counters) == 50
 
 
-class FullStore(Store):
+class FullStore(SqliteStore):
     """A store whose disk is full until `full` is cleared (the Store test above covers real SQLITE_FULL)."""
 
     full = True
@@ -262,13 +263,13 @@ def test_a_full_disk_refuses_changes_but_serves_reads(keys, tmp_path):
     assert hub.handle(p.build(ccs06(), counter=101))  # a read: answered
     store.full = False
     assert hub.handle(p.build(ccs01(ESME, bytes(16)), counter=102))  # space is back
-    st = Store(tmp_path / "hub.sqlite").load(RTDS.extended_pan_id, 16)
+    st = SqliteStore(tmp_path / "hub.sqlite").load(RTDS.extended_pan_id, 16)
     assert ESME in st.device_log and st.counters[keys.acb] == 102
 
 
 def test_deleting_hub_lock_does_not_let_a_second_hub_in(tmp_path):
     state = tmp_path / "state"
-    cmd = [sys.executable, "-m", "chf.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"]
+    cmd = [sys.executable, "-m", "chf.app.cli", "run", "--state", str(state), "--wan", "127.0.0.1:0"]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert "listening on" in first.stdout.readline()

@@ -3,20 +3,20 @@
 from datetime import datetime, timezone
 
 import pytest
+from rtds_data import frame
 
-from chf.client import send
-from chf.clock import FixedClock
-from chf.commands import RemoteParty, ccs01, ccs02
-from chf.faults import FaultTable, parse_fault
-from chf.hub import Hub, HubConfig
-from chf.identity import RTDS
-from chf.runtime import ServerThread
-from chf.store import Store
+from chf.core.clock import FixedClock
+from chf.core.faults import FaultTable, parse_fault
+from chf.core.hub import Hub, HubConfig
+from chf.core.identity import RTDS
+from chf.remote.client import send
+from chf.remote.commands import RemoteParty, ccs01, ccs02
+from chf.runtime.hub_runtime import ServerThread
+from chf.runtime.sqlite_store import SqliteStore
 from gbcs import dlms, message
 from gbcs.authentication import Verdict
 from gbcs.frame import decode_frame
 from gbcs.keys import KeyStore
-from rtds_data import frame
 
 ESME, GSME = bytes.fromhex("00DB1234567890A0"), bytes.fromhex("00DB1234567890A1")
 GPF, PPMID = bytes.fromhex("00DB1234567890A3"), bytes.fromhex("00DB1234567890A4")
@@ -30,7 +30,7 @@ def keys(rtds_keys):
 
 def make_hub(keys, tmp_path, faults=(), manufacturer=None, at=datetime(2015, 1, 1, tzinfo=timezone.utc)):
     ident = RTDS if manufacturer is None else RTDS.with_overrides(manufacturer=manufacturer)
-    return Hub(HubConfig(ident), keys, Store(tmp_path / "hub.sqlite"), FixedClock(at),
+    return Hub(HubConfig(ident), keys, SqliteStore(tmp_path / "hub.sqlite"), FixedClock(at),
                faults=FaultTable([parse_fault(f) for f in faults]))
 
 
@@ -128,7 +128,7 @@ def test_ecs35c_ecs35d_success_structure(keys, tmp_path):
     # Inside the RTDS commands' range (0x1C35F900..0x1C367790 s since 2000 = 2014-12-31 00:00..09:00 UTC).
     hub = make_hub(keys, tmp_path, at=datetime(2014, 12, 31, 1, tzinfo=timezone.utc))
     seed(hub, keys, ccs01(ESME, IC, 0))  # a CS14 lands in the security log
-    from chf.state import LogEntry
+    from chf.core.state import LogEntry
     hub.state.log_event(LogEntry(0x1C35F900, 0x8154, b"\x00\x9B"))
     for d, uc in (("6.13_ECS35c", "ECS35c"), ("6.13_ECS35d", "ECS35d")):
         got = hub.handle(frame(f"{d}/{uc}_6.13_SUCCESS_COMMAND_GBCS.HEX"))[0]
@@ -162,7 +162,7 @@ def test_cs14_alert_verifies_and_carries_the_backup(keys, tmp_path):
 
 def test_ecs52_firmware_version_and_legacy_active_devices_code(keys, tmp_path):
     """ECS52 (0x0059, "Target CHF; ESME") answers the hub's firmware version; 0x0004 is served like 0x010F."""
-    from chf.commands import ccs06, ecs52
+    from chf.remote.commands import ccs06, ecs52
     hub = make_hub(keys, tmp_path)
     party = RemoteParty(keys, keys.acb, RTDS.eui, SUPPLIER)
     r = dlms.decode(decode_frame(hub.handle(party.build(ecs52(), counter=5))[0]).header.payload)

@@ -3,17 +3,17 @@
 from datetime import datetime, timezone
 
 import pytest
+from rtds_data import frame
 
-from chf.clock import ManualClock
-from chf.commands import RemoteParty, ccs01, ccs02, ccs06
-from chf.hub import Hub, HubConfig, Rejection
-from chf.identity import RTDS
-from chf.security_log import RejectionInfo
-from chf.store import Store
+from chf.core.clock import ManualClock
+from chf.core.hub import Hub, HubConfig, Rejection
+from chf.core.identity import RTDS
+from chf.core.security_log import RejectionInfo
+from chf.remote.commands import RemoteParty, ccs01, ccs02, ccs06
+from chf.runtime.sqlite_store import SqliteStore
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import SignatureField
 from gbcs.keys import KeyStore
-from rtds_data import frame
 
 ESME = bytes.fromhex("00DB1234567890A0")
 SUPPLIER = bytes.fromhex("90B3D51F30010000")
@@ -27,7 +27,7 @@ def keys(rtds_keys):
 
 @pytest.fixture
 def hub(keys, tmp_path):
-    h = Hub(HubConfig(RTDS), keys, Store(tmp_path / "hub.sqlite"),
+    h = Hub(HubConfig(RTDS), keys, SqliteStore(tmp_path / "hub.sqlite"),
             ManualClock(datetime(2020, 1, 1, tzinfo=timezone.utc)))
     party = RemoteParty(keys, keys.acb, RTDS.eui, SUPPLIER)
     assert h.handle(party.build(ccs01(ESME, IC), counter=1000))  # an accepted baseline
@@ -130,22 +130,22 @@ def test_rejections_survive_restart(hub, keys, tmp_path):
     f = bytearray(party(keys).build(ccs02(ESME), counter=2000))
     f[-1] ^= 1
     hub.handle(bytes(f))
-    again = Hub(hub.config, keys, Store(tmp_path / "hub.sqlite"), hub.clock)
+    again = Hub(hub.config, keys, SqliteStore(tmp_path / "hub.sqlite"), hub.clock)
     assert again.state.security_log[-1].code == int(Rejection.AUTHENTICATION)
     assert ESME in again.state.device_log
 
 
 def test_not_supported_use_case_gets_ecs100_when_hub_can_sign(tmp_path):
     """A use case the CHF does not serve (DBCH01, sub-GHz) → ECS100 alert 0x8F85 (RTDS NA_ECS100 layout)."""
-    from chf.keygen import Pki, init_keys
+    from chf.config.keygen import Pki, init_keys
     from gbcs import message
     from gbcs.authentication import Verdict
     pki = init_keys(tmp_path / "keys", Pki())
     keys = KeyStore.from_directory(tmp_path / "keys", acb=pki.eui("acb"))
     hub = Hub(HubConfig(RTDS.with_overrides(eui=pki.eui("hub")), pki.eui("acb")), keys,
-              Store(tmp_path / "h.sqlite"), ManualClock(datetime(2020, 1, 1, tzinfo=timezone.utc)))
-    from gbcs.dlms import RequestSpec
+              SqliteStore(tmp_path / "h.sqlite"), ManualClock(datetime(2020, 1, 1, tzinfo=timezone.utc)))
     from gbcs.axdr import Data
+    from gbcs.dlms import RequestSpec
     specs = (0x010A, [RequestSpec.get(1, "0-0:94.44.10.2", 2)], [Data.null()])
     cmd = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier")).build(specs, counter=77)
     out = hub.handle(cmd)
@@ -167,7 +167,8 @@ def test_gbt_blocks_are_reassembled_before_handling(hub, keys):
     assert decode_frame(outs[-1][0]).header.counter == 4000
 
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chf.cli import main
+from chf.app.cli import main
 from hw.auto import RadioTypeUnknownError, candidates, pick_radio, resolve_auto
 from hw.cli import RadiosEnv, radios_command
 from hw.errors import (
@@ -560,7 +560,7 @@ def test_chf_run_on_an_unreachable_network_radio_fails_in_one_line_and_exits(tmp
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    r = _subprocess.run([_sys.executable, "-m", "chf.cli", "run", "--radio", f"ezsp:socket://127.0.0.1:{port}",
+    r = _subprocess.run([_sys.executable, "-m", "chf.app.cli", "run", "--radio", f"ezsp:socket://127.0.0.1:{port}",
                          "--state", str(tmp_path), "--wan", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "cannot reach network radio" in r.stderr

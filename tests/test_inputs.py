@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from chf.inputs import parse_text, read_inputs
+from chf.app.inputs import parse_text, read_inputs
 from gbcs.errors import DecodeError
 from gbcs.gfi import decode_line, encode_line
 

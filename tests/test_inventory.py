@@ -10,20 +10,19 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chf.install_code import hash_key
-
-from chf import cli
-from chf.clock import ManualClock
-from chf.commands import RemoteParty, ccs01, ccs02, ccs03, ccs07
-from chf.device_log import DeviceType
-from chf.hub import Hub, HubConfig
-from chf.identity import RTDS
-from chf.inventory import DeviceKind, Inventory, Kind, SmiStatus, parse_chf_device_log, reconcile
-from chf.inventory.cli import inventory_command
-from chf.inventory.logs import HubLogs, MeterLog, hub_logs_from_message, logs_from_frames, meter_log_from_message
-from chf.keygen import Pki, init_keys
-from chf.store import Store
-from chf.triage import entry_from_backup
+from chf.app import cli
+from chf.app.inventory_cli import inventory_command
+from chf.config.keygen import Pki, init_keys
+from chf.core.clock import ManualClock
+from chf.core.device_log import DeviceType
+from chf.core.hub import Hub, HubConfig
+from chf.core.identity import RTDS
+from chf.core.install_code import hash_key
+from chf.remote.commands import RemoteParty, ccs01, ccs02, ccs03, ccs07
+from chf.remote.inventory import DeviceKind, Inventory, Kind, SmiStatus, parse_chf_device_log, reconcile
+from chf.remote.inventory.logs import HubLogs, MeterLog, hub_logs_from_message, logs_from_frames, meter_log_from_message
+from chf.remote.triage import entry_from_backup
+from chf.runtime.sqlite_store import SqliteStore
 from gbcs import asn1, message
 from gbcs.grouping_header import Cra, GroupingHeader, OtherInformation, SignatureField
 from gbcs.keys import KeyStore
@@ -51,7 +50,7 @@ class HubRig:
         self.eui = pki.eui("hub")
         self.clock = ManualClock(T0)
         self.hub = Hub(HubConfig(RTDS.with_overrides(eui=self.eui), pki.eui("acb")), self.keys,
-                       Store(d / "hub.sqlite"), self.clock)
+                       SqliteStore(d / "hub.sqlite"), self.clock)
         self.party = RemoteParty(self.keys, pki.eui("acb"), self.eui, pki.eui("supplier"))
         self.inv = inv
         self.n = 100
@@ -151,7 +150,7 @@ def test_add_of_a_type2_device_sets_no_status_and_no_mpxn(hub_a, inv):
 def test_failed_add_changes_nothing(tmp_path, inv):
     (tmp_path / "h").mkdir()
     rig = HubRig(tmp_path / "h", inv)
-    rig.hub.faults.add(__import__("chf.faults", fromlist=["parse_fault"]).parse_fault("104/0-0:30.3.0.255/a3=1"))
+    rig.hub.faults.add(__import__("chf.core.faults", fromlist=["parse_fault"]).parse_fault("104/0-0:30.3.0.255/a3=1"))
     rig.send(ccs01(eui(1), IC, DeviceType.ESME))
     assert inv.get(hx(eui(1))) is None
 

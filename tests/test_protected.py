@@ -3,6 +3,7 @@ elements of an alert body (the ECS68 billing-data-log alert layout of gbcs-parse
 for shapes that look protected but cannot be decrypted."""
 
 import pytest
+from rtds_data import frame
 
 from gbcs import dlms, message
 from gbcs.axdr import Data
@@ -10,7 +11,6 @@ from gbcs.decryption import decrypt
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import Cra
 from gbcs.keys import KeyStore
-from rtds_data import frame
 
 ECS21A = "4.6.1_ECS21a/ECS21a_4.6.1_SINGLE_SUCCESS_RESPONSE_GBCS.HEX"
 ECS68 = 0x0061

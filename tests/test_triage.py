@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from chf.cli import main
-from chf.hub_link import HubLink
-from chf.triage_cli import BenchRemote
-from chf.triage_steps import _cs14_hash
+from chf.app.cli import main
+from chf.app.triage_cli import BenchRemote
+from chf.remote.hub_link import HubLink
+from chf.remote.triage_steps import _cs14_hash
 from gbcs import message
 from gbcs.authentication import Verdict
 from gbcs.keys import KeyStore
@@ -74,7 +74,7 @@ def bench(tmp_path_factory):
     text += ["[[meter]]", 'type = "ppmid"', f'eui = "{PPMID[0]}"', f'install_code = "{PPMID[1]}"', ""]
     path = tmp / "bench.toml"
     path.write_text("\n".join(text))
-    proc = subprocess.Popen([sys.executable, "-m", "chf.cli", "run", "--bench", str(path)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--bench", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=tmp)
     ports = {}
     while len(ports) < len(HUBS):

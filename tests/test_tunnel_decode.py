@@ -3,12 +3,12 @@
 import json
 
 import pytest
+from rtds_data import frame
 
-from chf.cli import main
+from chf.app.cli import main
 from gbcs.errors import DecodeError
 from gbcs.gbt import Reassembler
 from gbcs.keys import KeyStore
-from rtds_data import frame
 from zigbee import tunnel
 from zigbee.tunnel_explain import TunnelDecodeError, explain_tunnel
 

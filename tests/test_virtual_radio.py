@@ -4,14 +4,13 @@ import asyncio
 
 import pytest
 import zigpy.types as t
+from han_rig import ESME, HUB_A, INSTALL_CODE, EchoApp, frozen, until
 from zigpy.util import convert_install_code
 
-from han_rig import ESME, HUB_A, INSTALL_CODE, EchoApp, frozen, until
 from zigbee.keys import install_code_key
 from zigbee.medium import Kind
 from zigbee.node import DeviceType, EmulatedNode, NodeEvent, NodeState
 from zigbee.virtual_radio import VirtualRadio, VirtualRadioCore, to_ieee
-
 
 
 def run(coro):

@@ -7,15 +7,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chf.client import control, send
-from chf.clock import FixedClock
-from chf.commands import CounterFile, RemoteParty, ccs01, ccs06
-from chf.hub import Hub, HubConfig
-from chf.identity import RTDS
-from chf.keygen import init_keys
-from chf.runtime import ServerThread
-from chf.store import Store
-from chf.wan import MAX_LINE, Dispatcher, serve_serial
+from chf.config.keygen import init_keys
+from chf.core.clock import FixedClock
+from chf.core.hub import Hub, HubConfig
+from chf.core.identity import RTDS
+from chf.remote.client import control, send
+from chf.remote.commands import CounterFile, RemoteParty, ccs01, ccs06
+from chf.runtime.hub_runtime import ServerThread
+from chf.runtime.sqlite_store import SqliteStore
+from chf.runtime.wan import MAX_LINE, Dispatcher, serve_serial
 from gbcs.gfi import decode_line, encode_line
 from gbcs.keys import KeyStore
 
@@ -25,7 +25,7 @@ def rig(tmp_path):
     pki = init_keys(tmp_path / "keys")
     keys = KeyStore.from_directory(tmp_path / "keys", acb=pki.eui("acb"))
     hub = Hub(HubConfig(RTDS.with_overrides(eui=pki.eui("hub")), pki.eui("acb")), keys,
-              Store(tmp_path / "hub.sqlite"), FixedClock(datetime(2022, 1, 1, tzinfo=timezone.utc)))
+              SqliteStore(tmp_path / "hub.sqlite"), FixedClock(datetime(2022, 1, 1, tzinfo=timezone.utc)))
     party = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier"), CounterFile(None))
     with ServerThread(hub) as srv:
         yield srv, party

@@ -1,4 +1,4 @@
-"""The HAN on zigpy: `ZigpyHan` (the hub's `chf.han.Han` port), `VirtualRadio`, the shared medium, emulated nodes.
+"""The HAN on zigpy: `ZigpyHan` (the hub's `chf.core.han.Han` port), `VirtualRadio`, the shared medium, emulated nodes.
 
 Names are imported lazily: importing zigpy costs about a second, which `--radio none` runs should not pay.
 """

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 
 class EmulatedClock:
-    """`now()` satisfies `chf.clock.Clock`; `seconds()` is the monotonic emulated time sleeps are measured in."""
+    """`now()` and `monotonic()` satisfy `chf.core.clock.Clock`; `seconds()` is the monotonic emulated time sleeps
+    are measured in."""
 
     def __init__(self, start: datetime | None = None, time_scale: float = 1.0) -> None:
         if time_scale < 0:
@@ -32,6 +33,9 @@ class EmulatedClock:
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=self.seconds())
+
+    def monotonic(self) -> float:
+        return self.seconds()
 
     # ---------------------------------------------------------------------------------------- steering
     @property

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from zigpy.util import aes_mmo_hash
 
-from chf.install_code import hash_key, link_key
+from chf.core.install_code import hash_key, link_key
+
 KE_LABEL = b"commshub emulated key establishment"
 
 
 def install_code_key(install_code: bytes) -> bytes:
-    """The preconfigured link key of a 16-octet GBCS install code (no CRC on the wire): `chf.install_code`."""
+    """The preconfigured link key of a 16-octet GBCS install code (no CRC on the wire): `chf.core.install_code`."""
     return link_key(install_code)
 
 

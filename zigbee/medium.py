@@ -19,9 +19,8 @@ from typing import Callable, Protocol
 
 import zigpy.types as t
 
-from chf.han import JoinMethod
-
-from .clock import EmulatedClock
+from chf.core.han import JoinMethod
+from zigbee.clock import EmulatedClock
 
 
 class CredentialKind(Enum):

@@ -17,23 +17,23 @@ GBCS frames from the tunnel go to the device's `DeviceApplication`; a GSME is sl
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 import logging
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
 import zigpy.types as t
 import zigpy.zdo
 import zigpy.zdo.types as zdo_t
-from zigpy.zcl import foundation
 from zigpy.util import aes_mmo_hash
+from zigpy.zcl import foundation
 
-from . import tunnel
-from .device_app import DeviceApplication
-from .keys import install_code_key, swap_out_key
-from .medium import Credential, CredentialKind, JoinDecision, Medium
-from .smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID
-from .virtual_radio import HUB_SE_ENDPOINT
+from zigbee import tunnel
+from zigbee.device_app import DeviceApplication
+from zigbee.keys import install_code_key, swap_out_key
+from zigbee.medium import Credential, CredentialKind, JoinDecision, Medium
+from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID
+from zigbee.virtual_radio import HUB_SE_ENDPOINT
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,7 @@ from gbcs import gbt
 from gbcs.errors import DecodeError
 from gbcs.reader import Reader
 from gbcs.tree import Node
-
-from .tunnel import GB_HGRP_PROTOCOL_ID, MANUFACTURER_CODE_NOT_USED, GbcsTunneling, Header, TransferDataStatus, \
-    TunnelStatus
+from zigbee.tunnel import GB_HGRP_PROTOCOL_ID, MANUFACTURER_CODE_NOT_USED, GbcsTunneling, Header, TransferDataStatus, TunnelStatus
 
 if TYPE_CHECKING:
     from gbcs.decryption import Decryption

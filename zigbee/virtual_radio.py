@@ -23,12 +23,11 @@ import zigpy.state
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
-from chf.han import JoinMethod
-
-from .clock import EmulatedClock
-from .keys import emulated_key_establishment
-from .medium import Credential, CredentialKind, JoinDecision, Link, Medium
-from .smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, SmartEnergyMixin
+from chf.core.han import JoinMethod
+from zigbee.clock import EmulatedClock
+from zigbee.keys import emulated_key_establishment
+from zigbee.medium import Credential, CredentialKind, JoinDecision, Link, Medium
+from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, SmartEnergyMixin
 
 log = logging.getLogger(__name__)
 

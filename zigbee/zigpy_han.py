@@ -1,4 +1,4 @@
-"""`ZigpyHan`: the hub's HAN port (`chf.han.Han`) on any zigpy `ControllerApplication` — a USB stick or VirtualRadio.
+"""`ZigpyHan`: the hub's HAN port (`chf.core.han.Han`) on any zigpy `ControllerApplication` — a USB stick or VirtualRadio.
 
 Commands: Permit → `permit_with_link_key` (as a task: zigpy-znp's blocks for the whole window); Remove →
 `app.remove` (ZDO Mgmt_Leave_req) and the device's key erased; FormNetwork → a TC restore through zigpy's
@@ -24,14 +24,24 @@ import zigpy.state
 import zigpy.types as t
 from zigpy.util import aes_mmo_hash
 
-from chf.han import FormNetwork, FrameReceived, HanCommand, HanEvent, Joined, JoinMethod, JoinRefused, Left, Permit, \
-    Remove, Tunnel
-
-from . import tunnel
-from .clock import EmulatedClock
-from .medium import Medium
-from .smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, se_app_class
-from .virtual_radio import HUB_SE_ENDPOINT, VirtualRadio, VirtualRadioCore, from_ieee, to_ieee, virtual_config
+from chf.core.han import (
+    FormNetwork,
+    FrameReceived,
+    HanCommand,
+    HanEvent,
+    Joined,
+    JoinMethod,
+    JoinRefused,
+    Left,
+    Permit,
+    Remove,
+    Tunnel,
+)
+from zigbee import tunnel
+from zigbee.clock import EmulatedClock
+from zigbee.medium import Medium
+from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, se_app_class
+from zigbee.virtual_radio import HUB_SE_ENDPOINT, VirtualRadio, VirtualRadioCore, from_ieee, to_ieee, virtual_config
 
 log = logging.getLogger(__name__)
 

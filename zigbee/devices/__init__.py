@@ -11,9 +11,8 @@ from __future__ import annotations
 from gbcs import codes
 from gbcs.asn1 import DeviceType
 from gbcs.keys import KeyStore
-
-from .application import Fault, HanDeviceApplication
-from .device_log import DeviceLog, Entry, JoinRequest
+from zigbee.devices.application import Fault, HanDeviceApplication
+from zigbee.devices.device_log import DeviceLog, Entry, JoinRequest
 
 __all__ = ["DeviceLog", "DeviceType", "Entry", "Fault", "HanDeviceApplication", "JoinRequest", "esme", "gsme",
            "hcalcs", "ppmid", "remote_parties"]

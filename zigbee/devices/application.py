@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from chf.core.clock import Clock, SystemClock
 from gbcs import asn1, codes, dlms, gbz
 from gbcs.asn1 import DeviceType, DisconnectResponseCode
 from gbcs.axdr import Data
@@ -20,12 +21,9 @@ from gbcs.errors import GbcsError
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import GroupingHeader
 from gbcs.keys import KeyStore
-
-from chf.clock import Clock, SystemClock
-
-from ..device_app import DeviceOutcome
-from .device_log import CS07, JOIN_CODES, UNJOIN_CODES, DeviceLog, JoinRequest
-from .security import Authenticator, Refused, Rejection, certificate_usable, response, signing_key_for
+from zigbee.device_app import DeviceOutcome
+from zigbee.devices.device_log import CS07, JOIN_CODES, UNJOIN_CODES, DeviceLog, JoinRequest
+from zigbee.devices.security import Authenticator, Refused, Rejection, certificate_usable, response, signing_key_for
 
 log = logging.getLogger("zigbee.devices")
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chf.core.clock import Clock, SystemClock
 from gbcs import codes
 from gbcs.asn1 import DeviceType
 from gbcs.keys import ACB_EUI, KeyStore
-
-from chf.clock import Clock, SystemClock
-
-from .application import DEFAULT_FIRMWARE_VERSION, HanDeviceApplication
-from .device_log import DeviceLog, Entry
+from zigbee.devices.application import DEFAULT_FIRMWARE_VERSION, HanDeviceApplication
+from zigbee.devices.device_log import DeviceLog, Entry
 
 SUPPLIER = bytes.fromhex("90B3D51F30010000")  # originator of the RTDS critical commands (e.g. 8.7.1_CS03A1)
 ACB = ACB_EUI  # 90B3D51F30000002: originator of the RTDS commands with a supplementary remote party

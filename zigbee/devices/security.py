@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chf.rejection import Rejection
+from chf.core.rejection import Rejection
 from gbcs import authentication as auth
 from gbcs import codes, crypto
 from gbcs.authentication import Verdict

@@ -1,0 +1,146 @@
+"""`chf triage`: the returned-meter triage of SECMP0013 against the hubs of a running bench (docs/triage.md).
+
+Progress goes to stderr while each step runs (rich: spinner, elapsed time, what it waits for and its timeout;
+a progress bar across meters in batch mode); the report goes to stdout: a table, or with `--json` one object
+per meter per line. Exit status 0 only when every meter is re-deployable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from chf.config.bench_file import Bench, BenchFileError, HubSpec, live_address, load
+from chf.remote.hub_link import HubLink, HubLinkError
+from chf.remote.bench_remote import BenchRemote, connect_host
+from chf.remote.triage_steps import HubRef, MeterInfo, MeterReport, Timing, Triage
+from gbcs.errors import GbcsError
+
+
+def _meters(args: argparse.Namespace, bench: Bench) -> list[MeterInfo]:
+    wanted: list[str] = []
+    if args.meter:
+        wanted = [args.meter]
+    else:
+        for raw in Path(args.meters).read_text().splitlines():
+            line = raw.split("#", 1)[0].strip()
+            if line:
+                wanted.append(line)
+    by_eui = {m.eui.hex().upper(): m for m in bench.meters}
+    out = []
+    for w in wanted:
+        m = by_eui.get(w.upper())
+        if m is None:
+            raise BenchFileError("--meter", f"{w} is not a [[meter]] of {bench.path}: its install code is unknown")
+        out.append(MeterInfo(m.eui, m.type, m.install_code))
+    return out
+
+
+def _table(reports: list[MeterReport]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="Returned-meter triage (SECMP0013)")
+    for col in ("meter", "state", "re-deployable", "verdict", "steps"):
+        t.add_column(col, overflow="fold")
+    for r in reports:
+        steps = "\n".join(f"{s.outcome:>7}  {s.seconds:5.2f}s  {s.service_request:8} {s.name}" for s in r.steps)
+        t.add_row(r.meter, str(r.state), "yes" if r.redeployable else "NO", r.verdict, steps)
+    Console(width=160).print(t)
+
+
+def triage_command(args: argparse.Namespace) -> int:
+    try:
+        bench = load(args.bench)
+        qa_spec = bench.hub(args.qa)
+        old_spec = bench.hub(args.old) if args.old else None
+        meters = _meters(args, bench)
+    except (BenchFileError, OSError) as e:
+        print(f"chf triage: {e}", file=sys.stderr)
+        return 2
+    counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
+    from chf.remote.inventory import Inventory
+
+    inv_path = Path(args.inventory) if args.inventory else counters.parent / "inventory.sqlite"
+    try:
+        with Inventory(inv_path) as inventory:
+            reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json,
+                                 inventory=inventory)
+    except (HubLinkError, OSError, GbcsError, BenchFileError) as e:
+        print(f"chf triage: {e}", file=sys.stderr)
+        return 2
+    if not args.json:
+        _table(reports)
+    return 0 if reports and all(r.redeployable for r in reports) else 1
+
+
+def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters: list[MeterInfo], counters: Path,
+               join_timeout: int = 90, *, json_lines: bool = False, inventory: object | None = None,
+               hosts: dict[str, tuple[str, int]] | None = None) -> list[MeterReport]:
+    """Triage `meters` one after the other against the bench's hubs, with a progress display on stderr; with
+    `json_lines`, each meter's report is printed as soon as it is known. `hosts` overrides WAN addresses."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    def addr(spec: HubSpec) -> tuple[str, int]:
+        if hosts and spec.name in hosts:
+            return hosts[spec.name]
+        host, port = live_address(bench, spec)
+        return connect_host(host), port
+
+    remote = BenchRemote(bench.keys, counters, inventory)
+    qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))
+    old = HubRef(old_spec.name, old_spec.eui, HubLink(*addr(old_spec))) if old_spec else None
+    timing = Timing(join_window_s=join_timeout, keep_alive_s=bench.keep_alive_s, time_scale=bench.time_scale)
+    ppmid = next((MeterInfo(m.eui, m.type, m.install_code) for m in bench.meters if m.type == "ppmid"), None)
+    reports: list[MeterReport] = []
+    current = ""
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=_stderr_console(),
+                      transient=True) as prog:
+            batch = prog.add_task("meters", total=len(meters), note="") if len(meters) > 1 else None
+            step_task = prog.add_task("", total=None, note="")
+
+            def progress(name: str, waiting: str, timeout: float) -> None:
+                prog.update(step_task, description=f"[bold]{current}[/] {name}",
+                            note=f"waiting for {waiting} (timeout {timeout:.1f} s)")
+                prog.reset(step_task, total=None)
+
+            t = Triage(remote, qa, old, timing, ppmid, progress)
+            for m in meters:
+                current = m.eui.hex().upper()
+                rep = t.run(m)
+                reports.append(rep)
+                if batch is not None:
+                    prog.advance(batch)
+                if json_lines:
+                    print(json.dumps(rep.as_dict(), separators=(",", ":")), flush=True)
+    finally:
+        for link in [qa.link] + ([old.link] if old else []):
+            link.close()
+    return reports
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("triage", help="returned-meter triage (SECMP0013): classify, restore, check, divorce")
+    t.add_argument("--bench", required=True, metavar="FILE", help="the bench file of the running bench")
+    t.add_argument("--qa", required=True, metavar="NAME", help="the QA hub (a [[hub]] name)")
+    t.add_argument("--old", metavar="NAME", help="the meter's old hub, where known")
+    g = t.add_mutually_exclusive_group(required=True)
+    g.add_argument("--meter", metavar="EUI", help="one meter")
+    g.add_argument("--meters", metavar="FILE", help="a batch: one EUI per line")
+    t.add_argument("--json", action="store_true", help="one JSON object per meter per line")
+    t.add_argument("--join-timeout", type=int, default=90, metavar="SECONDS",
+                   help="CCS01 join window, emulated seconds (default 90)")
+    t.add_argument("--counters", metavar="FILE", help="originator counters (default: triage-counters.json by the bench)")
+    t.add_argument("--inventory", metavar="FILE",
+                   help="the inventory mirror to update (default: inventory.sqlite beside the counters)")
+    t.set_defaults(func=triage_command)

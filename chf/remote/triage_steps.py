@@ -1,0 +1,348 @@
+"""Returned-meter triage (SECMP0013 §2.6.2): find which of the three states a returned meter is in, bring it
+back into communication through a QA hub, check it, divorce it for re-deployment, and say what happened.
+
+State 1: the meter joins the QA hub normally (it had already left its old HAN).
+State 2: still bound to its old HAN; restoring its old-hub device-log entry on the QA hub (SR 8.16 →
+         CCS03, a Trust Centre swap-out) brings it back by a trust-centre re-join.
+State 3: neither works: not communicating. The verdict says what was tried.
+
+The procedure is a client of the hubs' WAN ports (`HubLink`); every frame sent and received is kept per step.
+Each GBCS command is named with the DUIS service request it stands for (DUIS SR ↔ GBCS use-case table).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from chf.remote.hub_link import HubLink, Traffic
+from chf.remote.triage import TriageError, entry_from_backup
+from gbcs.errors import DecodeError
+from gbcs.frame import decode_frame
+from gbcs.grouping_header import Cra
+
+# DUIS service request each use case stands for (SECMP0013 Annex A; DUIS SR ↔ GBCS use-case sheet).
+SERVICE_REQUESTS = {
+    "CCS01": "SR 8.11", "CCS02": "SR 8.11", "CCS03": "SR 8.16", "CCS06": "SR 8.9", "CCS07": "SR 8.9",
+    "CS07": "SR 8.9", "CS03A1": "SR 8.7.1", "CS03A2": "SR 8.7.1", "CS03B": "SR 8.7.2", "CS03C": "SR 8.7.1",
+    "CS04AC": "SR 8.8.1", "CS04B": "SR 8.8.2", "ECS52": "SR 11.2", "GCS38": "SR 11.2", "CS08": "SR 11.2",
+    "DISCONNECT": "SR 8.15",
+}
+
+
+class Remote(Protocol):
+    """Builds commands as the remote party (ACB on behalf of the supplier) for one hub (`hub`) or a meter."""
+
+    def chf(self, hub: bytes, use_case: str, **params: object) -> bytes: ...
+
+    def meter(self, hub: bytes, meter: bytes, use_case: str, **params: object) -> bytes: ...
+
+    def use_case(self, frame: bytes) -> str: ...
+
+    def observe(self, sent: bytes, received: list[bytes]) -> None:
+        """Tell the inventory mirror what was sent and what came back (SECMP0013 Annex A rules)."""
+
+
+@dataclass
+class HubRef:
+    name: str
+    eui: bytes
+    link: HubLink
+
+
+@dataclass
+class MeterInfo:
+    eui: bytes
+    type: str           # esme | gsme | ppmid | ihd
+    install_code: bytes
+
+
+@dataclass
+class Step:
+    name: str
+    service_request: str
+    outcome: str = "running"   # ok | failed | timeout | skipped
+    seconds: float = 0.0
+    detail: str = ""
+    frames: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "service_request": self.service_request, "outcome": self.outcome,
+                "seconds": round(self.seconds, 3), "detail": self.detail, "frames": self.frames}
+
+
+@dataclass
+class MeterReport:
+    meter: str
+    state: int | None = None
+    redeployable: bool = False
+    verdict: str = ""
+    steps: list[Step] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"meter": self.meter, "state": self.state, "redeployable": self.redeployable,
+                "verdict": self.verdict, "steps": [s.as_dict() for s in self.steps]}
+
+
+@dataclass
+class Timing:
+    """Real-time limits derived from the bench (its emulated time runs `time_scale` times faster)."""
+
+    join_window_s: int = 90          # CCS01 join_timeout (emulated seconds)
+    keep_alive_s: float = 30.0       # meters' TC keep-alive period (emulated)
+    time_scale: float = 1.0
+    response_s: float = 5.0          # a routed command's response (real seconds)
+
+    def real(self, emulated_s: float) -> float:
+        return emulated_s / self.time_scale
+
+    slack_s: float = 0.3             # real seconds on top of emulated waits: the radio's and the hubs' own latency
+
+    @property
+    def join_wait(self) -> float:
+        return self.real(self.join_window_s) + self.slack_s
+
+    @property
+    def rejoin_wait(self) -> float:
+        return self.real(4 * self.keep_alive_s) + 2 * self.slack_s  # 3 missed keep-alives, the search, the re-join
+
+
+Progress = Callable[[str, str, float], None]  # (step name, what it waits for, timeout s)
+
+
+def _success_dlms(frame: bytes | None) -> bool:
+    """A DLMS access-response whose every result is 0 (success)."""
+    if frame is None:
+        return False
+    from gbcs import dlms
+
+    try:
+        h = decode_frame(frame).header
+        r = dlms.decode(h.payload, h.offsets["payload"])
+    except DecodeError:
+        return False
+    return isinstance(r, dlms.AccessResponse) and all(x.result == 0 for x in r.results)
+
+
+def _payload_tag(frame: bytes) -> int | None:
+    try:
+        p = decode_frame(frame).header.payload
+    except DecodeError:
+        return None
+    return p[0] if p else None
+
+
+def _asn1_code(frame: bytes | None) -> int | None:
+    """The response code of a meter's ASN.1 response (Join/UnjoinDeviceResponse, Disconnect: the value itself;
+    ReadDeviceJoinDetailsResponse: its responseCode), read with the gbcs ASN.1 decoder."""
+    if frame is None:
+        return None
+    from gbcs import message
+
+    try:
+        value = getattr(message.decode(frame, verify=False).payload, "value", None)
+    except DecodeError:
+        return None
+    if isinstance(value, dict):
+        value = value.get("responseCode")
+    return value if isinstance(value, int) else None
+
+
+def _cs14_hash(frame: bytes, meter: bytes) -> bytes | None:
+    """The hashed TC link key a CS14 alert (or CCS07 backup) holds for `meter`, if any."""
+    try:
+        h = decode_frame(frame).header
+    except DecodeError:
+        return None
+    if h.cra is not Cra.ALERT or h.message_code != 0x0018:
+        return None
+    try:
+        return entry_from_backup(frame, meter)[1]
+    except (TriageError, DecodeError):
+        return None
+
+
+class Triage:
+    """Runs the procedure for one meter at a time against a QA hub (and the meter's old hub, when known)."""
+
+    def __init__(self, remote: Remote, qa: HubRef, old: HubRef | None, timing: Timing,
+                 ppmid: MeterInfo | None = None, progress: Progress | None = None) -> None:
+        self.remote, self.qa, self.old, self.t = remote, qa, old, timing
+        self.ppmid = ppmid
+        self.progress = progress or (lambda name, waiting, timeout: None)
+
+    # -------------------------------------------------------------------------------------------- plumbing
+    def _step(self, report: MeterReport, name: str, use_case: str) -> Step:
+        s = Step(name, SERVICE_REQUESTS.get(use_case, ""))
+        report.steps.append(s)
+        return s
+
+    def _run(self, step: Step, body: Callable[[Step], bool], links: list[HubLink]) -> bool:
+        marks = [len(link.journal) for link in links]
+        t0 = time.monotonic()
+        try:
+            ok = body(step)
+        except ConnectionError as e:
+            ok, step.detail = False, f"hub connection lost: {e}"
+        step.seconds = time.monotonic() - t0
+        time.sleep(0.02)  # alerts the hub sends right after a response (CS14) belong to this step
+        if step.outcome == "running":
+            step.outcome = "ok" if ok else "failed"
+        seen: list[Traffic] = []
+        for link, m in zip(links, marks, strict=False):
+            seen += link.journal[m:]
+        for tr in sorted(seen, key=lambda x: x.at):
+            step.frames.append({"direction": tr.direction, "hex": tr.frame.hex().upper(),
+                                "use_case": self.remote.use_case(tr.frame)})
+        received = [tr.frame for tr in seen if tr.direction == "received"]
+        for tr in seen:
+            if tr.direction == "sent":
+                self.remote.observe(tr.frame, received)
+        return ok
+
+    def _request(self, hub: HubRef, frame: bytes, step: Step, what: str) -> bytes | None:
+        self.progress(step.name, what, self.t.response_s)
+        r = hub.link.request(frame, self.t.response_s)
+        if r is None:
+            step.outcome, step.detail = "timeout", f"timeout waiting for {what} ({self.t.response_s:.0f} s)"
+        return r
+
+    # -------------------------------------------------------------------------------------------- steps
+    def _join(self, m: MeterInfo, step: Step) -> bool:
+        """CCS01 on the QA hub with the install code; joined when a CS14 shows a non-empty hash for it."""
+        frame = self.remote.chf(self.qa.eui, "CCS01", device=m.eui, install_code=m.install_code, device_type=m.type,
+                                join_timeout=self.t.join_window_s)
+        mark = len(self.qa.link.journal)
+        r = self._request(self.qa, frame, step, "the CCS01 response")
+        if not _success_dlms(r):
+            if r is not None:
+                step.detail = "CCS01 refused by the QA hub (unexpected response code)"
+            return False
+        self.progress(step.name, "a CS14 alert with the meter's TC link key hash (join)", self.t.join_wait)
+        since = sum(1 for tr in self.qa.link.journal[:mark] if tr.direction == "received")
+        got = self.qa.link.wait_for(lambda f: bool(_cs14_hash(f, m.eui)), self.t.join_wait, since)
+        if got is None:
+            step.outcome = "timeout"
+            step.detail = f"timeout waiting for join: no CS14 with a TC link key hash within {self.t.join_wait:.1f} s"
+            return False
+        step.detail = "joined with its install code"
+        return True
+
+    def _restore(self, m: MeterInfo, step: Step, cut: dict) -> bool:
+        """CCS07 on the old hub, cut the meter's entry, CCS03 on the QA hub, wait for the TC re-join."""
+        if self.old is None:
+            step.outcome, step.detail = "skipped", "no old hub given (--old): nothing to restore from"
+            return False
+        r = self._request(self.old, self.remote.chf(self.old.eui, "CCS07"), step, "the old hub's CCS07 response")
+        if r is None:
+            return False
+        try:
+            epid, hashed = entry_from_backup(r, m.eui)
+        except (TriageError, DecodeError):
+            step.detail = "the meter is in neither of the old hub's device logs (current, historic)"
+            return False
+        if not hashed:
+            step.detail = "the old hub's entry has no TC link key hash: the meter never joined it"
+            return False
+        cut.update(epid=epid, hashed=hashed)
+        r = self._request(self.qa, self.remote.chf(self.qa.eui, "CCS03", epid=epid, entries=[(m.eui, hashed)]),
+                          step, "the CCS03 response")
+        if not _success_dlms(r):
+            if r is not None:
+                step.detail = "CCS03 refused by the QA hub (unexpected response code)"
+            return False
+        self.progress(step.name, "the meter's trust-centre re-join (it answers CS07)", self.t.rejoin_wait)
+        deadline = time.monotonic() + self.t.rejoin_wait
+        while time.monotonic() < deadline:
+            frame = self.remote.meter(self.qa.eui, m.eui, "CS07")
+            if self.qa.link.request(frame, min(self.t.response_s, max(0.2, deadline - time.monotonic()))):
+                step.detail = "trust-centre re-joined the QA hub with its restored entry"
+                return True
+        step.outcome = "timeout"
+        step.detail = f"timeout waiting for the trust-centre re-join ({self.t.rejoin_wait:.1f} s)"
+        return False
+
+    def _meter_ok(self, m: MeterInfo, use_case: str, step: Step, want_code: int | None = 0, **kw: object) -> bool:
+        r = self._request(self.qa, self.remote.meter(self.qa.eui, m.eui, use_case, **kw), step,
+                          f"the meter's {use_case} response")
+        if r is None:
+            return False
+        if want_code is None:  # a DLMS read must succeed; a GBZ or ASN.1 answer is the read itself
+            ok = _success_dlms(r) if _payload_tag(r) == 0xDA else True
+            if not ok:
+                step.detail = "the read failed (DLMS result not success)"
+        else:
+            code = _asn1_code(r)
+            ok = code == want_code
+            if not ok:
+                step.detail = f"unexpected response code {code} (expected {want_code})"
+        return ok
+
+    # -------------------------------------------------------------------------------------------- procedure
+    def run(self, m: MeterInfo) -> MeterReport:
+        rep = MeterReport(m.eui.hex().upper())
+        links = [self.qa.link] + ([self.old.link] if self.old else [])
+        s = self._step(rep, "join on the QA hub (install code)", "CCS01")
+        if self._run(s, lambda st: self._join(m, st), links):
+            rep.state = 1
+        else:
+            cut: dict = {}
+            s2 = self._step(rep, "restore the old hub's entry on the QA hub", "CCS03")
+            if self._run(s2, lambda st: self._restore(m, st, cut), links):
+                rep.state = 2
+            else:
+                rep.state = 3
+                rep.verdict = (f"not communicating: no join with its install code ({s.detail or s.outcome}); "
+                               f"restore: {s2.detail or s2.outcome}")
+                self._cleanup(rep, m, links)
+                return rep
+        checks_ok = self._checks(rep, m, links)
+        divorced = self._divorce(rep, m, links)
+        rep.redeployable = checks_ok and divorced
+        if rep.redeployable:
+            rep.verdict = (f"state {rep.state}: communicating, checks passed, divorced and back in its factory join "
+                           f"state: re-deployable")
+        else:
+            bad = next((st for st in rep.steps if st.outcome not in ("ok", "skipped")), None)
+            rep.verdict = f"state {rep.state}: not re-deployable: {bad.name}: {bad.detail or bad.outcome}" if bad \
+                else f"state {rep.state}: not re-deployable"
+        return rep
+
+    def _checks(self, rep: MeterReport, m: MeterInfo, links: list[HubLink]) -> bool:
+        ok = True
+        ident = {"esme": "ECS52", "gsme": "GCS38", "ppmid": "CS08", "ihd": "CS08"}.get(m.type)
+        if ident is not None:
+            s = self._step(rep, f"identity and firmware read ({ident})", ident)
+            ok &= self._run(s, lambda st: self._meter_ok(m, "IDENTITY", st, want_code=None, meter_type=m.type), links)
+        s = self._step(rep, "read the meter's device log", "CS07")
+        ok &= self._run(s, lambda st: self._meter_ok(m, "CS07", st), links)
+        if self.ppmid is not None and m.type in ("esme", "gsme"):
+            p = self.ppmid
+            s = self._step(rep, f"join a PPMID ({p.eui.hex().upper()}) on the meter", "CS03A1")
+            ok &= self._run(s, lambda st: self._meter_ok(m, "CS03A1", st, other=p.eui, other_type="ppmid"), links)
+            s = self._step(rep, "re-sent join of the same PPMID succeeds (MP178)", "CS03A1")
+            ok &= self._run(s, lambda st: self._meter_ok(m, "CS03A1", st, other=p.eui, other_type="ppmid"), links)
+            s = self._step(rep, "unjoin the PPMID", "CS04AC")
+            ok &= self._run(s, lambda st: self._meter_ok(m, "CS04AC", st, other=p.eui), links)
+        return bool(ok)
+
+    def _divorce(self, rep: MeterReport, m: MeterInfo, links: list[HubLink]) -> bool:
+        s = self._step(rep, "Disconnect Smart Meter from HAN", "DISCONNECT")
+        if not self._run(s, lambda st: self._meter_ok(m, "DISCONNECT", st), links):
+            self._cleanup(rep, m, links)
+            return False
+        s = self._step(rep, "remove it from the QA hub", "CCS02")
+        self._run(s, lambda st: _success_dlms(self._request(self.qa, self.remote.chf(self.qa.eui, "CCS02", device=m.eui),
+                                                            st, "the CCS02 response")), links)
+        s = self._step(rep, "confirm its factory join state: it joins again with its install code", "CCS01")
+        back = self._run(s, lambda st: self._join(m, st), links)
+        s = self._step(rep, "leave the QA hub clean", "CCS02")
+        clean = self._run(s, lambda st: _success_dlms(self._request(self.qa, self.remote.chf(
+            self.qa.eui, "CCS02", device=m.eui), st, "the CCS02 response")), links)
+        return back and clean
+
+    def _cleanup(self, rep: MeterReport, m: MeterInfo, links: list[HubLink]) -> None:
+        s = self._step(rep, "leave the QA hub clean", "CCS02")
+        self._run(s, lambda st: _success_dlms(self._request(self.qa, self.remote.chf(self.qa.eui, "CCS02", device=m.eui),
+                                                            st, "the CCS02 response")), links)

@@ -1,0 +1,305 @@
+"""A running bench: hubs and emulated meters sharing one virtual medium in one process (`chf run --bench`,
+`chf run --radio virtual`, the RTDS rig, the demo).
+
+Each hub is a real `chf` hub (durable state, WAN port) whose HAN is a `ZigpyHan` on its own `VirtualRadio`;
+meters are `EmulatedNode`s (the radio half) carrying `HanDeviceApplication`s (the GBCS half). Everything runs
+on one asyncio loop; hub work (ECDSA, commits) runs on each hub's worker thread. A meter that starts
+`joined_to` a hub is installed the way an installer would do it: whitelisted with its install code and
+joined over the air before the WAN ports open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from chf.config.bench_file import Bench, HubSpec, MeterSpec
+from chf.config.keygen import Pki, ensure_entities
+from chf.core.device_log import DeviceType as HubDeviceType
+from chf.core.hub import Hub, Outcome
+from chf.runtime.hub_runtime import HubRuntime, RunOptions, ServedHub, build_hub, open_wan, start_hub
+from chf.runtime.wan import ControlCommand, Dispatcher
+from gbcs.keys import KeyStore
+from zigbee import devices
+from zigbee.clock import EmulatedClock
+from zigbee.device_app import DeviceApplication
+from zigbee.medium import Medium
+from zigbee.node import DeviceType, EmulatedNode
+from zigbee.zigpy_han import ZigpyHan, open_virtual
+
+log = logging.getLogger("chf.runtime.bench")
+
+HUB_TYPES = {"esme": HubDeviceType.ESME, "gsme": HubDeviceType.GSME, "ppmid": HubDeviceType.PPMID,
+             "ihd": HubDeviceType.IHD}
+INSTALL_WAIT_S = 30.0  # real seconds the joined_to meters may take to join, plus INSTALL_WAIT_PER_METER_S each
+INSTALL_WAIT_PER_METER_S = 0.1
+INSTALL_WINDOW_S = 3600  # emulated join window of a bench install: a big bench may take a while to get round
+
+
+class BenchError(RuntimeError):
+    """The bench could not be brought up (a meter did not join its hub, a port was taken, ...)."""
+
+
+@dataclass
+class RunningHub:
+    spec: HubSpec
+    hub: Hub
+    han: ZigpyHan
+    dispatcher: Dispatcher | None = None
+    runtime: HubRuntime | None = None
+    served: ServedHub | None = None
+
+
+@dataclass
+class RunningBench:
+    bench: Bench
+    clock: EmulatedClock
+    medium: Medium
+    keys: KeyStore
+    pki: Pki
+    hubs: dict[str, RunningHub] = field(default_factory=dict)
+    nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------ control
+    def han_json(self, name: str) -> dict:
+        """`CHF:HAN`: the hub's network and radio view, each device's join state, link-key hash and LQI from its
+        device log, and every emulated meter's own state."""
+        rh = self.hubs[name]
+        with rh.dispatcher.lock:
+            snap = rh.hub.snapshot()
+            entries = {e.eui.hex().upper(): e for e in rh.hub.state.device_log.entries()}
+        devices_out = []
+        for eui, e in entries.items():
+            devices_out.append({"eui": eui, "device_type": e.device_type, "status": int(e.status),
+                                "joined": e.tc_link_key is not None,
+                                "hashed_tc_link_key": e.hashed_tc_link_key.hex().upper(),
+                                "lqi": e.stats.average_lqi, "rssi": e.stats.average_rssi,
+                                "last_communication": e.last_communication.isoformat() if e.last_communication
+                                else None})
+        return {"hub": name, "eui": snap["hub"], "extended_pan_id": snap["extended_pan_id"],
+                "powered": self.medium.powered.get(rh.spec.eui, True), "radio": rh.han.snapshot(),
+                "devices": devices_out, "meters": [n.snapshot() for n in self.nodes.values()],
+                "emulated_time": self.clock.now().isoformat(), "time_scale": self.clock.time_scale}
+
+    def controls(self, name: str) -> list[ControlCommand]:
+        """The bench's `CHF:` commands for hub `name`; they touch the medium, the nodes and the emulated clock,
+        which belong to the bench's loop, so they run there (`on_loop`)."""
+        rh = self.hubs[name]
+
+        def han(args: list[str]) -> str:
+            return "CHF:OK " + json.dumps(self.han_json(name), separators=(",", ":"))
+
+        def power(args: list[str]) -> str:
+            if len(args) != 1 or args[0].upper() not in ("ON", "OFF"):
+                raise ValueError("CHF:POWER ON|OFF")
+            on = args[0].upper() == "ON"
+            self.medium.power(rh.spec.eui, on)
+            return f"CHF:OK hub {name} radio {'on' if on else 'off'}"
+
+        def advance(args: list[str]) -> str:
+            try:
+                s = float(args[0]) if len(args) == 1 else -1.0
+            except ValueError:
+                s = -1.0
+            if not 0 <= s <= 86400 * 366:
+                raise ValueError("CHF:ADVANCE SECONDS (0 to a year of emulated time)")
+            self.clock.advance(s)
+            self.medium.wake_nodes()
+            return f"CHF:OK emulated time {self.clock.now().isoformat()}"
+
+        return [ControlCommand("HAN", "", han, on_loop=True), ControlCommand("POWER", "ON|OFF", power, on_loop=True),
+                ControlCommand("ADVANCE", "SECONDS", advance, on_loop=True)]
+
+    async def close(self) -> None:
+        for n in self.nodes.values():
+            await n.stop()
+        for rh in self.hubs.values():
+            if rh.served is not None:
+                await rh.served.close()
+            else:
+                await rh.han.stop()
+
+
+def meter_application(kind: str, eui: bytes, keys: KeyStore, pki: Pki, clock: EmulatedClock) -> DeviceApplication:
+    """The GBCS half of a bench meter, trusting the bench's supplier and ACB."""
+    parties = devices.remote_parties(pki.eui("supplier"), pki.eui("acb"), pki.eui("network_operator"))
+    make = {"esme": devices.esme, "gsme": devices.gsme, "ppmid": devices.ppmid, "ihd": devices.ppmid}[kind]
+    return make(eui, keys, parties, clock=clock)
+
+
+async def _hub_call(rh: RunningHub, fn: Callable[..., Outcome], *args: object) -> Outcome:
+    """One hub entry point on the hub's worker thread, under its dispatcher's lock (never on the radio's loop)."""
+    assert rh.dispatcher is not None
+    return await asyncio.get_running_loop().run_in_executor(rh.dispatcher.executor, rh.dispatcher.call, fn, *args)
+
+
+async def _until(cond: Callable[[], bool], timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        await asyncio.sleep(0.02)
+    return cond()
+
+
+async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplication] | None = None,
+                      keys_dir: Path | None = None, options: Callable[[HubSpec], RunOptions] | None = None,
+                      announce: Callable[[str], None] | None = print) -> RunningBench:
+    """Bring a bench up: PKI, medium, hubs and their radios, meters, installs, then the WAN ports (announced as
+    `hub <name> <EUI> listening on HOST:PORT`)."""
+    clock = EmulatedClock(time_scale=bench.time_scale)
+    medium = Medium(clock, seed=bench.seed)
+    kdir = keys_dir or bench.keys
+    if applications is None:  # a bench PKI: every hub and meter has keys
+        ents = {h.eui: f"hub {h.name}" for h in bench.hubs}
+        ents.update({m.eui: m.type for m in bench.meters})
+        pki = await asyncio.to_thread(ensure_entities, kdir, ents, bench.hubs[0].eui)
+    else:
+        pki = Pki.load(kdir) or Pki()
+    keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))
+    rb = RunningBench(bench, clock, medium, keys, pki)
+    try:
+        for spec in bench.hubs:
+            opts = options(spec) if options else RunOptions(
+                state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
+                radio="virtual", extended_pan_id=spec.eui.hex())
+            hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
+            han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
+            rb.hubs[spec.name] = RunningHub(spec, hub, han)
+        for rh in rb.hubs.values():
+            rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
+        for m in bench.meters:
+            app = (applications or {}).get(m.eui) or meter_application(m.type, m.eui, keys, pki, clock)
+            node = EmulatedNode(medium, m.eui, DeviceType(m.type), m.install_code, app, keep_alive_s=bench.keep_alive_s,
+                                poll_s=bench.gsme_poll_s)
+            rb.nodes[m.eui] = node
+            if m.dead:
+                medium.set_dead(m.eui, True)
+            if m.hears is not None:  # from the start (plus the hub it is installed on, which it heard back then)
+                extra = {rb.hubs[m.joined_to].spec.eui} if m.joined_to else set()
+                medium.hears[m.eui] = {rb.hubs[n].spec.eui for n in m.hears} | extra
+            await node.start()
+        await _install(rb, [m for m in bench.meters if m.joined_to and not m.dead])
+        for m in bench.meters:
+            if m.hears is not None:
+                medium.set_hears(m.eui, {rb.hubs[n].spec.eui for n in m.hears})
+        for name, rh in rb.hubs.items():
+            assert rh.dispatcher is not None and rh.runtime is not None
+            for command in rb.controls(name):
+                rh.dispatcher.add_control(command)
+            rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
+                                      tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
+        _write_live(rb)  # before the announcements: a client that saw them finds the file
+        for name, rh in rb.hubs.items():
+            if announce is not None and rh.served is not None:
+                announce(f"hub {name} {rh.hub.eui.hex().upper()} listening on {rh.served.host}:{rh.served.port}")
+    except BaseException:
+        await rb.close()
+        raise
+    return rb
+
+
+def _write_live(rb: RunningBench) -> None:
+    """Where each hub listens (`wan = "...:0"` picks free ports), beside the bench file for clients (`chf triage`)."""
+    from chf.config.bench_file import live_path
+
+    if not rb.bench.path.is_file():
+        return
+    live = {name: f"{rh.served.host}:{rh.served.port}" for name, rh in rb.hubs.items() if rh.served is not None}
+    try:
+        live_path(rb.bench.path).write_text(json.dumps({"hubs": live}, indent=2) + "\n")
+    except OSError as e:
+        log.warning("cannot write %s: %s", live_path(rb.bench.path), e)
+
+
+async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
+    """Put `joined_to` meters in place as an installer would: whitelist (CCS01 rules), join over the air."""
+    for m in meters:
+        assert m.joined_to is not None
+        rh = rb.hubs[m.joined_to]
+        entry = rh.hub.state.device_log.get(m.eui)
+        node = rb.nodes[m.eui]
+        if entry is not None and entry.tc_link_key is not None and node.joined:
+            continue
+        if entry is not None:  # a previous run's entry: the emulated meter starts afresh, so re-install it
+            await _hub_call(rh, rh.hub.forget, m.eui)
+        out = await _hub_call(rh, rh.hub.install, m.eui, HUB_TYPES[m.type], m.install_code, INSTALL_WINDOW_S)
+        assert rh.runtime is not None
+        rh.runtime.after(out)
+    deadline = time.monotonic() + INSTALL_WAIT_S + INSTALL_WAIT_PER_METER_S * len(meters)
+    for m in meters:
+        rh = rb.hubs[m.joined_to or ""]
+        ok = await _until(lambda rh=rh, m=m: (e := rh.hub.state.device_log.get(m.eui)) is not None
+                          and e.tc_link_key is not None and rb.nodes[m.eui].joined, deadline - time.monotonic())
+        if not ok:
+            raise BenchError(f"meter {m.eui.hex().upper()} did not join hub {m.joined_to} in time "
+                             f"({INSTALL_WAIT_S + INSTALL_WAIT_PER_METER_S * len(meters):.0f} s for {len(meters)})")
+
+
+class BenchThread:
+    """A bench on its own event loop in a background thread, for the demo, benchmarks and tests (`with` closes)."""
+
+    def __init__(self, bench: Bench, **kw: object) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.running: RunningBench | None = None
+        kw.setdefault("announce", None)
+
+        def target() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self.running = self.loop.run_until_complete(start_bench(bench, **kw))  # type: ignore[arg-type]
+            except BaseException as e:
+                self._error = e
+            finally:
+                self._ready.set()
+            if self._error is None:
+                self.loop.run_forever()
+
+        self.thread = threading.Thread(target=target, daemon=True, name="bench")
+        self.thread.start()
+        self._ready.wait(120)
+        if self._error is not None:
+            raise self._error
+        if self.running is None:
+            raise BenchError("the bench did not come up within 120 s")
+
+    def address(self, name: str) -> tuple[str, int]:
+        assert self.running is not None
+        s = self.running.hubs[name].served
+        assert s is not None
+        return s.host, s.port
+
+    def call(self, fn: Callable[[], object]) -> object:
+        """Run `fn` on the bench's loop and wait for it (medium and clock belong to that loop)."""
+        import concurrent.futures
+
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as e:
+                fut.set_exception(e)
+        self.loop.call_soon_threadsafe(run)
+        return fut.result(30)
+
+    def close(self) -> None:
+        if self.running is not None and self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.running.close(), self.loop).result(30)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def __enter__(self) -> "BenchThread":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
