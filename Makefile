@@ -25,6 +25,7 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check gbcs chf zigbee hw tests benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -303,3 +303,41 @@ def test_rtds_rig_answers_each_rtds_command_through_the_hub(tmp_path, d, name):
         assert g.signature and (g.encode_unsigned() == w.encode_unsigned())
     else:
         assert got == want
+
+
+def test_clock_and_power_controls_run_on_the_bench_loop(tmp_path, monkeypatch):
+    """CHF:ADVANCE wakes the emulated clock's sleepers (asyncio futures) and CHF:POWER sets nodes' events: both
+    must run on the bench's loop, not on the WAN dispatcher's worker thread. asyncio's debug mode raises on a
+    future resolved from another thread, which closed the control connection before the fix."""
+    monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
+    r = Rig(tmp_path)
+    try:
+        assert r.bt.loop.get_debug()
+        assert r.join("A", ESME) is not None
+        for command, expect in (("ADVANCE 30", "CHF:OK emulated time"), ("POWER OFF", "CHF:OK hub A radio off"),
+                                ("ADVANCE 100", "CHF:OK emulated time"), ("POWER ON", "CHF:OK hub A radio on")):
+            assert r.links["A"].control(command).startswith(expect), command
+        han = json.loads(r.links["A"].control("HAN").split(" ", 1)[1])
+        assert han["powered"] is True
+    finally:
+        r.close()
+
+
+def test_served_hub_commits_on_its_worker_thread_when_closing(tmp_path):
+    """ServedHub.close() makes the last commit (SQLite) on the hub's worker thread, never on the radio's loop."""
+    import threading
+
+    r = Rig(tmp_path)
+    threads: list[str] = []
+    try:
+        served = r.bt.running.hubs["A"].served
+        real = served.hub.flush
+
+        def flush(*a, **k):
+            threads.append(threading.current_thread().name)
+            return real(*a, **k)
+
+        served.hub.flush = flush
+    finally:
+        r.close()
+    assert threads and all(name.startswith("hub") for name in threads), threads

@@ -7,6 +7,7 @@ import sys
 import pytest
 from rtds_data import corpus_dir, frame, require_rtds
 
+from chf.core.errors import ConfigurationError
 from chf.app.cli import main
 
 CCS01 = "8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
@@ -120,7 +121,7 @@ def test_run_identity_is_configuration(tmp_path):
     ident = hub.config.identity
     assert (ident.model, ident.manufacturer, ident.firmware_version) == (b"ABCDEFGH", b"XYZ ", bytes([1, 2, 3, 4]))
     assert hub.state.extended_pan_id == bytes.fromhex("1122334455667788")
-    with pytest.raises(SystemExit):
+    with pytest.raises(ConfigurationError, match="--firmware-version"):
         build_hub(RunOptions(state=str(tmp_path), firmware_version="0102"))
 
 

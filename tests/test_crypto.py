@@ -110,7 +110,7 @@ def test_aes_mmo_hash_long_message_uses_32_bit_length():
     for k in range(0, len(wrapped), 16):
         enc = Cipher(algorithms.AES(h), modes.ECB()).encryptor()
         blk = wrapped[k:k + 16]
-        h = bytes(a ^ b for a, b in zip(enc.update(blk), blk))
+        h = bytes(a ^ b for a, b in zip(enc.update(blk), blk, strict=True))
     assert aes_mmo_hash(data) != h
 
 

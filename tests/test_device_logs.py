@@ -68,10 +68,10 @@ class Rig:
     def send(self, specs):
         self.n += 1
         out = self.hub.handle(self.party.build(specs, counter=self.n))
-        assert out, self.hub.last_rejection
-        resp = message.decode(out[0], self.keys)
+        assert out.frames, self.hub.last_rejection
+        resp = message.decode(out.frames[0], self.keys)
         assert resp.mac is Verdict.VALID
-        return resp.payload, [message.decode(a, self.keys) for a in out[1:]]
+        return resp.payload, [message.decode(a, self.keys) for a in out.frames[1:]]
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_add_sends_cs14_with_empty_hash_then_hash_after_join(rig):
     assert cs14_rows(alerts[0]) == [(eui(1), b"")]
     assert Permit(eui(1), link_key(IC), 90.0) in rig.han
     key = bytes(range(16, 32))
-    joined = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), key)]
+    joined = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), key).frames]
     assert cs14_rows(joined[0]) == [(eui(1), hash_key(key))]
     counters = [alerts[0].header.counter, joined[0].header.counter]
     assert counters[0] < counters[1]
@@ -171,7 +171,7 @@ def test_historic_device_rejoins_with_its_old_key_in_the_first_half(rig):
     assert cs14_rows(alerts[0]) == [(eui(1), b"")]
     assert rig.han[0] == Permit(eui(1), old, 45.0, historic=True)
     rig.clock.advance(44)
-    alerts = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), old, historic=True)]
+    alerts = [message.decode(a, rig.keys) for a in rig.hub.device_joined(eui(1), old, historic=True).frames]
     assert cs14_rows(alerts[0]) == [(eui(1), hash_key(old))]
 
 
@@ -184,9 +184,9 @@ def test_second_half_is_for_the_install_code(rig):
     rig.clock.advance(46)
     rig.hub.tick()
     assert Permit(eui(1), link_key(IC), 44.0) in rig.han  # to the window end
-    assert rig.hub.device_joined(eui(1), old, historic=True) == []  # too late for the historic key
+    assert rig.hub.device_joined(eui(1), old, historic=True).rejected  # too late for the historic key
     new = b"\x66" * 16
-    assert len(rig.hub.device_joined(eui(1), new)) == 1
+    assert len(rig.hub.device_joined(eui(1), new).frames) == 1
     assert rig.hub.state.device_log.get(eui(1)).tc_link_key == new
 
 
@@ -194,8 +194,8 @@ def test_joins_outside_the_window_are_refused(rig):
     rig.send(ccs01(eui(1), IC))
     rig.clock.advance(91)
     rig.hub.tick()
-    assert rig.hub.device_joined(eui(1), b"\x01" * 16) == []
-    assert rig.hub.device_joined(eui(9), b"\x01" * 16) == []  # never whitelisted
+    assert rig.hub.device_joined(eui(1), b"\x01" * 16).rejected
+    assert rig.hub.device_joined(eui(9), b"\x01" * 16).rejected  # never whitelisted
     assert rig.hub.state.device_log.get(eui(1)).tc_link_key is None
 
 
@@ -252,3 +252,18 @@ def test_device_frames_go_up_only_from_devices_in_the_log_and_under_their_own_na
     assert up.forward == [(fake, "conn-1")]
     assert rig.hub.han_event(FrameReceived(eui(2), fake)).rejection[0] is Rejection.UNKNOWN_SOURCE
     assert rig.hub.han_event(FrameReceived(eui(1), cmd)).rejection[0] is Rejection.UNKNOWN_SOURCE
+
+
+def test_malformed_tunnel_data_from_a_device_is_a_security_log_entry(rig):
+    """The radio side reports a device's undecodable tunnel data (a bad GBT block) as MalformedFrame; the hub
+    records it as it would a malformed WAN frame (alert code 0x8F1E), naming the device as the claimed sender."""
+    from chf.core.han import MalformedFrame
+    from chf.core.rejection import Rejection
+    from chf.core.security_log import RejectionInfo
+
+    before = len(rig.hub.state.security_log)
+    out = rig.hub.han_event(MalformedFrame(eui(1), "GBT block: truncated"))
+    assert out.rejection is not None and out.rejection[0] is Rejection.MALFORMED and out.frames == []
+    assert len(rig.hub.state.security_log) == before + 1
+    entry = rig.hub.state.security_log[-1]
+    assert entry.code == 0x8F1E and RejectionInfo.decode(entry.info).originator == eui(1)

@@ -3,11 +3,12 @@
 import asyncio
 
 import pytest
-from han_rig import DIVORCE, ESME, GSME, HUB_A, HUB_B, INSTALL_CODE, OTHER_CODE, frozen, hub, node, until
+from han_rig import DIVORCE, EchoApp, ESME, GSME, HUB_A, HUB_B, INSTALL_CODE, OTHER_CODE, frozen, hub, node, until
 from rtds_data import frame
 
 from chf.core.han import FormNetwork, FrameReceived, Joined, JoinMethod, JoinRefused, Left, Permit, Remove, Tunnel
 from zigbee.clock import EmulatedClock
+from zigbee.device_app import DeviceOutcome
 from zigbee.keys import install_code_key, swap_out_key
 from zigbee.medium import Kind, Medium
 from zigbee.node import TRANSITIONS, DeviceType, NodeEvent, NodeState, TransitionError
@@ -310,5 +311,29 @@ def test_orphan_still_bound_to_its_han_does_not_join_elsewhere_with_its_install_
         await m.stop()
         await a.han.stop()
         await b.han.stop()
+
+    run(go())
+
+
+def test_malformed_gbt_block_from_a_device_reaches_the_hub_as_an_event():
+    """A device that answers with a broken GBT block (a `DD 09` header and nothing valid after it): the radio side
+    must hand the hub a MalformedFrame (for its security log), not swallow gbcs.DecodeError in zigpy's listener."""
+    from chf.core.han import MalformedFrame
+
+    class BrokenBlockApp(EchoApp):
+        def handle(self, frame):
+            self.seen.append(frame)
+            return DeviceOutcome([b"\xDD\x09\x00\x01"])  # a GBT routing header and nothing valid after it
+
+    async def go():
+        _medium, a, m = await joined_pair()
+        m.app = BrokenBlockApp()
+        await a.han.execute(Tunnel(ESME, b"any frame"))
+        assert await until(lambda: bool(a.of(MalformedFrame)))
+        bad = a.of(MalformedFrame)[0]
+        assert bad.eui == ESME and "GBT block" in bad.reason
+        assert not a.of(FrameReceived)
+        await m.stop()
+        await a.han.stop()
 
     run(go())

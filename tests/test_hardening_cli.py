@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtds_data import require_rtds
 
+from chf.core.errors import ConfigurationError
 from chf.app.cli import main
 from chf.runtime.hub_runtime import RunOptions, build_hub, release_locks
 from chf.runtime.wan import Dispatcher
@@ -90,9 +91,9 @@ def test_send_bad_port(capsys):
     assert one_line_error(rc, err) and "99999" in err
 
 
-def test_run_bad_port(tmp_path):
-    with pytest.raises(SystemExit, match="port 0-65535"):
-        main(["run", "--state", str(tmp_path), "--wan", "127.0.0.1:99999"])
+def test_run_bad_port(tmp_path, capsys):
+    assert main(["run", "--state", str(tmp_path), "--wan", "127.0.0.1:99999"]) == 1
+    assert "port 0-65535" in capsys.readouterr().err
     assert not (tmp_path / "keys").exists()  # refused before touching the state
 
 
@@ -105,7 +106,7 @@ def test_run_bad_port(tmp_path):
 def test_run_option_bounds(tmp_path, opts, match):
     from chf.runtime.hub_runtime import wan_limits
     o = RunOptions(state=str(tmp_path), **opts)
-    with pytest.raises(SystemExit, match=match):
+    with pytest.raises(ConfigurationError, match=match):
         wan_limits(o)
         build_hub(o)
 

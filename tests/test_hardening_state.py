@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from chf.core.errors import ChfError
 from chf.core.clock import ManualClock
 from chf.core.hub import Hub, HubConfig, Rejection
 from chf.core.identity import RTDS
@@ -51,7 +52,8 @@ def first_block(counter: int, size: int = 60000) -> bytes:
 # ------------------------------------------------------------------------------------------ 1. GBT reassembly
 def test_incomplete_gbt_transfers_are_bounded_in_number_and_bytes(hub):
     for c in range(1, 101):
-        assert hub.handle(first_block(c)) == []
+        out = hub.handle(first_block(c))
+        assert out.frames == [] and not out.rejected  # held for reassembly, not refused
     held = hub.gbt.pending()
     assert len(held) <= MAX_TRANSFERS
     assert sum(len(t.blocks[1]) for t in hub.gbt._transfers.values()) <= MAX_TOTAL_BYTES
@@ -90,7 +92,8 @@ def test_a_flood_of_rejections_costs_no_commit_each(hub, keys):
     for n in range(200):
         bad = bytearray(p.build(ccs02(ESME), counter=5000 + n))
         bad[-1] ^= 1
-        assert hub.handle(bytes(bad)) == []
+        out = hub.handle(bytes(bad))
+        assert out.frames == [] and out.rejection is not None
     assert hub.rejections == 200
     assert len(saves) <= 2  # the first is saved at once, the rest at the next flush
     hub.flush()
@@ -114,8 +117,9 @@ def test_the_tick_flushes_pending_rejections(hub, keys):
 def test_noise_does_not_wash_out_a_replay(hub, keys):
     p = party(keys)
     first = p.build(ccs06(), counter=3000)
-    assert hub.handle(first)
-    assert hub.handle(first) == []  # the replay
+    assert hub.handle(first).frames
+    replay = hub.handle(first)
+    assert replay.frames == [] and replay.rejection is not None and replay.rejection[0] is Rejection.REPLAY
     for n in range(300):  # malformed frames from 300 claimed senders, and garbage
         f = bytearray(p.build(ccs06(), counter=4000 + n))
         f[-1] ^= 1
@@ -174,12 +178,12 @@ def test_an_emptied_database_in_a_used_state_directory_is_refused(tmp_path):
     for f in db.parent.glob("*-wal"):
         f.unlink()
     release_locks()
-    with pytest.raises(SystemExit, match="--fresh") as e:
+    with pytest.raises(ChfError, match="--fresh") as e:
         build_hub(run_opts(tmp_path))
     assert str(db) in str(e.value) and "\n" not in str(e.value)
     db.unlink()
     release_locks()
-    with pytest.raises(SystemExit, match="empty or missing"):
+    with pytest.raises(ChfError, match="empty or missing"):
         build_hub(run_opts(tmp_path))
     release_locks()
     h = build_hub(run_opts(tmp_path, fresh=True))  # afresh, on purpose
@@ -196,7 +200,7 @@ def test_a_corrupt_database_is_one_clear_line(tmp_path):
     with open(db, "r+b") as f:
         f.write(b"\xFF" * 100)
     release_locks()
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(StoreError) as e:
         build_hub(run_opts(tmp_path))
     msg = str(e.value)
     assert "is damaged" in msg and str(db) in msg and "--fresh" in msg and "\n" not in msg
@@ -258,11 +262,12 @@ def test_a_full_disk_refuses_changes_but_serves_reads(keys, tmp_path):
     store = FullStore(tmp_path / "hub.sqlite")
     hub = Hub(HubConfig(RTDS), keys, store, ManualClock(datetime(2020, 1, 1, tzinfo=timezone.utc)))
     p = party(keys)
-    assert hub.handle(p.build(ccs01(ESME, bytes(16)), counter=100)) == []  # a change: not acknowledged
+    out = hub.handle(p.build(ccs01(ESME, bytes(16)), counter=100))  # a change: not acknowledged
+    assert out.frames == [] and isinstance(out.error, StoreError) and out.rejection is None
     assert ESME not in hub.state.device_log
-    assert hub.handle(p.build(ccs06(), counter=101))  # a read: answered
+    assert hub.handle(p.build(ccs06(), counter=101)).frames  # a read: answered
     store.full = False
-    assert hub.handle(p.build(ccs01(ESME, bytes(16)), counter=102))  # space is back
+    assert hub.handle(p.build(ccs01(ESME, bytes(16)), counter=102)).frames  # space is back
     st = SqliteStore(tmp_path / "hub.sqlite").load(RTDS.extended_pan_id, 16)
     assert ESME in st.device_log and st.counters[keys.acb] == 102
 

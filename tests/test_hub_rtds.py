@@ -39,7 +39,7 @@ def seed(hub, keys, *steps, start=0x100):
     party = RemoteParty(keys, keys.acb, RTDS.eui, SUPPLIER)
     for i, specs in enumerate(steps):
         out = hub.handle(party.build(specs, counter=start + i))
-        assert out and message.decode(out[0], keys).mac is Verdict.VALID
+        assert out.frames and message.decode(out.frames[0], keys).mac is Verdict.VALID
 
 
 def exchange(hub, command):
@@ -106,7 +106,7 @@ def test_ccs06_and_ccs05_04_success_structure(keys, tmp_path):
     seed(hub, keys, ccs01(ESME, IC, 0), ccs01(GSME, IC, 1))
     for d, uc in (("8.9_CCS06", "CCS06"), ("8.9_CCS05CCS04", "CCS05CCS04")):
         cmd = frame(f"{d}/{uc}_8.9_SUCCESS_COMMAND_GBCS.HEX")
-        got = hub.handle(cmd)[0]
+        got = hub.handle(cmd).frames[0]
         assert response_shape(got) == response_shape(frame(f"{d}/{uc}_8.9_SUCCESS_RESPONSE_GBCS.HEX"))
         hub.state.counters.clear()  # both RTDS commands use counter 0x514
 
@@ -116,10 +116,10 @@ def test_ccs07_success_structure(keys, tmp_path):
     seed(hub, keys, *(ccs01(e, IC, t) for e, t in ((ESME, 0), (GSME, 1), (GPF, 254), (PPMID, 132))))
     for i, e in enumerate((ESME, GSME, GPF, PPMID)):
         alerts = hub.device_joined(e, bytes([i + 1]) * 16)  # inside the CCS01 join window
-        assert len(alerts) == 1, hub.last_rejection
+        assert len(alerts.frames) == 1, hub.last_rejection
     seed(hub, keys, ccs02(GPF), ccs02(PPMID), start=0x200)
     hub.state.counters.clear()
-    got = hub.handle(frame("8.9_CCS07/CCS07_8.9_SUCCESS_COMMAND_GBCS.HEX"))[0]
+    got = hub.handle(frame("8.9_CCS07/CCS07_8.9_SUCCESS_COMMAND_GBCS.HEX")).frames[0]
     exp = frame("8.9_CCS07/CCS07_8.9_SUCCESS_RESPONSE_GBCS.HEX")
     assert response_shape(got) == response_shape(exp)
 
@@ -131,7 +131,7 @@ def test_ecs35c_ecs35d_success_structure(keys, tmp_path):
     from chf.core.state import LogEntry
     hub.state.log_event(LogEntry(0x1C35F900, 0x8154, b"\x00\x9B"))
     for d, uc in (("6.13_ECS35c", "ECS35c"), ("6.13_ECS35d", "ECS35d")):
-        got = hub.handle(frame(f"{d}/{uc}_6.13_SUCCESS_COMMAND_GBCS.HEX"))[0]
+        got = hub.handle(frame(f"{d}/{uc}_6.13_SUCCESS_COMMAND_GBCS.HEX")).frames[0]
         exp = frame(f"{d}/{uc}_6.13_SUCCESS_RESPONSE_GBCS.HEX")
         rg, re_ = dlms.decode(decode_frame(got).header.payload), dlms.decode(decode_frame(exp).header.payload)
         assert rg.data[0].tag == re_.data[0].tag == 0x13
@@ -144,8 +144,8 @@ def test_ecs35c_ecs35d_success_structure(keys, tmp_path):
 def test_cs14_alert_verifies_and_carries_the_backup(keys, tmp_path):
     hub = make_hub(keys, tmp_path)
     out = hub.handle(frame("8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"))
-    assert len(out) == 2
-    alert = message.decode(out[1], keys)
+    assert len(out.frames) == 2
+    alert = message.decode(out.frames[1], keys)
     assert alert.mac is Verdict.VALID
     h = alert.header
     assert (h.message_code, int(h.cra), h.recipient) == (0x0018, 3, keys.acb)
@@ -165,8 +165,8 @@ def test_ecs52_firmware_version_and_legacy_active_devices_code(keys, tmp_path):
     from chf.remote.commands import ccs06, ecs52
     hub = make_hub(keys, tmp_path)
     party = RemoteParty(keys, keys.acb, RTDS.eui, SUPPLIER)
-    r = dlms.decode(decode_frame(hub.handle(party.build(ecs52(), counter=5))[0]).header.payload)
+    r = dlms.decode(decode_frame(hub.handle(party.build(ecs52(), counter=5)).frames[0]).header.payload)
     assert [s.result for s in r.results] == [0] and bytes(r.data[0].value) == RTDS.firmware_version
-    a = dlms.decode(decode_frame(hub.handle(party.build(ccs06(legacy_code=True), counter=6))[0]).header.payload)
-    b = dlms.decode(decode_frame(hub.handle(party.build(ccs06(), counter=7))[0]).header.payload)
+    a = dlms.decode(decode_frame(hub.handle(party.build(ccs06(legacy_code=True), counter=6)).frames[0]).header.payload)
+    b = dlms.decode(decode_frame(hub.handle(party.build(ccs06(), counter=7)).frames[0]).header.payload)
     assert a.data == b.data and a.results == b.results

@@ -30,7 +30,7 @@ def hub(keys, tmp_path):
     h = Hub(HubConfig(RTDS), keys, SqliteStore(tmp_path / "hub.sqlite"),
             ManualClock(datetime(2020, 1, 1, tzinfo=timezone.utc)))
     party = RemoteParty(keys, keys.acb, RTDS.eui, SUPPLIER)
-    assert h.handle(party.build(ccs01(ESME, IC), counter=1000))  # an accepted baseline
+    assert h.handle(party.build(ccs01(ESME, IC), counter=1000)).frames  # an accepted baseline
     return h
 
 
@@ -52,7 +52,8 @@ def recorded(entries):
 
 def assert_rejected(hub, data, why):
     before = durable(hub)
-    assert hub.handle(data) == []
+    out = hub.handle(data)
+    assert out.frames == [] and out.rejection is not None and out.rejection[0] is why
     assert hub.last_rejection[0] is why
     hub.flush()  # rejections reach the store with the next commit or flush (batched, chf/security_log.py)
     after = durable(hub)
@@ -83,7 +84,7 @@ def test_unknown_originator(hub, keys):
 def test_replayed_and_lower_counter(hub, keys):
     p = party(keys)
     first = p.build(ccs06(), counter=3000)
-    assert hub.handle(first)
+    assert hub.handle(first).frames
     assert_rejected(hub, first, Rejection.REPLAY)
     assert_rejected(hub, p.build(ccs02(ESME), counter=2999), Rejection.REPLAY)
     assert_rejected(hub, p.build(ccs02(ESME), counter=3000), Rejection.REPLAY)
@@ -149,8 +150,8 @@ def test_not_supported_use_case_gets_ecs100_when_hub_can_sign(tmp_path):
     specs = (0x010A, [RequestSpec.get(1, "0-0:94.44.10.2", 2)], [Data.null()])
     cmd = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier")).build(specs, counter=77)
     out = hub.handle(cmd)
-    assert len(out) == 1
-    alert = message.decode(out[0], keys)
+    assert len(out.frames) == 1
+    alert = message.decode(out.frames[0], keys)
     assert alert.signature is Verdict.VALID and alert.frame.mac is None
     assert alert.header.message_code == 0x0120 and alert.payload.alert_code == 0x8F85
     assert bytes(alert.payload.alert_body[0].value) == (0x010A).to_bytes(2, "big") + (77).to_bytes(8, "big")
@@ -163,12 +164,12 @@ def test_gbt_blocks_are_reassembled_before_handling(hub, keys):
     blocks = split_frame(party(keys).build(ccs06(), counter=4000), 20)
     assert len(blocks) > 2
     outs = [hub.handle(b) for b in reversed(blocks)]
-    assert all(o == [] for o in outs[:-1]) and len(outs[-1]) == 1
-    assert decode_frame(outs[-1][0]).header.counter == 4000
+    assert all(o.frames == [] and not o.rejected for o in outs[:-1]) and len(outs[-1].frames) == 1
+    assert decode_frame(outs[-1].frames[0]).header.counter == 4000
 
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -187,5 +188,5 @@ def test_no_mutated_or_random_input_crashes_the_hub_or_changes_its_logs(hub, key
     if frame_ == good:
         return
     before = durable(hub)
-    assert hub.handle(frame_) == []
+    assert hub.handle(frame_).frames == []
     assert durable(hub)[:4] == before[:4]

@@ -58,7 +58,7 @@ class HubRig:
     def send(self, specs, observe=True, mpxns=()):
         self.n += 1
         sent = self.party.build(specs, counter=self.n)
-        received = list(self.hub.handle(sent))
+        received = list(self.hub.handle(sent).frames)
         assert received, self.hub.last_rejection
         if observe:
             self.inv.observe(sent, received, mpxns=mpxns, now=self.clock.now())
@@ -162,7 +162,7 @@ def test_restore_sr_8_16_associates_records_hash_mpxn_and_whitelists(tmp_path, i
     old.send(ccs01(eui(3), IC, DeviceType.GSME), mpxns=["9876543210"])
     key = b"\x33" * 16
     alerts = old.hub.device_joined(eui(3), key)
-    inv.observe(None, list(alerts))
+    inv.observe(None, list(alerts.frames))
     _, got = old.send(ccs07())
     log = parse_chf_device_log(base64.b64encode(got[0]).decode())  # SR 8.16's base64 CHF Device Log
     epid, entries = log.entry_for(eui(3))
@@ -215,7 +215,7 @@ def test_remove_ends_the_association_only_with_that_hub(hub_a, inv):
 def test_cs14_records_the_hash(hub_a, inv):
     hub_a.send(ccs01(eui(8), IC, DeviceType.ESME))
     key = b"\x08" * 16
-    inv.observe(None, list(hub_a.hub.device_joined(eui(8), key)))
+    inv.observe(None, list(hub_a.hub.device_joined(eui(8), key).frames))
     assert inv.get(hx(eui(8))).hashed_key == hx(hash_key(key))
 
 
@@ -296,7 +296,7 @@ def test_reconcile_finds_every_planted_kind_and_each_fix_works(tmp_path, inv):
     w.meter(eui(23)).disconnect()
     # stranded meter: Associated with A, in A's historic log only
     w.a.send(ccs01(eui(24), IC, DeviceType.GSME))
-    inv.observe(None, list(w.a.hub.device_joined(eui(24), b"\x24" * 16)))
+    inv.observe(None, list(w.a.hub.device_joined(eui(24), b"\x24" * 16).frames))
     w.a.send(ccs02(eui(24)), observe=False)
     # meter M (ESME on A) whose log names: a device no hub knows (stranded), a device on hub B (out of step);
     # and a PPMID on A the mirror records as joined but the meter lost (out of step)
@@ -398,7 +398,7 @@ def test_garbage_never_raises(hub_a, inv):
 def test_chf_device_log_forms(hub_a):
     hub_a.send(ccs01(eui(60), IC, DeviceType.ESME), observe=False)
     alerts = hub_a.hub.device_joined(eui(60), b"\x60" * 16)
-    cs14 = alerts[0]
+    cs14 = alerts.frames[0]
     want = (hub_a.hub.state.extended_pan_id, hash_key(b"\x60" * 16))  # what the hub holds
     assert entry_from_backup(cs14, eui(60)) == want
     by_frame = parse_chf_device_log(base64.b64encode(cs14).decode())

@@ -33,10 +33,12 @@ from chf.core.han import (
     JoinMethod,
     JoinRefused,
     Left,
+    MalformedFrame,
     Permit,
     Remove,
     Tunnel,
 )
+from gbcs.errors import DecodeError
 from zigbee import tunnel
 from zigbee.clock import EmulatedClock
 from zigbee.medium import Medium
@@ -264,8 +266,8 @@ class ZigpyHan:
     def _frame_in(self, eui: bytes, data: bytes, packet: t.ZigbeePacket) -> None:
         try:
             frame = self._reassembly.setdefault(eui, tunnel.Reassembly()).add(data)
-        except ValueError as e:  # gbcs.DecodeError of a bad GBT block
-            log.warning("GBT from %s: %s", eui.hex().upper(), e)
+        except DecodeError as e:  # a bad GBT block: the hub's security log records it (GBCS §5 malformed)
+            self._emit(MalformedFrame(eui, f"GBT block: {e}"))
             return
         if frame is not None:
             self._emit(FrameReceived(eui, frame, packet.lqi, packet.rssi))

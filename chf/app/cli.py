@@ -11,6 +11,7 @@ from pathlib import Path
 
 from chf.app.inputs import Input, parse_text, read_inputs
 from chf.app.inventory_cli import inventory_command
+from chf.core.errors import ChfError
 from gbcs.errors import DecodeError, EncodeError, GbcsError
 from gbcs.gfi import is_gfi
 from gbcs.keys import ACB_EUI, KeyStore
@@ -523,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_codec()
     try:
         return args.func(args)
+    except ChfError as e:  # library code raises; only here does a failure become a message and an exit status
+        print(f"chf {args.command}: {e}", file=sys.stderr)
+        return e.exit_status
     except (GbcsError, OSError, json.JSONDecodeError, ValueError) as e:
         print(f"chf {args.command}: {e}", file=sys.stderr)
         return 2

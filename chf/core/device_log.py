@@ -14,7 +14,8 @@ from datetime import datetime
 from enum import Enum
 
 from chf.core.install_code import hash_key
-from gbcs.chf_objects import Status
+from gbcs.chf_objects import DeviceType as DeviceType  # re-exported: the device log speaks of it
+from gbcs.chf_objects import Status as Status
 
 DEFAULT_CAPACITY = 16
 

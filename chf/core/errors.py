@@ -9,7 +9,7 @@ from __future__ import annotations
 class ChfError(Exception):
     """A failure the user can act on; its text is one line that says what and where."""
 
-    exit_status = 2
+    exit_status = 1
 
 
 class ConfigurationError(ChfError):
@@ -18,5 +18,3 @@ class ConfigurationError(ChfError):
 
 class StoreError(ChfError):
     """The state database cannot be used as it is: damaged, full, locked or missing. One line naming the file."""
-
-    exit_status = 3

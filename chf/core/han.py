@@ -91,7 +91,16 @@ class FrameReceived:
     rssi: int | None = None
 
 
-HanEvent = Joined | Left | JoinRefused | FrameReceived
+@dataclass(frozen=True)
+class MalformedFrame:
+    """Tunnel data from a device that the radio side could not make a frame of (e.g. a bad GBT block): the hub
+    records it in its security log as it would a malformed WAN frame."""
+
+    eui: bytes
+    reason: str
+
+
+HanEvent = Joined | Left | JoinRefused | FrameReceived | MalformedFrame
 
 
 class Han(Protocol):

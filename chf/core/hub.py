@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from chf.core.clock import Clock, dlms_date_time, zigbee_seconds
 from chf.core.device_log import DEFAULT_CAPACITY, Status, record_link
 from chf.core.faults import FaultTable
-from chf.core.han import FrameReceived, HanCommand, HanEvent, Joined, JoinMethod, JoinRefused, Left, Permit, Remove, Tunnel
+from chf.core.han import (FrameReceived, HanCommand, HanEvent, Joined, JoinMethod, JoinRefused, Left, MalformedFrame,
+                          Permit, Remove, Tunnel)
 from chf.core.identity import HubIdentity
 from chf.core.install_code import link_key
 from chf.core.join_window import JoinPhase
@@ -265,6 +266,9 @@ class Hub:
                 return self._reject(Rejection.UNKNOWN_SOURCE if event.eui not in self.state.device_log
                                     else Rejection.AUTHENTICATION,
                                     f"join by {event.eui.hex().upper()} refused: {event.reason}")
+            if isinstance(event, MalformedFrame):
+                return self._reject(Rejection.MALFORMED, f"tunnel data from {event.eui.hex().upper()}: {event.reason}",
+                                    event.eui)
             if isinstance(event, Left):
                 entry = self.state.device_log.get(event.eui)
                 if entry is not None:

@@ -17,6 +17,7 @@ from chf.core.faults import FaultTable, parse_fault
 from chf.core.han import Han, HanCommand, HanEvent, RecordingHan
 from chf.core.hub import Hub, HubConfig, Outcome
 from chf.core.identity import PROFILES, HubIdentity
+from chf.core.errors import ConfigurationError
 from chf.core.store import StoreError
 from chf.runtime.sqlite_store import SqliteStore
 from chf.runtime.wan import Dispatcher, TcpWan, serve_serial
@@ -64,13 +65,13 @@ def wan_address(wan: str) -> tuple[str, int]:
 
 
 def parse_wan(wan: str) -> tuple[str, int] | None:
-    """`HOST:PORT` as (host, port), None for `serial://...`; SystemExit with one line for anything else."""
+    """`HOST:PORT` as (host, port), None for `serial://...`; ConfigurationError with one line for anything else."""
     if wan.startswith("serial://"):
         return None
     try:
         return wan_address(wan)
     except ValueError:
-        raise SystemExit(f"chf run: --wan HOST:PORT (port 0-65535) or serial://DEVICE expected, got {wan!r}") from None
+        raise ConfigurationError(f"--wan HOST:PORT (port 0-65535) or serial://DEVICE expected, got {wan!r}") from None
 
 
 def _hex(v: str | None, n: int, name: str) -> bytes | None:
@@ -81,7 +82,7 @@ def _hex(v: str | None, n: int, name: str) -> bytes | None:
     except ValueError:
         b = b""
     if len(b) != n:
-        raise SystemExit(f"chf run: {name} takes {n} bytes of hex, got {v!r}")
+        raise ConfigurationError(f"{name} takes {n} bytes of hex, got {v!r}")
     return b
 
 
@@ -101,7 +102,7 @@ def _lock_state(state_dir: Path) -> None:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         f.close()
-        raise SystemExit(f"chf run: another hub is running on {state_dir} (state/hub.lock is held)") from None
+        raise ConfigurationError(f"another hub is running on {state_dir} (state/hub.lock is held)") from None
     _locks[key] = f
 
 
@@ -118,7 +119,7 @@ def _lock_database(db: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
-        raise SystemExit(f"chf run: another hub is using {db} (the database is locked)") from None
+        raise ConfigurationError(f"another hub is using {db} (the database is locked)") from None
     _locks[key] = fd  # never closed: closing any descriptor of the file would drop SQLite's locks too
 
 
@@ -145,10 +146,10 @@ def _check_continuity(store: SqliteStore, db: Path, fresh: bool) -> None:
     try:
         expected = marker.read_text().strip() if marker.exists() else None
     except OSError as e:
-        raise SystemExit(f"chf run: cannot read {marker}: {e.strerror}") from None
+        raise ConfigurationError(f"cannot read {marker}: {e.strerror}") from None
     if expected is not None and ident != expected and not fresh:
         what = "is empty or missing" if ident is None else "is not the one this state directory was using"
-        raise SystemExit(f"chf run: {db} {what}, but {marker.name} shows this state was used before: its replay "
+        raise ConfigurationError(f"{db} {what}, but {marker.name} shows this state was used before: its replay "
                          "counters would be lost. Restore the database from a backup, or start afresh on purpose "
                          "with `chf run --fresh`.")
     if ident is None or ident != expected:
@@ -164,13 +165,13 @@ def _check_continuity(store: SqliteStore, db: Path, fresh: bool) -> None:
 def build_hub(opts: RunOptions, clock: Clock | None = None, keys: KeyStore | None = None) -> Hub:
     """A hub from `chf run` options; `keys` shares one loaded key store between the hubs of a bench."""
     if opts.profile not in PROFILES:
-        raise SystemExit(f"chf run: unknown profile {opts.profile!r} (choose from {', '.join(PROFILES)})")
+        raise ConfigurationError(f"unknown profile {opts.profile!r} (choose from {', '.join(PROFILES)})")
     parse_wan(opts.wan)
     if opts.capacity is not None and not 1 <= opts.capacity <= MAX_CAPACITY:
-        raise SystemExit(f"chf run: --capacity takes 1 to {MAX_CAPACITY} devices, got {opts.capacity}")
+        raise ConfigurationError(f"--capacity takes 1 to {MAX_CAPACITY} devices, got {opts.capacity}")
     for name, v, n in (("--model", opts.model, MODEL_LEN), ("--manufacturer", opts.manufacturer, MANUFACTURER_LEN)):
         if v is not None and (not v or not v.isascii() or len(v) > n):
-            raise SystemExit(f"chf run: {name} takes 1 to {n} ASCII characters, got {v[:20]!r}")
+            raise ConfigurationError(f"{name} takes 1 to {n} ASCII characters, got {v[:20]!r}")
     if opts.hub_id is not None:
         _hex(opts.hub_id, 8, "--hub-id")
     state_dir = Path(opts.state)
@@ -191,7 +192,7 @@ def build_hub(opts: RunOptions, clock: Clock | None = None, keys: KeyStore | Non
         try:
             parties[bytes.fromhex(eui_hex)] = codes.Role(role)
         except ValueError:
-            raise SystemExit(f"chf run: --trust EUI=ROLE expected (roles: {', '.join(r.value for r in codes.Role)})") \
+            raise ConfigurationError(f"--trust EUI=ROLE expected (roles: {', '.join(r.value for r in codes.Role)})") \
                 from None
     identity = identity.with_overrides(
         eui=bytes.fromhex(opts.hub_id) if opts.hub_id else None,
@@ -210,8 +211,8 @@ def build_hub(opts: RunOptions, clock: Clock | None = None, keys: KeyStore | Non
         store = SqliteStore(db, check=True)
         _check_continuity(store, db, opts.fresh)
         return Hub(config, keys, store, clock or parse_clock(opts.clock), faults=faults)
-    except StoreError as e:
-        raise SystemExit(f"chf run: {e}") from None
+    except StoreError:
+        raise  # a ChfError already: the CLI prints it
 
 
 class HubRuntime:
@@ -387,15 +388,15 @@ def wan_limits(opts: RunOptions) -> WanLimits:
     try:
         nets = parse_networks(opts.control_from or list(DEFAULT_CONTROL_FROM))
     except ValueError as e:
-        raise SystemExit(f"chf run: {e}") from None
+        raise ConfigurationError(f"{e}") from None
     limits = WanLimits(control_from=nets)
     if opts.idle_timeout is not None:
         if not opts.idle_timeout > 0:
-            raise SystemExit("chf run: --idle-timeout takes a positive number of seconds")
+            raise ConfigurationError("--idle-timeout takes a positive number of seconds")
         limits.idle_timeout = opts.idle_timeout
     if opts.max_connections is not None:
         if opts.max_connections < 1:
-            raise SystemExit("chf run: --max-connections takes a positive number")
+            raise ConfigurationError("--max-connections takes a positive number")
         limits.max_connections = opts.max_connections
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY:
@@ -421,5 +422,5 @@ def run(opts: RunOptions) -> int:
     try:
         asyncio.run(_serve_tcp(hub, host, port, limits=limits))
     except OSError as e:
-        raise SystemExit(f"chf run: cannot listen on {opts.wan}: {e.strerror or e}") from None
+        raise ConfigurationError(f"cannot listen on {opts.wan}: {e.strerror or e}") from None
     return 0
