@@ -55,7 +55,7 @@ def assert_rejected(hub, data, why):
     out = hub.handle(data)
     assert out.frames == [] and out.rejection is not None and out.rejection[0] is why
     assert hub.last_rejection[0] is why
-    hub.flush()  # rejections reach the store with the next commit or flush (batched, chf/security_log.py)
+    hub.flush()  # rejections reach the store with the next commit or flush (batched, chf/core/security_log.py)
     after = durable(hub)
     assert after[:4] == before[:4]          # nothing changed ...
     assert after[4] == before[4] + 1        # ... but the security log

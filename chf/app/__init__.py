@@ -1,0 +1,1 @@
+"""The command line (`cli`) and its commands: decode, demo, triage, inventory."""

@@ -515,7 +515,7 @@ def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["inventory"]:  # its own parser (chf/inventory/cli.py); live reads from a running bench
+    if argv[:1] == ["inventory"]:  # its own parser (chf/remote/inventory/cli.py); live reads from a running bench
         from chf.remote.inventory_live import read_bench_logs
 
         configure_codec()

@@ -230,7 +230,7 @@ class Hub:
     def _reject(self, why: Rejection, detail: str, originator: bytes | None = None,
                 counter: int | None = None) -> Outcome:
         """Refuse a frame: a security-log entry (sender, counter, repeats) kept in memory until the next commit
-        or `flush`, so a rejection costs no disk write (chf/security_log.py)."""
+        or `flush`, so a rejection costs no disk write (chf/core/security_log.py)."""
         self.last_rejection = (why, detail)
         self.rejections += 1
         if log.isEnabledFor(logging.INFO):

@@ -5,7 +5,7 @@ One frame per line, `GBCS:DATA#0:<len>:<HEX>` + CRLF, both ways (DCC GFI framing
 rigs (faults, state, simulated joins); they never carry GBCS, and only peers allowed by `WanLimits.control_from`
 (loopback by default) may use them. Unsolicited alerts (from the HAN side or the clock) go to every connected
 client; with none connected they wait in a bounded outbox. Connections are capped, silent ones time out, and
-clients take turns line by line so one flood cannot starve another (chf/wan_limits.py).
+clients take turns line by line so one flood cannot starve another (chf/runtime/wan_limits.py).
 """
 
 from __future__ import annotations

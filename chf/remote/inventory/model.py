@@ -56,7 +56,7 @@ class DeviceKind(str, Enum):
 
 
 # register_device.device_type of CCS01 (gbcs-use-cases.html CCS01: 0 ESME, 1 GSME, 13 HC ALCS, 128 IHD, 130 CAD,
-# 132 PPMID; 254 GPF; 253 is this project's provisional HHT value, chf/device_log.py).
+# 132 PPMID; 254 GPF; 253 is this project's provisional HHT value, chf/core/device_log.py).
 _CHF_LOG_TYPES = {0: DeviceKind.ESME, 1: DeviceKind.GSME, 13: DeviceKind.HCALCS, 128: DeviceKind.IHD,
                   130: DeviceKind.CAD, 132: DeviceKind.PPMID, 253: DeviceKind.HHT, 254: DeviceKind.GPF}
 # GBCS DeviceType of join commands and meter device logs (CS03x, CS07): GBCS v0.8.1 JoinDevice table — gSME(0),
