@@ -26,6 +26,9 @@ FRAME = bytes.fromhex("DF09") + bytes(120)  # a frame-sized payload; the fake me
 
 
 class _Echo:
+    def attach_radio(self, radio: object) -> None:
+        pass
+
     def handle(self, frame: bytes) -> DeviceOutcome:
         return DeviceOutcome([frame])
 

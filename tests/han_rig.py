@@ -28,6 +28,9 @@ class EchoApp:
 
     seen: list[bytes] = field(default_factory=list)
 
+    def attach_radio(self, radio) -> None:
+        self.radio = radio
+
     def handle(self, frame: bytes) -> DeviceOutcome:
         self.seen.append(frame)
         return DeviceOutcome([frame], divorce=frame == DIVORCE)

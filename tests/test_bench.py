@@ -341,3 +341,20 @@ def test_served_hub_commits_on_its_worker_thread_when_closing(tmp_path):
     finally:
         r.close()
     assert threads and all(name.startswith("hub") for name in threads), threads
+
+
+def test_a_meter_divorced_and_joined_again_can_be_divorced_again(rig):
+    """factory → joined → divorced → joined → divorced: the second Disconnect succeeds (it answered notJoined while
+    the GBCS half kept its own copy of the join state), and CHF:HAN's radio and application views agree."""
+    assert rig.join("A", ESME) is not None
+    r = rig.meter("A", ESME, "DISCONNECT")
+    assert r is not None and _asn1_code(r) == 0
+    assert rig.chf("A", "CCS02", device=bytes.fromhex(ESME)) is not None
+    assert rig.join("A", ESME) is not None  # with its install code: a new TC link key
+    node = rig.node(ESME)
+    assert node.joined and node.app.joined
+    r = rig.meter("A", ESME, "DISCONNECT")
+    assert r is not None and _asn1_code(r) == 0
+    han = json.loads(rig.links["A"].control("HAN").split(" ", 1)[1])
+    meter = next(m for m in han["meters"] if m["eui"] == ESME)
+    assert meter["state"] == "factory" and meter["application"]["joined"] is False

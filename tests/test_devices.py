@@ -262,3 +262,42 @@ def test_gcs38_on_the_gsme(pki_keys):
     assert rsp.header.payload == bytes.fromhex("010901010702000C0800010602004104") + gsme.firmware_version
     esme = _meter(pki_keys)
     assert esme.handle(mc.gcs38(_supplier(pki_keys), esme.eui, 1)).frames == []
+
+
+def test_radio_and_application_agree_on_joining_over_the_whole_transition_table(pki_keys):
+    """One truth for "on a SMHAN": walking every transition of the radio half's table (join, re-join, leave,
+    keep-alive loss, divorce, from every state), the GBCS half's `joined` and its CHF:HAN snapshot follow the radio
+    half's state. Before, a Disconnect set the application's own flag and no re-join ever set it back."""
+    import asyncio
+
+    from zigbee.clock import EmulatedClock
+    from zigbee.medium import Medium
+    from zigbee.node import TRANSITIONS, EmulatedNode, NodeState
+    from zigbee.node import DeviceType as RadioType
+
+    async def go():
+        app = _meter(pki_keys)
+        node = EmulatedNode(Medium(EmulatedClock(time_scale=0)), app.eui, RadioType.ESME, bytes(16), app)
+        for (start, event), end in TRANSITIONS.items():
+            node.state = start
+            node.fire(event)
+            assert node.state is end
+            on = end in (NodeState.JOINED, NodeState.REJOINED)
+            assert app.joined is on and node.joined is on, (start, event, end)
+            assert app.snapshot()["joined"] is on and node.snapshot()["application"]["joined"] is on
+
+    asyncio.run(go())
+
+
+def test_disconnect_answers_not_joined_exactly_when_the_radio_half_is_off_the_han(pki_keys):
+    """Disconnect reads the radio half's state: on a HAN → success (and a divorce); off it → notJoined (1)."""
+    from types import SimpleNamespace
+
+    app = _meter(pki_keys)
+    radio = SimpleNamespace(joined=False)
+    app.attach_radio(radio)
+    out = app.handle(mc.disconnect(_supplier(pki_keys), app.eui, 500))
+    assert _code(out.frames[0], "DisconnectFromHANResponse") == 1 and not out.divorce
+    radio.joined = True  # re-joined after the earlier divorce
+    out = app.handle(mc.disconnect(_supplier(pki_keys), app.eui, 501))
+    assert _code(out.frames[0], "DisconnectFromHANResponse") == 0 and out.divorce

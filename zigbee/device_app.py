@@ -18,7 +18,18 @@ class DeviceOutcome:
     divorce: bool = False
 
 
+class RadioView(Protocol):
+    """What the GBCS half may ask its radio half: whether the device is on a SMHAN now. The radio half holds the
+    one truth about joining; the application never keeps a copy of it."""
+
+    @property
+    def joined(self) -> bool: ...
+
+
 class DeviceApplication(Protocol):
+    def attach_radio(self, radio: RadioView) -> None:
+        """Called once by the radio half that carries this application."""
+
     def handle(self, frame: bytes) -> DeviceOutcome:
         """Process one GBCS frame received from the CHF over the tunnel."""
 

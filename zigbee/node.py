@@ -117,6 +117,7 @@ class EmulatedNode:
         self.install_code = bytes(install_code)
         self.ic_key = install_code_key(self.install_code)
         self.app = app
+        app.attach_radio(self)  # the application reads the join state from here: one truth (`joined`)
         self.keep_alive_s = keep_alive_s
         self.scan_s = scan_s if scan_s is not None else keep_alive_s
         self.poll_s = poll_s if poll_s is not None else keep_alive_s

@@ -21,7 +21,7 @@ from gbcs.errors import GbcsError
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import GroupingHeader
 from gbcs.keys import KeyStore
-from zigbee.device_app import DeviceOutcome
+from zigbee.device_app import DeviceOutcome, RadioView
 from zigbee.devices.device_log import CS07, JOIN_CODES, UNJOIN_CODES, DeviceLog, JoinRequest
 from zigbee.devices.security import Authenticator, Refused, Rejection, certificate_usable, response, signing_key_for
 
@@ -78,7 +78,6 @@ class HanDeviceApplication:
     device_log: DeviceLog | None = None
     firmware_version: bytes = DEFAULT_FIRMWARE_VERSION
     faults: frozenset[str] = frozenset()
-    joined: bool = True  # on a SMHAN; the radio half sets it when it (re-)joins or leaves
     counters: dict[bytes, int] = field(default_factory=dict)
     security_log: list[SecurityEvent] = field(default_factory=list)
 
@@ -89,6 +88,17 @@ class HanDeviceApplication:
         self.signing_key, self.throwaway_signing_key = signing_key_for(self.keys, self.eui)
         self._auth = Authenticator(self.eui, self.keys, self.remote_parties, self.counters)
         self.last_rejection: Refused | None = None
+        self._radio: RadioView | None = None
+        self._standalone_joined = True  # only without a radio half (the GBCS half tested alone)
+
+    def attach_radio(self, radio: RadioView) -> None:
+        self._radio = radio
+
+    @property
+    def joined(self) -> bool:
+        """On a SMHAN now: the radio half's state (it joins, re-joins, leaves, divorces); without one, whether a
+        Disconnect has succeeded yet."""
+        return self._radio.joined if self._radio is not None else self._standalone_joined
 
     # ---------------------------------------------------------------------------------------------- seam
     def handle(self, frame: bytes) -> DeviceOutcome:
@@ -133,8 +143,8 @@ class HanDeviceApplication:
         done = handler(self, h)
         out = response(self.keys, self.eui, h, done.payload, self.signing_key)
         self._auth.accept(h)
-        if done.divorce:
-            self.joined = False
+        if done.divorce and self._radio is None:
+            self._standalone_joined = False  # with a radio half, the divorce it carries out is the truth
         return DeviceOutcome([out], done.divorce)
 
     def _refuse(self, r: Refused) -> None:
