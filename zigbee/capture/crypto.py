@@ -67,13 +67,16 @@ def _aes_block(key: bytes, block: bytes) -> bytes:
 def mmo_hash(data: bytes) -> bytes:
     """The Matyas-Meyer-Oseas hash with AES-128 (spec B.6): H0 = 0, Hj = E(Hj-1, Mj) ⊕ Mj.
 
-    Padding (B.6 step 1) for messages shorter than 2^16 bits: `80`, zeros up to 14 mod 16, then the bit length
-    as 16 bits big-endian. Longer messages (a different padding, vectors C.5.4-C.5.6) are refused: nothing in a
-    capture hashes more than a key and a few octets, and that form is not checked against a vector here."""
+    Padding (B.6): for messages shorter than 2^16 bits, `80`, zeros up to 14 mod 16, then the bit length as
+    16 bits big-endian; for longer ones (up to 2^32 bits), `80`, zeros up to 10 mod 16, the bit length as 32 bits
+    big-endian, then 16 zero bits (Annex C.5.4-C.5.6 exercise both sides of the boundary)."""
     bits = len(data) * 8
-    if bits >= 1 << 16:
-        raise ValueError("mmo_hash takes messages shorter than 2^16 bits (8192 octets)")
-    padded = data + b"\x80" + b"\x00" * ((14 - (len(data) + 1)) % BLOCK) + bits.to_bytes(2, "big")
+    if bits < 1 << 16:
+        padded = data + b"\x80" + b"\x00" * ((14 - (len(data) + 1)) % BLOCK) + bits.to_bytes(2, "big")
+    elif bits < 1 << 32:
+        padded = data + b"\x80" + b"\x00" * ((10 - (len(data) + 1)) % BLOCK) + bits.to_bytes(4, "big") + b"\x00\x00"
+    else:
+        raise ValueError("the MMO hash takes messages shorter than 2^32 bits")
     h = bytes(BLOCK)
     for i in range(0, len(padded), BLOCK):
         m = padded[i:i + BLOCK]
