@@ -235,10 +235,15 @@ class Packet:
     """One record of a capture file."""
 
     number: int      # 1-based, over the whole file (Wireshark's frame number)
-    time: float      # seconds since the Unix epoch
+    time_ns: int     # nanoseconds since the Unix epoch (exact, whatever the file's resolution up to ns)
     linktype: int
     data: bytes
     offset: int      # byte offset of the record (pcap) or block (pcapng) in the file
+
+    @property
+    def time(self) -> float:
+        """Seconds since the Unix epoch (a float: about 0.2 µs apart near 2024; use `time_ns` for more)."""
+        return self.time_ns / 1e9
 
 
 class _Input:
@@ -309,15 +314,15 @@ def _read_pcap(inp: _Input, magic: bytes) -> Iterator[Packet]:
         r = record_layout.parse(raw)
         data = inp.read(int(r.incl_len), f"the {int(r.incl_len)} octets of record {number + 1}")
         number += 1
-        frac = int(r.ts_frac) / (1e9 if ns else 1e6)
-        yield Packet(number, int(r.ts_sec) + frac, linktype, data, offset)
+        yield Packet(number, int(r.ts_sec) * 1_000_000_000 + int(r.ts_frac) * (1 if ns else 1000), linktype, data,
+                     offset)
 
 
 def _read_pcapng(inp: _Input) -> Iterator[Packet]:
     number = 0
     first = True
     L = PCAPNG_LE
-    interfaces: list[tuple[int, float]] = []  # (link type, seconds per timestamp unit)
+    interfaces: list[tuple[int, int]] = []  # (link type, if_tsresol)
     while True:
         offset = inp.offset - (4 if first else 0)
         raw_type = b"\x0a\x0d\x0d\x0a" if first else inp.read_or_end(4, "a block type")
@@ -362,9 +367,9 @@ def _read_pcapng(inp: _Input) -> Iterator[Packet]:
                 raise CaptureError(offset, f"packet on interface {iface}, which no interface block declared")
             if start + captured > len(body):
                 raise TruncatedCapture(offset, f"packet of {captured} octets in a block of {len(body)}")
-            linktype, unit = interfaces[iface]
+            linktype, resol = interfaces[iface]
             number += 1
-            yield Packet(number, ts * unit, linktype, body[start:start + captured], offset)
+            yield Packet(number, _nanoseconds(ts, resol), linktype, body[start:start + captured], offset)
         # other blocks (name resolution, statistics, custom) carry no packets
 
 
@@ -374,17 +379,25 @@ def _trailer(inp: _Input, L: dict[str, c.Struct], length: int, offset: int) -> N
         raise CaptureError(inp.offset - 4, f"block at {offset}: trailing length {trailer} ≠ {length}")
 
 
-def _tsresol(options: bytes, L: dict[str, c.Struct]) -> float:
+def _tsresol(options: bytes, L: dict[str, c.Struct]) -> int:
+    """The if_tsresol option (bit 7 clear: 10^-v seconds per unit; set: 2^-v); 6 (µs) when absent."""
     pos = 0
     while pos + 4 <= len(options):
         o = L["option"].parse(options[pos:pos + 4])
         if o.code == OPT_END:
             break
         if o.code == OPT_IF_TSRESOL and o.length >= 1:
-            v = options[pos + 4]
-            return float(2 ** -(v & 0x7F)) if v & 0x80 else float(10 ** -v)
+            return options[pos + 4]
         pos += 4 + int(o.length) + (-int(o.length) % 4)
-    return 1e-6
+    return 6
+
+
+def _nanoseconds(ticks: int, resol: int) -> int:
+    if resol & 0x80:
+        return (ticks * 1_000_000_000) >> (resol & 0x7F)
+    if resol <= 9:
+        return ticks * int(10 ** (9 - resol))
+    return ticks // int(10 ** (resol - 9))
 
 
 # ------------------------------------------------------------------------------------------ 802.15.4 frames
@@ -393,13 +406,17 @@ class RadioFrame:
     """An 802.15.4 frame taken out of a packet: `mpdu` without FCS; `fcs_ok` None when none was captured."""
 
     number: int
-    time: float
+    time_ns: int
     mpdu: bytes
     fcs_ok: bool | None
     encapsulation: str  # "wpan", "wpan-nofcs", "wpan-tap", "zep1", "zep2"
     channel: int | None = None
     rssi: float | None = None
     lqi: int | None = None
+
+    @property
+    def time(self) -> float:
+        return self.time_ns / 1e9
 
 
 def radio_frame(packet: Packet) -> RadioFrame | None:
@@ -408,9 +425,9 @@ def radio_frame(packet: Packet) -> RadioFrame | None:
     lt, d = packet.linktype, packet.data
     if lt == LinkType.IEEE802_15_4_WITHFCS:
         mpdu, ok = split_fcs(d)
-        return RadioFrame(packet.number, packet.time, mpdu, ok, "wpan")
+        return RadioFrame(packet.number, packet.time_ns, mpdu, ok, "wpan")
     if lt == LinkType.IEEE802_15_4_NOFCS:
-        return RadioFrame(packet.number, packet.time, d, None, "wpan-nofcs")
+        return RadioFrame(packet.number, packet.time_ns, d, None, "wpan-nofcs")
     if lt == LinkType.IEEE802_15_4_TAP:
         return _tap(packet)
     udp = _udp_payload(d, lt)
@@ -444,10 +461,10 @@ def _tap(packet: Packet) -> RadioFrame | None:
     frame = d[h.length:]
     if fcs_type == TAP_FCS_CRC16:
         mpdu, ok = split_fcs(frame)
-        return RadioFrame(packet.number, packet.time, mpdu, ok, "wpan-tap", channel, rssi, lqi)
+        return RadioFrame(packet.number, packet.time_ns, mpdu, ok, "wpan-tap", channel, rssi, lqi)
     if fcs_type == TAP_FCS_CRC32:
-        return RadioFrame(packet.number, packet.time, frame[:-4], None, "wpan-tap", channel, rssi, lqi)
-    return RadioFrame(packet.number, packet.time, frame, None, "wpan-tap", channel, rssi, lqi)
+        return RadioFrame(packet.number, packet.time_ns, frame[:-4], None, "wpan-tap", channel, rssi, lqi)
+    return RadioFrame(packet.number, packet.time_ns, frame, None, "wpan-tap", channel, rssi, lqi)
 
 
 def _udp_payload(d: bytes, linktype: int) -> bytes | None:
@@ -505,12 +522,12 @@ def _zep(packet: Packet, d: bytes) -> RadioFrame | None:
         raise CaptureError(packet.offset, f"frame {packet.number}: ZEP length {length} but {len(d) - start} octets")
     if z.mode == 1:  # CRC mode: the frame ends with its FCS
         mpdu, ok = split_fcs(frame)
-        return RadioFrame(packet.number, packet.time, mpdu, ok, kind, int(z.channel), None, int(z.lqi))
+        return RadioFrame(packet.number, packet.time_ns, mpdu, ok, kind, int(z.channel), None, int(z.lqi))
     # LQI mode: the last two octets are TI CC24xx metadata (RSSI, CRC-OK bit 7 | correlation)
     if len(frame) < 2:
-        return RadioFrame(packet.number, packet.time, frame, None, kind, int(z.channel))
+        return RadioFrame(packet.number, packet.time_ns, frame, None, kind, int(z.channel))
     rssi = int.from_bytes(frame[-2:-1], "big", signed=True)
-    return RadioFrame(packet.number, packet.time, frame[:-2], bool(frame[-1] & 0x80), kind, int(z.channel),
+    return RadioFrame(packet.number, packet.time_ns, frame[:-2], bool(frame[-1] & 0x80), kind, int(z.channel),
                       float(rssi), int(z.lqi))
 
 

@@ -107,7 +107,7 @@ class GbcsFrame:
 
     data: bytes
     frame_number: int
-    time: float
+    time_ns: int
     mac_src: mac.Address | None
     mac_dst: mac.Address | None
     nwk_src: int
@@ -122,8 +122,13 @@ class GbcsFrame:
     frames: tuple[int, ...]
 
     @property
+    def time(self) -> float:
+        """Seconds since the Unix epoch."""
+        return self.time_ns / 1e9
+
+    @property
     def datetime(self) -> datetime:
-        return datetime.fromtimestamp(self.time, UTC)
+        return datetime.fromtimestamp(self.time_ns // 1000 / 1e6, UTC)
 
     def decode(self) -> Frame:
         """The GBCS frame decoded (`gbcs.frame.decode_frame`); `gbcs.errors.DecodeError` if it does not."""
@@ -432,7 +437,7 @@ class CaptureReader:
             body = whole
         m = d.mac
         assert m is not None
-        g = GbcsFrame(body, number, d.radio.time, m.src, m.dst, src, dst, self.euis.get((pan, src)),
+        g = GbcsFrame(body, number, d.radio.time_ns, m.src, m.dst, src, dst, self.euis.get((pan, src)),
                       self.euis.get((pan, dst)), pan, tid, t.protocol_id, to_server, header, carried)
         d.gbcs.append(g)
         self.summary.gbcs_frames += 1
