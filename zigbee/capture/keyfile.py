@@ -143,8 +143,8 @@ def parse(text: str) -> list[KeyEntry]:
         try:
             entries.append(KeyEntry(parse_key(s, n), f"line {n}"))
         except KeyFileError:
-            head, _, label = s.partition(" ") if " " in s else s.partition("\t")
-            entries.append(KeyEntry(parse_key(head, n), label.strip() or f"line {n}"))
+            head, *label = re.split(r"\s+", s, maxsplit=1)
+            entries.append(KeyEntry(parse_key(head, n), label[0] if label else f"line {n}"))
     return entries
 
 
