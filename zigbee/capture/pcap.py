@@ -19,7 +19,6 @@ The writers flush every packet, so a reader (Wireshark on a growing file, a FIFO
 from __future__ import annotations
 
 import io
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
@@ -29,7 +28,7 @@ from typing import BinaryIO
 import construct as c  # type: ignore[import-untyped]
 
 from .errors import CaptureError, NotACapture, TruncatedCapture, UnknownLinkType
-from .mac import crc16_kermit, split_fcs
+from .mac import split_fcs
 
 
 class LinkType(IntEnum):
@@ -92,6 +91,10 @@ PCAPNG_BE = _pcapng_layouts(False)
 
 TapHeader = c.Struct("version" / c.Int8ul, "reserved" / c.Int8ul, "length" / c.Int16ul)
 TapTlv = c.Struct("type" / c.Int16ul, "length" / c.Int16ul)
+TapChannel = c.Struct("channel" / c.Int16ul, "page" / c.Int8ul)
+TapRss = c.Float32l
+VlanTag = c.Struct("tci" / c.Int16ub, "ethertype" / c.Int16ub)
+TiMetadata = c.Struct("rssi" / c.Int8sb, "status" / c.BitStruct("crc_ok" / c.Flag, "correlation" / c.BitsInteger(7)))
 ZepV1 = c.Struct("magic" / c.Const(b"EX"), "version" / c.Const(1, c.Int8ul), "channel" / c.Int8ul,
                  "device" / c.Int16ub, "mode" / c.Int8ul, "lqi" / c.Int8ul, c.Padding(7), "length" / c.Int8ul)
 ZepV2Data = c.Struct("magic" / c.Const(b"EX"), "version" / c.Const(2, c.Int8ul), "type" / c.Const(1, c.Int8ul),
@@ -451,10 +454,10 @@ def _tap(packet: Packet) -> RadioFrame | None:
         v = d[pos + 4:pos + 4 + tlv.length]
         if tlv.type == TAP_FCS_TYPE and v:
             fcs_type = v[0]
-        elif tlv.type == TAP_CHANNEL and len(v) >= 2:
-            channel = int.from_bytes(v[:2], "little")
+        elif tlv.type == TAP_CHANNEL and len(v) >= 3:
+            channel = int(TapChannel.parse(v).channel)
         elif tlv.type == TAP_RSS and len(v) == 4:
-            rssi = struct.unpack("<f", v)[0]
+            rssi = float(TapRss.parse(v))
         elif tlv.type == TAP_LQI and v:
             lqi = v[0]
         pos += 4 + tlv.length + (-tlv.length % 4)
@@ -475,7 +478,7 @@ def _udp_payload(d: bytes, linktype: int) -> bytes | None:
         eth = Ethernet.parse(d)
         ethertype, pos = int(eth.ethertype), 14
         while ethertype in (0x8100, 0x88A8) and len(d) >= pos + 4:  # VLAN tags
-            ethertype, pos = int.from_bytes(d[pos + 2:pos + 4], "big"), pos + 4
+            ethertype, pos = int(VlanTag.parse(d[pos:pos + 4]).ethertype), pos + 4
         d = d[pos:]
         if ethertype == 0x86DD:
             if len(d) < 40:
@@ -526,10 +529,7 @@ def _zep(packet: Packet, d: bytes) -> RadioFrame | None:
     # LQI mode: the last two octets are TI CC24xx metadata (RSSI, CRC-OK bit 7 | correlation)
     if len(frame) < 2:
         return RadioFrame(packet.number, packet.time_ns, frame, None, kind, int(z.channel))
-    rssi = int.from_bytes(frame[-2:-1], "big", signed=True)
-    return RadioFrame(packet.number, packet.time_ns, frame[:-2], bool(frame[-1] & 0x80), kind, int(z.channel),
-                      float(rssi), int(z.lqi))
+    meta = TiMetadata.parse(frame[-2:])
+    return RadioFrame(packet.number, packet.time_ns, frame[:-2], bool(meta.status.crc_ok), kind, int(z.channel),
+                      float(meta.rssi), int(z.lqi))
 
-
-def fcs_of(mpdu: bytes) -> bytes:
-    return crc16_kermit(mpdu).to_bytes(2, "little")

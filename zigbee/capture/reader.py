@@ -254,6 +254,10 @@ class CaptureReader:
         if d is not None and d.failure is None:
             d.failure = f
 
+    def _capture_time(self) -> float:
+        """The time of the frame being read: GBT reassembly ages transfers on capture time, not the wall clock."""
+        return self._now
+
     def _learn_eui(self, pan: int | None, short: int | None, eui: bytes | None) -> None:
         if short is not None and eui is not None and short < 0xFFF8:
             self.euis[(pan, short)] = eui
@@ -359,7 +363,8 @@ class CaptureReader:
             return
         d.aps_payload = done.payload
         if ah.profile == zdo.ZDO_PROFILE and ah.cluster == zdo.DEVICE_ANNCE and len(done.payload) >= 12:
-            self._learn_eui(pan, int.from_bytes(done.payload[1:3], "little"), eui_from_air(done.payload[3:11]))
+            annce = zdo.DeviceAnnceLayout.parse(done.payload)
+            self._learn_eui(pan, int(annce.nwk), eui_from_air(bytes(annce.ieee)))
             return
         if ah.profile == zdo.ZDO_PROFILE:
             return
@@ -421,9 +426,7 @@ class CaptureReader:
             return
         carried = tuple(frames)
         if gbt.is_gbt(body):
-            now = self._now
-            reassembler, held = t.reassembly.setdefault(to_server, (gbt.Reassembler(now=lambda: now), []))
-            reassembler.now = lambda: self._now
+            reassembler, held = t.reassembly.setdefault(to_server, (gbt.Reassembler(now=self._capture_time), []))
             held.extend(frames)
             try:
                 whole = reassembler.add(body)

@@ -47,6 +47,9 @@ AuxLayout = c.Struct(
 )
 
 
+NonceLayout = c.Struct("source" / c.Bytes(8), "frame_counter" / c.Int32ul, "control" / c.Bytes(1))
+
+
 def eui_to_air(eui: bytes) -> bytes:
     """An EUI-64 as commshub writes it (`00:0d:6f:…`, most significant octet first) in on-air (LE) order."""
     if len(eui) != 8:
@@ -98,7 +101,8 @@ class AuxHeader:
 
     def nonce(self, source: bytes, level: int = SECURITY_LEVEL) -> bytes:
         """CCM* nonce: source EUI-64 (on-air order) ‖ frame counter LE ‖ security control with `level`."""
-        return eui_to_air(source) + self.frame_counter.to_bytes(4, "little") + self.encode(level)[:1]
+        return bytes(NonceLayout.build({"source": eui_to_air(source), "frame_counter": self.frame_counter,
+                                        "control": self.encode(level)[:1]}))
 
 
 def seal(key: bytes, header: bytes, aux: AuxHeader, source: bytes, payload: bytes,

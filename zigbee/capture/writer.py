@@ -222,13 +222,13 @@ class HanCapture:
         assert sender.nwk is not None
         return mac.data(sender.next("mac_seq"), net.pan_id, mac_dst, sender.nwk, payload)
 
-    def _link_key_between(self, a: bytes, b: bytes) -> tuple[bytes | None, bytes | None]:
-        """(TC link key, the non-TC end) when one of `a`, `b` is the trust centre of the other's network."""
+    def _link_key_between(self, a: bytes, b: bytes) -> bytes | None:
+        """The TC link key when one of `a`, `b` is the trust centre of the other's network."""
         for tc, other in ((a, b), (b, a)):
             node = self.nodes.get(other)
             if tc in self.networks and node is not None and node.network == tc and node.link_key is not None:
-                return node.link_key, other
-        return None, None
+                return node.link_key
+        return None
 
     # ------------------------------------------------------------------------------------------ events: MAC
     def beacon_request(self, node: bytes, *, at: Timestamp = None) -> list[int]:
@@ -313,7 +313,7 @@ class HanCapture:
         if link_key is not None:
             self.set_link_key(node, link_key)
         out = self.scan(node, [coordinator], at=at) if scan else []
-        out += self.associate(node, coordinator, nwk_address=nwk_address, at=at if not out else self._next())
+        out += self.associate(node, coordinator, nwk_address=nwk_address, at=self._next() if out else at)
         out += self.transport_key(coordinator, node, at=self._next())
         if announce:
             out += self.device_announce(node, at=self._next())
@@ -385,7 +385,7 @@ class HanCapture:
         src_short = self._short(src)
         broadcast = dst is None
         dst_short = nwk.BROADCAST_RX_ON if dst is None else self._short(dst)
-        link_key, _ = (None, None) if dst is None else self._link_key_between(src, dst)
+        link_key = None if dst is None else self._link_key_between(src, dst)
         secure = (link_key is not None and profile != zdo.ZDO_PROFILE) if aps_security is None else aps_security
         if secure and link_key is None:
             raise ValueError(f"no TC link key between {eui_text(src)} and {eui_text(dst or b'')}")
