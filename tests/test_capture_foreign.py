@@ -182,3 +182,15 @@ def test_tshark_agrees_on_the_foreign_capture(tmp_path):
     rows = [line.split("\t") for line in out.stdout.splitlines()]
     assert len(rows) == 5
     assert rows[4] == ["5", "0x0071", "0x0042"] and rows[1][2] == "0x0042"
+
+
+def test_foreign_be_pcap_microseconds():
+    f = mac_data(1, ESME, HUB, nwk_secured(ESME, HUB, 1, HUB_EUI, 5, bytes([0x08, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                                                              0x0A, 0x01]) + b"\x00"))
+    psdu = f + crc16(f)
+    data = (struct.pack(">IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 195)
+            + struct.pack(">IIII", 1_700_000_001, 250_000, len(psdu), len(psdu)) + psdu)
+    r = read_capture(data, [NK])
+    (d,) = r.dissections
+    assert d.radio.time_ns == 1_700_000_001_250_000_000 and d.radio.fcs_ok and d.nwk.key == NK
+    assert d.aps.header.cluster == 0 and r.summary.failures == []
