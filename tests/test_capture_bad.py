@@ -201,3 +201,23 @@ def test_key_file_forms():
     assert entries[3].key == entries[2].key and entries[3].label == "line 4"
     with pytest.raises(ValueError):
         keyfile.format_key(bytes(15))
+
+
+def test_damaged_frames_never_escape_as_exceptions(scene):
+    """Every frame of the scene with random octets changed (FCS made right again, so the damage reaches the
+    upper layers): the reader reports failures, it does not raise."""
+    import random
+
+    rng = random.Random(16)
+    frames = len(list(read_packets(scene.path)))
+    for _round in range(20):
+        def damage(n, d):
+            body = bytearray(d[:-2])
+            for _ in range(rng.randint(1, 3)):
+                body[rng.randrange(len(body))] = rng.randrange(256)
+            if rng.random() < 0.3:
+                del body[rng.randrange(len(body)):]
+            return with_fcs(bytes(body))
+
+        r = read_capture(rewrite(scene.path, damage), LINK_KEYS)
+        assert r.summary.radio_frames == r.summary.frames_read == frames and r.summary.failures

@@ -271,8 +271,8 @@ class CaptureReader:
             return d
         try:
             self._mac(d)
-        except FrameError as e:
-            self._fail(radio.number, FailureReason.MALFORMED, str(e), d)
+        except (FrameError, ValueError) as e:  # ValueError: a field value no enum or zigpy type takes
+            self._fail(radio.number, FailureReason.MALFORMED, str(e) if isinstance(e, FrameError) else f"value: {e}", d)
         return d
 
     def _mac(self, d: Dissection) -> None:
@@ -291,6 +291,8 @@ class CaptureReader:
             return
         if m.frame_type != mac.FrameType.DATA or not isinstance(m.src, int) or not isinstance(m.dst, int):
             return  # acks; data with an EUI-64 MAC address is not ZigBee NWK (Wireshark shows LwMesh)
+        if m.security:
+            return  # 802.15.4 MAC security, which ZigBee does not use: the payload is not a NWK frame to read
         if len(m.payload) < 2 or ((m.payload[0] >> 2) & 0x0F) not in (1, 2):
             return  # not a ZigBee NWK frame (protocol version 1 or 2)
         self._nwk(d, m, pan)

@@ -59,7 +59,7 @@ class _Node:
     mac_seq: int = 0
     nwk_seq: int = 0
     aps_counter: int = 0
-    zdo_tsn: int = 0
+    tsn: int = 0  # ZDO and ZCL transaction sequence numbers the capture makes up itself
     nwk_frame_counter: int = 0
     aps_frame_counter: int = 0
 
@@ -301,7 +301,7 @@ class HanCapture:
         """ZDO Device_annce broadcast (to 0xFFFD) by a node that just joined."""
         dev = self._node(node)
         short = self._short(node)
-        tsn = dev.next("zdo_tsn")
+        tsn = dev.next("tsn")
         return self.aps_data(node, None, profile=zdo.ZDO_PROFILE, cluster=zdo.DEVICE_ANNCE,
                              src_endpoint=zdo.ZDO_ENDPOINT, dst_endpoint=zdo.ZDO_ENDPOINT,
                              payload=zdo.device_annce(tsn, short, node, dev.capability), at=at)
@@ -433,7 +433,7 @@ class HanCapture:
         """The Smart Energy TC keep-alive: `node` reads Keep-Alive Base and Jitter (cluster 0x0025) from its
         trust centre, which answers when `answered`."""
         dev = self._node(node)
-        tsn = dev.next("zdo_tsn") if tsn is None else tsn
+        tsn = dev.next("tsn") if tsn is None else tsn
         out = self.aps_data(node, coordinator, profile=zcl.SE_PROFILE, cluster=zcl.KEEP_ALIVE_CLUSTER,
                             payload=zcl.keep_alive_read(tsn), src_endpoint=NODE_ENDPOINT, dst_endpoint=HUB_ENDPOINT,
                             at=at)
