@@ -30,12 +30,15 @@ class Point:
     y: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class KeyPair:
-    """A private key d in [1, n-1] and its public key Q = d·G (SEC 1 v2 §3.2.1)."""
+    """A private key d in [1, n-1] and its public key Q = d·G (SEC 1 v2 §3.2.1); the repr hides d."""
 
     private: int
     public: Point
+
+    def __repr__(self) -> str:
+        return f"KeyPair(private=<secret>, public={self.public!r})"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ initiate_response_timeout`, 10 s by default like Silicon Labs' KEY_ESTABLISHMENT
 After a failure (SE Annex C.3.1.2.3.4; Silicon Labs key-establishment.c and smart-energy-registration.c):
 * the side that detects an error sends Terminate Key Establishment (status, a wait time, its suite bitmap), drops
   the exchange's temporary data and installs no key;
-* the side that receives Terminate ends the exchange and sends nothing back;
+* the side that receives Terminate ends the exchange and sends nothing back. The responder installs its key when
+  it sends MACV, before the initiator has checked it; a Terminate (BAD_KEY_CONFIRM) arriving after that reports
+  `Failed` so the caller drops that key (*judgement*: Silicon Labs keeps it, but the partner holds no such key);
 * the initiator may start again after the wait time the partner sent, except after UNKNOWN_ISSUER or
   BAD_KEY_CONFIRM, which are final for that partner (`Status.final`);
 * a timeout ends the exchange without a Terminate (Silicon Labs maps TIMEOUT_OCCURRED to no message); the
@@ -194,10 +196,12 @@ class _Exchange:
     # --- events -------------------------------------------------------------------------------------------------
 
     def receive(self, command: int, payload: bytes, now: float) -> list[Action]:
-        """A Key Establishment command from the partner. Terminate ends an exchange in progress; a command the
-        current state does not expect is BAD_MESSAGE (out of sequence); after the end, commands are ignored."""
+        """A Key Establishment command from the partner. Terminate ends an exchange in progress (and revokes a
+        responder's just-established key); a command the current state does not expect is BAD_MESSAGE (out of
+        sequence); after the end, commands are ignored."""
         if command == Command.TERMINATE_KEY_ESTABLISHMENT:
-            return self._on_terminate(payload, now) if self._in_progress() else []
+            revoke = self.state is State.ESTABLISHED and not self.INITIATOR
+            return self._on_terminate(payload, now) if self._in_progress() or revoke else []
         try:
             cmd = Command(command)
         except ValueError:
