@@ -129,10 +129,9 @@ class Curve:
         return self.multiply(k % self.n, self.g)
 
     def _ladder(self, k: int, x: int, width: int) -> tuple[int, int, int, int]:
-        """López–Dahab ladder: (X1:Z1) = k·P and (X2:Z2) = (k+1)·P, x-only, from (O, P).
-
-        Per bit, with R1 - R0 = P: R_(1-b) ← R0 + R1 (x = x_P·Z3 + X1Z2·X2Z1, Z3 = (X1Z2 + X2Z1)²) and
-        R_b ← 2R_b (X = X⁴ + bZ⁴, Z = X²Z²); the pair is swapped by XOR masks when the bit changes."""
+        """x-only Montgomery ladder from (O, P) (López–Dahab, CHES 1999): (X1:Z1) = k·P, (X2:Z2) = (k+1)·P."""
+        # Per bit, keeping R1 - R0 = P: R_(1-b) ← R0 + R1 (X = x_P·Z3 + X1Z2·X2Z1, Z3 = (X1Z2 + X2Z1)²) and
+        # R_b ← 2R_b (X = X⁴ + bZ⁴, Z = X²Z²); the pair is swapped by XOR masks when the bit changes.
         f = self.field
         mul, sqr, reduce = f.mul, f.sqr, f.reduce
         xt = f.mul_table(x)
@@ -191,12 +190,11 @@ class Curve:
     # --- subgroup and keys --------------------------------------------------------------------------------------
 
     def in_subgroup(self, p: Point) -> bool:
-        """Whether a point on the curve has order n, without computing n·P.
-
-        E(GF(2^m)) has a single point of order 2, so it is cyclic of order h·n. For h = 2 the subgroup is 2E, the
-        halvable points: Tr(x) = Tr(a). For h = 4 it is 4E: P must be halvable and its halves too (the two halves
-        differ by the order-2 point, itself in 2E, so one half tells); a half of P has x = u with
-        λ² + λ = x + a, u² = y + x(λ + 1) (Knudsen's point halving)."""
+        """Whether a point on the curve has order n (SEC 1 v2 §3.2.2.1 step 4), by point halving instead of n·P."""
+        # E(GF(2^m)) has a single point of order 2, so it is cyclic of order h·n. For h = 2 the subgroup is 2E, the
+        # halvable points: Tr(x) = Tr(a). For h = 4 it is 4E: P must be halvable and its halves too (the two
+        # halves differ by the order-2 point, itself in 2E, so one half tells); a half of P has x = u with
+        # λ² + λ = x + a, u² = y + x(λ + 1) (Knudsen's point halving).
         f = self.field
         tr_a = f.trace(self.a)
         if p.x == 0 or f.trace(p.x) != tr_a:

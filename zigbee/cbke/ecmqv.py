@@ -16,9 +16,9 @@ def associate_value(curve: Curve, point: Point) -> int:
 
 def shared_secret(curve: Curve, static_private: int, ephemeral: KeyPair, partner_static: Point,
                   partner_ephemeral: Point) -> bytes:
-    """Z = x(h·s·(QE' + avf(QE')·Q')), s = k_E + avf(QE)·d mod n (SEC 1 v2 §3.4 steps 2–6), as field octets.
-
-    The partner's keys must already be validated (order n), so h·s·R is computed as (h·s mod n)·R."""
+    """Z = x(h·s·(QE' + avf(QE')·Q')), s = k_E + avf(QE)·d mod n (SEC 1 v2 §3.4 steps 2–6), as field octets;
+    the partner's keys must be validated (order n) already."""
+    # with R of order n, h·s·R = (h·s mod n)·R: one ladder over the length of n
     n = curve.n
     s = (ephemeral.private + associate_value(curve, ephemeral.public) * static_private) % n
     partner_avf = associate_value(curve, partner_ephemeral)

@@ -81,9 +81,8 @@ class CertificateAuthority:
               valid_from: int = 0, valid_to: int = NO_EXPIRY,
               key_usage: int = KeyUsage.KEY_AGREEMENT | KeyUsage.DIGITAL_SIGNATURE,
               profile_attribute_data: bytes = bytes.fromhex("01090006000000000000")) -> IssuedCertificate:
-        """Cert Generate (SEC 4 §3.4): validate R_U; k random; P_U = R_U + k·G; build the certificate;
-        e = Hn(Cert); r = e·k + d_CA mod n. Suite 2 fields default to no expiry and key usage 0x88; the serial to
-        8 random octets. Suite 1 takes the profile attribute data instead."""
+        """Cert Generate (SEC 4 §3.4): validate R_U; P_U = R_U + k·G; the certificate; r = e·k + d_CA mod n.
+        Suite 2 defaults: no expiry, key usage 0x88, 8 random serial octets; suite 1 takes the attribute data."""
         curve = self.suite.curve
         curve.validate_public_key(request)
         while True:

@@ -196,9 +196,9 @@ class _Exchange:
     # --- events -------------------------------------------------------------------------------------------------
 
     def receive(self, command: int, payload: bytes, now: float) -> list[Action]:
-        """A Key Establishment command from the partner. Terminate ends an exchange in progress (and revokes a
-        responder's just-established key); a command the current state does not expect is BAD_MESSAGE (out of
-        sequence); after the end, commands are ignored."""
+        """A command from the partner (the caller routes by ZCL direction). Terminate ends the exchange; a command
+        out of sequence is BAD_MESSAGE (SE Annex C.3.1.2.3.4); after the end, commands are ignored."""
+        # Terminate also revokes a responder's just-established key (see the module doc).
         if command == Command.TERMINATE_KEY_ESTABLISHMENT:
             revoke = self.state is State.ESTABLISHED and not self.INITIATOR
             return self._on_terminate(payload, now) if self._in_progress() or revoke else []

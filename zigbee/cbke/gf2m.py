@@ -58,7 +58,7 @@ class BinaryField:
         return r
 
     def mul(self, a: int, b: int) -> int:
-        """a·b: a 4-bit comb over the octets of b, then reduction (Hankerson–Menezes–Vanstone alg. 2.36 style)."""
+        """a·b: a left-to-right comb over the octets of b with a 4-bit window, then reduction."""
         a2 = a << 1
         a4 = a << 2
         a8 = a << 3
@@ -96,7 +96,7 @@ class BinaryField:
         return self.reduce(a)
 
     def inv(self, a: int) -> int:
-        """a⁻¹ by the extended Euclidean algorithm on polynomials (HMV alg. 2.48); 0 has none."""
+        """a⁻¹ by the extended Euclidean algorithm on polynomials; 0 has none."""
         if a == 0:
             raise ZeroDivisionError("0 has no inverse in GF(2^m)")
         u, v = a, self.polynomial
@@ -131,7 +131,7 @@ class BinaryField:
         return (a & self._trace_mask).bit_count() & 1
 
     def half_trace(self, a: int) -> int:
-        """H(a) = Σ a^(4^i), i = 0 … (m-1)/2; for m odd, H(a)² + H(a) = a + Tr(a) (IEEE 1363 A.4.7)."""
+        """H(a) = Σ a^(4^i), i = 0 … (m-1)/2; for m odd, H(a)² + H(a) = a + Tr(a)."""
         h = t = a
         for _ in range((self.m - 1) // 2):
             t = self.sqr(self.sqr(t))
@@ -165,10 +165,9 @@ class BinaryField:
         return a
 
     def _newton_trace_mask(self) -> int:
-        """Which basis monomials x^i have trace 1, by Newton's identities on f's coefficients (char 2: no signs).
-
-        Tr(x^i) is the power sum s_i of f's roots; with e_j the coefficient of x^(m-j), s_k = Σ_{j<k} e_j s_(k-j)
-        + k·e_k."""
+        """Which basis monomials x^i have trace 1, by Newton's identities on f's coefficients (char 2: no signs)."""
+        # Tr(x^i) is the power sum s_i of f's roots; with e_j the coefficient of x^(m-j),
+        # s_k = Σ_{j<k} e_j s_(k-j) + k·e_k.
         e = [0] * (self.m + 1)
         for exponent in range(self.m):
             if self.polynomial >> exponent & 1:
