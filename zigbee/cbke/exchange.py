@@ -54,7 +54,8 @@ class Timing:
     """The times a machine advertises and waits, in seconds (SE Annex C.3.1.1)."""
 
     ephemeral_data_generate_time: int = 10
-    """Advertised in our Initiate command: how long we take to answer with ephemeral data (10 s as the GB CH)."""
+    """Advertised in our Initiate command: how long we take to answer with ephemeral data (10 s, as the
+    HenryGiraldo/gbcs CH emulator)."""
     confirm_key_generate_time: int = 10
     """Advertised: how long we take to answer with a confirm key message."""
     transmission_allowance: float = 2.0
@@ -197,7 +198,7 @@ class _Exchange:
 
     def receive(self, command: int, payload: bytes, now: float) -> list[Action]:
         """A command from the partner (the caller routes by ZCL direction). Terminate ends the exchange; a command
-        out of sequence is BAD_MESSAGE (SE Annex C.3.1.2.3.4); after the end, commands are ignored."""
+        out of sequence is BAD_MESSAGE (SE Table C-6); after the end, commands are ignored."""
         # Terminate also revokes a responder's just-established key (see the module doc).
         if command == Command.TERMINATE_KEY_ESTABLISHMENT:
             revoke = self.state is State.ESTABLISHED and not self.INITIATOR
