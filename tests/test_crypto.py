@@ -2,8 +2,6 @@
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import given
-from hypothesis import strategies as st
 
 from gbcs import crypto
 from gbcs.errors import AuthenticationError
@@ -74,44 +72,6 @@ def test_aes_mmo_install_code_vector():
 
     assert with_crc(H("83FED3407A939723A5C639B26916D505")) == H("83FED3407A939723A5C639B26916D505C3B5")
     assert link_key(H("83FED3407A939723A5C639B26916D505")) == H("66B6900981E1EE3CA4206B6B861C02BB")
-
-
-@pytest.mark.parametrize("message, digest", [
-    (bytes([0xC0]), "AE3A102A28D43EE0D4A09E22788B206C"),           # ZigBee spec 05-3474 Annex C.5.1
-    (bytes(range(0xC0, 0xD0)), "A7977E88BC0B61E8210827109A228F2D"),  # C.5.2
-    (bytes(i % 256 for i in range(8191)), "24EC2FE75BBFFCB34789BC0610E7F165"),  # C.5.3
-])
-def test_aes_mmo_hash_spec_vectors(message, digest):
-    from chf.core.install_code import aes_mmo_hash
-
-    assert aes_mmo_hash(message).hex().upper() == digest
-
-
-@given(st.binary(max_size=600))
-def test_aes_mmo_hash_agrees_with_zigpy(data):
-    """The core's own AES-MMO (it may not import zigpy) and zigpy's give the same hash (zigpy's covers < 2^16 bits)."""
-    from zigpy.util import aes_mmo_hash as zigpy_hash
-
-    from chf.core.install_code import aes_mmo_hash
-
-    assert aes_mmo_hash(data) == bytes(zigpy_hash(data))
-
-
-def test_aes_mmo_hash_long_message_uses_32_bit_length():
-    """From 2^16 bits on, B.6 pads with a 32-bit length and 16 zero bits: 8,192 bytes must not hash like the
-    16-bit form (which would wrap the length to 0)."""
-    from chf.core.install_code import BLOCK, aes_mmo_hash
-
-    data = bytes(8192)
-    wrapped = data + b"\x80" + bytes(-(len(data) + 3) % BLOCK) + bytes(2)
-    assert len(aes_mmo_hash(data)) == 16
-    h = bytes(16)
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    for k in range(0, len(wrapped), 16):
-        enc = Cipher(algorithms.AES(h), modes.ECB()).encryptor()
-        blk = wrapped[k:k + 16]
-        h = bytes(a ^ b for a, b in zip(enc.update(blk), blk, strict=True))
-    assert aes_mmo_hash(data) != h
 
 
 def test_kdf_vectors_with_rtds_keys(rtds_keys):

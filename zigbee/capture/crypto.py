@@ -11,9 +11,12 @@ does the work. CCM* with M = 0 (security levels 1 and 4: no MIC) is not offered:
 
 from __future__ import annotations
 
+from crccheck.crc import CrcX25
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+from gbcs.mmo import aes_mmo_hash as mmo_hash  # the one AES-MMO (ZigBee B.6)
+from gbcs.mmo import hmac_mmo as keyed_hash  # its keyed form (B.1.4)
 
 KEY_SIZE = 16
 BLOCK = 16
@@ -59,42 +62,6 @@ def ccm_star_decrypt(key: bytes, nonce: bytes, a: bytes, c: bytes, mic_len: int 
         raise MicError("MIC mismatch") from None
 
 
-def _aes_block(key: bytes, block: bytes) -> bytes:
-    enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-    return enc.update(block) + enc.finalize()
-
-
-def mmo_hash(data: bytes) -> bytes:
-    """The Matyas-Meyer-Oseas hash with AES-128 (spec B.6): H0 = 0, Hj = E(Hj-1, Mj) ⊕ Mj.
-
-    Padding (B.6): for messages shorter than 2^16 bits, `80`, zeros up to 14 mod 16, then the bit length as
-    16 bits big-endian; for longer ones (up to 2^32 bits), `80`, zeros up to 10 mod 16, the bit length as 32 bits
-    big-endian, then 16 zero bits (Annex C.5.4-C.5.6 exercise both sides of the boundary)."""
-    bits = len(data) * 8
-    if bits < 1 << 16:
-        padded = data + b"\x80" + b"\x00" * ((14 - (len(data) + 1)) % BLOCK) + bits.to_bytes(2, "big")
-    elif bits < 1 << 32:
-        padded = data + b"\x80" + b"\x00" * ((10 - (len(data) + 1)) % BLOCK) + bits.to_bytes(4, "big") + b"\x00\x00"
-    else:
-        raise ValueError("the MMO hash takes messages shorter than 2^32 bits")
-    h = bytes(BLOCK)
-    for i in range(0, len(padded), BLOCK):
-        m = padded[i:i + BLOCK]
-        h = bytes(x ^ y for x, y in zip(_aes_block(h, m), m, strict=True))
-    return h
-
-
-IPAD = 0x36
-OPAD = 0x5C
-
-
-def keyed_hash(key: bytes, message: bytes) -> bytes:
-    """HMAC with the MMO hash (spec B.1.4): H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ M)), K a 16-octet key."""
-    _check_key(key)
-    inner = mmo_hash(bytes(k ^ IPAD for k in key) + message)
-    return mmo_hash(bytes(k ^ OPAD for k in key) + inner)
-
-
 def key_transport_key(link_key: bytes) -> bytes:
     """The key that secures an APS Transport-Key command (key identifier 2): keyed hash of `00` (spec §4.5.3)."""
     return keyed_hash(link_key, b"\x00")
@@ -107,12 +74,7 @@ def key_load_key(link_key: bytes) -> bytes:
 
 def crc16_x25(data: bytes) -> int:
     """CRC-16/X-25 (poly 0x1021 reflected, init FFFF, xorout FFFF): the install-code check value."""
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
+    return int(CrcX25.calc(data))
 
 
 INSTALL_CODE_SIZES = (6, 8, 12, 16)

@@ -13,7 +13,7 @@ from .certificate import NO_EXPIRY, Certificate, KeyUsage, Suite1Certificate, Su
 from .certificate import reconstruction_key_offset as _pu_offset
 from .curves import KeyPair, Point, RandomSource
 from .errors import CertificateKeyError, InvalidKey, InvalidPoint
-from .mmo import aes_mmo_hash
+from gbcs.mmo import aes_mmo_hash
 from .suites import Suite
 
 HASH_BITS = 128  # e is the whole AES-MMO digest; it is shorter than n on both curves, so no reduction applies

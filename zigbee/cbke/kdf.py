@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .mmo import aes_mmo_hash
+from gbcs.mmo import aes_mmo_hash
 
 
 @dataclass(frozen=True, repr=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from .mmo import hmac_mmo
+from gbcs.mmo import hmac_mmo
 
 MAC_OCTETS = 16
 EUI64_OCTETS = 8
