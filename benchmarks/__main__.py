@@ -192,11 +192,9 @@ def main() -> int:
 
     rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_han(), *bench_han_flows(),
             *bench_fleet()]
-    w = max(len(k) for k, _ in rows)
-    print(f"| {'measure'.ljust(w)} | figure |")
-    print(f"|{'-' * (w + 2)}|--------|")
-    for k, v in rows:
-        print(f"| {k.ljust(w)} | {v} |")
+    from chf.app.tables import markdown_table
+
+    print(markdown_table(("measure", "figure"), rows), end="")  # markdown, as the README's table is
     return 0
 
 

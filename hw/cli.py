@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sys
@@ -23,6 +24,10 @@ from hw.radio_types import Identification
 
 Access = Callable[[str], str]
 """Says whether this user can open a port: 'ok', 'missing' or 'permission denied' (no port is opened)."""
+
+Show = Callable[[Any, TextIO], None]
+"""Prints a rich table on a stream. `chf` passes its terminal-width rule (`chf.app.tables.print_table`); the
+default, `one_line_rows`, prints every row on one line whatever the width."""
 
 NO_DONGLE_ADVICE = ("Plug in a ZigBee coordinator stick (docs/hardware.md lists the supported ones); in a container "
                     "or VM, pass the USB device through. Without a dongle, run the hub with --radio virtual.")
@@ -43,13 +48,30 @@ class RadiosEnv:
     opener: Opener | None = None
     controllers: dict[Any, Any] | None = None
     out: TextIO | None = None
+    show: Show | None = None
 
 
-def add_radios_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `chf radios` on the `chf` sub-command parsers."""
+def one_line_rows(table: Any, out: TextIO) -> None:
+    """Print a rich table at its natural width: no row wraps, no styling, no trailing blanks."""
+    from rich.console import Console
+
+    class Text(io.StringIO):  # rendered for `out`: rich draws ASCII boxes where its encoding is not UTF
+        encoding = getattr(out, "encoding", None) or "utf-8"  # type: ignore[assignment]
+
+    def plain(width: int) -> Console:
+        return Console(file=Text(), width=width, markup=False, emoji=False, highlight=False, color_system=None)
+
+    c = plain(max(1, plain(1_000_000).measure(table).maximum))
+    with c.capture() as cap:
+        c.print(table)
+    out.write("".join(ln.rstrip() + "\n" for ln in cap.get().splitlines()))
+
+
+def add_radios_parser(subparsers: Any, show: Show | None = None) -> argparse.ArgumentParser:
+    """Register `chf radios` on the `chf` sub-command parsers; `show` prints its table (see `Show`)."""
     p = subparsers.add_parser("radios", help="list serial ports and the ZigBee dongles among them")
     _add_arguments(p)
-    p.set_defaults(func=lambda args: run_radios(args, RadiosEnv()))
+    p.set_defaults(func=lambda args: run_radios(args, RadiosEnv(show=show)))
     return p
 
 
@@ -99,7 +121,7 @@ def run_radios(args: argparse.Namespace, env: RadiosEnv) -> int:
     if args.json:
         out.write(json.dumps({"dongles": rows, "other_ports": [p.as_dict() for p in others], "summary": summary}) + "\n")
     else:
-        _print_table(out, rows, others, summary, args.probe)
+        _print_table(out, rows, others, summary, args.probe, env.show or one_line_rows)
     return 0 if ok else 1
 
 
@@ -119,14 +141,20 @@ def _summary(ports: list[SerialPort], rows: list[dict[str, Any]], ok: list[dict[
     return f"{n} ZigBee dongle{'s' if n != 1 else ''} {verb}: {urls}"
 
 
-def _print_table(out: TextIO, rows: list[dict[str, Any]], others: list[SerialPort], summary: str, probed: bool) -> None:
+def _print_table(out: TextIO, rows: list[dict[str, Any]], others: list[SerialPort], summary: str, probed: bool,
+                 show: Show) -> None:
     if rows:
-        head = ("PORT", "VID:PID", "DESCRIPTION", "MANUFACTURER", "SERIAL", "LIKELY RADIO", "PRODUCT")
-        table = [head] + [(r["device"], r["vid_pid"] or "-", r["description"] or "-", r["manufacturer"] or "-",
-                           r["serial_number"] or "-", "/".join(r["radios"]) or "?", r["product"] or "-") for r in rows]
-        widths = [max(len(str(line[i])) for line in table) for i in range(len(head))]
-        for line in table:
-            out.write("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() + "\n")
+        from rich import box
+        from rich.table import Table
+
+        # borderless, a rule under the header: each row is a line starting with its port, as `chf` tables are
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+        for head in ("PORT", "VID:PID", "DESCRIPTION", "MANUFACTURER", "SERIAL", "LIKELY RADIO", "PRODUCT"):
+            table.add_column(head, overflow="fold", no_wrap=head in ("PORT", "VID:PID"))
+        for r in rows:
+            table.add_row(r["device"], r["vid_pid"] or "-", r["description"] or "-", r["manufacturer"] or "-",
+                          r["serial_number"] or "-", "/".join(r["radios"]) or "?", r["product"] or "-")
+        show(table, out)
         for r in rows:
             if r["by_id"]:
                 out.write(f"  {r['device']}: stable name {r['by_id']}\n")

@@ -1,6 +1,8 @@
 """The `chf` command as users run it: decode (tree and --json), encode, diff, keys, send/run."""
 
+import io
 import json
+import os
 import subprocess
 import sys
 
@@ -216,3 +218,173 @@ def test_decode_workers_write_slices_in_order_whatever_order_they_finish(rtds_ke
         finally:
             dc._shared = None
     assert out.read_bytes() == expected and not list(spool.iterdir())
+
+
+# --- the reader of standard output goes away (`chf … | head`) -------------------------------------------------
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_decode_into_a_reader_that_stops_ends_quietly(rtds_keys, tmp_path, jobs):
+    """`chf decode … | head -1`: every RTDS frame (megabytes of report, far beyond a pipe's buffer) to a reader
+    that takes one line and closes: no message, no traceback, exit status 141 (128 + SIGPIPE, as `cat` gives).
+    With -j 2 the reports are written by forked worker processes, which meet the closed pipe themselves."""
+    from rtds_data import frames
+
+    from gbcs.gfi import encode_line
+
+    path = tmp_path / "all.gfi"
+    path.write_bytes(b"".join(encode_line(f) for _, f in frames()))
+    p = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "decode", "-j", jobs, "--keys", str(rtds_keys),
+                          str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read()
+    p.stderr.close()
+    assert (p.wait(120), err) == (141, b"")
+    assert first == f"== {path}:1\n".encode()
+
+
+@pytest.mark.parametrize("argv", [["bench", "example"], ["inventory", "rules"], ["keys", "init", "{tmp}/k"]])
+def test_commands_end_quietly_when_nobody_reads_their_output(tmp_path, argv):
+    """Standard output a pipe whose reader closed before the command started: the first write fails in main's
+    final flush (small outputs are buffered), which ends quietly with 141 as decode does."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, "-m", "chf.app.cli", *(a.format(tmp=tmp_path) for a in argv)], stdout=w,
+                           stderr=subprocess.PIPE, timeout=60, check=False)
+    finally:
+        os.close(w)
+    assert (p.returncode, p.stderr) == (141, b"")
+
+
+class ClosedPipe(io.TextIOBase):
+    """Standard output whose reader is gone: every write fails as a write to such a pipe does (no descriptor)."""
+
+    def write(self, s):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+
+def test_a_reader_gone_mid_table_is_not_an_inventory_error(tmp_path, monkeypatch, capsys):
+    """`chf inventory show` meets the closed pipe while printing its table, inside the command's own handling of
+    OSError: it is not reported as an inventory error (`chf inventory: [Errno 32] Broken pipe`, status 2) but
+    ends quietly with 141."""
+    inv = ["--inventory", str(tmp_path / "inventory.sqlite")]
+    assert main(["inventory", "set", "--device", "02C0FFEE000E0001", "--device-type", "esme", *inv]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["inventory", "show", *inv]) == 141
+    assert capsys.readouterr().err == ""
+
+
+# --- chf inventory is a sub-command like the others ------------------------------------------------------------
+
+def test_inventory_is_a_sub_command_of_chf(capsys):
+    from chf.app.cli import build_parser
+
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "inventory" in out.split("{", 1)[1].split("}", 1)[0].split(",")
+    assert "the inventory mirror: show, reconcile, set, rules" in out
+    args = build_parser().parse_args(["inventory", "reconcile", "--bench", "b.toml", "--wait", "3", "--json"])
+    assert (args.command, args.action, args.bench, args.wait, args.json) == ("inventory", "reconcile", "b.toml", 3.0, True)
+    with pytest.raises(SystemExit) as e:
+        main(["inventory", "show", "--bogus"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2  # reported by `chf inventory` under its usage, as when it had a parser of its own
+    assert err.startswith("usage: chf inventory [-h] {show,reconcile,set,rules} ...\n")
+    assert err.endswith("chf inventory: error: unrecognized arguments: --bogus\n")
+
+
+# --- tables ----------------------------------------------------------------------------------------------------
+
+def _cells_table():
+    from chf.app.tables import table
+
+    t = table("EUI", "description", "notes", keep=("EUI",))
+    rows = [("02C0FFEE000E0001", "a rather long description of the first device", "notes [with brackets]"),
+            ("02C0FFEE000E0002", "short", "x" * 70)]
+    for r in rows:
+        t.add_row(*r)
+    return t, rows
+
+
+def test_tables_off_a_terminal_are_160_wide_with_one_line_rows(monkeypatch, capsys):
+    from chf.app.tables import FALLBACK_WIDTH, print_table
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    t, rows = _cells_table()
+    print_table(t)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["EUI", "description", "notes"]
+    assert set(lines[1]) == {"─"}
+    for r, line in zip(rows, lines[2:], strict=True):  # each row one line, starting with its first cell
+        assert line.startswith(r[0]) and all(c in line for c in r)
+    assert all(len(ln) <= FALLBACK_WIDTH and ln == ln.rstrip() for ln in lines)
+
+
+def test_tables_fit_columns_and_cut_nothing(monkeypatch, capsys):
+    from chf.app.tables import print_table
+
+    monkeypatch.setenv("COLUMNS", "50")
+    t, rows = _cells_table()
+    print_table(t)
+    out = capsys.readouterr().out
+    assert max(len(ln) for ln in out.splitlines()) <= 50
+    assert "02C0FFEE000E0001" in out and "02C0FFEE000E0002" in out  # identifiers are the last to wrap
+    text = sorted("".join(out.split()).replace("─", ""))  # every character of every cell, none cut or added
+    assert text == sorted("".join("EUI description notes".split() + ["".join(r).replace(" ", "") for r in rows]))
+
+
+def test_markdown_table_pastes_whatever_the_width(monkeypatch):
+    from chf.app.tables import markdown_table
+
+    monkeypatch.setenv("COLUMNS", "20")
+    rows = [("full decode (payload trees)", "51,564 frames/s (18.8 µs/frame)"), ("a | b", "`x`")]
+    lines = markdown_table(("measure", "figure"), rows).splitlines()
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == ["measure", "figure"]
+    assert set(lines[1]) == {"|", "-"} and lines[1].count("|") == 3
+    assert lines[2].startswith("| full decode (payload trees) |") and "51,564 frames/s (18.8 µs/frame)" in lines[2]
+    assert lines[3].startswith("| a \\| b ") and len(lines) == 4
+    assert len({len(ln) for ln in lines}) == 1 and all(ln.endswith("|") for ln in lines)
+
+
+def test_triage_table_lines_up_the_steps_of_every_meter(monkeypatch, capsys):
+    """The triage report (`chf triage`, `chf demo`): a boxed table, one row per meter, whose steps column lists
+    outcome, time, service request and name with the same columns for every meter; fits COLUMNS."""
+    from chf.app.triage_cli import _table
+    from chf.remote.triage_steps import MeterReport, Step
+
+    reports = [MeterReport("02C0FFEE000E0001", 1, True, "state 1: re-deployable",
+                           [Step("join on the QA hub", "SR 8.11", "ok", 0.012), Step("unjoin", "SR 8.8.1", "ok", 0.4)]),
+               MeterReport("02C0FFEE000E0003", 3, False, "not communicating [no CS14]",
+                           [Step("join on the QA hub", "SR 8.11", "timeout", 1.05)])]
+    monkeypatch.setenv("COLUMNS", "130")
+    _table(reports)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].strip() == "Returned-meter triage (SECMP0013)" and max(map(len, lines)) <= 130
+    assert [c.strip() for c in lines[2].strip("┃").split("┃")] == ["meter", "state", "re-deployable", "verdict", "steps"]
+    rows = [[c.strip() for c in ln.strip("│").split("│")] for ln in lines if ln.startswith("│ 02C0FFEE")]
+    assert [r[:4] for r in rows] == [["02C0FFEE000E0001", "1", "yes", "state 1: re-deployable"],
+                                     ["02C0FFEE000E0003", "3", "NO", "not communicating [no CS14]"]]
+    steps = [ln.split("│")[5] for ln in lines if "SR 8." in ln]
+    assert [s.split() for s in steps] == [["ok", "0.01s", "SR", "8.11", "join", "on", "the", "QA", "hub"],
+                                          ["ok", "0.40s", "SR", "8.8.1", "unjoin"],
+                                          ["timeout", "1.05s", "SR", "8.11", "join", "on", "the", "QA", "hub"]]
+    assert len({s.index("SR") for s in steps}) == 1 and len({s.index("s ") for s in steps}) == 1  # aligned
+
+
+def test_tables_on_an_ascii_stream_draw_ascii_rules(monkeypatch):
+    from chf.app.tables import print_table
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    t, rows = _cells_table()
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    print_table(t, out)  # a UTF rule would raise UnicodeEncodeError here
+    out.flush()
+    lines = out.buffer.getvalue().decode("ascii").splitlines()
+    assert lines[0].split("|")[0].strip() == "EUI" and set(lines[1]) <= set("-+")
+    assert lines[2].startswith(rows[0][0]) and all(c in lines[2] for c in rows[0])

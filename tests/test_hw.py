@@ -447,6 +447,23 @@ def test_chf_radios_lists_dongles_with_vid_pid_and_type(capsys):
     assert lines[-1] == "2 ZigBee dongles found: deconz:/dev/ttyACM1, ezsp:/dev/ttyUSB0"
 
 
+def test_chf_radios_table_by_chf_width_rule(capsys, monkeypatch):
+    """As `chf` wires it (chf.app.tables.print_table): the table fits COLUMNS, ports and VID:PIDs unbroken, the
+    notes and the summary after it as without the rule."""
+    from chf.app.tables import print_table
+
+    monkeypatch.setenv("COLUMNS", "72")
+    code, out = radios(capsys, [], [TTYS0, SKYCONNECT, CONBEE2], show=print_table)
+    lines = out.splitlines()
+    end = lines.index("other serial ports (not ZigBee sticks): /dev/ttyS0")
+    assert code == 0 and max(len(ln) for ln in lines[:end]) <= 72
+    rule = next(i for i, ln in enumerate(lines) if set(ln) == {"─"})  # headers may take two lines
+    assert "PORT" in lines[rule - 1].split() and "VID:PID" in lines[rule - 1].split()
+    assert [ln.split()[:2] for ln in lines[rule:end] if ln.startswith("/dev/")] == [["/dev/ttyACM1", "1CF1:0030"],
+                                                                                     ["/dev/ttyUSB0", "10C4:EA60"]]
+    assert lines[-1] == "2 ZigBee dongles found: deconz:/dev/ttyACM1, ezsp:/dev/ttyUSB0"
+
+
 def test_chf_radios_flags_a_port_this_user_cannot_open(capsys):
     _code, out = radios(capsys, ["--json"], [SKYCONNECT], access=lambda p: "permission denied")
     row = json.loads(out)["dongles"][0]

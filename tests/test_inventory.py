@@ -446,6 +446,38 @@ def test_cli_show_set_and_reconcile_from_files(tmp_path, hub_a, inv, capsys):
     inv.__init__(tmp_path / "inventory.sqlite")
 
 
+def test_cli_show_prints_a_table_with_every_field(tmp_path, capsys, monkeypatch):
+    """`chf inventory show`: a header row and one line per device (not a terminal: 160 columns) starting with its
+    EUI, the cells as they were (status or -, CHF, MPxNs, hash or (empty), joins); `--history` adds a table of
+    every transition (EUI, time, field, old -> new, cause)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    path = ["--inventory", str(tmp_path / "inventory.sqlite")]
+    assert inventory_command(["show"] + path) == 0 and capsys.readouterr().out == "the inventory is empty\n"
+    h = "00112233445566778899AABBCCDDEEFF"
+    assert inventory_command(["set", "--device", hx(eui(1)), "--status", "installed not commissioned", "--chf",
+                              hx(eui(9)), "--hash", h, "--device-type", "esme", "--mpxn", "1234567890123",
+                              "--join", f"{hx(eui(4))}:ppmid"] + path) == 0
+    assert inventory_command(["set", "--device", hx(eui(2)), "--chf", hx(eui(9)), "--hash", "empty"] + path) == 0
+    capsys.readouterr()
+    assert inventory_command(["show"] + path) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["EUI", "type", "SMI", "status", "CHF", "MPxN", "hash", "joined"]
+    assert set(lines[1]) == {"─"}
+    assert lines[2].split() == [hx(eui(1)), "esme", "installed", "not", "commissioned", hx(eui(9)), "1234567890123",
+                                h, hx(eui(4))]
+    assert lines[3].split() == [hx(eui(2)), "unknown", "-", hx(eui(9)), "-", "(empty)", "-"]
+    assert len(lines) == 4 and all(len(ln) <= 160 for ln in lines)
+    assert inventory_command(["show", "--history"] + path) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("\n".join(lines) + "\n\nhistory\n")
+    hist = out.split("\nhistory\n", 1)[1].splitlines()
+    assert hist[0].split() == ["EUI", "at", "field", "change", "cause"]
+    rows = [ln for ln in hist[2:] if ln.startswith(hx(eui(1)))]
+    assert any(" smi_status " in r and " - -> installed not commissioned " in r and "manual (chf inventory set)" in r
+               for r in rows)
+    assert any(" join " in r and f" - -> {hx(eui(4))} " in r for r in rows)
+
+
 def test_logs_from_frames_notes_what_carries_no_log(hub_a):
     _sent, received = hub_a.send(ccs01(eui(80), IC), observe=False)
     hubs, meters, notes = logs_from_frames([received[0], received[1], b"\x01\x02"])

@@ -8,9 +8,10 @@ import os
 import string
 import sys
 from pathlib import Path
+from typing import Any
 
 from chf.app.inputs import Input, parse_text, read_inputs
-from chf.app.inventory_cli import inventory_command
+from chf.app.tables import print_table
 from chf.core.errors import ChfError
 from gbcs.errors import DecodeError, EncodeError, GbcsError
 from gbcs.gfi import is_gfi
@@ -361,9 +362,25 @@ def _positive_int(text: str) -> int:
     return n
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A `chf` sub-command's parser. With `own_extras=True` it reports the arguments none of its options takes
+    itself, under its own usage (`chf inventory: error: unrecognized arguments: …`), where argparse leaves them
+    to `chf`'s parser: so `chf inventory` reads exactly as when it had a parser of its own."""
+
+    def __init__(self, *args: Any, own_extras: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.own_extras = own_extras
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras and self.own_extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chf", description="GB Communications Hub Function emulator and GBCS tools")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     d = sub.add_parser("decode", help="decode, verify and explain GBCS frames and the tunnel frames carrying them")
     d.add_argument("inputs", nargs="+", metavar="FILE|HEX|-",
@@ -478,7 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     be = bsub.add_parser("example", help="print a working bench file (two hubs, an ESME, a GSME and a PPMID)")
     be.set_defaults(func=cmd_bench)
 
-    sub.add_parser("inventory", help="the inventory mirror: show, reconcile, set, rules (chf inventory --help)")
+    from chf.app.inventory_cli import add_parser as add_inventory_parser
+    from chf.remote.inventory_live import read_bench_logs
+
+    add_inventory_parser(sub, read_bench_logs, own_extras=True)  # live reads (reconcile --bench) from a running bench
 
     k = sub.add_parser("keys", help="key material")
     ksub = k.add_subparsers(dest="keys_command", required=True)
@@ -486,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("dir", metavar="DIR")
     ki.add_argument("--force", action="store_true")
     ki.set_defaults(func=cmd_keys)
-    add_radios_parser(sub)
+    add_radios_parser(sub, show=print_table)
     from chf.app.triage_cli import add_parser as add_triage_parser
 
     add_triage_parser(sub)
@@ -513,17 +533,35 @@ def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
             print(f"chf: ignoring {DISCONNECT_CODE_ENV}={raw!r}: {e}", file=sys.stderr)
 
 
+READER_GONE = 141  # 128 + SIGPIPE: what a shell reports for `cat` or `grep` when the reader of its output has gone
+
+
+def _reader_gone() -> int:
+    """Standard output is a pipe whose reader has gone (`chf decode … | head`): stop writing and end quietly, as
+    Unix tools do. Standard output is pointed at /dev/null so that the interpreter's final flush of what is
+    still buffered cannot fail again (Python's "Note on SIGPIPE"). The status is 141, the status a shell shows
+    for `cat` killed by SIGPIPE, rather than 0: the output is incomplete and the command's own verdict (e.g.
+    decode's "every frame verified") was never reached; `set -o pipefail` treats chf like `cat`. SIGPIPE itself
+    stays ignored: `chf run` and `chf send` write to sockets, where a dropped peer must be an error, not death."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # standard output has no file descriptor (captured in memory)
+        pass
+    return READER_GONE
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["inventory"]:  # its own parser (chf/remote/inventory/cli.py); live reads from a running bench
-        from chf.remote.inventory_live import read_bench_logs
-
-        configure_codec()
-        return inventory_command(argv[1:], read_bench_logs)
     args = build_parser().parse_args(argv)
     configure_codec()
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone is seen by the handler below
+        return status
+    except BrokenPipeError:  # raised where output is written, in this process or a decode worker
+        return _reader_gone()
     except ChfError as e:  # library code raises; only here does a failure become a message and an exit status
         print(f"chf {args.command}: {e}", file=sys.stderr)
         return e.exit_status

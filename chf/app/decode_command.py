@@ -141,7 +141,9 @@ def _error(args: argparse.Namespace, source: str, e: DecodeError, length: int | 
 # Reports reach standard output in input order without passing through the parent, and no worker waits for
 # another: a worker whose slice is next writes it, then every later slice already finished; a worker whose slice
 # is not yet next leaves it in a file (a temporary directory, in memory where /dev/shm exists) for whichever
-# worker writes the slice before it.
+# worker writes the slice before it. A worker that finds the reader of standard output gone (`| head`) raises
+# BrokenPipeError like any write; the pool hands it to the parent (`imap_unordered` re-raises it), leaving the
+# `with` block ends every worker, and `chf`'s main ends quietly (exit status 141), as for a write of its own.
 @dataclass
 class _Shared:
     args: argparse.Namespace

@@ -11,9 +11,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from chf.app.inputs import read_inputs
+from chf.app.tables import print_table, table
 from chf.remote.inventory.logs import HubLogs, MeterLog, logs_from_frames
 from chf.remote.inventory.model import DeviceKind, SmiStatus
 from chf.remote.inventory.reconcile import reconcile
@@ -23,9 +24,28 @@ from chf.remote.inventory.store import UNSET, Inventory, InventoryError, default
 LogReader = Callable[[Inventory, argparse.Namespace], tuple[list[HubLogs], list[MeterLog]]]
 
 
+DESCRIPTION = "the Smart Metering Inventory as the remote party sees it (mirror)"
+
+
+def add_parser(sub: argparse._SubParsersAction, read_logs: LogReader | None = None,
+               **parser_options: Any) -> argparse.ArgumentParser:
+    """Register `chf inventory` (its actions as sub-commands) on the `chf` sub-command parsers; `read_logs`
+    does the live reads of `reconcile --bench`; `parser_options` go to the parser's class."""
+    p = sub.add_parser("inventory", help="the inventory mirror: show, reconcile, set, rules (chf inventory --help)",
+                       description=DESCRIPTION, **parser_options)
+    _add_arguments(p)
+    p.set_defaults(func=lambda args: run(args, read_logs))
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chf inventory",
-                                description="the Smart Metering Inventory as the remote party sees it (mirror)")
+    """`chf inventory` on its own (the parser `inventory_command` uses)."""
+    p = argparse.ArgumentParser(prog="chf inventory", description=DESCRIPTION)
+    _add_arguments(p)
+    return p
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--state", default="state", metavar="DIR", help="state directory (default ./state)")
     common.add_argument("--counters", metavar="FILE", help="chf send's counters file: the inventory lives beside it")
@@ -60,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--forget", action="store_true", help="drop the device from the mirror")
 
     sub.add_parser("rules", help="the rules the mirror follows, with their sources and exceptions")
-    return p
 
 
 def _path(args: argparse.Namespace) -> Path:
@@ -94,14 +113,20 @@ def _show(inv: Inventory, args: argparse.Namespace) -> int:
         return 0
     if not view.devices:
         print("the inventory is empty")
+        return 0
+    devices = table("EUI", "type", "SMI status", "CHF", "MPxN", "hash", "joined", keep=("EUI", "CHF"))
     for r in view.devices.values():
-        print(f"{r.eui}  {r.kind.value:<7} {(r.smi_status.value if r.smi_status else '-'):<26} "
-              f"CHF {r.chf or '-':<16}  MPxN {','.join(r.mpxns) or '-'}  hash "
-              f"{'-' if r.hashed_key is None else (r.hashed_key or '(empty)')}"
-              + (f"  joined {','.join(r.joined)}" if r.joined else ""))
-        if args.history:
+        devices.add_row(r.eui, r.kind.value, r.smi_status.value if r.smi_status else "-", r.chf or "-",
+                        ",".join(r.mpxns) or "-", "-" if r.hashed_key is None else (r.hashed_key or "(empty)"),
+                        ",".join(r.joined) or "-")
+    print_table(devices)
+    if args.history:
+        history = table("EUI", "at", "field", "change", "cause", keep=("EUI",), title="history")
+        for r in view.devices.values():
             for t in inv.history(r.eui):
-                print(f"    {t.at}  {t.field}: {t.old or '-'} -> {t.new or '-'}  ({t.cause})")
+                history.add_row(r.eui, t.at, t.field, f"{t.old or '-'} -> {t.new or '-'}", t.cause)
+        print()
+        print_table(history)
     return 0
 
 
@@ -168,11 +193,17 @@ def _rules() -> int:
 
 
 def inventory_command(argv: list[str], read_logs: LogReader | None = None) -> int:
-    """Run `chf inventory …`; `read_logs(inventory, args)` does the live CCS07/CS07 reads for `reconcile`."""
+    """Run `chf inventory …` from its own argument list (for tests and other front ends); `read_logs(inventory,
+    args)` does the live CCS07/CS07 reads for `reconcile`."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    return run(args, read_logs)
+
+
+def run(args: argparse.Namespace, read_logs: LogReader | None = None) -> int:
+    """Run the parsed `chf inventory` action: 0, 1 (reconcile found disagreements) or 2 (bad input)."""
     if args.action == "rules":
         return _rules()
     try:
@@ -182,6 +213,8 @@ def inventory_command(argv: list[str], read_logs: LogReader | None = None) -> in
             if args.action == "reconcile":
                 return _reconcile(inv, args, read_logs)
             return _set(inv, args)
+    except BrokenPipeError:  # the reader of standard output went away: `chf` ends quietly (cli.main)
+        raise
     except (InventoryError, OSError) as e:
         print(f"chf inventory: {e}", file=sys.stderr)
         return 2

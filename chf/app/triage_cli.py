@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from chf.app.tables import print_table, table
 from chf.config.bench_file import Bench, BenchFileError, HubSpec, live_address, load
 from chf.remote.hub_link import HubLink, HubLinkError
 from chf.remote.bench_remote import BenchRemote, connect_host
@@ -39,16 +40,22 @@ def _meters(args: argparse.Namespace, bench: Bench) -> list[MeterInfo]:
 
 
 def _table(reports: list[MeterReport]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="Returned-meter triage (SECMP0013)")
-    for col in ("meter", "state", "re-deployable", "verdict", "steps"):
-        t.add_column(col, overflow="fold")
+    t = table("meter", "state", "re-deployable", "verdict", "steps", title="Returned-meter triage (SECMP0013)",
+              boxed=True, keep=("meter",))
+    every = [s for r in reports for s in r.steps]
+    widths = [max((len(x) for x in texts), default=0) for texts in
+              ([s.outcome for s in every], [f"{s.seconds:.2f}s" for s in every], [s.service_request for s in every])]
     for r in reports:
-        steps = "\n".join(f"{s.outcome:>7}  {s.seconds:5.2f}s  {s.service_request:8} {s.name}" for s in r.steps)
+        steps = Table.grid(padding=(0, 2))  # one line per step: outcome, time, service request, name; the same
+        for i, w in enumerate(widths):      # widths for every meter, so the steps of all meters line up
+            steps.add_column(justify="left" if i == 2 else "right", no_wrap=True, min_width=w)
+        steps.add_column(overflow="fold")
+        for s in r.steps:
+            steps.add_row(s.outcome, f"{s.seconds:.2f}s", s.service_request, s.name)
         t.add_row(r.meter, str(r.state), "yes" if r.redeployable else "NO", r.verdict, steps)
-    Console(width=160).print(t)
+    print_table(t)
 
 
 def triage_command(args: argparse.Namespace) -> int:
@@ -68,6 +75,8 @@ def triage_command(args: argparse.Namespace) -> int:
         with Inventory(inv_path) as inventory:
             reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json,
                                  inventory=inventory)
+    except BrokenPipeError:  # the reader of the JSON lines went away: `chf` ends quietly (cli.main)
+        raise
     except (HubLinkError, OSError, GbcsError, BenchFileError) as e:
         print(f"chf triage: {e}", file=sys.stderr)
         return 2
