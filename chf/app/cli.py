@@ -291,11 +291,13 @@ def _inventory_observe(args: argparse.Namespace, frame: bytes, received: list[by
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    from chf.app.bench_target import apply_to_send
     from chf.remote.client import send
     from chf.runtime.hub_runtime import wan_address
     from gbcs import message
     from gbcs.explain import explain
 
+    target = apply_to_send(args)
     try:
         host, port = wan_address(args.wan)
     except ValueError:
@@ -338,9 +340,34 @@ def cmd_send(args: argparse.Namespace) -> int:
         else:
             print(f.hex().upper())
     if ex.response is None:
-        print(f"chf send: no response within {args.wait} s", file=sys.stderr)
+        hint = "" if _is_meter_frame(args) else _who_answers(host, port, frame, target)
+        print(f"chf send: no response within {args.wait} s{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def _is_meter_frame(args: argparse.Namespace) -> bool:
+    return not args.raw and bool(args.use_case) and _is_meter_use_case(args)
+
+
+def _who_answers(host: str, port: int, frame: bytes, target: object) -> str:
+    """When a hub command went unanswered: say if the hub at the address is not the one the command named
+    ("127.0.0.1:4062 is hub B 02C0FFEE0000B001, not 02C0FFEE0000A001")."""
+    from chf.app.bench_target import Target, identity_at
+    from gbcs.frame import decode_frame
+
+    try:
+        named = decode_frame(frame).header.recipient.hex().upper()
+    except GbcsError:
+        return ""
+    there = identity_at(host, port)
+    if there is None or there == named:
+        return ""
+    names = target.hub_names if isinstance(target, Target) else {}
+    if names and named not in names:
+        return ""  # a meter command: the hub at the address routes it
+    label = f"hub {names[there]} {there}" if there in names else f"hub {there}"
+    return f"; {host}:{port} is {label}, not {named} (check --hub and --keys, or address it with --bench FILE --to NAME)"
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -461,6 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "ECS26n, ECS35c, ECS35d, ECS52; to a meter (--device METER): CS03A1, CS03A2, CS03B, CS03C, "
                    "CS04AC, CS04B, CS07, DISCONNECT, ECS52, GCS38, CS08")
     s.add_argument("--wan", default="127.0.0.1:4059", metavar="HOST:PORT")
+    s.add_argument("--bench", metavar="FILE", help="a running bench's file: address its hub --to NAME (its WAN address, "
+                   "EUI and keys; counters and the inventory mirror beside the file)")
+    s.add_argument("--to", metavar="NAME", help="with --bench: the hub (a [[hub]] name)")
     s.add_argument("--raw", metavar="HEX|@FILE", help="send a prebuilt frame")
     s.add_argument("--wait", type=float, default=2.0, metavar="SECONDS")
     s.add_argument("--explain", action="store_true", help="decode what comes back")
@@ -510,6 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     from chf.app.triage_cli import add_parser as add_triage_parser
 
     add_triage_parser(sub)
+    from chf.app.control_cli import add_parser as add_control_parser
+
+    add_control_parser(sub)
     return p
 
 
