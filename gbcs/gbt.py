@@ -81,16 +81,19 @@ class GbtBlock:
         if len(mh.originator) != 8 or len(mh.recipient) != 8:
             raise DecodeError(11, "routing system titles", "originator and recipient are 8 bytes")
         if len(mh.other_information) != 2:
-            raise DecodeError(body.offset, "routing other_information", "expected the 2-byte message code")
+            # its length byte: after the tag and the four length-prefixed fields before it
+            at = 1 + sum(1 + len(f) for f in (mh.transaction_id, mh.originator, mh.recipient, mh.date_time))
+            raise DecodeError(at, "routing other_information", "expected the 2-byte message code")
         body.expect(GENERAL_BLOCK_TRANSFER, "gbt tag")
         control = body.u8("block_control")
+        number_at = body.offset
         number = body.uint(2, "block_number")
         ack = body.uint(2, "block_number_ack")
         n, _ = read_length(body, "block data length")
         block = body.take(n, "block data")
         body.expect_end("gbt block")
         if number == 0:
-            raise DecodeError(body.offset - n - 5, "block_number", "block numbers start at 1")
+            raise DecodeError(number_at, "block_number", "block numbers start at 1")
         return cls(cra, int.from_bytes(mh.transaction_id[1:], "big"), mh.originator, mh.recipient,
                    int.from_bytes(mh.other_information, "big"), number, block,
                    bool(control & LAST_BLOCK), bool(control & STREAMING), control & WINDOW_MASK, ack)

@@ -9,7 +9,7 @@ from typing import Callable
 from chf.core.han import HanEvent
 from zigbee.clock import EmulatedClock
 from zigbee.device_app import DeviceOutcome
-from zigbee.medium import Medium
+from zigbee.medium import Beacon, Medium
 from zigbee.node import DeviceType, EmulatedNode
 from zigbee.zigpy_han import ZigpyHan, open_virtual
 
@@ -60,6 +60,42 @@ async def node(medium: Medium, eui: bytes = ESME, kind: DeviceType = DeviceType.
     n = EmulatedNode(medium, eui, kind, code, EchoApp(), keep_alive_s=keep_alive_s)
     await n.start()
     return n
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One active scan by a node: when (emulated seconds) and which networks it found."""
+
+    node: bytes
+    at: float
+    beacons: tuple[Beacon, ...]
+
+    def saw(self, hub: bytes, *, permit: bool | None = None) -> bool:
+        return any(b.hub == hub and (permit is None or b.permit_joining is permit) for b in self.beacons)
+
+
+class Scans(list):
+    """Every scan the nodes of a medium make from now on (`record_scans`): the sign that a node has looked for a
+    network and acted on what it found, even when that left nothing in the medium's trace (a scan that finds no
+    network permitting joining, a join it did not try). A node's scan and its join attempt run in one turn of
+    the loop, so a scan seen from the test's side of `until` is an attempt finished."""
+
+    def by(self, node: bytes, *, since: float | None = None, after: int = 0) -> list[Scan]:
+        """`node`'s scans at emulated time `since` or later, among those after the first `after` recorded."""
+        return [s for s in self[after:] if s.node == node and (since is None or s.at >= since)]
+
+
+def record_scans(medium: Medium) -> Scans:
+    scans = Scans()
+    real = medium.scan
+
+    def scan(node: bytes) -> list[Beacon]:
+        found = real(node)
+        scans.append(Scan(bytes(node), medium.clock.seconds(), tuple(found)))
+        return found
+
+    medium.scan = scan  # type: ignore[method-assign]
+    return scans
 
 
 def frozen() -> Medium:

@@ -8,10 +8,12 @@ historic key, Disconnect from HAN (signed, unsigned), the TC swap-out, the contr
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
 import pytest
+from han_rig import record_scans
 from rtds_data import corpus_dir, keystore_dir, require_rtds
 
 from chf.remote.bench_remote import BenchRemote
@@ -25,6 +27,7 @@ from gbcs import dlms, message
 from gbcs.authentication import Verdict
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import Cra
+from zigbee.medium import Kind
 from zigbee.node import NodeState
 
 A, B, C = "02C0FFEE0000A001", "02C0FFEE0000B001", "02C0FFEE0000C001"
@@ -110,6 +113,16 @@ def rig(tmp_path):
     r.close()
 
 
+def eventually(pred, timeout: float = 10.0) -> bool:
+    """Poll `pred` until it holds or `timeout` real seconds have passed; whether it held."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def mac_valid(frame: bytes, rig: Rig) -> bool:
     return message.decode(frame, rig.remote.keys).mac is Verdict.VALID
 
@@ -174,9 +187,17 @@ def test_disconnect_from_han_divorces_and_only_a_new_acceptance_rejoins_it(rig):
     assert message.decode(r, rig.remote.keys).signature is Verdict.VALID  # a critical command's response is signed
     node = rig.node(ESME)
     assert node.state is NodeState.FACTORY and node.tc_link_key is None
-    rig.bt.call(lambda: rig.bt.running.clock.advance(300))
-    time.sleep(0.5)
-    assert node.state is NodeState.FACTORY  # its old key is gone: no TC re-join, no join without a new permit
+    medium, clock = rig.bt.running.medium, rig.bt.running.clock
+    scans = rig.bt.call(lambda: record_scans(medium))
+    t, now = rig.bt.call(lambda: (clock.advance(300), (clock.seconds(), clock.now()))[1])
+    # Its search for a network after the jump (the attempt that follows a scan is over when the loop runs this):
+    assert eventually(lambda: rig.bt.call(lambda: bool(scans.by(node.eui, since=t))))
+    first = rig.bt.call(lambda: scans.by(node.eui, since=t)[0])
+    assert first.saw(rig.eui("A")) and not any(b.permit_joining for b in first.beacons)  # A, permitting nobody
+    # its old key is gone: no TC re-join, and no join without a new permit
+    assert rig.bt.call(lambda: node.state) is NodeState.FACTORY
+    assert not rig.bt.call(lambda: [r for r in medium.trace if r.kind is Kind.JOIN and r.src == node.eui
+                                    and r.at >= now])
     assert rig.chf("A", "CCS02", device=bytes.fromhex(ESME)) is not None
     new = rig.join("A", ESME)  # first half offers the historic key it no longer has; the install code works
     assert new is not None and new != old
@@ -212,7 +233,8 @@ def test_disconnect_unsigned_or_wrongly_signed_is_refused_and_changes_nothing(ri
                          and g.originator == h.recipient, 0, since) is None
 
 
-def test_swap_out_restores_the_meter_on_another_hub(rig):
+def test_swap_out_restores_the_meter_on_another_hub(rig, caplog):
+    caplog.set_level(logging.WARNING, logger="zigbee.zigpy_han")
     assert rig.join("A", ESME)
     backup = rig.chf("A", "CCS07")
     from chf.remote.triage import entry_from_backup
@@ -236,10 +258,25 @@ def test_swap_out_restores_the_meter_on_another_hub(rig):
     r = rig.meter("B", ESME, "DISCONNECT")
     assert r is not None and _asn1_code(r) == 0
     assert rig.join("C", ESME) is not None
-    rig.bt.call(lambda: rig.bt.running.clock.advance(600))
-    time.sleep(0.3)
-    assert node.network is not None and node.network.hub == bytes.fromhex(C)
-    assert rig.links["B"].request(rig.remote.meter(rig.eui("B"), bytes.fromhex(ESME), "CS07"), 1) is None
+    medium, clock = rig.bt.running.medium, rig.bt.running.clock
+    now = rig.bt.call(lambda: (clock.advance(600), clock.now())[1])
+
+    def keep_alives() -> list:
+        return [r for r in medium.trace if r.kind is Kind.KEEP_ALIVE and r.src == node.eui and r.at >= now]
+
+    # its first keep-alive after the jump: to C, answered (a meter that had gone back to B would not send it)
+    assert eventually(lambda: bool(rig.bt.call(keep_alives)))
+    first = rig.bt.call(keep_alives)[0]
+    assert first.dst == bytes.fromhex(C) and first.delivered
+    assert rig.bt.call(lambda: node.network is not None and node.network.hub == bytes.fromhex(C))
+    # B still lists it, routes a command to it, and its radio finds no route to it: nothing can answer
+    frame = rig.remote.meter(rig.eui("B"), bytes.fromhex(ESME), "CS07")
+    since = rig.links["B"].send(frame)
+    assert eventually(lambda: any(r.name == "zigbee.zigpy_han" and f"Tunnel to {ESME} not delivered" in r.getMessage()
+                                  for r in caplog.records))
+    h = decode_frame(frame).header
+    assert rig.links["B"].wait_for(lambda f: (g := decode_frame(f).header).cra is Cra.RESPONSE
+                                   and g.counter == h.counter, 0, since) is None
 
 
 def test_control_channel_han_power_advance_and_join(rig):

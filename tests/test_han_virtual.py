@@ -3,7 +3,8 @@
 import asyncio
 
 import pytest
-from han_rig import DIVORCE, EchoApp, ESME, GSME, HUB_A, HUB_B, INSTALL_CODE, OTHER_CODE, frozen, hub, node, until
+from han_rig import (DIVORCE, ESME, GSME, HUB_A, HUB_B, INSTALL_CODE, OTHER_CODE, EchoApp, frozen, hub, node,
+                     record_scans, until)
 from rtds_data import frame
 
 from chf.core.han import FormNetwork, FrameReceived, Joined, JoinMethod, JoinRefused, Left, Permit, Remove, Tunnel
@@ -61,11 +62,16 @@ def test_wrong_install_code_is_refused_and_reported():
 def test_remove_then_historic_key_permit_brings_it_back_with_its_old_key():
     async def go():
         medium, a, m = await joined_pair()
+        scans = record_scans(medium)
         old = m.tc_link_key
         await a.han.execute(Remove(ESME))
         assert await until(lambda: m.state is NodeState.LEFT and a.of(Left))
-        medium.clock.advance(120)  # orphan scans: the TC forgot its key, so no TC re-join
-        assert not await until(lambda: m.joined, tries=20)
+        medium.clock.advance(120)  # it scans again: the TC forgot its key, so its TC re-join is refused
+        t, now = medium.clock.seconds(), medium.clock.now()
+        assert await until(lambda: bool(scans.by(ESME, since=t)))
+        assert any(r.kind is Kind.JOIN and r.src == ESME and r.at >= now and r.note == "rejoin refused"
+                   for r in medium.trace)
+        assert not m.joined and m.state is NodeState.LEFT
         await a.han.execute(Permit(ESME, old, 45, historic=True))  # CCS01 first half: the historic TC link key
         assert await until(lambda: len(a.of(Joined)) == 2)
         j = a.of(Joined)[1]
@@ -124,8 +130,12 @@ def test_divorce_returns_node_to_factory_until_permitted_anew():
         assert await until(lambda: m.state is NodeState.FACTORY)
         assert a.of(FrameReceived)[0].frame == DIVORCE  # the response left before the node did
         assert m.tc_link_key is None and m.network is None and a.of(Left)
+        scans = record_scans(medium)
         medium.clock.advance(300)  # the hub still trusts the old key, but the node no longer holds it
-        assert not await until(lambda: m.joined, tries=20)
+        t, now = medium.clock.seconds(), medium.clock.now()
+        assert await until(lambda: bool(scans.by(ESME, since=t)))  # it looked: A's network, not permitting
+        assert scans.by(ESME, since=t)[0].saw(HUB_A, permit=False)
+        assert not m.joined and not any(r.kind is Kind.JOIN and r.src == ESME and r.at >= now for r in medium.trace)
         await a.han.execute(Permit(ESME, IC_KEY, 90))
         assert await until(lambda: len(a.of(Joined)) == 2)
         j = a.of(Joined)[1]
@@ -176,9 +186,14 @@ def test_dead_node_and_hears_set():
         medium = frozen()
         a = await hub(medium, HUB_A)
         m = await node(medium)
+        scans = record_scans(medium)
         medium.set_hears(ESME, {HUB_B})  # cannot hear A
-        await a.han.execute(Permit(ESME, IC_KEY, 90))
-        assert not await until(lambda: m.joined, tries=20)
+        assert await until(lambda: bool(scans.by(ESME)))  # its search on waking, then it idles (frozen clock)
+        mark = len(scans)
+        await a.han.execute(Permit(ESME, IC_KEY, 90))  # once A permits it, A wakes it: it searches again
+        assert await until(lambda: bool(scans.by(ESME, after=mark)))
+        assert medium.radios[HUB_A].beacon_info(ESME)[3]  # A permits it ...
+        assert scans.by(ESME, after=mark)[0].beacons == () and not m.joined  # ... but it hears no network
         medium.set_hears(ESME, None)
         assert await until(lambda: m.joined)
         medium.set_dead(ESME)
@@ -209,11 +224,12 @@ def test_clock_advance_wakes_sleepers_and_scales():
         clock = EmulatedClock(time_scale=0)
         t0 = clock.now()
         task = asyncio.ensure_future(clock.sleep(100))
-        await asyncio.sleep(0.01)
-        assert not task.done()
+        near = asyncio.ensure_future(clock.sleep(99))
+        await asyncio.sleep(0)  # one turn of the loop: both have read the clock and wait on it
+        assert not task.done() and not near.done()  # frozen: nothing wakes them but a jump
         clock.advance(99)
-        await asyncio.sleep(0.01)
-        assert not task.done()
+        await asyncio.wait_for(near, 1)  # the jump woke both; the one due now is done ...
+        assert not task.done()  # ... and the one due in 1 s went back to sleep in the same turn
         clock.advance(1)
         await asyncio.wait_for(task, 1)
         assert (clock.now() - t0).total_seconds() == pytest.approx(100)
@@ -279,9 +295,13 @@ def test_lossy_link_is_seeded_and_total_loss_blocks_joining():
         medium = frozen()
         a = await hub(medium, HUB_A)
         m = await node(medium)
+        scans = record_scans(medium)
         medium.set_link(ESME, HUB_A, loss=1.0)
         await a.han.execute(Permit(ESME, IC_KEY, 600))
-        assert not await until(lambda: m.joined, clock=medium.clock, step=5.0, tries=20)
+        assert await until(lambda: medium.radios[HUB_A].beacon_info(ESME)[3])  # A permits it
+        mark = len(scans)
+        assert await until(lambda: len(scans.by(ESME, after=mark)) >= 3, clock=medium.clock, step=5.0)
+        assert all(s.beacons == () for s in scans.by(ESME, after=mark)) and not m.joined  # 3 searches, none heard
         assert not a.of(Joined) and not any(r.kind is Kind.BEACON for r in medium.trace)
         medium.set_link(ESME, HUB_A, loss=0.0, lqi=120, rssi=-70, latency_s=0.5)
         assert await until(lambda: m.joined, clock=medium.clock, step=0.5)
@@ -302,9 +322,13 @@ def test_orphan_still_bound_to_its_han_does_not_join_elsewhere_with_its_install_
         b = await hub(medium, HUB_B)
         medium.set_hears(ESME, {HUB_B})
         assert await until(lambda: m.state is NodeState.ORPHANED, clock=medium.clock, step=5.0)
+        scans = record_scans(medium)
         await b.han.execute(Permit(ESME, IC_KEY, 90))
         medium.clock.advance(60)
-        assert not await until(lambda: m.joined, tries=20)
+        t = medium.clock.seconds()
+        assert await until(lambda: bool(scans.by(ESME, since=t)))
+        assert scans.by(ESME, since=t)[0].saw(HUB_B, permit=True)  # B permits its install code ...
+        assert not m.joined and m.state is NodeState.ORPHANED  # ... and it stays bound to its old HAN
         await b.han.execute(FormNetwork(HUB_A, {ESME: swap_out_key(m.tc_link_key)}))
         assert await until(lambda: m.joined, clock=medium.clock, step=5.0)
         assert b.of(Joined)[-1].method is JoinMethod.TC_REJOIN

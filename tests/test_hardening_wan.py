@@ -19,7 +19,7 @@ from chf.remote.client import control
 from chf.remote.commands import CounterFile, RemoteParty, ccs06
 from chf.runtime.hub_runtime import ServerThread
 from chf.runtime.sqlite_store import SqliteStore
-from chf.runtime.wan import MAX_LINE
+from chf.runtime.wan import MAX_LINE, TcpWan
 from chf.runtime.wan_limits import WanLimits, exposure_notice, parse_networks
 from gbcs.gfi import encode_line
 from gbcs.keys import KeyStore
@@ -46,19 +46,32 @@ def read_line(sock, timeout=5.0):
     return buf.split(b"\n", 1)[0].rstrip(b"\r")
 
 
-def test_a_flooding_connection_does_not_starve_another(parts):
+def test_a_flooding_connection_does_not_starve_another(parts, monkeypatch):
     """While one client's 300 buffered lines are being handled, a second client's line is handled within a few
-    turns, not after the whole flood (the loop is held on the flood's first line until the second has arrived)."""
+    turns, not after the whole flood (the hub's worker is held on the flood's first line until the second
+    client's line has been handed to it)."""
     hub, _ = parts
+    second = encode_line(b"\xBB").strip()
+    handed_over = threading.Event()
+    real_line = TcpWan._line
+
+    async def line(self, raw, writer):
+        work = real_line(self, raw, writer)
+        if raw.strip() == second:
+            # set before `work` hands the line to the worker, but in the same turn of the loop: the flood's next
+            # line can only be handed over by this loop once the worker is done with the first, so after this one
+            handed_over.set()
+        return await work
+
+    monkeypatch.setattr(TcpWan, "_line", line)
     with ServerThread(hub) as srv:
         order: list[bytes] = []
-        arrived = threading.Event()
+        held: list[bool] = []
         real = hub.handle  # the dispatcher is inside the server: wrap the hub's entry point
 
         def handle(frame, origin=None):
             if not order:
-                arrived.wait(5)  # hold the hub's worker until the second client has sent its line
-                time.sleep(0.3)
+                held.append(handed_over.wait(10))  # hold the hub's worker until the second line is queued for it
             order.append(frame)
             return real(frame, origin)
 
@@ -67,13 +80,12 @@ def test_a_flooding_connection_does_not_starve_another(parts):
         a.sendall(b"".join(encode_line(b"\xAA" + bytes([i % 256])) for i in range(300)))
         b = socket.create_connection((srv.host, srv.port))
         b.sendall(encode_line(b"\xBB"))
-        arrived.set()
         deadline = time.time() + 20
         while len(order) < 301 and time.time() < deadline:
             time.sleep(0.05)
         a.close()
         b.close()
-    assert b"\xBB" in order
+    assert held == [True] and len(order) == 301
     assert order.index(b"\xBB") < 20  # old code: after all 300 of the flood's lines
 
 
@@ -123,8 +135,12 @@ def test_connection_cap_refuses_clearly(parts):
         extra = socket.create_connection((srv.host, srv.port))
         assert read_line(extra).startswith(b"ERROR too many connections (2)")
         extra.close()
+        # A client leaves: the server sees its end of stream, frees its place, then closes its side; the
+        # client's end of stream says the place is free.
+        keep[0].shutdown(socket.SHUT_WR)
+        keep[0].settimeout(5)
+        assert keep[0].recv(10) == b""
         keep[0].close()
-        time.sleep(0.2)
         again = socket.create_connection((srv.host, srv.port))
         again.sendall(b"CHF:PING\r\n")
         assert read_line(again) == b"CHF:OK PONG"

@@ -9,6 +9,9 @@ import fcntl
 import json
 import os
 import pty
+import stat
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -30,6 +33,7 @@ from hw.errors import (
     port_error_from_os_error,
 )
 from hw.open import check_port, open_radio, preflight, translate
+from hw import ports as hw_ports
 from hw.ports import SerialPort, _from_info, list_ports, system_ports
 from hw.probe import PROBE_ORDER, probe_port
 from hw.radio_types import NOT_ZIGPY, TABLE, RadioType, identify
@@ -145,9 +149,92 @@ def test_port_records_from_serialx_and_pyserial_shapes():
     assert b.description is None and b.by_id is None and not b.is_usb
 
 
+def fake_linux(root: Path) -> tuple[Path, Path, Path]:
+    """A Linux /sys and /dev the way the kernel and udev lay them out, for serialx to read: a SkyConnect on a
+    CP2102N (usb-serial, with a /dev/serial/by-id link), a native 16550A port, a native port with no UART
+    behind it (type 0: not a port), and tty entries that are not serial ports. Returns (sys, dev, by-id link)."""
+    sys_root, dev = root / "sys", root / "dev"
+    tty = sys_root / "class" / "tty"
+    usb_dev = sys_root / "devices" / "pci0000:00" / "usb1" / "1-1"
+    usb_if = usb_dev / "1-1:1.0"
+    usb_tty = usb_if / "ttyUSB0"
+    native = sys_root / "devices" / "platform" / "serial8250" / "serial8250:0"
+    for d in (tty, usb_tty, native / "serial8250:0.0", native / "serial8250:0.1", sys_root / "bus" / "usb-serial",
+              sys_root / "bus" / "serial-base", sys_root / "bus" / "usb-serial" / "drivers" / "cp210x", dev,
+              dev / "serial" / "by-id"):
+        d.mkdir(parents=True, exist_ok=True)
+    for f, text in {usb_dev / "idVendor": "10c4", usb_dev / "idProduct": "ea60", usb_dev / "bcdDevice": "0100",
+                    usb_dev / "serial": "9ab", usb_dev / "manufacturer": "Nabu Casa",
+                    usb_dev / "product": "SkyConnect v1.0", usb_if / "bInterfaceNumber": "00",
+                    usb_tty / "port_number": "0"}.items():
+        f.write_text(text + "\n")
+    (usb_tty / "subsystem").symlink_to(sys_root / "bus" / "usb-serial")
+    (usb_tty / "driver").symlink_to(sys_root / "bus" / "usb-serial" / "drivers" / "cp210x")
+    for n, port_type in ((0, 4), (1, 0)):  # PORT_16550A, PORT_UNKNOWN
+        d = native / f"serial8250:0.{n}"
+        (d / "subsystem").symlink_to(sys_root / "bus" / "serial-base")
+        (d / "driver").symlink_to(sys_root / "bus" / "serial-base")
+        (tty / f"ttyS{n}").mkdir()
+        (tty / f"ttyS{n}" / "device").symlink_to(d)
+        (tty / f"ttyS{n}" / "type").write_text(f"{port_type}\n")
+    (tty / "ttyUSB0").mkdir()
+    (tty / "ttyUSB0" / "device").symlink_to(usb_tty)
+    (tty / "tty0").mkdir()  # a virtual console: no device behind it
+    (tty / "console").mkdir()
+    for name in ("ttyUSB0", "ttyS0", "ttyS1", "tty0"):
+        (dev / name).touch()
+    link = dev / "serial" / "by-id" / "usb-Nabu_Casa_SkyConnect_v1.0_9ab-if00-port0"
+    link.symlink_to(Path("../..") / "ttyUSB0")
+    return sys_root, dev, link
+
+
+def test_system_ports_reads_the_machine_through_serialx(tmp_path, monkeypatch):
+    """The lister end to end on a fake sysfs: exactly the two real ports, the USB one with its descriptors and
+    its stable by-id name, and recognised as the radio it is."""
+    serial_linux = pytest.importorskip("serialx.platforms.serial_linux")
+    sys_root, dev, link = fake_linux(tmp_path.resolve())
+    monkeypatch.setattr(serial_linux, "SYS_ROOT", sys_root)
+    monkeypatch.setattr(serial_linux, "DEV_ROOT", dev)
+    real_links = hw_ports._by_id_links
+    monkeypatch.setattr(hw_ports, "_by_id_links", lambda: real_links(str(dev / "serial" / "by-id")))
+    ports = list_ports()
+    assert sorted(os.path.realpath(p.device) for p in ports) == [str(dev / "ttyS0"), str(dev / "ttyUSB0")]
+    [stick] = [p for p in ports if p.is_usb]
+    [native] = [p for p in ports if not p.is_usb]
+    assert native.device == str(dev / "ttyS0") and native.by_id is None
+    assert (stick.vid_pid, stick.description, stick.manufacturer, stick.serial_number, stick.by_id) == \
+        ("10C4:EA60", "SkyConnect v1.0", "Nabu Casa", "9ab", str(link))
+    assert identify(stick).radio is E and [p.device for p in list_ports(usb_only=True)] == [stick.device]
+
+
+def test_system_ports_falls_back_to_pyserial(monkeypatch):
+    """Without serialx, pyserial's comports() answer becomes the same records (its "n/a" description dropped)."""
+    import serial.tools.list_ports as pyserial_ports
+
+    monkeypatch.setitem(sys.modules, "serialx", None)  # `from serialx import ...` raises ImportError
+    monkeypatch.setattr(hw_ports, "_by_id_links", lambda: {})
+    monkeypatch.setattr(pyserial_ports, "comports", lambda: [
+        SimpleNamespace(device="/dev/ttyUSB3", vid=0x1A86, pid=0x7523, description="ZigStar Stick v4",
+                        manufacturer="QinHeng", serial_number="42"),
+        SimpleNamespace(device="/dev/ttyS1", vid=None, pid=None, description="n/a", manufacturer=None,
+                        serial_number=None)])
+    assert system_ports() == [SerialPort("/dev/ttyUSB3", 0x1A86, 0x7523, "ZigStar Stick v4", "QinHeng", "42"),
+                              SerialPort("/dev/ttyS1")]
+
+
 def test_this_machine_lists_its_ports_as_records():
+    """Whatever this machine has: each record is a character device of /dev the kernel lists as a tty, listed
+    once, with both USB IDs or neither, and a by-id name that leads to that same device."""
     ports = system_ports()
-    assert all(isinstance(p, SerialPort) and p.device.startswith("/") for p in ports)
+    assert list_ports() == sorted(ports, key=lambda p: p.device)
+    real = [os.path.realpath(p.device) for p in ports]
+    assert len(set(real)) == len(real)
+    for p, path in zip(ports, real, strict=True):
+        assert isinstance(p, SerialPort) and path.startswith("/dev/") and os.path.exists(path), p
+        assert stat.S_ISCHR(os.stat(path).st_mode), p
+        assert os.path.exists(f"/sys/class/tty/{os.path.basename(path)}"), p
+        assert (p.vid is None) == (p.pid is None), p
+        assert p.by_id is None or (p.by_id.startswith("/dev/serial/by-id/") and os.path.realpath(p.by_id) == path), p
 
 
 # --- --radio URLs --------------------------------------------------------------------------------------------

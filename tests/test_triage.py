@@ -9,19 +9,30 @@ import contextlib
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from chf.app.cli import main
 from chf.app.triage_cli import BenchRemote
+from chf.config.keygen import init_keys
+from chf.core.clock import FixedClock
+from chf.core.hub import CS14_MESSAGE_CODE, Hub, HubConfig
+from chf.core.identity import RTDS
+from chf.remote.commands import CounterFile, RemoteParty, ccs01
 from chf.remote.hub_link import HubLink
-from chf.remote.triage_steps import _cs14_hash
+from chf.remote.triage_steps import HubRef, MeterReport, Timing, Triage, _cs14_hash, _success_dlms
+from chf.runtime.sqlite_store import SqliteStore
 from gbcs import message
 from gbcs.authentication import Verdict
+from gbcs.frame import decode_frame
+from gbcs.gfi import decode_line, encode_line
+from gbcs.grouping_header import Cra
 from gbcs.keys import KeyStore
 
 HUBS = {"old": "02C0FFEE00001D01", "qa": "02C0FFEE0000AA01", "fresh": "02C0FFEE0000F001"}
@@ -198,3 +209,85 @@ def test_a_planted_failure_names_its_cause(bench):
     first = rep["steps"][0]
     assert first["outcome"] == "failed" and "unexpected response code" in first["detail"]
     assert "unexpected response code" in rep["verdict"]
+
+
+# --- a step's frames: the alerts that follow a response (no bench: a hub core behind a scripted WAN port) -------
+
+class WithholdingPort:
+    """A WAN port that answers a command with its response at once and holds back the alerts of the same
+    outcome until the client's next line, then writes them before answering that line: the latest a hub's WAN
+    port may send them (it writes one input's outcome whole before it reads the next line)."""
+
+    def __init__(self, outcomes: dict[bytes, list[bytes]], control_reply: str) -> None:
+        self.outcomes, self.control_reply = outcomes, control_reply
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.lines: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        held: list[bytes] = []
+        buf = b""
+        with conn:
+            while chunk := conn.recv(65536):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    line = line.strip()
+                    self.lines.append(line)
+                    out, held = held, []
+                    if line.startswith(b"CHF:"):
+                        out.append(self.control_reply.encode() + b"\r\n")
+                    else:
+                        response, *alerts = self.outcomes[decode_line(line)]
+                        out.append(encode_line(response))
+                        held = [encode_line(a) for a in alerts]
+                    conn.sendall(b"".join(out))
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class RecordingRemote:
+    def __init__(self) -> None:
+        self.observed: list[tuple[bytes, list[bytes]]] = []
+
+    def use_case(self, frame: bytes) -> str:
+        return f"0x{decode_frame(frame).header.message_code:04X}"
+
+    def observe(self, sent: bytes, received: list[bytes]) -> None:
+        self.observed.append((sent, received))
+
+
+@pytest.mark.parametrize("control_reply", ["CHF:OK PONG",
+                                           "CHF:ERROR control channel not open to 127.0.0.1 (see --control-from)"])
+def test_a_step_keeps_the_cs14_that_follows_its_response(tmp_path, control_reply):
+    """CCS01 on the hub: its response, then (same outcome) the CS14 for the changed device log. The step's
+    frames, and what the inventory mirror is told, hold both, however late the CS14 comes while still ahead of
+    the hub's next reply; a hub that keeps its control channel from the triage host serves as well."""
+    pki = init_keys(tmp_path / "keys")
+    keys = KeyStore.from_directory(tmp_path / "keys", acb=pki.eui("acb"))
+    hub = Hub(HubConfig(RTDS.with_overrides(eui=pki.eui("hub")), pki.eui("acb")), keys,
+              SqliteStore(tmp_path / "hub.sqlite"), FixedClock(datetime(2022, 1, 1, tzinfo=timezone.utc)))
+    party = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier"), CounterFile(None))
+    command = party.build(ccs01(bytes.fromhex(METERS[1][0]), bytes.fromhex(METERS[1][1])))
+    outcome = hub.handle(command).frames
+    assert len(outcome) == 2 and decode_frame(outcome[1]).header.message_code == CS14_MESSAGE_CODE
+    port = WithholdingPort({command: outcome}, control_reply)
+    remote = RecordingRemote()
+    try:
+        with HubLink("127.0.0.1", port.port) as link:
+            triage = Triage(remote, HubRef("qa", hub.eui, link), None, Timing())  # type: ignore[arg-type]
+            step = triage._step(MeterReport("M"), "whitelist", "CCS01")
+            ok = triage._run(step, lambda st: _success_dlms(triage._request(triage.qa, command, st, "the response")),
+                             [link])
+    finally:
+        port.close()
+    assert ok and step.outcome == "ok"
+    received = [bytes.fromhex(f["hex"]) for f in step.frames if f["direction"] == "received"]
+    assert received == outcome
+    assert decode_frame(received[1]).header.cra is Cra.ALERT
+    assert remote.observed == [(command, outcome)]
+    assert [ln[:4] for ln in port.lines] == [b"GBCS", b"CHF:"]  # one command, one settle: nothing else was sent

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 import zigpy.types as t
-from han_rig import ESME, HUB_A, INSTALL_CODE, EchoApp, frozen, until
+from han_rig import ESME, HUB_A, INSTALL_CODE, EchoApp, frozen, record_scans, until
 from zigpy.util import convert_install_code
 
 from zigbee.keys import install_code_key
@@ -58,9 +58,11 @@ def test_zigpy_public_api_on_virtual_radio():
         app.add_listener(ev)
         assert app.state.network_info.channel == 15 and app.state.node_info.ieee == to_ieee(HUB_A)
         meter = EmulatedNode(medium, ESME, DeviceType.ESME, INSTALL_CODE, EchoApp())
+        scans = record_scans(medium)
         await meter.start()
-        await until(lambda: False, tries=5)
-        assert meter.state is NodeState.FACTORY  # joining is closed
+        assert await until(lambda: bool(scans.by(ESME)))  # it has looked for a network, and acted on what it found
+        assert scans.by(ESME)[0].saw(HUB_A, permit=False)  # A's network, not permitting joining:
+        assert meter.state is NodeState.FACTORY and not meter.history  # so it did not try to join
         ieee = to_ieee(ESME)
         await app.permit_with_link_key(ieee, convert_install_code(INSTALL_CODE + bytes.fromhex("C3B5")), 60)
         assert await until(lambda: "device_initialized" in ev.names)  # join + zigpy's interview

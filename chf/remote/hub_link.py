@@ -140,6 +140,15 @@ class HubLink:
                 self._cv.wait(left)
             return self._controls[mark]
 
+    def settle(self, timeout: float) -> bool:
+        """Wait until every frame the hub wrote on this connection before now is in `journal`: one `CHF:PING`
+        round trip. The hub handles a connection's lines in order and writes all the frames of one input's
+        outcome (a response and the alerts it raised, such as the CS14 after a CCS01, CCS02 or CCS03) before it
+        reads the next line, so they are all in once the reply to the ping is. A hub that keeps its control
+        channel from this peer still answers the line (`CHF:ERROR ...`), which marks the point as well.
+        False when no reply came within `timeout` (or the connection closed); HubLinkError if it cannot send."""
+        return self.control("PING", timeout) != ""
+
     def close(self) -> None:
         try:
             self.sock.shutdown(socket.SHUT_RDWR)

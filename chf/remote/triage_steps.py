@@ -186,7 +186,14 @@ class Triage:
         except ConnectionError as e:
             ok, step.detail = False, f"hub connection lost: {e}"
         step.seconds = time.monotonic() - t0
-        time.sleep(0.02)  # alerts the hub sends right after a response (CS14) belong to this step
+        # The alerts a command raises (the CS14 after CCS01, CCS02, CCS03) follow its response on the same
+        # connection and belong to this step: wait until each hub this step talked to has flushed them.
+        for link, m in zip(links, marks, strict=False):
+            if any(tr.direction == "sent" for tr in link.journal[m:]):
+                try:
+                    link.settle(self.t.response_s)
+                except ConnectionError:
+                    pass  # the hub is gone: what it sent is already in the journal
         if step.outcome == "running":
             step.outcome = "ok" if ok else "failed"
         seen: list[Traffic] = []
