@@ -167,8 +167,9 @@ def _rules() -> int:
     return 0
 
 
-def inventory_command(argv: list[str], read_logs: LogReader | None = None) -> int:
-    """Run `chf inventory …`; `read_logs(inventory, args)` does the live CCS07/CS07 reads for `reconcile`."""
+def inventory_command(argv: list[str], read_logs: LogReader | None = None, *, disconnect_code: int | None = None) -> int:
+    """Run `chf inventory …`; `read_logs(inventory, args)` does the live CCS07/CS07 reads for `reconcile`;
+    `disconnect_code` is the provisional Disconnect message code (COMMSHUB_DISCONNECT_CODE; None: the default)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
@@ -176,7 +177,7 @@ def inventory_command(argv: list[str], read_logs: LogReader | None = None) -> in
     if args.action == "rules":
         return _rules()
     try:
-        with Inventory(_path(args)) as inv:
+        with Inventory(_path(args), disconnect_code=disconnect_code) as inv:
             if args.action == "show":
                 return _show(inv, args)
             if args.action == "reconcile":
