@@ -154,19 +154,28 @@ _BY_CODE, _BY_USE_CASE = _load()
 _ALL = tuple(_BY_CODE.values())
 
 
-def lookup(code: int) -> MessageCode | None:
-    """The registry entry of a message code, or None when neither message_codes.json nor our provisional
-    SECMP0013 Disconnect code (configurable, `gbcs.asn1`) names it."""
+def lookup(code: int, disconnect_code: int | None = None) -> MessageCode | None:
+    """The registry entry of a message code, or None when neither message_codes.json nor the provisional
+    SECMP0013 Disconnect code names it; `disconnect_code` is that code (None: the default, 0xF013; see
+    `disconnect_message_code`)."""
     mc = _BY_CODE.get(code)
-    return mc if mc is not None else _provisional(code)
+    if mc is not None and disconnect_code is None:
+        return mc
+    disconnect = disconnect_message_code(disconnect_code)  # a given code is checked whatever `code` is
+    if mc is not None:
+        return mc
+    return _provisional(code) if code == disconnect else None
 
 
-def _provisional(code: int) -> MessageCode | None:
-    """SECMP0013 "Disconnect Smart Meter from HAN" under whatever code is configured (no published code)."""
-    from .asn1._codes import get_disconnect_message_code
+def disconnect_message_code(disconnect_code: int | None = None) -> int:
+    """`gbcs.asn1.disconnect_message_code`: `disconnect_code` checked, or the default 0xF013 when None."""
+    from .asn1._codes import disconnect_message_code as checked  # the ASN.1 tables load only when needed
 
-    if code != get_disconnect_message_code():
-        return None
+    return checked(disconnect_code)
+
+
+def _provisional(code: int) -> MessageCode:
+    """SECMP0013 "Disconnect Smart Meter from HAN" under the code in use (it has no published code)."""
     return MessageCode(
         code, "DISCONNECT", "Disconnect Smart Meter from HAN (SECMP0013, PROVISIONAL)", "ESME", ("ESME", "GSME"),
         Encoding.ASN1, (Encoding.ASN1,), Criticality.CRITICAL, (Kind.COMMAND, Kind.RESPONSE), "SME.C.C", None,
@@ -184,9 +193,10 @@ def all_codes() -> tuple[MessageCode, ...]:
     return _ALL
 
 
-def is_critical(code: int) -> bool:
-    """True when the code has a critical (signed) variant; False for non-critical-only and unknown codes."""
-    mc = lookup(code)
+def is_critical(code: int, disconnect_code: int | None = None) -> bool:
+    """True when the code has a critical (signed) variant; False for non-critical-only and unknown codes
+    (`disconnect_code` as for `lookup`)."""
+    mc = lookup(code, disconnect_code)
     return mc is not None and mc.criticality is not Criticality.NON_CRITICAL
 
 

@@ -21,7 +21,7 @@ def explain(msg: Message, data: bytes, decrypted: list[Decryption] | None = None
     f = msg.frame
     h = f.header
     o = h.offsets
-    use_case, title = use_case_of(h.message_code)
+    use_case, title = use_case_of(h.message_code, msg.disconnect_code)
     root = Node("GBCS frame", 0, len(data), f"{len(data)} bytes")
     if f.mac_header is not None:
         mh = f.mac_header

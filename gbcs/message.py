@@ -30,26 +30,36 @@ class Message:
     signature: Verdict = Verdict.UNKNOWN
     warnings: list[str] = field(default_factory=list)
     protected: list[Any] = field(default_factory=list)  # encrypted parts: dlms.ProtectedAttributes / gbz.Component
+    disconnect_code: int | None = None  # the provisional Disconnect message code it was decoded with (None: default)
 
     @property
     def header(self) -> GroupingHeader:
         return self.frame.header
 
 
-def use_case_of(code: int) -> tuple[str | None, str | None]:
-    """(use-case name, title) from the registry, or (None, None) for an unknown code."""
-    entry = codes.lookup(code)
+def use_case_of(code: int, disconnect_code: int | None = None) -> tuple[str | None, str | None]:
+    """(use-case name, title) from the registry, or (None, None) for an unknown code; `disconnect_code` is the
+    provisional Disconnect message code (None: the default, `gbcs.codes.lookup`)."""
+    entry = codes.lookup(code, disconnect_code)
     if entry is None:
         return None, None
     return entry.use_case, entry.title
 
 
-def decode(data: bytes, keys: KeyStore | None = None, *, verify: bool = True) -> Message:
-    """Decode a frame and its payload; check MAC and signature when `verify` (verdicts `unknown` without keys)."""
+def decode(data: bytes, keys: KeyStore | None = None, *, verify: bool = True,
+           disconnect_code: int | None = None) -> Message:
+    """Decode a frame and its payload; check MAC and signature when `verify` (verdicts `unknown` without keys).
+
+    `disconnect_code` is the provisional Disconnect message code (None: the default 0xF013; TypeError or
+    ValueError when it cannot be one, `gbcs.asn1.disconnect_message_code`); the message keeps it, so that
+    `to_json` and `gbcs.explain` name the use case by the same code.
+    """
+    if disconnect_code is not None:
+        codes.disconnect_message_code(disconnect_code)
     frame = decode_frame(data)
     h = frame.header
-    kind, record = decode_payload(h.payload, h.offsets["payload"], h.message_code, h.cra)
-    msg = Message(frame, kind, record)
+    kind, record = decode_payload(h.payload, h.offsets["payload"], h.message_code, h.cra, disconnect_code)
+    msg = Message(frame, kind, record, disconnect_code=disconnect_code)
     if kind is PayloadType.RAW:
         if h.payload:
             msg.warnings.append("payload is neither DLMS, GBZ nor ASN.1: kept as raw bytes")
@@ -90,7 +100,7 @@ def roundtrips(msg: Message, data: bytes) -> bool:
 def to_json(msg: Message, data: bytes, source: str = "") -> dict[str, Any]:
     h = msg.header
     oi = h.other_information
-    use_case, title = use_case_of(h.message_code)
+    use_case, title = use_case_of(h.message_code, msg.disconnect_code)
     out: dict[str, Any] = {
         "source": source,
         "ok": True,

@@ -49,12 +49,16 @@ def classify(payload: bytes) -> PayloadType:
     return PayloadType.RAW
 
 
-def decode_payload(payload: bytes, base: int, message_code: int, cra: int) -> tuple[PayloadType, Any]:
-    """Decode a payload; raise DecodeError when it claims a known encoding but is malformed."""
+def decode_payload(payload: bytes, base: int, message_code: int, cra: int,
+                   disconnect_code: int | None = None) -> tuple[PayloadType, Any]:
+    """Decode a payload; raise DecodeError when it claims a known encoding but is malformed. `disconnect_code`
+    (the provisional Disconnect message code, None: the default) goes to the ASN.1 codec, which types by it."""
     kind = classify(payload)
     if kind is PayloadType.RAW:
         return kind, None
     m = _loaded.get(kind) or codec(kind)
+    if kind is PayloadType.ASN1:
+        return kind, m.decode(payload, base, message_code=message_code, cra=cra, disconnect_code=disconnect_code)
     return kind, m.decode(payload, base, message_code=message_code, cra=cra)
 
 

@@ -1,15 +1,13 @@
-"""ZigBee Cluster Library and Smart Energy name tables used by the GBZ codec (data only, wireshark packet-gbcs.c).
+"""ZigBee Cluster Library and Smart Energy name tables for the GBZ codec (data only).
 
-Sources (facts only, no code copied):
-- ZCL general commands, status codes and data types: ZigBee Cluster Library specification (07-5123),
-  cross-checked against zigpy 2.4 `zigpy/zcl/foundation.py` (`GeneralCommand`, `Status`, `DataTypeId`).
-- Smart Energy cluster commands: ZigBee Smart Energy Standard 1.4 (07-5356), cross-checked against
-  `SmartDCCInnovation/gbcs-parser: src/zigbee.ts` (`parseClusterId` tables), zigpy 2.4
-  `zigpy/zcl/clusters/smartenergy.py` (Metering) and `wireshark/wireshark: epan/dissectors/packet-zbee-zcl-se.c`.
-- Attribute names: `SmartDCCInnovation/gbcs-parser: src/zigbee.ts` (the attributes GBCS use cases read/write).
-- GBZ alert codes and alert detail tables: `wireshark/wireshark: epan/dissectors/packet-gbcs.c`
-  (`gbcs_gbz_alert_code_names`, `gbcs_gbz_integrity_issue_warning_names`,
-  `gbcs_gbz_user_interface_command_names`) and message_codes.json (alert codes).
+Ours, not zigpy's: gbcs is a pure codec that never imports zigpy (~1 s to load), and needs only the GBCS subset
+with display names. tests/test_zcl_tables.py checks every entry zigpy 2.4 also defines: cluster IDs by name,
+status codes, data type IDs and sizes, general command IDs.
+
+Sources (facts only, no code copied): ZigBee Cluster Library 07-5123 (§2.4.1.1 frame control, §2.5 general
+commands, §2.6.2 data types, §2.6.3 status codes) and ZigBee Smart Energy 1.4 07-5356 (cluster IDs); zigpy 2.4
+`zigpy/zcl/foundation.py` and `zigpy/zcl/clusters/`; attribute names from `SmartDCCInnovation/gbcs-parser:
+src/zigbee.ts`. Command names: `zcl_commands`; GBZ alert tables: `zcl_alerts`.
 """
 
 from __future__ import annotations

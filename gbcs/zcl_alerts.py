@@ -1,5 +1,8 @@
-"""GBZ alert codes and the alert-detail tables (data only): `wireshark/wireshark: epan/dissectors/packet-gbcs.c`
-(`gbcs_gbz_alert_code_names`, `gbcs_gbz_integrity_issue_warning_names`, `gbcs_gbz_user_interface_command_names`).
+"""GBZ alert codes and the alert-detail tables (data only).
+
+GBCS-specific: zigpy defines none of them (so tests/test_zcl_tables.py has nothing to check them against).
+Source: `wireshark/wireshark: epan/dissectors/packet-gbcs.c` (`gbcs_gbz_alert_code_names`,
+`gbcs_gbz_integrity_issue_warning_names`, `gbcs_gbz_user_interface_command_names`); message_codes.json.
 """
 
 from __future__ import annotations

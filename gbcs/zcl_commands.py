@@ -1,8 +1,12 @@
 """ZigBee Smart Energy cluster-specific command names, by direction (data only).
 
-Sources (facts only): ZigBee Smart Energy Standard 1.4 (07-5356), cross-checked against
-`SmartDCCInnovation/gbcs-parser: src/zigbee.ts` (`parseClusterId` tables), zigpy 2.4
-`zigpy/zcl/clusters/smartenergy.py` (Metering) and `wireshark/wireshark: epan/dissectors/packet-zbee-zcl-se.c`.
+Ours, not zigpy's: gbcs never imports zigpy, and zigpy 2.4 names the commands of few of these clusters.
+tests/test_zcl_tables.py checks the cluster IDs against zigpy's, and the Metering commands (the SE cluster whose
+commands zigpy defines).
+
+Sources (facts only): ZigBee Smart Energy 1.4 07-5356 command tables; `SmartDCCInnovation/gbcs-parser:
+src/zigbee.ts`; zigpy 2.4 `zigpy/zcl/clusters/smartenergy.py`; `wireshark/wireshark:
+epan/dissectors/packet-zbee-zcl-se.c`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hw.errors import NoRadioFoundError, RadioError, SeveralRadiosError
-from hw.open import Opener
+from hw.portcheck import Opener
 from hw.ports import SerialPort
 from hw.radio_types import Identification, RadioType, identify
 from hw.radio_url import RadioUrl, parse_radio_url

@@ -1,53 +1,19 @@
 """Open a real ZigBee stick as a zigpy `ControllerApplication`, with the port checked first.
 
-The check opens the device the way serialx does (`os.open(O_RDWR|O_NOCTTY|O_NONBLOCK)` then a non-blocking
-exclusive `flock`, serialx/platforms/serial_posix.py), so a missing, busy or unreadable port is reported as
-our typed error before any radio library runs; errors the library raises later are translated the same way.
+The port check (`hw.portcheck`, re-exported here) reports a missing, busy or unreadable port as our typed
+error before any radio library runs; errors the library raises later are translated the same way.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-from collections.abc import Callable
 from typing import Any
 
-from hw.errors import PortError, RadioError, RadioUrlError, port_error_from_os_error
-from hw.ports import PortLister
+from hw.errors import PortError, RadioError, RadioUrlError
+from hw.portcheck import Opener, check_port, exclusive_open, translate
+from hw.ports import PortLister, list_ports
 from hw.radio_url import RadioKind, RadioUrl, parse_radio_url
 
-Opener = Callable[[str], None]
-"""Opens and closes a port at once; raises OSError (with its errno) when the port cannot be had."""
-
-try:  # pragma: no cover - fcntl is POSIX only
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
-
-
-def exclusive_open(path: str) -> None:
-    """Open `path` read/write without becoming its controlling terminal, take and drop the exclusive lock."""
-    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-    try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), path) from e
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def check_port(path: str, opener: Opener | None = None) -> None:
-    """Raise NoSuchPortError, PortBusyError or PortPermissionError when `path` cannot be opened; else return."""
-    try:
-        (opener or exclusive_open)(path)
-    except OSError as e:
-        typed = port_error_from_os_error(path, e)
-        if typed is None:
-            raise
-        raise typed from e
+__all__ = ["Opener", "check_port", "exclusive_open", "open_radio", "preflight", "translate"]
 
 
 def preflight(value: str | RadioUrl, opener: Opener | None = None) -> RadioUrl:
@@ -62,18 +28,6 @@ def preflight(value: str | RadioUrl, opener: Opener | None = None) -> RadioUrl:
     return radio
 
 
-def translate(path: str, exc: BaseException) -> BaseException:
-    """The typed error for an exception a radio library raised while opening `path` (its cause chain is searched)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError):
-            typed = port_error_from_os_error(path, seen)
-            if typed is not None:
-                return typed
-        seen = seen.__cause__ or seen.__context__
-    return exc
-
-
 async def open_radio(url: str | RadioUrl, *, database_path: str | None = None, config: dict[str, Any] | None = None,
                      auto_form: bool = False, start_radio: bool = True, opener: Opener | None = None,
                      lister: PortLister | None = None, probe_timeout: float = 20.0) -> Any:
@@ -84,8 +38,7 @@ async def open_radio(url: str | RadioUrl, *, database_path: str | None = None, c
     """
     radio = parse_radio_url(url) if isinstance(url, str) else url
     if radio.kind is RadioKind.AUTO:
-        from hw.auto import resolve_auto
-        from hw.ports import list_ports
+        from hw.auto import resolve_auto  # only `auto` needs the VID:PID table
 
         radio = await resolve_auto(list_ports(lister), opener=opener, timeout=probe_timeout)
     if not radio.is_hardware:

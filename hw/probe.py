@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hw.errors import PortError, RadioNotRecognisedError
-from hw.open import Opener, check_port, translate
+from hw.portcheck import Opener, check_port, translate
 from hw.radio_types import RadioType
 from hw.radio_url import NETWORK_SCHEMES, controller_class
 

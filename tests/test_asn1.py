@@ -699,7 +699,8 @@ def test_disconnect_default_code_collides_with_no_gbcs_code():
 
 
 def test_disconnect_command_and_response_round_trip():
-    code = A.get_disconnect_message_code()
+    code = A.disconnect_message_code()
+    assert code == A.DEFAULT_DISCONNECT_MESSAGE_CODE == 0xF013
     eui = bytes.fromhex("00DB1234567890A0")
     cmd = A.encode_disconnect_command(eui)
     assert cmd == bytes.fromhex("300A0408") + eui  # SEQUENCE { OCTET STRING (8) }
@@ -718,23 +719,69 @@ def test_disconnect_command_and_response_round_trip():
         A.encode_disconnect_response("success")
 
 
-def test_disconnect_code_is_configurable():
+def test_disconnect_code_is_a_parameter():
     cmd = A.encode_disconnect_command(bytes(8))
-    try:
-        A.set_disconnect_message_code(0xF100)
-        assert A.get_disconnect_message_code() == 0xF100
-        assert A.decode(cmd, message_code=0xF100, cra=1).type_name == "DisconnectFromHANCommand"
-        assert A.decode(cmd, message_code=A.DEFAULT_DISCONNECT_MESSAGE_CODE, cra=1).generic
-        for bad in (0x000F, 0x1000, 0x0128, 0x10000, 0, -1):
-            with pytest.raises(ValueError):
-                A.set_disconnect_message_code(bad)
-        for bad in (True, "0xF013", 0xF013 + 0.0):
-            with pytest.raises(TypeError):
-                A.set_disconnect_message_code(bad)
-        assert A.get_disconnect_message_code() == 0xF100
-    finally:
-        A.set_disconnect_message_code(None)
-    assert A.get_disconnect_message_code() == A.DEFAULT_DISCONNECT_MESSAGE_CODE
+    assert A.decode(cmd, message_code=0xF100, cra=1, disconnect_code=0xF100).type_name == "DisconnectFromHANCommand"
+    assert A.decode(cmd, message_code=A.DEFAULT_DISCONNECT_MESSAGE_CODE, cra=1, disconnect_code=0xF100).generic
+    assert A.decode(cmd, message_code=0xF100, cra=1).generic  # None: the default code, 0xF013
+    assert A.type_for(0xF100, 2, disconnect_code=0xF100) == "DisconnectFromHANResponse"
+    assert A.type_for(0xF100, 2) is None and A.use_case(0xF013).name == "Disconnect"
+    assert A.type_for(0x000F, 1, disconnect_code=0xF100) == "UnjoinDeviceCommand"  # other codes as ever
+    for bad in (0x000F, 0x1000, 0x0128, 0x10000, 0, -1):
+        with pytest.raises(ValueError):
+            A.disconnect_message_code(bad)
+        with pytest.raises(ValueError):
+            A.decode(cmd, message_code=0xF100, cra=1, disconnect_code=bad)
+    for bad in (True, "0xF013", 0xF013 + 0.0):
+        with pytest.raises(TypeError):
+            A.disconnect_message_code(bad)
+        with pytest.raises(TypeError):
+            A.type_for(0xF013, 1, disconnect_code=bad)
+    assert not hasattr(A, "set_disconnect_message_code") and not hasattr(A, "get_disconnect_message_code")
+
+
+def _disconnect_frames(code: int, counter: int) -> tuple[bytes, bytes]:
+    """An unsigned Disconnect command and its response under message code `code` (no MAC: decoded unverified)."""
+    from gbcs.grouping_header import Cra, GroupingHeader, OtherInformation, SignatureField
+
+    meter, supplier = bytes.fromhex("00DB1234567890A0"), bytes.fromhex("90B3D51F30010000")
+    cmd = GroupingHeader(Cra.COMMAND, counter, supplier, meter, OtherInformation(code),
+                         A.encode_disconnect_command(meter), None, SignatureField.NULL).encode()
+    resp = GroupingHeader(Cra.RESPONSE, counter, meter, supplier, OtherInformation(code),
+                          A.encode_disconnect_response(A.DisconnectResponseCode.NOT_JOINED), None,
+                          SignatureField.NULL).encode()
+    return cmd, resp
+
+
+def test_two_disconnect_codes_in_one_process():
+    """Frames under two Disconnect codes decode, name and re-encode side by side, in turn and on threads: the
+    code travels with each call and each decoded message, no process-wide setting."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gbcs import codes, message
+    from gbcs.explain import explain
+
+    frames_by_code = {code: _disconnect_frames(code, 0x100 + i) for i, code in enumerate((0xF0A1, 0xF0B2))}
+
+    def check(code: int) -> None:
+        other = 0xF0B2 if code == 0xF0A1 else 0xF0A1
+        for data, type_name in zip(frames_by_code[code], ("DisconnectFromHANCommand", "DisconnectFromHANResponse"),
+                                   strict=True):
+            msg = message.decode(data, verify=False, disconnect_code=code)
+            assert msg.payload.type_name == type_name and msg.disconnect_code == code
+            js = message.to_json(msg, data)
+            assert js["use_case"] == "DISCONNECT" and js["payload"]["type"] == type_name
+            assert message.encode_json(js, sign=False)[0] == data  # JSON back to the same bytes
+            assert f"0x{code:04X} DISCONNECT Disconnect Smart Meter from HAN" in "\n".join(explain(msg, data).render())
+            assert message.decode(data, verify=False, disconnect_code=other).payload.generic
+            assert message.to_json(message.decode(data, verify=False, disconnect_code=other), data)["use_case"] is None
+        assert codes.lookup(code, code).use_case == "DISCONNECT" and codes.lookup(code, other) is None
+        assert codes.is_critical(code, code) and not codes.is_critical(code)
+
+    for code in (0xF0A1, 0xF0B2, 0xF0A1, 0xF0B2):  # interleaved, in one thread
+        check(code)
+    with ThreadPoolExecutor(2) as pool:  # and at once, on two threads
+        list(pool.map(check, [0xF0A1, 0xF0B2] * 8))
 
 
 def test_disconnect_module_is_marked_provisional():
@@ -754,16 +801,17 @@ def test_schema_pickle_cache(tmp_path):
     assert not _schema.build(None).from_cache and len(list(tmp_path.glob("asn1-*.pickle"))) == 1
 
 
-def test_cli_passes_the_cache_and_disconnect_code(tmp_path):
+def test_cli_passes_the_cache_and_disconnect_code(tmp_path, capsys):
     from chf.app.cli import configure_codec
 
     try:
-        configure_codec({"XDG_CACHE_HOME": str(tmp_path), "COMMSHUB_DISCONNECT_CODE": "0xF0AA"})
-        assert A.get_disconnect_message_code() == 0xF0AA and _schema._CACHE_DIR == tmp_path / "commshub"
-        configure_codec({"COMMSHUB_ASN1_CACHE": "0", "COMMSHUB_DISCONNECT_CODE": "0x000F"})  # a GBCS code: ignored
-        assert A.get_disconnect_message_code() == 0xF0AA
+        assert configure_codec({"XDG_CACHE_HOME": str(tmp_path), "COMMSHUB_DISCONNECT_CODE": "0xF0AA"}) == 0xF0AA
+        assert _schema._CACHE_DIR == tmp_path / "commshub"
+        assert configure_codec({"COMMSHUB_ASN1_CACHE": "0", "COMMSHUB_DISCONNECT_CODE": "0x000F"}) is None  # GBCS
+        assert "ignoring COMMSHUB_DISCONNECT_CODE='0x000F'" in capsys.readouterr().err
+        assert configure_codec({"COMMSHUB_ASN1_CACHE": "0"}) is None
+        assert A.disconnect_message_code() == A.DEFAULT_DISCONNECT_MESSAGE_CODE  # nothing process-wide was set
     finally:
-        A.set_disconnect_message_code(None)
         _schema.set_cache_dir(None)
 
 

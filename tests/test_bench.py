@@ -65,10 +65,10 @@ install_code = "{IC2.hex()}"
 
 
 class Rig:
-    def __init__(self, tmp: Path, scale: float = 120) -> None:
+    def __init__(self, tmp: Path, scale: float = 120, disconnect_code: int | None = None) -> None:
         self.bench = parse(bench_text(scale), tmp / "bench.toml")
-        self.bt = BenchThread(self.bench)
-        self.remote = BenchRemote(self.bench.keys, tmp / "counters.json")
+        self.bt = BenchThread(self.bench, disconnect_code=disconnect_code)
+        self.remote = BenchRemote(self.bench.keys, tmp / "counters.json", disconnect_code=disconnect_code)
         self.links = {n: HubLink(*self.bt.address(n)) for n in ("A", "B", "C")}
         self.window = 90 / scale + 3
 
@@ -201,6 +201,20 @@ def test_disconnect_from_han_divorces_and_only_a_new_acceptance_rejoins_it(rig):
     assert rig.chf("A", "CCS02", device=bytes.fromhex(ESME)) is not None
     new = rig.join("A", ESME)  # first half offers the historic key it no longer has; the install code works
     assert new is not None and new != old
+
+
+def test_disconnect_under_the_code_the_bench_is_given(tmp_path):
+    """COMMSHUB_DISCONNECT_CODE as `chf run` passes it down (start_bench's meters and hubs, the remote party):
+    the Disconnect goes out, is served and answered under that code."""
+    rig = Rig(tmp_path, disconnect_code=0xF0AA)
+    try:
+        rig.join("A", ESME)
+        r = rig.meter("A", ESME, "DISCONNECT")
+        assert r is not None and decode_frame(r).header.message_code == 0xF0AA and _asn1_code(r, 0xF0AA) == 0
+        assert _asn1_code(r) is None  # under the default code the same response is not a Disconnect one
+        assert rig.remote.use_case(r) == "DISCONNECT" and rig.node(ESME).state is NodeState.FACTORY
+    finally:
+        rig.close()
 
 
 @pytest.mark.parametrize("how", ["unsigned", "wrongly signed"])

@@ -50,6 +50,24 @@ def test_decode_accepts_base64_and_gfi(capsys):
     assert code == 0 and all(r["ok"] and r["mac"] == "unknown" for r in rows)
 
 
+def test_decode_types_the_disconnect_by_commshub_disconnect_code(capsys, monkeypatch):
+    """The app reads COMMSHUB_DISCONNECT_CODE once and passes it to the decoder (no process-wide setting)."""
+    from gbcs import asn1
+    from gbcs.grouping_header import Cra, GroupingHeader, OtherInformation, SignatureField
+
+    meter = bytes.fromhex("00DB1234567890A0")
+    data = GroupingHeader(Cra.COMMAND, 7, bytes.fromhex("90B3D51F30010000"), meter, OtherInformation(0xF0AA),
+                          asn1.encode_disconnect_command(meter), None, SignatureField.NULL).encode()
+    monkeypatch.setenv("COMMSHUB_DISCONNECT_CODE", "0xF0AA")
+    code, out, _ = run(capsys, "decode", "--json", data.hex())
+    row = json.loads(out)
+    assert code == 0 and row["use_case"] == "DISCONNECT" and row["payload"]["type"] == "DisconnectFromHANCommand"
+    monkeypatch.delenv("COMMSHUB_DISCONNECT_CODE")
+    code, out, _ = run(capsys, "decode", "--json", data.hex())
+    row = json.loads(out)
+    assert code == 0 and row["use_case"] is None and row["payload"]["type"] is None  # 0xF0AA is nothing by default
+
+
 def test_encode_reproduces_decode_json(capsys, rtds_keys, tmp_path):
     code, out, _ = run(capsys, "decode", "--json", str(corpus_dir() / CCS01))
     js = tmp_path / "f.json"

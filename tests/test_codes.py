@@ -262,14 +262,14 @@ def test_access_counts():
             assert mc.use_case.startswith(("CS0", "ECS", "GCS")), mc.use_case
 
 
-def test_provisional_disconnect_code_is_named_wherever_it_is_configured():
+def test_provisional_disconnect_code_is_named_by_the_code_given():
     from gbcs import asn1
     from gbcs.codes import Criticality, lookup
-    default = asn1.get_disconnect_message_code()
+    default = asn1.DEFAULT_DISCONNECT_MESSAGE_CODE
     entry = lookup(default)
     assert entry is not None and entry.use_case == "DISCONNECT" and entry.criticality is Criticality.CRITICAL
-    asn1.set_disconnect_message_code(0xF0AA)
-    try:
-        assert lookup(0xF0AA).use_case == "DISCONNECT" and lookup(default) is None
-    finally:
-        asn1.set_disconnect_message_code(None)
+    assert lookup(0xF0AA, 0xF0AA).use_case == "DISCONNECT" and lookup(default, 0xF0AA) is None
+    assert lookup(0xF0AA) is None and lookup(default).use_case == "DISCONNECT"  # nothing stayed set
+    assert lookup(0x0001, 0xF0AA).use_case == "CCS01"
+    with pytest.raises(ValueError):
+        lookup(0x0001, 0x0001)  # a GBCS code cannot be the Disconnect code, whatever is looked up

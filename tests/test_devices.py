@@ -36,14 +36,14 @@ def pki_keys(tmp_path_factory):
     return pki, KeyStore.from_directory(d, pki.eui("acb"))
 
 
-def _meter(pki_keys, kind: str = "esme", entries: list[Entry] | None = None) -> HanDeviceApplication:
+def _meter(pki_keys, kind: str = "esme", entries: list[Entry] | None = None, **kw) -> HanDeviceApplication:
     pki, keys = pki_keys
     t = DT.ESME if kind == "esme" else DT.GSME
     return HanDeviceApplication(
         pki.eui(kind), t, keys,
         {pki.eui("supplier"): codes.Role.SUPPLIER, pki.eui("acb"): codes.Role.ACCESS_CONTROL_BROKER,
          pki.eui("network_operator"): codes.Role.NETWORK_OPERATOR},
-        FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc)), DeviceLog(t, list(entries or [])))
+        FixedClock(datetime(2026, 1, 1, tzinfo=timezone.utc)), DeviceLog(t, list(entries or [])), **kw)
 
 
 def _supplier(pki_keys) -> mc.MeterSender:
@@ -183,6 +183,21 @@ def test_disconnect_naming_another_meter_is_answered_without_divorce(pki_keys):
     meter = _meter(pki_keys)
     out = meter.handle(mc.disconnect(_supplier(pki_keys), meter.eui, 90, target=PPMID))
     assert not out.divorce and _code(out.frames[0], "DisconnectFromHANResponse") == 3 and meter.joined
+
+
+def test_disconnect_is_served_under_the_code_each_meter_is_given(pki_keys):
+    """Two meters with different Disconnect codes side by side: each serves its own code, refuses the other's
+    (unsupported), and treats its own as critical (an unsigned one is refused)."""
+    a, b = _meter(pki_keys, disconnect_code=0xF0A1), _meter(pki_keys, "gsme", disconnect_code=0xF0B2)
+    for meter, mine, other, n in ((a, 0xF0A1, 0xF0B2, 100), (b, 0xF0B2, 0xF0A1, 200)):
+        out = meter.handle(mc.disconnect(_supplier(pki_keys), meter.eui, n, disconnect_code=other))
+        assert out.frames == [] and meter.last_rejection.reason is Rejection.UNSUPPORTED
+        out = meter.handle(mc.disconnect(_supplier(pki_keys), meter.eui, n + 1, signed=False, disconnect_code=mine))
+        assert out.frames == [] and meter.last_rejection.reason is Rejection.AUTHENTICATION
+        out = meter.handle(mc.disconnect(_supplier(pki_keys), meter.eui, n + 2, disconnect_code=mine))
+        assert out.divorce and decode_frame(out.frames[0]).header.message_code == mine
+    with pytest.raises(ValueError):
+        _meter(pki_keys, disconnect_code=0x000F)  # a GBCS code
 
 
 # -- authentication and anti-replay --------------------------------------------------------------------------------

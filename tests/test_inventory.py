@@ -76,8 +76,8 @@ def meter_frame(cra: Cra, counter: int, frm: bytes, to: bytes, code: int, payloa
 class FakeMeter:
     """A meter's GBCS side, just enough for its device log: Disconnect, CS03A1, CS04AC, CS07 (gbcs/asn1)."""
 
-    def __init__(self, me: bytes, inv: Inventory) -> None:
-        self.me, self.inv = me, inv
+    def __init__(self, me: bytes, inv: Inventory, disconnect_code: int = asn1.DEFAULT_DISCONNECT_MESSAGE_CODE) -> None:
+        self.me, self.inv, self.disconnect_code = me, inv, disconnect_code
         self.log: dict[bytes, int] = {}  # EUI -> GBCS device type
         self.joined_han = True
         self.n = 500
@@ -85,8 +85,8 @@ class FakeMeter:
     def exchange(self, code: int, payload: bytes, observe: bool = True, mpxns=()):
         self.n += 1
         sent = meter_frame(Cra.COMMAND, self.n, SUPPLIER, self.me, code, payload)
-        cmd = message.decode(sent, verify=False).payload.value
-        if code == asn1.get_disconnect_message_code():
+        cmd = message.decode(sent, verify=False, disconnect_code=self.disconnect_code).payload.value
+        if code == self.disconnect_code:
             out = asn1.encode_disconnect_response(0 if self.joined_han else 1)
             self.joined_han = False
         elif code == CS03A1:
@@ -103,7 +103,7 @@ class FakeMeter:
         return sent, received
 
     def disconnect(self):
-        return self.exchange(asn1.get_disconnect_message_code(), asn1.encode_disconnect_command(self.me))
+        return self.exchange(self.disconnect_code, asn1.encode_disconnect_command(self.me))
 
     def join(self, other: bytes, gbcs_type: int, observe: bool = True):
         return self.exchange(CS03A1, asn1.encode_value("JoinDeviceCommand", {
@@ -203,6 +203,22 @@ def test_disconnect_not_joined_changes_nothing(hub_a, inv):
     meter.disconnect()
     r = inv.get(hx(eui(5)))
     assert r.smi_status is SmiStatus.WHITELISTED and r.chf == hx(hub_a.eui)
+
+
+def test_disconnect_follows_the_code_the_inventory_is_given(tmp_path):
+    """COMMSHUB_DISCONNECT_CODE reaches the mirror as Inventory(disconnect_code=...): the 8.15 rule fires for a
+    Disconnect under that code, and a mirror with the default code leaves the same exchange alone."""
+    with Inventory(tmp_path / "a.sqlite", disconnect_code=0xF0AA) as mine, Inventory(tmp_path / "b.sqlite") as other:
+        for i in (mine, other):
+            i.set(hx(eui(9)), kind=DeviceKind.ESME, status=SmiStatus.WHITELISTED, chf=hx(eui(1)))
+        sent, received = FakeMeter(eui(9), mine, 0xF0AA).disconnect()
+        effects, _ = other.observe(sent, received, now=T0)
+        assert effects == [] and other.get(hx(eui(9))).smi_status is SmiStatus.WHITELISTED
+        r = mine.get(hx(eui(9)))
+        assert r.smi_status is SmiStatus.PENDING and r.chf is None
+        assert any("with no CHF" in n for n in mine.check(sent)) and other.check(sent) == []  # advice by code too
+        with pytest.raises(ValueError):
+            Inventory(tmp_path / "c.sqlite", disconnect_code=0x0001)
 
 
 def test_remove_ends_the_association_only_with_that_hub(hub_a, inv):

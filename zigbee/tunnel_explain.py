@@ -91,12 +91,13 @@ def _field_value(name: str, v: int) -> tuple[str, Any]:
 
 
 def explain_tunnel(data: bytes, keys: KeyStore | None = None, *, explain_plain: bool = True,
-                   reassembler: gbt.Reassembler | None = None) -> TunnelExplanation:
+                   reassembler: gbt.Reassembler | None = None, disconnect_code: int | None = None) -> TunnelExplanation:
     """Explain one Tunnelling-cluster ZCL frame (header ‖ payload); raise `TunnelDecodeError` (offsets from the
     tunnel frame start, the embedded frame's too) when it does not decode. `reassembler` collects GBT blocks across
-    calls; `explain_plain` adds the decrypted plaintext parts to the tree (keys given)."""
+    calls; `explain_plain` adds the decrypted plaintext parts to the tree (keys given); `disconnect_code` is the
+    provisional Disconnect message code the embedded frame is decoded with (`gbcs.message.decode`)."""
     try:
-        return _explain(data, keys, explain_plain, reassembler)
+        return _explain(data, keys, explain_plain, reassembler, disconnect_code)
     except TunnelDecodeError:
         raise
     except DecodeError as e:  # a field the reader ran out of bytes for
@@ -104,7 +105,7 @@ def explain_tunnel(data: bytes, keys: KeyStore | None = None, *, explain_plain: 
 
 
 def _explain(data: bytes, keys: KeyStore | None, explain_plain: bool,
-             reassembler: gbt.Reassembler | None) -> TunnelExplanation:
+             reassembler: gbt.Reassembler | None, disconnect_code: int | None) -> TunnelExplanation:
     r = Reader(data)
     root = Node("ZCL tunnel frame (cluster 0x0704 Tunnelling)", 0, len(data), f"{len(data)} bytes")
     js: dict[str, Any] = {"kind": "zcl-tunnel", "length": len(data), "cluster": f"0x{TUNNELLING_CLUSTER:04X}"}
@@ -117,7 +118,7 @@ def _explain(data: bytes, keys: KeyStore | None, explain_plain: bool,
     for f in schema.fields:
         size = _FIELD_SIZES[f.name]
         if size == 0:
-            _data(r, cn, fields, out, keys, explain_plain, reassembler)
+            _data(r, cn, fields, out, keys, explain_plain, reassembler, disconnect_code)
             continue
         at, what = r.offset, f"{_command_name(name)} {_LABELS[f.name]}"
         v = r.u8(what) if size == 1 else int.from_bytes(r.take(size, what), "little")
@@ -178,7 +179,7 @@ def _zcl_header(r: Reader, root: Node, js: dict[str, Any]) -> tuple[bool, str]:
 
 
 def _data(r: Reader, cn: Node, fields: dict[str, Any], out: TunnelExplanation, keys: KeyStore | None,
-          explain_plain: bool, reassembler: gbt.Reassembler | None) -> None:
+          explain_plain: bool, reassembler: gbt.Reassembler | None, disconnect_code: int | None) -> None:
     """TransferData's data: an optional GBCS tunnel header, then a GBCS frame or a GBT block."""
     start = r.offset
     body = r.take(r.remaining, "data")
@@ -217,18 +218,18 @@ def _data(r: Reader, cn: Node, fields: dict[str, Any], out: TunnelExplanation, k
         _gbt_block(content, at, dn, out, reassembler)
     else:
         js["content"] = "gbcs-frame"
-        _gbcs_frame(content, at, dn, out, keys, explain_plain)
+        _gbcs_frame(content, at, dn, out, keys, explain_plain, disconnect_code)
 
 
 def _gbcs_frame(frame: bytes, at: int, parent: Node, out: TunnelExplanation, keys: KeyStore | None,
-                explain_plain: bool) -> None:
+                explain_plain: bool, disconnect_code: int | None) -> None:
     """The embedded frame decoded and explained as `chf decode` does a plain one, offsets moved by `at`."""
     from gbcs import message
     from gbcs.decryption import decrypt
     from gbcs.explain import explain
 
     try:
-        msg = message.decode(frame, keys)
+        msg = message.decode(frame, keys, disconnect_code=disconnect_code)
     except DecodeError as e:
         raise TunnelDecodeError(at + e.offset, f"tunnelled GBCS frame {e.field}", e.reason) from None
     decrypted = decrypt(msg, keys, explain=explain_plain) if keys is not None else []

@@ -96,7 +96,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             print(f"{arg}: {item.error}", file=sys.stderr)
             return 2
         try:
-            trees.append(explain(message.decode(item.data, keys), item.data))
+            trees.append(explain(message.decode(item.data, keys, disconnect_code=args.disconnect_code), item.data))
         except DecodeError as e:
             print(f"{arg}: error at byte {e.offset}, field {e.field}: {e.reason}", file=sys.stderr)
             return 2
@@ -114,7 +114,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from chf.app.demo import run_demo
 
-    return run_demo()
+    return run_demo(args.disconnect_code)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -123,14 +123,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.bench:
         from chf.runtime.run import run_bench_file
 
-        return run_bench_file(args.bench)
+        return run_bench_file(args.bench, disconnect_code=args.disconnect_code)
     opts = RunOptions(state=args.state, keys=args.keys, hub_id=args.hub_id, profile=args.profile,
                       wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
                       manufacturer=args.manufacturer, model=args.model,
                       firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
                       capacity=args.capacity, trust=args.trust or [], fresh=args.fresh,
                       control_from=args.control_from or [], max_connections=args.max_connections,
-                      idle_timeout=args.idle_timeout)
+                      idle_timeout=args.idle_timeout, disconnect_code=args.disconnect_code)
     if args.meter and args.radio != "virtual":
         print("chf run: --meter needs --radio virtual (emulated meters live on the virtual radio)", file=sys.stderr)
         return 2
@@ -258,13 +258,14 @@ def _meter_command(args: argparse.Namespace) -> bytes:
         cert = src.data
     return mc.build(sender, _hexarg(args.device, 8, "--device"), args.use_case, counter,
                     other=_hexarg(args.other, 8, "--other") if args.other else None,
-                    other_type=args.other_type, certificate=cert, meter_type=args.meter_type)
+                    other_type=args.other_type, certificate=cert, meter_type=args.meter_type,
+                    disconnect_code=args.disconnect_code)
 
 
 def _inventory(args: argparse.Namespace):
     from chf.remote.inventory import Inventory, default_path
 
-    return Inventory(default_path(args.state, args.counters))
+    return Inventory(default_path(args.state, args.counters), disconnect_code=args.disconnect_code)
 
 
 def _inventory_check(args: argparse.Namespace, frame: bytes) -> None:
@@ -334,7 +335,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     for f in ex.received:
         if args.explain:
             try:
-                print("\n".join(explain(message.decode(f, keys), f).render()))
+                print("\n".join(explain(message.decode(f, keys, disconnect_code=args.disconnect_code), f).render()))
             except GbcsError as e:
                 print(f"(undecodable: {e}) {f.hex().upper()}")
         else:
@@ -407,6 +408,7 @@ class _CommandParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chf", description="GB Communications Hub Function emulator and GBCS tools")
+    p.set_defaults(disconnect_code=None)  # main() puts COMMSHUB_DISCONNECT_CODE here (configure_codec)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     d = sub.add_parser("decode", help="decode, verify and explain GBCS frames and the tunnel frames carrying them")
@@ -550,10 +552,12 @@ DISCONNECT_CODE_ENV = "COMMSHUB_DISCONNECT_CODE"  # provisional SECMP0013 Discon
 ASN1_CACHE_ENV = "COMMSHUB_ASN1_CACHE"  # 0/off/no/false: no ASN.1 schema cache
 
 
-def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> int | None:
     """Pass the user's configuration to the codec: the ASN.1 schema cache in the user's cache directory
-    ($XDG_CACHE_HOME/commshub, else ~/.cache/commshub) unless COMMSHUB_ASN1_CACHE=0, and the Disconnect code."""
-    from gbcs.asn1 import _schema, set_disconnect_message_code
+    ($XDG_CACHE_HOME/commshub, else ~/.cache/commshub) unless COMMSHUB_ASN1_CACHE=0. Returns the provisional
+    Disconnect message code of COMMSHUB_DISCONNECT_CODE, checked (None: unset or invalid, the default 0xF013),
+    which the commands pass down as `disconnect_code` (the codec keeps no such setting)."""
+    from gbcs.asn1 import _schema, disconnect_message_code
 
     if environ.get(ASN1_CACHE_ENV, "1").lower() not in ("0", "off", "no", "false"):
         xdg = environ.get("XDG_CACHE_HOME")
@@ -561,9 +565,10 @@ def configure_codec(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
     raw = environ.get(DISCONNECT_CODE_ENV)
     if raw:
         try:
-            set_disconnect_message_code(int(raw.strip(), 0))
+            return disconnect_message_code(int(raw.strip(), 0))
         except (TypeError, ValueError) as e:
             print(f"chf: ignoring {DISCONNECT_CODE_ENV}={raw!r}: {e}", file=sys.stderr)
+    return None
 
 
 READER_GONE = 141  # 128 + SIGPIPE: what a shell reports for `cat` or `grep` when the reader of its output has gone
@@ -588,7 +593,7 @@ def _reader_gone() -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    configure_codec()
+    args.disconnect_code = configure_codec()
     try:
         status = args.func(args)
         sys.stdout.flush()  # here, not at exit, so that a reader gone is seen by the handler below

@@ -83,7 +83,7 @@ def report(args: argparse.Namespace, keys: KeyStore | None, item: Input) -> tupl
     if data is None:
         return _error(args, source, item.error or DecodeError(0, "input", "unreadable"), None), False
     try:
-        msg = message.decode(data, keys)
+        msg = message.decode(data, keys, disconnect_code=getattr(args, "disconnect_code", None))
     except DecodeError as e:
         return _error(args, source, e, len(data)), False
     ok = msg.mac.value != "invalid" and msg.signature.value != "invalid"
@@ -106,7 +106,8 @@ def _report_tunnel(args: argparse.Namespace, keys: KeyStore | None, source: str,
     from zigbee.tunnel_explain import explain_tunnel
 
     try:
-        x = explain_tunnel(data, keys, explain_plain=not args.json, reassembler=reassembler)
+        x = explain_tunnel(data, keys, explain_plain=not args.json, reassembler=reassembler,
+                           disconnect_code=getattr(args, "disconnect_code", None))
     except DecodeError as e:
         return _error(args, source, e, len(data), kind="zcl-tunnel"), False, None
     msg = x.message

@@ -81,15 +81,16 @@ def _find(node, name):
     return None
 
 
-def show(title: str, frame: bytes, keys: KeyStore, detail: bool = True) -> None:
-    """One line per frame (direction, kind, use case, counter, ends, MAC/signature), then its payload decoded."""
+def show(title: str, frame: bytes, keys: KeyStore, detail: bool = True, disconnect_code: int | None = None) -> None:
+    """One line per frame (direction, kind, use case, counter, ends, MAC/signature), then its payload decoded
+    (the provisional Disconnect under `disconnect_code`, None: the default)."""
     try:
-        msg = message.decode(frame, keys)
+        msg = message.decode(frame, keys, disconnect_code=disconnect_code)
     except GbcsError as e:
         print(f"  {title}: undecodable ({e})")
         return
     h = msg.header
-    uc, _ = message.use_case_of(h.message_code)
+    uc, _ = message.use_case_of(h.message_code, msg.disconnect_code)
     auth = f"MAC {msg.mac.value}" if msg.mac.value != "absent" else f"signature {msg.signature.value}"
     print(f"  {title}: {h.cra.label} 0x{h.message_code:04X} {uc or ''} counter {h.counter:#x} "
           f"from {h.originator.hex().upper()} to {h.recipient.hex().upper()}, {len(frame)} bytes, {auth}")
@@ -100,7 +101,9 @@ def show(title: str, frame: bytes, keys: KeyStore, detail: bool = True) -> None:
             print("  " + line)
 
 
-def run_demo() -> int:
+def run_demo(disconnect_code: int | None = None) -> int:
+    """The showcase; `disconnect_code` is the provisional Disconnect message code of its bench, remote party and
+    decoding (COMMSHUB_DISCONNECT_CODE; None: the default)."""
     from chf.app.triage_cli import _table, run_triage
     from chf.remote.bench_remote import BenchRemote
     from chf.remote.triage_steps import MeterInfo, _cs14_hash
@@ -111,11 +114,11 @@ def run_demo() -> int:
         bench = parse(BENCH, Path(tmp) / "bench.toml")
         print("commshub showcase: two hubs and four emulated devices on one virtual radio (no hardware)")
         print(f"  bench: {bench.path} (time runs x{bench.time_scale:g}; TC keep-alive {bench.keep_alive_s:g} s)\n")
-        with BenchThread(bench) as bt:
+        with BenchThread(bench, disconnect_code=disconnect_code) as bt:
             hosts = {name: bt.address(name) for name in ("old", "qa")}
             for name, (h, p) in hosts.items():
                 print(f"hub {name} {bench.hub(name).eui.hex().upper()} listening on {h}:{p}")
-            remote = BenchRemote(bench.keys, Path(tmp) / "counters.json")
+            remote = BenchRemote(bench.keys, Path(tmp) / "counters.json", disconnect_code=disconnect_code)
             keys = remote.keys
             old = bench.hub("old")
             m = next(x for x in bench.meters if x.eui.hex().upper() == RETURNED_ESME)
@@ -125,13 +128,13 @@ def run_demo() -> int:
                 def step(title: str, frame: bytes, wait_for=None, timeout: float = 5.0) -> list[bytes]:
                     print(f"-> {title}")
                     mark = sum(1 for tr in link.journal if tr.direction == "received")
-                    show("sent", frame, keys, detail=False)
+                    show("sent", frame, keys, detail=False, disconnect_code=disconnect_code)
                     resp = link.request(frame, timeout)
                     if wait_for is not None:
                         link.wait_for(wait_for, timeout, mark)
                     got = [tr.frame for tr in link.journal if tr.direction == "received"][mark:]
                     for f in got:
-                        show("received", f, keys)
+                        show("received", f, keys, disconnect_code=disconnect_code)
                     if resp is None:
                         print("  (no response)")
                     print()
@@ -149,7 +152,7 @@ def run_demo() -> int:
             print("== Part 2: batch triage of three returned meters on the QA hub (SECMP0013)\n")
             meters = [MeterInfo(x.eui, x.type, x.install_code) for x in bench.meters if x.type != "ppmid"]
             reports = run_triage(bench, bench.hub("qa"), old, meters, Path(tmp) / "triage-counters.json",
-                                 hosts=hosts)
+                                 hosts=hosts, disconnect_code=disconnect_code)
             _table(reports)
             two = next((r for r in reports if r.state == 2), None)
             if two is not None:
@@ -157,7 +160,8 @@ def run_demo() -> int:
                 for st in two.steps:
                     print(f"-- {st.name} [{st.service_request}] {st.outcome} in {st.seconds:.2f} s")
                     for fr in st.frames:
-                        show(fr["direction"], bytes.fromhex(fr["hex"]), keys, detail=False)
+                        show(fr["direction"], bytes.fromhex(fr["hex"]), keys, detail=False,
+                             disconnect_code=disconnect_code)
         print(f"\nshowcase finished in {time.monotonic() - t0:.1f} s")
         sys.stdout.flush()
         expected = {FRESH_ESME: (1, True), RETURNED_ESME: (2, True), DEAD_GSME: (3, False)}

@@ -192,22 +192,25 @@ def _rules() -> int:
     return 0
 
 
-def inventory_command(argv: list[str], read_logs: LogReader | None = None) -> int:
+def inventory_command(argv: list[str], read_logs: LogReader | None = None, *, disconnect_code: int | None = None) -> int:
     """Run `chf inventory …` from its own argument list (for tests and other front ends); `read_logs(inventory,
-    args)` does the live CCS07/CS07 reads for `reconcile`."""
+    args)` does the live CCS07/CS07 reads for `reconcile`; `disconnect_code` is the provisional Disconnect message
+    code (COMMSHUB_DISCONNECT_CODE; None: the default)."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    args.disconnect_code = disconnect_code
     return run(args, read_logs)
 
 
 def run(args: argparse.Namespace, read_logs: LogReader | None = None) -> int:
     """Run the parsed `chf inventory` action: 0, 1 (reconcile found disagreements) or 2 (bad input)."""
+    disconnect_code = getattr(args, "disconnect_code", None)
     if args.action == "rules":
         return _rules()
     try:
-        with Inventory(_path(args)) as inv:
+        with Inventory(_path(args), disconnect_code=disconnect_code) as inv:
             if args.action == "show":
                 return _show(inv, args)
             if args.action == "reconcile":

@@ -72,9 +72,9 @@ def triage_command(args: argparse.Namespace) -> int:
 
     inv_path = Path(args.inventory) if args.inventory else counters.parent / "inventory.sqlite"
     try:
-        with Inventory(inv_path) as inventory:
+        with Inventory(inv_path, disconnect_code=args.disconnect_code) as inventory:
             reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json,
-                                 inventory=inventory)
+                                 inventory=inventory, disconnect_code=args.disconnect_code)
     except BrokenPipeError:  # the reader of the JSON lines went away: `chf` ends quietly (cli.main)
         raise
     except (HubLinkError, OSError, GbcsError, BenchFileError) as e:
@@ -87,9 +87,10 @@ def triage_command(args: argparse.Namespace) -> int:
 
 def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters: list[MeterInfo], counters: Path,
                join_timeout: int = 90, *, json_lines: bool = False, inventory: object | None = None,
-               hosts: dict[str, tuple[str, int]] | None = None) -> list[MeterReport]:
+               hosts: dict[str, tuple[str, int]] | None = None, disconnect_code: int | None = None) -> list[MeterReport]:
     """Triage `meters` one after the other against the bench's hubs, with a progress display on stderr; with
-    `json_lines`, each meter's report is printed as soon as it is known. `hosts` overrides WAN addresses."""
+    `json_lines`, each meter's report is printed as soon as it is known. `hosts` overrides WAN addresses;
+    `disconnect_code` is the provisional Disconnect message code (None: the default)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     def addr(spec: HubSpec) -> tuple[str, int]:
@@ -98,7 +99,7 @@ def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters:
         host, port = live_address(bench, spec)
         return connect_host(host), port
 
-    remote = BenchRemote(bench.keys, counters, inventory)
+    remote = BenchRemote(bench.keys, counters, inventory, disconnect_code)
     qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))
     old = HubRef(old_spec.name, old_spec.eui, HubLink(*addr(old_spec))) if old_spec else None
     timing = Timing(join_window_s=join_timeout, keep_alive_s=bench.keep_alive_s, time_scale=bench.time_scale)
@@ -117,7 +118,7 @@ def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters:
                             note=f"waiting for {waiting} (timeout {timeout:.1f} s)")
                 prog.reset(step_task, total=None)
 
-            t = Triage(remote, qa, old, timing, ppmid, progress)
+            t = Triage(remote, qa, old, timing, ppmid, progress, disconnect_code)
             for m in meters:
                 current = m.eui.hex().upper()
                 rep = t.run(m)

@@ -53,6 +53,7 @@ class HubConfig:
     # Remote parties the hub trusts, with their roles (the ACB is the only sender of CHF use cases).
     remote_parties: dict[bytes, codes.Role] = field(default_factory=dict)
     device_log_capacity: int = DEFAULT_CAPACITY
+    disconnect_code: int | None = None  # the provisional Disconnect message code (gbcs.codes.lookup; None: 0xF013)
 
     def role_of(self, eui: bytes) -> codes.Role | None:
         if eui == self.acb:
@@ -146,7 +147,7 @@ class Hub:
             return self._reject(Rejection.UNKNOWN_SOURCE, f"unknown originator {h.originator.hex().upper()}", *who)
         if frame.mac is None or check_mac(self.keys, frame, data) is not Verdict.VALID:
             return self._reject(Rejection.AUTHENTICATION, "MAC missing or invalid", *who)
-        entry = codes.lookup(h.message_code)
+        entry = codes.lookup(h.message_code, self.config.disconnect_code)
         must_sign = entry is not None and entry.criticality is codes.Criticality.CRITICAL
         if must_sign or h.signature_field is SignatureField.PRESENT:
             if check_signature(self.keys, h, data) is not Verdict.VALID:

@@ -16,9 +16,11 @@ from gbcs.keys import KeyStore
 
 
 class BenchRemote:
-    """Commands as the bench's ACB on behalf of its supplier, MAC'd (and signed where critical) with the bench PKI."""
+    """Commands as the bench's ACB on behalf of its supplier, MAC'd (and signed where critical) with the bench PKI;
+    the provisional Disconnect is sent and named under `disconnect_code` (None: the default 0xF013)."""
 
-    def __init__(self, keys_dir: Path, counters: Path, inventory: object | None = None) -> None:
+    def __init__(self, keys_dir: Path, counters: Path, inventory: object | None = None,
+                 disconnect_code: int | None = None) -> None:
         pki = Pki.load(keys_dir)
         if pki is None:
             raise FileNotFoundError(f"{keys_dir}/pki.json not found: is the bench running (it creates its keys)?")
@@ -26,6 +28,7 @@ class BenchRemote:
         self.keys = KeyStore.from_directory(keys_dir, acb=pki.eui("acb"))
         self.counters = CounterFile(counters)
         self.inventory = inventory
+        self.disconnect_code = disconnect_code
 
     def party(self, hub: bytes) -> RemoteParty:
         return RemoteParty(self.keys, self.pki.eui("acb"), hub, self.pki.eui("supplier"), self.counters)
@@ -49,7 +52,8 @@ class BenchRemote:
 
         supplier = self.pki.eui("supplier")
         return meter_commands.build(meter_commands.MeterSender(self.keys, supplier), meter, use_case,
-                                    self.counters.next(supplier), **p)  # type: ignore[arg-type]
+                                    self.counters.next(supplier), disconnect_code=self.disconnect_code,
+                                    **p)  # type: ignore[arg-type]
 
     def observe(self, sent: bytes, received: list[bytes]) -> None:
         if self.inventory is None:
@@ -64,7 +68,7 @@ class BenchRemote:
             code = decode_frame(frame).header.message_code
         except DecodeError:
             return "?"
-        e = codes.lookup(code)
+        e = codes.lookup(code, self.disconnect_code)
         return e.use_case if e is not None else f"0x{code:04X}"
 
 

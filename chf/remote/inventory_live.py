@@ -27,7 +27,7 @@ def read_bench_logs(inv: Inventory, args: argparse.Namespace) -> tuple[list[HubL
         raise BenchFileError("chf inventory reconcile", "--wait takes a positive number of seconds")
     bench = load(args.bench)
     counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
-    remote = BenchRemote(bench.keys, counters, inv)
+    remote = BenchRemote(bench.keys, counters, inv, inv.disconnect_code)
     frames: list[bytes] = []
     links: dict[str, HubLink] = {}
     try:

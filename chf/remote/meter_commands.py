@@ -177,12 +177,13 @@ def gcs38(sender: MeterSender, device: bytes, counter: int, *, supplementary_cou
 
 
 def disconnect(sender: MeterSender, device: bytes, counter: int, *, target: bytes | None = None,
-               signed: bool = True, supplementary_counter: int | None = None) -> bytes:
+               signed: bool = True, supplementary_counter: int | None = None, disconnect_code: int | None = None) -> bytes:
     """SECMP0013 Disconnect Smart Meter from HAN (PROVISIONAL code, gbcs/asn1/disconnect.asn): Critical, signed
-    by the supplier; `target` defaults to the meter itself."""
+    by the supplier; `target` defaults to the meter itself; sent under `disconnect_code` (None: the default,
+    `gbcs.asn1.disconnect_message_code`)."""
+    code = asn1.disconnect_message_code(disconnect_code)
     payload = asn1.encode_disconnect_command(_eui(device if target is None else target))
-    return sender.command(device, asn1.get_disconnect_message_code(), payload, counter, signed=signed,
-                          supplementary_counter=supplementary_counter)
+    return sender.command(device, code, payload, counter, signed=signed, supplementary_counter=supplementary_counter)
 
 
 USE_CASES = ("CS03A1", "CS03A2", "CS03B", "CS03C", "CS04AC", "CS04B", "CS07", "DISCONNECT", "ECS52", "GCS38", "CS08")
@@ -193,10 +194,10 @@ IDENTITY_READS = {"esme": "ECS52", "gsme": "GCS38", "ppmid": "CS08", "ihd": "CS0
 
 def build(sender: MeterSender, device: bytes, use_case: str, counter: int, *, other: bytes | None = None,
           other_type: str | int | None = None, certificate: bytes | None = None,
-          meter_type: str | None = None) -> bytes:
+          meter_type: str | None = None, disconnect_code: int | None = None) -> bytes:
     """Any meter-side use case by name (`chf send`, triage): CS03A1|CS03A2|CS03B|CS03C (`other`, `other_type`,
-    `certificate` for Method C), CS04AC|CS04B (`other`), CS07, DISCONNECT, ECS52, GCS38, CS08, or IDENTITY (the
-    identity/firmware read of `meter_type`)."""
+    `certificate` for Method C), CS04AC|CS04B (`other`), CS07, DISCONNECT (under `disconnect_code`, None: the
+    default), ECS52, GCS38, CS08, or IDENTITY (the identity/firmware read of `meter_type`)."""
     uc = use_case.upper()
     if uc == "IDENTITY":
         uc = IDENTITY_READS.get((meter_type or "esme").lower(), "ECS52")
@@ -208,7 +209,9 @@ def build(sender: MeterSender, device: bytes, use_case: str, counter: int, *, ot
         if other is None:
             raise EncodeError("--other", f"{uc} needs the EUI of the device to unjoin (--other)")
         return cs04(sender, device, uc, other, counter)
-    simple = {"CS07": cs07, "ECS52": ecs52, "GCS38": gcs38, "CS08": cs08, "DISCONNECT": disconnect}
+    if uc == "DISCONNECT":
+        return disconnect(sender, device, counter, disconnect_code=disconnect_code)
+    simple = {"CS07": cs07, "ECS52": ecs52, "GCS38": gcs38, "CS08": cs08}
     if uc in simple:
         return simple[uc](sender, device, counter)
     raise EncodeError("use case", f"{use_case!r} is none of {', '.join(USE_CASES)}")

@@ -133,15 +133,16 @@ def _payload_tag(frame: bytes) -> int | None:
     return p[0] if p else None
 
 
-def _asn1_code(frame: bytes | None) -> int | None:
-    """The response code of a meter's ASN.1 response (Join/UnjoinDeviceResponse, Disconnect: the value itself;
-    ReadDeviceJoinDetailsResponse: its responseCode), read with the gbcs ASN.1 decoder."""
+def _asn1_code(frame: bytes | None, disconnect_code: int | None = None) -> int | None:
+    """The response code of a meter's ASN.1 response (Join/UnjoinDeviceResponse, Disconnect under
+    `disconnect_code`: the value itself; ReadDeviceJoinDetailsResponse: its responseCode), read with the gbcs
+    ASN.1 decoder."""
     if frame is None:
         return None
     from gbcs import message
 
     try:
-        value = getattr(message.decode(frame, verify=False).payload, "value", None)
+        value = getattr(message.decode(frame, verify=False, disconnect_code=disconnect_code).payload, "value", None)
     except DecodeError:
         return None
     if isinstance(value, dict):
@@ -167,8 +168,10 @@ class Triage:
     """Runs the procedure for one meter at a time against a QA hub (and the meter's old hub, when known)."""
 
     def __init__(self, remote: Remote, qa: HubRef, old: HubRef | None, timing: Timing,
-                 ppmid: MeterInfo | None = None, progress: Progress | None = None) -> None:
+                 ppmid: MeterInfo | None = None, progress: Progress | None = None,
+                 disconnect_code: int | None = None) -> None:
         self.remote, self.qa, self.old, self.t = remote, qa, old, timing
+        self.disconnect_code = disconnect_code  # the provisional Disconnect code the remote sends (None: default)
         self.ppmid = ppmid
         self.progress = progress or (lambda name, waiting, timeout: None)
 
@@ -280,7 +283,7 @@ class Triage:
             if not ok:
                 step.detail = "the read failed (DLMS result not success)"
         else:
-            code = _asn1_code(r)
+            code = _asn1_code(r, self.disconnect_code)
             ok = code == want_code
             if not ok:
                 step.detail = f"unexpected response code {code} (expected {want_code})"

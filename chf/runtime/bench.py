@@ -125,11 +125,13 @@ class RunningBench:
                 await rh.han.stop()
 
 
-def meter_application(kind: str, eui: bytes, keys: KeyStore, pki: Pki, clock: EmulatedClock) -> DeviceApplication:
-    """The GBCS half of a bench meter, trusting the bench's supplier and ACB."""
+def meter_application(kind: str, eui: bytes, keys: KeyStore, pki: Pki, clock: EmulatedClock,
+                      disconnect_code: int | None = None) -> DeviceApplication:
+    """The GBCS half of a bench meter, trusting the bench's supplier and ACB; a meter serves the provisional
+    Disconnect under `disconnect_code` (None: the default)."""
     parties = devices.remote_parties(pki.eui("supplier"), pki.eui("acb"), pki.eui("network_operator"))
     make = {"esme": devices.esme, "gsme": devices.gsme, "ppmid": devices.ppmid, "ihd": devices.ppmid}[kind]
-    return make(eui, keys, parties, clock=clock)
+    return make(eui, keys, parties, clock=clock, disconnect_code=disconnect_code)
 
 
 async def _hub_call(rh: RunningHub, fn: Callable[..., Outcome], *args: object) -> Outcome:
@@ -149,9 +151,11 @@ async def _until(cond: Callable[[], bool], timeout: float) -> bool:
 
 async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplication] | None = None,
                       keys_dir: Path | None = None, options: Callable[[HubSpec], RunOptions] | None = None,
-                      announce: Callable[[str], None] | None = print) -> RunningBench:
+                      announce: Callable[[str], None] | None = print,
+                      disconnect_code: int | None = None) -> RunningBench:
     """Bring a bench up: PKI, medium, hubs and their radios, meters, installs, then the WAN ports (announced as
-    `hub <name> <EUI> listening on HOST:PORT`)."""
+    `hub <name> <EUI> listening on HOST:PORT`). `disconnect_code` is the provisional Disconnect message code of
+    the bench's meters and of hubs without `options` (None: the default)."""
     clock = EmulatedClock(time_scale=bench.time_scale)
     medium = Medium(clock, seed=bench.seed)
     kdir = keys_dir or bench.keys
@@ -167,14 +171,14 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         for spec in bench.hubs:
             opts = options(spec) if options else RunOptions(
                 state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
-                radio="virtual", extended_pan_id=spec.eui.hex())
+                radio="virtual", extended_pan_id=spec.eui.hex(), disconnect_code=disconnect_code)
             hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
             han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
             rb.hubs[spec.name] = RunningHub(spec, hub, han)
         for rh in rb.hubs.values():
             rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
         for m in bench.meters:
-            app = (applications or {}).get(m.eui) or meter_application(m.type, m.eui, keys, pki, clock)
+            app = (applications or {}).get(m.eui) or meter_application(m.type, m.eui, keys, pki, clock, disconnect_code)
             node = EmulatedNode(medium, m.eui, DeviceType(m.type), m.install_code, app, keep_alive_s=bench.keep_alive_s,
                                 poll_s=bench.gsme_poll_s)
             rb.nodes[m.eui] = node

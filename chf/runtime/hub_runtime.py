@@ -48,6 +48,7 @@ class RunOptions:
     control_from: list[str] = field(default_factory=list)  # networks allowed on the CHF: control channel
     max_connections: int | None = None
     idle_timeout: float | None = None
+    disconnect_code: int | None = None  # provisional SECMP0013 Disconnect message code (None: 0xF013)
 
 
 MAX_CAPACITY = 1024  # device log entries: far above any real hub's (16-32), low enough to stay a small record
@@ -203,7 +204,7 @@ def build_hub(opts: RunOptions, clock: Clock | None = None, keys: KeyStore | Non
     if keys is None or keys.acb != acb:
         keys = KeyStore.from_directory(keys_dir, acb=acb)
     config = HubConfig(identity, acb, parties, opts.capacity if opts.capacity is not None
-                       else HubConfig.device_log_capacity)
+                       else HubConfig.device_log_capacity, opts.disconnect_code)
     db = state_dir / f"hub-{identity.eui.hex()}.sqlite"
     faults = FaultTable([parse_fault(f) for f in opts.faults])
     _lock_database(db)

@@ -53,13 +53,13 @@ async def _serve(bench: Bench, **kw: object) -> int:
     return 0
 
 
-def run_bench_file(path: str) -> int:
+def run_bench_file(path: str, disconnect_code: int | None = None) -> int:
     try:
         bench = load(path)
     except BenchFileError as e:
         print(f"chf run: bench file {path}: {e}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(bench))
+    return asyncio.run(_serve(bench, disconnect_code=disconnect_code))
 
 
 def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, keep_alive_s: float = 30.0,
@@ -80,7 +80,7 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
     keys_dir = Path(opts.keys) if opts.keys else state / "keys"
     applications: dict[bytes, DeviceApplication] | None = None
     if opts.profile == "rtds":
-        applications, specs = rtds_rig_devices(keys_dir, specs)
+        applications, specs = rtds_rig_devices(keys_dir, specs, opts.disconnect_code)
         hub_eui = bytes.fromhex("00DB1234567890A2")
     else:
         pki = Pki.load(keys_dir)
@@ -102,18 +102,20 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
         print(line.split(" ", 3)[3] if line.startswith("hub hub ") else line, flush=True)  # "listening on H:P"
 
     return asyncio.run(_serve(bench, applications=applications, keys_dir=keys_dir, options=options,
-                              announce=announce))
+                              announce=announce, disconnect_code=opts.disconnect_code))
 
 
-def rtds_rig_devices(keys_dir: Path, extra: list[MeterSpec]) -> tuple[dict[bytes, DeviceApplication], list[MeterSpec]]:
-    """The RTDS HAN devices (`zigbee.devices.rtds_rig`) as bench meters installed on the RTDS hub, plus `extra`."""
+def rtds_rig_devices(keys_dir: Path, extra: list[MeterSpec], disconnect_code: int | None = None,
+                     ) -> tuple[dict[bytes, DeviceApplication], list[MeterSpec]]:
+    """The RTDS HAN devices (`zigbee.devices.rtds_rig`) as bench meters installed on the RTDS hub, plus `extra`;
+    they serve the provisional Disconnect under `disconnect_code` (None: the default)."""
     from zigbee.devices import rtds_rig
 
     keys = KeyStore.from_directory(keys_dir)
     apps: dict[bytes, DeviceApplication] = {}
     specs: list[MeterSpec] = []
     for d in rtds_rig.DEVICES:
-        apps[d.eui] = rtds_rig.build_device(d.eui, keys)
+        apps[d.eui] = rtds_rig.build_device(d.eui, keys, disconnect_code=disconnect_code)
         specs.append(MeterSpec(RIG_KINDS.get(d.device_type, "ppmid"), d.eui, rig_install_code(d.eui), joined_to="hub"))
     return apps, specs + extra
 

@@ -7,7 +7,7 @@ asn1tools' values, constraints checked, only canonical encodings) and encoding t
 whose output the tests compare with asn1tools' own DER encoder, which the codec itself no longer loads.
 
 Payload-codec contract (docs/codec.md):
-    decode(data, base=0, *, message_code=None, cra=None) -> Asn1Record
+    decode(data, base=0, *, message_code=None, cra=None, disconnect_code=None) -> Asn1Record
     encode(record) -> bytes            exact inverse, wire length forms included
     to_json(record) -> dict            / from_json(obj) -> Asn1Record
     explain(record, base=0) -> list[Node]
@@ -19,9 +19,9 @@ RTDS CS02a/b/f/g payloads carry 32 non-minimal DER lengths (docs/codec.md): reco
 encode reproduces them.
 
 PROVISIONAL: the SECMP0013 "Disconnect Smart Meter from HAN" command/response (`disconnect.asn`) has no
-published message code; it uses `get_disconnect_message_code()` (default 0xF013, outside every message_codes.json
-code),
-changeable by the caller with `set_disconnect_message_code(code)` (the `chf` command reads COMMSHUB_DISCONNECT_CODE).
+published message code. `decode`, `type_for` and `use_case` take it as `disconnect_code` (None: 0xF013,
+DEFAULT_DISCONNECT_MESSAGE_CODE, outside every message_codes.json code; `disconnect_message_code` checks one);
+there is no process-wide setting (the `chf` command reads COMMSHUB_DISCONNECT_CODE and passes it down).
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ from ..errors import DecodeError, EncodeError
 from ..tree import Node
 from . import _der
 from ._codes import (ALERT, COMMAND, DEFAULT_DISCONNECT_MESSAGE_CODE, DISCONNECT, GBCS_CODE_RANGES, RESPONSE,
-    USE_CASES, UseCase, candidate_types, get_disconnect_message_code, is_gbcs_code, set_disconnect_message_code,
-    use_case)
+    USE_CASES, UseCase, candidate_types, disconnect_message_code, is_gbcs_code, use_case)
 from ._der import TlvNode
 from ._explain import Explainer
 from ._fastdec import Compiler
@@ -67,16 +66,15 @@ __all__ = [
     "decode_as",
     "decode_disconnect_command",
     "decode_value",
+    "disconnect_message_code",
     "encode",
     "encode_disconnect_command",
     "encode_disconnect_response",
     "encode_value",
     "explain",
     "from_json",
-    "get_disconnect_message_code",
     "is_gbcs_code",
     "resolve_type_name",
-    "set_disconnect_message_code",
     "to_json",
     "type_for",
     "type_names",
@@ -179,9 +177,10 @@ def type_names() -> list[str]:
     return sorted(schema().types)
 
 
-def type_for(message_code: int | None, cra: int | None) -> str | None:
-    """The module type of a payload with this message code and CRA flag (None: unknown or ambiguous)."""
-    found = candidate_types(message_code, cra)
+def type_for(message_code: int | None, cra: int | None, disconnect_code: int | None = None) -> str | None:
+    """The module type of a payload with this message code and CRA flag (None: unknown or ambiguous);
+    `disconnect_code` is the provisional Disconnect code (None: the default)."""
+    found = candidate_types(message_code, cra, disconnect_code)
     return found[0] if len(found) == 1 else None
 
 
@@ -219,9 +218,11 @@ def _typed(type_name: str, data: bytes, base: int) -> Asn1Record:
 
 # -- decode --------------------------------------------------------------------------------------------------
 def decode(
-    data: bytes, base: int = 0, *, message_code: int | None = None, cra: int | None = None
+    data: bytes, base: int = 0, *, message_code: int | None = None, cra: int | None = None,
+    disconnect_code: int | None = None,
 ) -> Asn1Record:
-    """Decode an ASN.1 payload; `base` is the absolute offset of data[0] in the frame.
+    """Decode an ASN.1 payload; `base` is the absolute offset of data[0] in the frame; `disconnect_code` is the
+    provisional Disconnect message code (None: DEFAULT_DISCONNECT_MESSAGE_CODE; TypeError/ValueError if invalid).
 
     Raises DecodeError only when `data` is not exactly one well-formed definite-length DER/BER TLV tree
     (nesting <= 64); otherwise returns the typed record, or the generic tree with a warning saying why.
@@ -229,7 +230,7 @@ def decode(
     """
     data = _as_bytes(data, base)
     why = None
-    for type_name in candidate_types(message_code, cra):
+    for type_name in candidate_types(message_code, cra, disconnect_code):
         try:
             return _typed(type_name, data, base)
         except Mismatch as m:

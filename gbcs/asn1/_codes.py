@@ -1,5 +1,8 @@
 """Which ASN.1 type a payload has, by (message code, CRA flag), and the provisional Disconnect message code.
 
+The Disconnect code is a parameter (`disconnect_code`, None = DEFAULT_DISCONNECT_MESSAGE_CODE) of every function
+that needs it, never process-wide state: callers with different codes can share one process.
+
 The table follows the dispatch of `SmartDCCInnovation/gbcs-parser: src/parser.ts` `parsePayload` (GBCS
 §4.1)
 extended with the codes that occur only in RTDS 4.5.0 (CS02f 0x011B, CS02g 0x0124-0x0126, CS09 0x012B).
@@ -7,7 +10,6 @@ extended with the codes that occur only in RTDS 4.5.0 (CS02f 0x011B, CS02g 0x012
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 COMMAND, RESPONSE, ALERT = 1, 2, 3  # GBCS CRA flag values (gbcs-parser src/parser.ts)
@@ -105,20 +107,22 @@ GBCS_CODE_RANGES: tuple[tuple[int, int], ...] = (
 )
 
 
+_GBCS_CODES = frozenset(c for lo, hi in GBCS_CODE_RANGES for c in range(lo, hi + 1))
+
+
 def is_gbcs_code(code: int) -> bool:
     """True when `code` is a message code listed in message_codes.json"""
-    return any(lo <= code <= hi for lo, hi in GBCS_CODE_RANGES)
+    return code in _GBCS_CODES
 
 
 # PROVISIONAL: SECMP0013 "Disconnect Smart Meter from HAN" has no published message code.  0xF013 ("F" for a
 # private, non-GBCS range, "013" for SECMP0013) lies far above every GBCS code (highest 0x1001, message_codes.json).
 DEFAULT_DISCONNECT_MESSAGE_CODE = 0xF013
 
-_lock = threading.Lock()
-_disconnect_code: int | None = None
-
 
 def check_code(code: object, source: str) -> int:
+    """`code` when it can be the provisional Disconnect code: an int, 2 octets, no message_codes.json code;
+    TypeError or ValueError (naming `source`) otherwise."""
     if isinstance(code, bool) or not isinstance(code, int):
         raise TypeError(f"{source}: message code must be an int, got {code!r}")
     if not 0 < code <= 0xFFFF:
@@ -128,37 +132,32 @@ def check_code(code: object, source: str) -> int:
     return code
 
 
-def set_disconnect_message_code(code: int | None) -> None:
-    """Set the provisional Disconnect message code (None: back to the default); the caller's configuration.
+def disconnect_message_code(disconnect_code: int | None = None) -> int:
+    """The provisional Disconnect message code to use: `disconnect_code` or, when None,
+    DEFAULT_DISCONNECT_MESSAGE_CODE.
 
     Raises TypeError for a non-int, ValueError for a value that is not a 2-octet code or that collides with a
-    message_codes.json code.
+    message_codes.json code (`check_code`).
     """
-    global _disconnect_code
-    with _lock:
-        _disconnect_code = None if code is None else check_code(code, "set_disconnect_message_code")
+    return DEFAULT_DISCONNECT_MESSAGE_CODE if disconnect_code is None else check_code(disconnect_code, "disconnect_code")
 
 
-def get_disconnect_message_code() -> int:
-    """The provisional Disconnect message code: the one set_disconnect_message_code() set, else
-    DEFAULT_DISCONNECT_MESSAGE_CODE."""
-    code = _disconnect_code
-    return DEFAULT_DISCONNECT_MESSAGE_CODE if code is None else code
-
-
-def use_case(message_code: int | None) -> UseCase | None:
-    """The ASN.1 use case of `message_code` (the Disconnect code included), or None."""
+def use_case(message_code: int | None, disconnect_code: int | None = None) -> UseCase | None:
+    """The ASN.1 use case of `message_code`, or None; `disconnect_code` is the provisional Disconnect code
+    (None: the default; see `disconnect_message_code`)."""
+    code = disconnect_message_code(disconnect_code)
     if message_code is None:
         return None
     found = USE_CASES.get(message_code)
-    if found is None and message_code == get_disconnect_message_code():
+    if found is None and message_code == code:
         return DISCONNECT
     return found
 
 
-def candidate_types(message_code: int | None, cra: int | None) -> list[str]:
-    """Module types to try for a payload, most specific first (all of the use case's types if cra is None)."""
-    uc = use_case(message_code)
+def candidate_types(message_code: int | None, cra: int | None, disconnect_code: int | None = None) -> list[str]:
+    """Module types to try for a payload, most specific first (all of the use case's types if cra is None);
+    `disconnect_code` as for `use_case`."""
+    uc = use_case(message_code, disconnect_code)
     if uc is None:
         return []
     if cra is not None:

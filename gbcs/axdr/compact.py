@@ -12,7 +12,8 @@ from typing import Any
 
 from ..errors import DecodeError
 from ..length import minimal_size, read_length_at, short
-from .records import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_NAMES, Data, Kind, TypeDesc, Tag
+from .layout import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_NAMES, Kind, Tag, TypeDesc
+from .records import Data
 
 _tuple_new = tuple.__new__
 

@@ -12,7 +12,8 @@ from typing import Any
 from ..errors import DecodeError
 from ..length import short
 from .compact import decode_compact, read_len
-from .records import KIND, MAX_DEPTH, SIZE, TAG_NAMES, Data
+from .layout import KIND, MAX_DEPTH, SIZE, TAG_NAMES
+from .records import Data
 from .spans import Spans
 
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from .records import KIND, SIZE, TAG_NAMES, Data, Kind, TypeDesc, Tag
+from .layout import KIND, SIZE, TAG_NAMES, Kind, Tag, TypeDesc
+from .records import Data
 
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _WEEKDAYS = ("", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

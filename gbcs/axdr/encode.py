@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import EncodeError
 from ..length import encode_length
-from .records import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_NAMES, Data, Kind, TypeDesc, value_range
+from .layout import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_NAMES, DataNode, Kind, TypeDesc, value_range
 
 # Kinds as plain ints: encode_into compares them per node.
 _UINT, _SINT, _FIXED, _STRING, _ARRAY, _STRUCT, _COMPACT, _BITS, _EMPTY, _BOOL, _BAD = (
@@ -24,16 +24,17 @@ def encode_len(value: int, size: int | None = None, field: str = "length") -> by
     return encode_length(value, size, field, MAX_LENGTH_OCTETS)
 
 
-def _check_bytes(d: Data, field: str) -> bytes | bytearray:
+def _check_bytes(d: DataNode, field: str) -> bytes | bytearray:
     v = d.value
     if not isinstance(v, bytes | bytearray):
         raise EncodeError(field, f"{d.type_name} value must be bytes, got {type(v).__name__}")
     return v
 
 
-def encode_into(d: Data, out: bytearray, depth: int, packed: TypeDesc | None = None) -> None:
-    """Append the encoding of `d` to `out` (without its tag when `packed`, the compact-array element form)."""
-    if type(d) is not Data and not isinstance(d, Data):
+def encode_into(d: DataNode, out: bytearray, depth: int, packed: TypeDesc | None = None) -> None:
+    """Append the encoding of `d` (a `records.Data`) to `out` (without its tag when `packed`, the compact-array
+    element form)."""
+    if not isinstance(d, DataNode):
         raise EncodeError("data", f"expected a Data node, got {type(d).__name__}")
     if depth > MAX_DEPTH:
         raise EncodeError("data", f"nesting deeper than {MAX_DEPTH} levels")

@@ -11,7 +11,8 @@ from ..tree import Node
 from .compact import desc_size
 from .describe import describe_desc, describe_value
 from .encode import encode_desc
-from .records import KIND, SIZE, TAG_NAMES, Data, Kind, TypeDesc
+from .layout import KIND, SIZE, TAG_NAMES, Kind, TypeDesc
+from .records import Data
 from .spans import Spans
 
 

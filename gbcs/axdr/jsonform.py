@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import EncodeError
-from .records import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_BY_NAME, TAG_NAMES, Data, Kind, TypeDesc, value_range, Tag
+from .layout import KIND, MAX_DEPTH, MAX_LENGTH_OCTETS, SIZE, TAG_BY_NAME, TAG_NAMES, Kind, Tag, TypeDesc, value_range
+from .records import Data
 
 
 def desc_to_json(desc: TypeDesc) -> dict[str, Any]:

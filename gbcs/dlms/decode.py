@@ -6,8 +6,8 @@ from typing import Any
 
 from ..axdr import Data, Spans, decode_at, decode_items, read_len
 from ..errors import DecodeError
-from .records import (ACCESS_REQUEST, ACCESS_RESPONSE, APDU_NAMES, DATA_NOTIFICATION, AccessRequest, AccessResponse,
-    DataNotification, Record, RequestSpec, ResponseSpec)
+from .parts import ACCESS_REQUEST, ACCESS_RESPONSE, APDU_NAMES, DATA_NOTIFICATION, RequestSpec, ResponseSpec
+from .records import AccessRequest, AccessResponse, DataNotification, Record
 
 
 def _count(data: bytes, pos: int, end: int, base: int, field: str) -> tuple[int, int, int | None]:

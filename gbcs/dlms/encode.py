@@ -1,4 +1,8 @@
-"""Encoding the GBCS DLMS APDUs: the exact inverse of `gbcs.dlms.decode` (non-minimal forms kept in `lsizes`)."""
+"""Encoding the GBCS DLMS APDUs: the exact inverse of `gbcs.dlms.decode` (non-minimal forms kept in `lsizes`).
+
+One writer per APDU, called by the record's `encode()` (`records`, above this module): the writers read the
+record's fields and check every value, so a hand-built record that would not decode back raises EncodeError.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ from typing import Any
 from ..axdr import encode_into, encode_len
 from ..checks import check_bytes, check_int
 from ..errors import EncodeError
-from .records import (ACCESS_REQUEST, ACCESS_RESPONSE, DATA_NOTIFICATION, AccessRequest, AccessResponse,
-    DataNotification, Record, RequestSpec, ResponseSpec)
+from .parts import ACCESS_REQUEST, ACCESS_RESPONSE, DATA_NOTIFICATION, RequestSpec, ResponseSpec
 
 
 def ls(rec: Any, i: int) -> int | None:
@@ -74,42 +77,42 @@ def _encode_data_list(items: Any, out: bytearray, ls: int | None, field: str) ->
         encode_into(d, out, 1)
 
 
-def _encode_record(rec: Record) -> bytes:
-    out = bytearray()
-    if isinstance(rec, AccessRequest):
-        out.append(ACCESS_REQUEST)
-        _encode_time(rec, out)
-        _encode_specs(rec.specs, out, ls(rec, 1), "access-request-specification")
-        _encode_data_list(rec.data, out, ls(rec, 2), "access-request-list-of-data")
-    elif isinstance(rec, AccessResponse):
-        out.append(ACCESS_RESPONSE)
-        _encode_time(rec, out)
-        if rec.request_specs is None:
-            if ls(rec, 1) is not None:
-                raise EncodeError("lsizes", "no request-spec list to size")
-            out.append(0)
-        else:
-            out.append(1)
-            _encode_specs(rec.request_specs, out, ls(rec, 1), "access-request-specification")
-        _encode_data_list(rec.data, out, ls(rec, 2), "access-response-list-of-data")
-        if not isinstance(rec.results, list):
-            raise EncodeError("results", "expected a list of ResponseSpec")
-        out += encode_len(len(rec.results), ls(rec, 3), "access-response-specification count")
-        for i, r in enumerate(rec.results):
-            f = f"access-response-specification[{i}]"
-            if not isinstance(r, ResponseSpec):
-                raise EncodeError(f, "expected a ResponseSpec")
-            out.append(_kind(r.kind, 3, f))
-            out.append(check_u(r.result, 8, f + ".result"))
-    elif isinstance(rec, DataNotification):
-        out.append(DATA_NOTIFICATION)
-        _encode_time(rec, out)
-        encode_into(rec.body, out, 1)
-    else:
-        raise EncodeError("record", f"{type(rec).__name__} is not a DLMS APDU record")
+def encode_access_request(rec: Any) -> bytes:
+    """The bytes of a `records.AccessRequest`."""
+    out = bytearray((ACCESS_REQUEST,))
+    _encode_time(rec, out)
+    _encode_specs(rec.specs, out, ls(rec, 1), "access-request-specification")
+    _encode_data_list(rec.data, out, ls(rec, 2), "access-request-list-of-data")
     return bytes(out)
 
 
-def encode(record: Record) -> bytes:
-    """Exact inverse of `decode` (non-minimal length forms are kept in `lsizes` / `Data.lsize`)."""
-    return _encode_record(record)
+def encode_access_response(rec: Any) -> bytes:
+    """The bytes of a `records.AccessResponse`."""
+    out = bytearray((ACCESS_RESPONSE,))
+    _encode_time(rec, out)
+    if rec.request_specs is None:
+        if ls(rec, 1) is not None:
+            raise EncodeError("lsizes", "no request-spec list to size")
+        out.append(0)
+    else:
+        out.append(1)
+        _encode_specs(rec.request_specs, out, ls(rec, 1), "access-request-specification")
+    _encode_data_list(rec.data, out, ls(rec, 2), "access-response-list-of-data")
+    if not isinstance(rec.results, list):
+        raise EncodeError("results", "expected a list of ResponseSpec")
+    out += encode_len(len(rec.results), ls(rec, 3), "access-response-specification count")
+    for i, r in enumerate(rec.results):
+        f = f"access-response-specification[{i}]"
+        if not isinstance(r, ResponseSpec):
+            raise EncodeError(f, "expected a ResponseSpec")
+        out.append(_kind(r.kind, 3, f))
+        out.append(check_u(r.result, 8, f + ".result"))
+    return bytes(out)
+
+
+def encode_data_notification(rec: Any) -> bytes:
+    """The bytes of a `records.DataNotification`."""
+    out = bytearray((DATA_NOTIFICATION,))
+    _encode_time(rec, out)
+    encode_into(rec.body, out, 1)
+    return bytes(out)

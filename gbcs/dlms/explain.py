@@ -10,8 +10,9 @@ from ..length import minimal_size
 from ..tree import Node
 from .encode import ls
 from .protected import ProtectedAttributes, find_protected, spans_of, top_data
-from .records import (ACCESS_REQUEST, ACCESS_RESPONSE, APDU_NAMES, DATA_NOTIFICATION, GBCS_INVOKE_PREFIX,
-    RESP_NAMES, SPEC_LABELS, AccessRequest, AccessResponse, Record, RequestSpec, ResponseKind, SpecKind)
+from .parts import (ACCESS_REQUEST, ACCESS_RESPONSE, APDU_NAMES, DATA_NOTIFICATION, GBCS_INVOKE_PREFIX, RESP_NAMES,
+    SPEC_LABELS, RequestSpec, ResponseKind, SpecKind)
+from .records import AccessRequest, AccessResponse, Record
 
 
 def describe_invoke(invoke: int) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 from ..axdr import data_from_json, data_to_json
 from ..errors import EncodeError
 from .encode import check_u
-from .records import (APDU_BY_NAME, RESP_BY_NAME, SPEC_BY_NAME, AccessRequest, AccessResponse, DataNotification,
-    RESP_NAMES, SPEC_LABELS, Record, RequestSpec, ResponseSpec)
+from .parts import APDU_BY_NAME, RESP_BY_NAME, RESP_NAMES, SPEC_BY_NAME, SPEC_LABELS, RequestSpec, ResponseSpec
+from .records import AccessRequest, AccessResponse, DataNotification, Record
 
 
 def _spec_to_json(s: RequestSpec) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..axdr import Data, Spans, Tag
-from .records import (PROTECTED_SECURITY_CONTROL, PROTECTED_SECURITY_HEADER_LENGTH, PROTECTED_TAG_LENGTH,
-    AccessRequest, AccessResponse, Record)
+from .parts import PROTECTED_SECURITY_CONTROL, PROTECTED_SECURITY_HEADER_LENGTH, PROTECTED_TAG_LENGTH
+from .records import AccessRequest, AccessResponse, Record
 
 # Message codes whose access-response data items are get_protected_attributes responses
 # (SmartDCCInnovation/gbcs-parser: src/dlms.ts parseDlmsAccessResponse).
@@ -132,9 +132,8 @@ def spans_of(record: Record, base: int) -> Spans:
     if record.spans is not None and record.spans.base == base:
         return record.spans
     from .decode import decode
-    from .encode import encode
 
-    spans = decode(encode(record), base).spans
+    spans = decode(record.encode(), base).spans
     assert spans is not None
     return spans
 

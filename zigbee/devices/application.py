@@ -80,13 +80,15 @@ class HanDeviceApplication:
     faults: frozenset[str] = frozenset()
     counters: dict[bytes, int] = field(default_factory=dict)
     security_log: list[SecurityEvent] = field(default_factory=list)
+    disconnect_code: int | None = None  # the provisional Disconnect message code it serves (None: 0xF013)
 
     def __post_init__(self) -> None:
         self.device_type = DeviceType(self.device_type)
         if self.device_log is None:
             self.device_log = DeviceLog(self.device_type)
         self.signing_key, self.throwaway_signing_key = signing_key_for(self.keys, self.eui)
-        self._auth = Authenticator(self.eui, self.keys, self.remote_parties, self.counters)
+        self.disconnect_code = asn1.disconnect_message_code(self.disconnect_code)  # checked once
+        self._auth = Authenticator(self.eui, self.keys, self.remote_parties, self.counters, self.disconnect_code)
         self.last_rejection: Refused | None = None
         self._radio: RadioView | None = None
         self._standalone_joined = True  # only without a radio half (the GBCS half tested alone)
@@ -136,7 +138,7 @@ class HanDeviceApplication:
         frame = decode_frame(data)
         self._auth.check(frame, data)
         h = frame.header
-        handler = handler_for(self.device_type, h.message_code)
+        handler = handler_for(self.device_type, h.message_code, self.disconnect_code)
         if handler is None:
             raise Refused(Rejection.UNSUPPORTED, f"0x{h.message_code:04X} is not served by a {self.device_type.name}")
         # Handlers parse first and change state last, so a Refused/DecodeError leaves everything unchanged.
@@ -274,9 +276,10 @@ SERVES: dict[int, frozenset[DeviceType]] = {
 }
 
 
-def handler_for(device_type: DeviceType, code: int) -> Handler | None:
-    """The handler of `code` on this device type; the Disconnect code is read now (it is configurable)."""
-    if code == asn1.get_disconnect_message_code():
+def handler_for(device_type: DeviceType, code: int, disconnect_code: int | None = None) -> Handler | None:
+    """The handler of `code` on this device type; `disconnect_code` is the provisional Disconnect message code
+    (None: the default, `gbcs.asn1.disconnect_message_code`)."""
+    if code == asn1.disconnect_message_code(disconnect_code):
         return HanDeviceApplication._disconnect if device_type in _METERS else None
     if device_type not in SERVES.get(code, frozenset()):
         return None

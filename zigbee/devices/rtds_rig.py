@@ -109,12 +109,12 @@ def remote_parties() -> dict[bytes, codes.Role]:
 
 
 def build_device(eui: bytes, keys: KeyStore, clock: Clock | None = None,
-                 faults: frozenset[str] = frozenset()) -> HanDeviceApplication:
-    """A fresh rig device (KeyError for an EUI the rig does not hold)."""
+                 faults: frozenset[str] = frozenset(), disconnect_code: int | None = None) -> HanDeviceApplication:
+    """A fresh rig device (KeyError for an EUI the rig does not hold); `disconnect_code` as HanDeviceApplication's."""
     spec = BY_EUI[eui]
     log = DeviceLog(spec.device_type, [Entry(e.eui, e.device_type) for e in spec.log])
     return HanDeviceApplication(spec.eui, spec.device_type, keys, remote_parties(), clock or SystemClock(), log,
-                                spec.firmware_version, faults)
+                                spec.firmware_version, faults, disconnect_code=disconnect_code)
 
 
 def build_rig(keys: KeyStore, clock: Clock | None = None,

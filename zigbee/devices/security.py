@@ -43,6 +43,7 @@ class Authenticator:
     keys: KeyStore
     remote_parties: dict[bytes, codes.Role]
     counters: dict[bytes, int]
+    disconnect_code: int | None = None  # the provisional Disconnect message code (critical; None: 0xF013)
 
     def check(self, frame: Frame, wire: bytes) -> codes.Role:
         """Raise `Refused` unless the command may be acted on; return the originator's role. Does not record
@@ -57,7 +58,7 @@ class Authenticator:
             raise Refused(Rejection.UNKNOWN_SOURCE, f"unknown originator {h.originator.hex().upper()}")
         if frame.mac is None or auth.check_mac(self.keys, frame, wire) is not Verdict.VALID:
             raise Refused(Rejection.AUTHENTICATION, "MAC missing or invalid")
-        entry = codes.lookup(h.message_code)
+        entry = codes.lookup(h.message_code, self.disconnect_code)
         critical_only = entry is not None and entry.criticality is codes.Criticality.CRITICAL
         signed = h.signature_field is SignatureField.PRESENT
         if critical_only and not signed:

@@ -44,6 +44,7 @@ class Observed:
     others: list[message.Message] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     mpxns: tuple[str, ...] = ()
+    disconnect_code: int = asn1.DEFAULT_DISCONNECT_MESSAGE_CODE  # the provisional Disconnect code it was decoded with
 
     @property
     def target(self) -> str:
@@ -57,9 +58,10 @@ class Observed:
         return f"{what}, command counter 0x{h.counter:X} to {self.target}" if h else what
 
 
-def _decode(data: bytes, keys: KeyStore | None, label: str, notes: list[str]) -> message.Message | None:
+def _decode(data: bytes, keys: KeyStore | None, label: str, notes: list[str],
+            disconnect_code: int | None = None) -> message.Message | None:
     try:
-        msg = message.decode(bytes(data), keys, verify=keys is not None)
+        msg = message.decode(bytes(data), keys, verify=keys is not None, disconnect_code=disconnect_code)
     except Exception as e:
         notes.append(f"{label}: undecodable ({e})")
         return None
@@ -70,17 +72,19 @@ def _decode(data: bytes, keys: KeyStore | None, label: str, notes: list[str]) ->
 
 
 def decode_exchange(sent: bytes | None, received: list[bytes], keys: KeyStore | None = None,
-                    mpxns: tuple[str, ...] = ()) -> Observed:
+                    mpxns: tuple[str, ...] = (), disconnect_code: int | None = None) -> Observed:
     """Decode a command and the frames received after it; the response is the CRA-02 frame echoing the command's
-    counter from the command's recipient (GBCS response rule: counter echoed, IDs swapped)."""
+    counter from the command's recipient (GBCS response rule: counter echoed, IDs swapped). `disconnect_code` is
+    the provisional Disconnect message code (None: the default; TypeError/ValueError when it cannot be one)."""
+    code = asn1.disconnect_message_code(disconnect_code)
     notes: list[str] = []
-    cmd = _decode(sent, keys, "sent", notes) if sent else None
+    cmd = _decode(sent, keys, "sent", notes, code) if sent else None
     if cmd is not None and cmd.header.cra is not Cra.COMMAND:
         notes.append("sent: not a command")
         cmd = None
-    ob = Observed(cmd, notes=notes, mpxns=tuple(m.strip() for m in mpxns if m.strip()))
+    ob = Observed(cmd, notes=notes, mpxns=tuple(m.strip() for m in mpxns if m.strip()), disconnect_code=code)
     for i, f in enumerate(received, 1):
-        m = _decode(f, keys, f"received {i}", notes)
+        m = _decode(f, keys, f"received {i}", notes, code)
         if m is None:
             continue
         h = m.header
@@ -235,20 +239,21 @@ class Rule:
     then: str
     source: str
     exceptions: tuple[str, ...]
-    applies: Callable[[int | None], bool]
+    applies: Callable[[int | None, int], bool]  # (the command's message code, the Disconnect code in use)
     effects: Callable[[Observed], list[Effect]]
 
 
 RULES: tuple[Rule, ...] = (
     Rule("8.15 disconnect",
-         "Disconnect Smart Meter From HAN (SR 8.15; provisional message code, gbcs.asn1.get_disconnect_message_code) "
+         "Disconnect Smart Meter From HAN (SR 8.15; provisional message code, COMMSHUB_DISCONNECT_CODE, default "
+         "0xF013) "
          "answered success",
          "SMI Status 'pending'; Associated with no CHF; MPxN links ended; no longer joined with other devices",
          "SECMP0013 Annex A: SEC Appendix AB new clause 15.5; DCC PIA §2.6.1 (no longer Associated with any other "
          "Devices or any MPxN)",
          ("only on success: notJoined, otherFailure and entityIdMismatch change nothing (15.5: 'Successful "
           "Execution')",),
-         lambda code: code == asn1.get_disconnect_message_code(), _disconnect),
+         lambda code, disconnect: code == disconnect, _disconnect),
     Rule("8.11 add",
          "Update HAN Device Log, add (SR 8.11, CCS01): every access answered success",
          "Associated with the CHF the command went to; device type and install code recorded; MPxN(s) recorded; "
@@ -257,7 +262,7 @@ RULES: tuple[Rule, ...] = (
          ("a Type 2 Device (IHD, CAD) gets no SMI Status (4.3(c); the SMI holds none for it)",
           "MPxNs are recorded against Smart Meters (ESME, GSME) only (4.3(b))",
           "a re-sent add of a present device succeeds at the hub (mapping table CCS01) and is applied again"),
-         lambda code: code == CCS01_CODE, _add),
+         lambda code, _: code == CCS01_CODE, _add),
     Rule("8.16 restore",
          "Restore Specified HAN Device Log for Specified Smart Meter (SR 8.16, sent as CCS03 with one entry) "
          "answered success",
@@ -267,39 +272,39 @@ RULES: tuple[Rule, ...] = (
          ("a Type 2 Device gets no SMI Status; MPxNs for Smart Meters only (4.3(b),(c))",
           "a CCS03 with several entries is the whole-log restore of SR 8.12.1: devices are Associated with the "
           "new CHF and their hashes recorded, but no status is set (clause 4.3 does not name SR 8.12.1)"),
-         lambda code: code == CCS03_CODE, _restore),
+         lambda code, _: code == CCS03_CODE, _restore),
     Rule("8.11 remove",
          "Update HAN Device Log, remove (SR 8.11, CCS02) answered success",
          "the device no longer Associated with that CHF (an association with another CHF is kept)",
          "mapping table CCS02 (the CHF Device Log is the HAN whitelist); SMI Status is left as it was: the seed "
          "names no status for a removal",
          ("removing a device that is not in the log succeeds at the hub and changes nothing there (MP178)",),
-         lambda code: code == CCS02_CODE, _remove),
+         lambda code, _: code == CCS02_CODE, _remove),
     Rule("device-log hash",
          "a CS14 alert (0x8F12) arrives with any command, or a CCS07 response (SR 8.9) comes back",
          "each known device's last hashed TC link key is recorded (the empty string until a key exists)",
          "mapping table CS14 and CCS07 (the alert carries a back-up of the whole CHF Device Log)",
          ("devices the mirror does not know are not added: `reconcile` reports them",),
-         lambda code: True, _hub_log_hashes),
+         lambda code, _: True, _hub_log_hashes),
     Rule("8.9 meter log",
          "Read Device Join Details (SR 8.9, CS07) answered success",
          "the meter's joined devices become exactly the entries of its own device log",
          "SEC Section A 'Smart Metering Inventory' (g): the device a Device is associated with",
          ("readFailure changes nothing",),
-         lambda code: code == CS07_CODE, _meter_log),
+         lambda code, _: code == CS07_CODE, _meter_log),
     Rule("8.7 join",
          "Join (SR 8.7.x: CS03A1/A2/B/C) answered success",
          "the other device recorded as joined with the target",
          "MP178 Modification Report §2 (the DSP sets up the join relationship from the join response)",
          ("any non-zero Join Response Code changes nothing",),
-         lambda code: code in JOIN_CODES, _join),
+         lambda code, _: code in JOIN_CODES, _join),
     Rule("8.8 unjoin",
          "Unjoin (SR 8.8.x: CS04AC/CS04B) answered success or notInDeviceLog",
          "the join relationship removed",
          "MP178 Modification Report §4 (unjoin sent whatever the SMI says; no E080801)",
          ("notInDeviceLog means the device does not hold it either: the relationship is removed too",
           "never refused beforehand, whatever the mirror believes (MP178)"),
-         lambda code: code in UNJOIN_CODES, _unjoin),
+         lambda code, _: code in UNJOIN_CODES, _unjoin),
 )
 
 
@@ -308,7 +313,7 @@ def interpret(ob: Observed) -> list[Effect]:
     out: list[Effect] = []
     code = ob.code()
     for rule in RULES:
-        if rule.name != "device-log hash" and (ob.command is None or not rule.applies(code)):
+        if rule.name != "device-log hash" and (ob.command is None or not rule.applies(code, ob.disconnect_code)):
             continue
         try:
             out += rule.effects(ob)

@@ -69,9 +69,11 @@ def _eui(v: str) -> str:
 
 
 class Inventory:
-    """The Smart Metering Inventory as the remote party sees it."""
+    """The Smart Metering Inventory as the remote party sees it; frames are decoded with `disconnect_code`, the
+    provisional Disconnect message code (None: the default 0xF013)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, disconnect_code: int | None = None) -> None:
+        self.disconnect_code = asn1.disconnect_message_code(disconnect_code)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None)
@@ -116,7 +118,7 @@ class Inventory:
                 keys: KeyStore | None = None, now: datetime | None = None) -> tuple[list[Effect], list[str]]:
         """Update the mirror from a command and the frames that came back (responses, CS14 alerts): returns the
         effects applied and notes on frames left out. Never raises on what the frames hold."""
-        ob = decode_exchange(sent, list(received), keys, tuple(mpxns))
+        ob = decode_exchange(sent, list(received), keys, tuple(mpxns), self.disconnect_code)
         effects = interpret(ob)
         self.apply(effects, now)
         return effects, ob.notes
@@ -276,7 +278,7 @@ class Inventory:
     def check(self, command: bytes) -> list[str]:
         """Advisory warnings about a command the mirror would not expect — never a refusal (MP178)."""
         try:
-            msg = message.decode(bytes(command), verify=False)
+            msg = message.decode(bytes(command), verify=False, disconnect_code=self.disconnect_code)
         except Exception:
             return []
         h = msg.header
@@ -290,7 +292,7 @@ class Inventory:
                 if r is None or other not in r.joined:
                     out.append(f"the inventory does not record {other} as joined to {target}; sent anyway (MP178: "
                                "no E080801 validation)")
-            elif code == asn1.get_disconnect_message_code():
+            elif code == self.disconnect_code:
                 r = self.get(target)
                 if r is None or r.chf is None:
                     out.append(f"the inventory Associates {target} with no CHF; the meter may answer notJoined")
