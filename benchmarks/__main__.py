@@ -190,8 +190,10 @@ def main() -> int:
     from .han_flows import bench_han_flows
     from .hardening import bench_hardening
 
+    from .cbke import run as bench_cbke
+
     rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_han(), *bench_han_flows(),
-            *bench_fleet()]
+            *bench_cbke(), *bench_fleet()]
     from chf.app.tables import markdown_table
 
     print(markdown_table(("measure", "figure"), rows), end="")  # markdown, as the README's table is
