@@ -508,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("--force", action="store_true")
     ki.set_defaults(func=cmd_keys)
     add_radios_parser(sub)
+    from chf.app.extcap import add_parser as add_extcap_parser
+
+    add_extcap_parser(sub)
     from chf.app.triage_cli import add_parser as add_triage_parser
 
     add_triage_parser(sub)

@@ -28,7 +28,8 @@ from chf.runtime.hub_runtime import HubRuntime, RunOptions, ServedHub, build_hub
 from chf.runtime.wan import ControlCommand, Dispatcher
 from gbcs.keys import KeyStore
 from zigbee import devices
-from zigbee.capture.tap import MediumTap
+from zigbee.capture import keyfile
+from zigbee.capture.tap import MediumTap, medium_keys
 from zigbee.clock import EmulatedClock
 from zigbee.device_app import DeviceApplication
 from zigbee.medium import Medium
@@ -170,11 +171,14 @@ class RunningBench:
                 return "CHF:OK " + json.dumps({"stopped": self.captures_json(taps)}, separators=(",", ":"))
             if op == "STATUS" and len(args) <= 1:
                 return "CHF:OK " + json.dumps({"captures": self.captures_json()}, separators=(",", ":"))
-            raise ValueError("CHF:PCAP START FILE | STOP [FILE] | STATUS")
+            if op == "KEYS" and len(args) == 1:  # the bench's keys now, as zigbee_pc_keys records (chf extcap keys)
+                return "CHF:OK " + json.dumps({"keys": [keyfile.record(e) for e in medium_keys(self.medium)]},
+                                              separators=(",", ":"))
+            raise ValueError("CHF:PCAP START FILE | STOP [FILE] | STATUS | KEYS")
 
         return [ControlCommand("HAN", "", han, on_loop=True), ControlCommand("POWER", "ON|OFF", power, on_loop=True),
                 ControlCommand("ADVANCE", "SECONDS", advance, on_loop=True),
-                ControlCommand("PCAP", "START FILE|STOP [FILE]|STATUS", pcap, on_loop=True)]
+                ControlCommand("PCAP", "START FILE|STOP [FILE]|STATUS|KEYS", pcap, on_loop=True)]
 
     async def close(self) -> None:
         registry.unregister(self.registration)

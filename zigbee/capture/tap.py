@@ -33,6 +33,7 @@ left) is counted in `skipped` and otherwise ignored.
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import stat
@@ -45,6 +46,7 @@ import zigpy.types as zt
 from chf.core.han import JoinMethod
 
 from . import mac
+from .keyfile import KeyEntry
 from .writer import HanCapture, eui_text
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ def open_target(path: str | Path) -> tuple[BinaryIO, bool]:
     except FileNotFoundError:
         fifo = False
     if not fifo:
-        return open(p, "wb"), False  # noqa: SIM115 - the tap owns it until stop()
+        return open(p, "wb"), False  # the tap owns it until stop()
     fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)
     os.set_blocking(fd, True)
     return os.fdopen(fd, "wb", buffering=0), True
@@ -101,8 +103,8 @@ class MediumTap:
         return cls(medium, capture, out=out, on_stop=on_stop)
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def start(self) -> MediumTap:
-        """Take in what the medium already holds (networks, nodes, joins, keys), then see every event."""
+    def take_stock(self) -> None:
+        """Take in what the medium holds now (networks, nodes, joins, keys) without writing a frame."""
         for hub in list(self.medium.radios):
             self._network(hub)
         for eui in list(self.medium.nodes):
@@ -110,9 +112,14 @@ class MediumTap:
             n = getattr(self.medium.nodes[eui], "network", None)
             if n is not None:
                 self._member(eui, n.hub)
+
+    def start(self) -> MediumTap:
+        """Take stock of the medium, then see every event."""
+        self.take_stock()
         self.running = True
         self.medium.observers.append(self)
         return self
+
 
     def stop(self) -> None:
         """Leave the medium and close the capture (the file is complete: every frame was flushed)."""
@@ -272,3 +279,11 @@ class MediumTap:
             self.capture.packet(src, dst, packet, delivered=delivered)
         else:
             self.skipped += 1
+
+
+def medium_keys(medium: Medium) -> list[KeyEntry]:
+    """Every key of a medium now, as a capture started now would write them: each network key, each node's
+    install-code key and the TC link key of each joined node (for Wireshark's key table)."""
+    capture = HanCapture(io.BytesIO(), keys_path=None, clock=medium.clock.now)
+    MediumTap(medium, capture).take_stock()
+    return capture.keys
