@@ -124,7 +124,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from chf.app.demo import run_demo
 
-    return run_demo()
+    return run_demo(args.pcap)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -416,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_diff)
 
     m = sub.add_parser("demo", help="the main job: a hub on embedded defaults and a scripted exchange with it")
+    m.add_argument("--pcap", metavar="CAP", help="where to write the showcase's HAN capture (default: "
+                   "<temp>/commshub-demo/han.pcapng) and its keys (CAP.keys)")
     m.set_defaults(func=cmd_demo)
 
     r = sub.add_parser("run", help="run a hub: WAN port (GFI over TCP or serial), durable state")
