@@ -381,3 +381,19 @@ def test_run_radio_virtual_pcap_writes_classic_pcap_and_keys(tmp_path):
 def test_pcap_needs_the_virtual_radio(tmp_path):
     out = chf("run", "--state", str(tmp_path / "s"), "--pcap", str(tmp_path / "x.pcap"), env={**os.environ})
     assert out.returncode == 2 and "--pcap captures the virtual HAN" in out.stderr
+
+
+# ------------------------------------------------------------------------------------------ make run
+def test_the_showcase_writes_a_capture_and_says_how_to_open_it(tmp_path, capsys, monkeypatch):
+    from chf.app.cli import main
+
+    monkeypatch.setenv("COMMSHUB_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("WIRESHARK_CONFIG_DIR", str(tmp_path / "ws"))
+    cap = tmp_path / "demo.pcapng"
+    assert main(["demo", "--pcap", str(cap)]) == 0
+    out = capsys.readouterr().out
+    assert f"capturing the HAN to {cap} (Wireshark keys: {cap}.keys)" in out
+    assert f"cat {cap}.keys >> {tmp_path / 'ws' / 'zigbee_pc_keys'}" in out and f"wireshark -r {cap}" in out
+    r = read_capture(cap, keys_file=f"{cap}.keys")
+    assert r.summary.failures == [] and len(r.frames) >= 20
+    assert {g.message_code for g in r.frames} >= {0x0013}  # the CS07 of part 1, among the triage's reads
