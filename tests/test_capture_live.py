@@ -204,7 +204,7 @@ def gbcs_of(path, **kw):
 # ------------------------------------------------------------------------------------------ the --pcap file
 def test_the_bench_capture_holds_the_exchange_frame_for_frame(live):
     r = read_capture(live.cap, keys_file=f"{live.cap}.keys")
-    assert r.summary.failures == [] and live.bench_rc == 0
+    assert r.summary.failures == [] and live.bench_rc == 0, (str(r.summary), live.bench_rc)
     packets = list(read_packets(live.cap))
     assert packets and max(len(p.data) for p in packets) <= 127
     frames = [g.data for g in r.frames]
