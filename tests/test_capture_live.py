@@ -82,6 +82,7 @@ class Live:
     registered_while_running: bool = False
     registered_after: bool = True
     leftovers: list[str] = field(default_factory=list)
+    keys_out: list[subprocess.CompletedProcess] = field(default_factory=list)
 
 
 def _captures(link: HubLink) -> list[dict]:
@@ -171,6 +172,9 @@ def live(tmp_path_factory) -> Live:
         lv.replies["no-reader"] = link.control(f"PCAP START {tmp / 'nobody.fifo'}")
         lv.replies["bad"] = link.control("PCAP RESTART")
         lv.replies["keys"] = link.control("PCAP KEYS")
+        lv.keys_out = [chf("extcap", "keys", "--interface", lv.interface, env=env),
+                       chf("extcap", "keys", "--bench", str(tmp / "bench.toml"), "--install", env=env),
+                       chf("extcap", "keys", "--install", env=env)]  # the one running bench: no need to name it
         link.close()
 
         extcap.send_signal(signal.SIGTERM)  # Wireshark stops a capture so
@@ -341,6 +345,19 @@ def test_extcap_ends_when_the_bench_stops(live):
     r = read_capture(live.eof_stream, keys=[install_code_key(bytes.fromhex(IC))])
     assert live.received["cs07"] in [g.data for g in r.frames]
     assert not any(f.reason.name == "TRUNCATED" for f in r.summary.failures)
+
+
+def test_extcap_keys_prints_or_installs_the_running_bench_keys(live):
+    from zigbee.capture import keyfile
+
+    printed, installed, again = live.keys_out
+    assert printed.returncode == 0 and installed.returncode == 0 and again.returncode == 0
+    records = printed.stdout.splitlines()
+    assert any("TC link key 02:c0:ff:ee:00:0e:5e:01" in r for r in records) and any("network key" in r for r in records)
+    table = live.tmp / "wireshark" / "zigbee_pc_keys"
+    assert installed.stdout.startswith(f"{len(records)} key(s) added to {table} (0 already there)")
+    assert again.stdout.startswith(f"0 key(s) added to {table} ({len(records)} already there)")
+    assert [keyfile.record(e) for e in keyfile.read(table)] == records
 
 
 @needs_tshark
