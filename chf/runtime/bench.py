@@ -257,6 +257,8 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 medium.hears[m.eui] = {rb.hubs[n].spec.eui for n in m.hears} | extra
             await node.start()
         await _install(rb, [m for m in bench.meters if m.joined_to and not m.dead])
+        for tap in rb.captures.values():  # every network and meter in the key file from the start, used or not
+            tap.take_stock()
         for m in bench.meters:
             if m.hears is not None:
                 medium.set_hears(m.eui, {rb.hubs[n].spec.eui for n in m.hears})
