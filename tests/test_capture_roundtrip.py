@@ -37,7 +37,8 @@ def test_every_frame_fits_802154(scene):
 def test_key_file_beside_the_capture(scene):
     entries = keyfile.read(scene.keys_path)
     assert [e.key for e in entries] == [NETWORK_KEY, ESME_LINK_KEY, GSME_LINK_KEY, ESME_TC_LINK_KEY]
-    assert entries[1].label == "TC link key 00:0d:6f:00:0a:0b:0c:02"
+    assert entries[1].label == "install-code link key 00:0d:6f:00:0a:0b:0c:02"
+    assert entries[3].label == "TC link key 00:0d:6f:00:0a:0b:0c:02"
     assert scene.keys_path.read_text().splitlines()[1] == \
         '"01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10","Normal","network key PAN 0x1234 (key sequence 0)"'
 

@@ -4,12 +4,14 @@ Several hubs and meters share one medium. Per link: LQI, RSSI, loss probability 
 so a run replays) and latency in emulated seconds. Per node: which hubs it `hears` (None = all) and whether it
 is `dead`. Per hub: whether its radio is powered. A node finds networks by beacons (Extended PAN ID, permit
 joining), joins through the hub's trust centre, and keeps alive with it; APS packets are zigpy `ZigbeePacket`s.
-IEEE 802.15.4 framing, APS fragmentation and NWK security are not modelled (docs/han.md "Limits").
+IEEE 802.15.4 framing, APS fragmentation and NWK security are not modelled here: `observers` see every event,
+and a capture (`zigbee.capture.tap`) writes them as real frames (docs/wireshark.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -21,6 +23,8 @@ import zigpy.types as t
 
 from chf.core.han import JoinMethod
 from zigbee.clock import EmulatedClock
+
+log = logging.getLogger(__name__)
 
 
 class CredentialKind(Enum):
@@ -112,6 +116,22 @@ class NodePort(Protocol):
         """Something changed on the air (a hub permits joining, powers on): look again now."""
 
 
+class MediumObserver(Protocol):
+    """Sees everything the air carries, after the medium has decided it (a capture: `zigbee.capture.tap`). Called
+    on the medium's loop; an observer that raises is logged and dropped."""
+
+    def on_scan(self, node: bytes, beacons: list[Beacon]) -> None: ...
+
+    def on_join(self, node: bytes, hub: bytes, credentials: list[Credential], rejoin: bool, heard: bool,
+                decision: JoinDecision | None) -> None: ...
+
+    def on_keep_alive(self, node: bytes, hub: bytes, answered: bool) -> None: ...
+
+    def on_leave(self, node: bytes, hub: bytes, heard: bool) -> None: ...
+
+    def on_packet(self, src: bytes, dst: bytes, packet: t.ZigbeePacket, delivered: bool) -> None: ...
+
+
 @dataclass
 class Medium:
     clock: EmulatedClock
@@ -130,6 +150,15 @@ class Medium:
         self.links: dict[frozenset[bytes], Link] = {}
         self._order: dict[bytes, int] = {}  # radios' attach order: the scan order, so seeded draws replay
         self._tasks: set[asyncio.Task] = set()
+        self.observers: list[MediumObserver] = []  # see every event (captures); empty: no cost
+
+    def _observe(self, event: str, *args: object) -> None:
+        for o in list(self.observers):
+            try:
+                getattr(o, event)(*args)
+            except Exception:
+                log.exception("medium observer %r failed on %s: dropped", o, event)
+                self.observers.remove(o)
 
     # ------------------------------------------------------------------------------------------ membership
     def attach_radio(self, radio: RadioPort) -> None:
@@ -212,27 +241,38 @@ class Medium:
             out.append(Beacon(hub, info[0], info[1], info[2], info[3], link.lqi, link.rssi))
             if info[3]:  # traced when it invites a join: the rest of a big bench's beacons would flood the trace
                 self._record(Kind.BEACON, hub, node, True, note=f"epid={info[0].hex().upper()} permit=True")
-        return sorted(out, key=lambda b: -b.lqi)
+        beacons = sorted(out, key=lambda b: -b.lqi)
+        if self.observers:
+            self._observe("on_scan", node, beacons)
+        return beacons
 
     def join(self, node: bytes, hub: bytes, credentials: list[Credential], *, rejoin: bool) -> JoinDecision | None:
         """Association (or trust-centre re-join) and key transport with `hub`'s trust centre."""
         if not self._passes(node, hub):
             self._record(Kind.JOIN, node, hub, False, note="rejoin" if rejoin else "join")
+            if self.observers:
+                self._observe("on_join", node, hub, credentials, rejoin, False, None)
             return None
         d = self.radios[hub].tc_join(node, credentials, rejoin, self.link(node, hub))
         self._record(Kind.JOIN, node, hub, True,
                      note=("rejoin " if rejoin else "join ") + (d.method.value if d else "refused"))
+        if self.observers:
+            self._observe("on_join", node, hub, credentials, rejoin, True, d)
         return d
 
     def keep_alive(self, node: bytes, hub: bytes) -> bool:
         ok = self._passes(node, hub) and self.radios[hub].tc_keep_alive(node)
         self._record(Kind.KEEP_ALIVE, node, hub, ok)
+        if self.observers:
+            self._observe("on_keep_alive", node, hub, ok)
         return ok
 
     def leave(self, node: bytes, hub: bytes) -> None:
         """The node announces it leaves (ZDO leave indication); lost if the hub cannot hear it."""
         ok = self.reachable(node, hub)
         self._record(Kind.LEAVE, node, hub, ok)
+        if self.observers:
+            self._observe("on_leave", node, hub, ok)
         if ok:  # after the node's packets already on the air
             radio = self.radios[hub]
             self._later(self.link(node, hub).latency_s, lambda: radio.node_left(node))
@@ -240,6 +280,8 @@ class Medium:
     def to_hub(self, node: bytes, hub: bytes, packet: t.ZigbeePacket) -> bool:
         ok = self._passes(node, hub)
         self._record(Kind.APS, node, hub, ok, packet)
+        if self.observers:
+            self._observe("on_packet", node, hub, packet, ok)
         if ok:
             link = self.link(node, hub)
             radio = self.radios[hub]
@@ -250,6 +292,8 @@ class Medium:
     def to_node(self, hub: bytes, node: bytes, packet: t.ZigbeePacket) -> bool:
         ok = self._passes(node, hub)
         self._record(Kind.APS, hub, node, ok, packet)
+        if self.observers:
+            self._observe("on_packet", hub, node, packet, ok)
         if ok:
             link = self.link(node, hub)
             target = self.nodes[node]

@@ -38,6 +38,17 @@ def cmd_decode(args: argparse.Namespace) -> int:
     which no GBCS frame starts with) a ZSE Tunnelling frame with its embedded GBCS frame (`zigbee.tunnel_explain`)."""
     from chf.app.decode_command import run
 
+    if args.pcap:  # the GBCS frames of ZigBee captures (docs/wireshark.md), after any frames given as inputs
+        from chf.app.decode_pcap import run_pcap
+
+        keys = _keystore(args)
+        return max(run(args, keys) if args.inputs else 0, run_pcap(args, keys))
+    if args.zigbee_keys:
+        print("chf decode: --zigbee-keys goes with --pcap CAP", file=sys.stderr)
+        return 2
+    if not args.inputs:
+        print("chf decode: give frames (FILE, HEX or -) or --pcap CAP", file=sys.stderr)
+        return 2
     return run(args, _keystore(args))
 
 
@@ -114,16 +125,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from chf.app.demo import run_demo
 
-    return run_demo(args.disconnect_code)
+    return run_demo(args.disconnect_code, args.pcap)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from chf.runtime.hub_runtime import RunOptions, run
 
+    if args.pcap and not args.bench and args.radio != "virtual":
+        print("chf run: --pcap captures the virtual HAN: it needs --bench FILE or --radio virtual", file=sys.stderr)
+        return 2
     if args.bench:
         from chf.runtime.run import run_bench_file
 
-        return run_bench_file(args.bench, disconnect_code=args.disconnect_code)
+        return run_bench_file(args.bench, disconnect_code=args.disconnect_code, pcap=args.pcap)
     opts = RunOptions(state=args.state, keys=args.keys, hub_id=args.hub_id, profile=args.profile,
                       wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
                       manufacturer=args.manufacturer, model=args.model,
@@ -137,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.radio == "virtual":
         from chf.runtime.run import run_virtual
 
-        return run_virtual(opts, args.meter or [], args.time_scale, args.keep_alive, args.gsme_poll)
+        return run_virtual(opts, args.meter or [], args.time_scale, args.keep_alive, args.gsme_poll, pcap=args.pcap)
     if args.radio != "none":
         from chf.runtime.run import run_hardware
 
@@ -412,8 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     d = sub.add_parser("decode", help="decode, verify and explain GBCS frames and the tunnel frames carrying them")
-    d.add_argument("inputs", nargs="+", metavar="FILE|HEX|-",
+    d.add_argument("inputs", nargs="*", metavar="FILE|HEX|-",
                    help="frames as files, literal hex/base64/GFI text, or - for stdin")
+    d.add_argument("--pcap", action="append", metavar="CAP",
+                   help="decode the GBCS frames of a ZigBee capture (pcap/pcapng: 802.15.4, TAP or ZEP), repeatable")
+    d.add_argument("--zigbee-keys", action="append", metavar="FILE|HEX",
+                   help="--pcap: Wireshark's zigbee_pc_keys file or a 32-hex-digit network/link key, repeatable "
+                        "(default: CAP.keys when it exists)")
     d.add_argument("--keys", metavar="DIR", help="key directory (RTDS layout); default $COMMSHUB_KEYS")
     d.add_argument("--acb", metavar="EUI", help="Access Control Broker EUI-64 (default 90B3D51F30000002)")
     d.add_argument("--json", action="store_true", help="one JSON object per frame, one per line")
@@ -443,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_diff)
 
     m = sub.add_parser("demo", help="the main job: a hub on embedded defaults and a scripted exchange with it")
+    m.add_argument("--pcap", metavar="CAP", help="where to write the showcase's HAN capture (default: "
+                   "<temp>/commshub-demo/han.pcapng) and its keys (CAP.keys)")
     m.set_defaults(func=cmd_demo)
 
     r = sub.add_parser("run", help="run a hub: WAN port (GFI over TCP or serial), durable state")
@@ -469,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="virtual radio: how often an emulated GSME polls for queued frames (emulated, default 0.5)")
     r.add_argument("--bench", metavar="FILE", help="run a bench file: several hubs and meters on one virtual radio "
                                                   "(`chf bench example` prints one)")
+    r.add_argument("--pcap", metavar="CAP", help="write the virtual HAN to CAP as real 802.15.4/ZigBee frames (pcapng "
+                   "if CAP ends in .pcapng, else pcap) and Wireshark's keys to CAP.keys (docs/wireshark.md)")
     r.add_argument("--fault", action="append", metavar="SPEC",
                    help="CLASS/OBIS/aN=RESULT or mN=RESULT[,once], repeatable")
     r.add_argument("--clock", default="real", help="real or fixed:ISO8601")
@@ -539,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("--force", action="store_true")
     ki.set_defaults(func=cmd_keys)
     add_radios_parser(sub, show=print_table)
+    from chf.app.extcap import add_parser as add_extcap_parser
+
+    add_extcap_parser(sub)
     from chf.app.triage_cli import add_parser as add_triage_parser
 
     add_triage_parser(sub)

@@ -6,7 +6,9 @@ PPMID for the join/unjoin checks. Part 1 tells the story with every frame decode
 ESME to the old hub, it joins (CS14 carries its TC link key hash), the logs are read; then the meter is
 "returned" (the old hub's radio goes silent). Part 2 is a batch triage (SECMP0013) of the three meters with
 its progress display and its report: state 1, state 2 (restored onto the QA hub by a trust-centre swap-out,
-checked, divorced) and state 3 (not communicating).
+checked, divorced) and state 3 (not communicating). The whole HAN is captured as real 802.15.4/ZigBee frames
+(`<temp>/commshub-demo/han.pcapng` unless told otherwise, with its Wireshark key file), and the end says how to
+open it.
 """
 
 from __future__ import annotations
@@ -101,23 +103,48 @@ def show(title: str, frame: bytes, keys: KeyStore, detail: bool = True, disconne
             print("  " + line)
 
 
-def run_demo(disconnect_code: int | None = None) -> int:
+def default_capture() -> Path:
+    return Path(tempfile.gettempdir()) / "commshub-demo" / "han.pcapng"
+
+
+def how_to_open(cap: Path, frames: int) -> list[str]:
+    """The lines that tell how to look at the showcase's capture in Wireshark, tshark and `chf decode`."""
+    from chf.app.extcap import wireshark_config_dir
+    from zigbee.capture.keyfile import UAT_NAME
+
+    keys = Path(f"{cap}.keys")
+    table = wireshark_config_dir() / UAT_NAME
+    return [f"The HAN of this showcase, as a radio sniffer would have caught it: {cap} ({frames} frames)",
+            f"  its ZigBee keys, in Wireshark's key-table form: {keys}",
+            f"  Wireshark: add the keys to your key table ({table}; or Edit → Preferences → Protocols → ZigBee),",
+            "  then open the capture and filter on gbcs_message:",
+            f"    mkdir -p {table.parent} && cat {keys} >> {table}",
+            f"    wireshark -r {cap} -Y gbcs_message",
+            f"  tshark: tshark -r {cap} -Y gbcs_message   (with the same key table)",
+            f"  commshub itself: chf decode --pcap {cap}   (the keys file beside it is used)"]
+
+
+def run_demo(disconnect_code: int | None = None, pcap: str | Path | None = None) -> int:
     """The showcase; `disconnect_code` is the provisional Disconnect message code of its bench, remote party and
-    decoding (COMMSHUB_DISCONNECT_CODE; None: the default)."""
+    decoding (COMMSHUB_DISCONNECT_CODE; None: the default); `pcap` where its HAN capture goes."""
     from chf.app.triage_cli import _table, run_triage
     from chf.remote.bench_remote import BenchRemote
     from chf.remote.triage_steps import MeterInfo, _cs14_hash
     from chf.runtime.bench import BenchThread
 
     t0 = time.monotonic()
+    cap = Path(pcap) if pcap else default_capture()
+    cap.parent.mkdir(parents=True, exist_ok=True)
+    frames = 0
     with tempfile.TemporaryDirectory(prefix="commshub-demo-") as tmp:
         bench = parse(BENCH, Path(tmp) / "bench.toml")
         print("commshub showcase: two hubs and four emulated devices on one virtual radio (no hardware)")
         print(f"  bench: {bench.path} (time runs x{bench.time_scale:g}; TC keep-alive {bench.keep_alive_s:g} s)\n")
-        with BenchThread(bench, disconnect_code=disconnect_code) as bt:
+        with BenchThread(bench, disconnect_code=disconnect_code, pcap=cap) as bt:
             hosts = {name: bt.address(name) for name in ("old", "qa")}
             for name, (h, p) in hosts.items():
                 print(f"hub {name} {bench.hub(name).eui.hex().upper()} listening on {h}:{p}")
+            print(f"capturing the HAN to {cap} (Wireshark keys: {cap}.keys)")
             remote = BenchRemote(bench.keys, Path(tmp) / "counters.json", disconnect_code=disconnect_code)
             keys = remote.keys
             old = bench.hub("old")
@@ -162,6 +189,11 @@ def run_demo(disconnect_code: int | None = None) -> int:
                     for fr in st.frames:
                         show(fr["direction"], bytes.fromhex(fr["hex"]), keys, detail=False,
                              disconnect_code=disconnect_code)
+            assert bt.running is not None
+            frames = sum(t.frames for t in bt.running.captures.values())
+        print()
+        for line in how_to_open(cap, frames):
+            print(line)
         print(f"\nshowcase finished in {time.monotonic() - t0:.1f} s")
         sys.stdout.flush()
         expected = {FRESH_ESME: (1, True), RETURNED_ESME: (2, True), DEAD_GSME: (3, False)}

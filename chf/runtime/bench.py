@@ -11,6 +11,7 @@ joined over the air before the WAN ports open.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import time
@@ -22,10 +23,13 @@ from chf.config.bench_file import Bench, HubSpec, MeterSpec
 from chf.config.keygen import Pki, ensure_entities
 from chf.core.device_log import DeviceType as HubDeviceType
 from chf.core.hub import Hub, Outcome
+from chf.runtime import registry
 from chf.runtime.hub_runtime import HubRuntime, RunOptions, ServedHub, build_hub, open_wan, start_hub
 from chf.runtime.wan import ControlCommand, Dispatcher
 from gbcs.keys import KeyStore
 from zigbee import devices
+from zigbee.capture import keyfile
+from zigbee.capture.tap import MediumTap, medium_keys
 from zigbee.clock import EmulatedClock
 from zigbee.device_app import DeviceApplication
 from zigbee.medium import Medium
@@ -64,6 +68,46 @@ class RunningBench:
     pki: Pki
     hubs: dict[str, RunningHub] = field(default_factory=dict)
     nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+    captures: dict[str, MediumTap] = field(default_factory=dict)  # absolute path → tap (docs/wireshark.md)
+    pinned: set[str] = field(default_factory=set)  # captures of `--pcap`: `CHF:PCAP STOP` alone leaves them
+    registration: Path | None = None  # this bench's entry among the running benches (`chf extcap`)
+
+    # ------------------------------------------------------------------------------------------ captures
+    def start_capture(self, path: str | Path, *, pinned: bool = False) -> MediumTap:
+        """Write the whole HAN (every hub's network, every meter) to `path` (pcapng if it ends in `.pcapng`,
+        else pcap; a FIFO must have a reader) and its keys to `path.keys`, from now until `stop_capture`."""
+        where = str(Path(path).absolute())
+        if where in self.captures:
+            raise ValueError(f"already capturing to {where}")
+        tap = MediumTap.open(self.medium, where, on_stop=self._capture_stopped)
+        tap.start()
+        self.captures[where] = tap
+        if pinned:
+            self.pinned.add(where)
+        return tap
+
+    def _capture_stopped(self, tap: MediumTap) -> None:
+        where = str(tap.capture.path)
+        self.captures.pop(where, None)
+        self.pinned.discard(where)
+
+    def stop_capture(self, path: str | Path | None = None) -> list[MediumTap]:
+        """Stop the capture to `path`, or (None) every capture but those of `--pcap`."""
+        if path is None:
+            taps = [t for w, t in self.captures.items() if w not in self.pinned]
+        else:
+            tap = self.captures.get(str(Path(path).absolute()))
+            if tap is None:
+                raise ValueError(f"no capture to {Path(path).absolute()}")
+            taps = [tap]
+        for t in taps:
+            t.stop()
+        return taps
+
+    def captures_json(self, taps: list[MediumTap] | None = None) -> list[dict]:
+        return [{"file": str(t.capture.path), "keys": str(t.capture.keys_path), "frames": t.frames,
+                 "running": t.running, **({"error": str(t.error)} if t.error else {})}
+                for t in (list(self.captures.values()) if taps is None else taps)]
 
     # ------------------------------------------------------------------------------------------ control
     def han_json(self, name: str) -> dict:
@@ -112,10 +156,33 @@ class RunningBench:
             self.medium.wake_nodes()
             return f"CHF:OK emulated time {self.clock.now().isoformat()}"
 
+        def pcap(args: list[str]) -> str:
+            op = args[0].upper() if args else "STATUS"
+            if op == "START" and len(args) > 1:
+                path = " ".join(args[1:])
+                try:
+                    tap = self.start_capture(path)
+                except OSError as e:
+                    why = "no process reads that FIFO" if e.errno == errno.ENXIO else (e.strerror or str(e))
+                    raise ValueError(f"cannot capture to {path}: {why}") from None
+                return f"CHF:OK capturing the HAN to {tap.capture.path} (Wireshark keys: {tap.capture.keys_path})"
+            if op == "STOP":
+                taps = self.stop_capture(" ".join(args[1:]) if len(args) > 1 else None)
+                return "CHF:OK " + json.dumps({"stopped": self.captures_json(taps)}, separators=(",", ":"))
+            if op == "STATUS" and len(args) <= 1:
+                return "CHF:OK " + json.dumps({"captures": self.captures_json()}, separators=(",", ":"))
+            if op == "KEYS" and len(args) == 1:  # the bench's keys now, as zigbee_pc_keys records (chf extcap keys)
+                return "CHF:OK " + json.dumps({"keys": [keyfile.record(e) for e in medium_keys(self.medium)]},
+                                              separators=(",", ":"))
+            raise ValueError("CHF:PCAP START FILE | STOP [FILE] | STATUS | KEYS")
+
         return [ControlCommand("HAN", "", han, on_loop=True), ControlCommand("POWER", "ON|OFF", power, on_loop=True),
-                ControlCommand("ADVANCE", "SECONDS", advance, on_loop=True)]
+                ControlCommand("ADVANCE", "SECONDS", advance, on_loop=True),
+                ControlCommand("PCAP", "START FILE|STOP [FILE]|STATUS|KEYS", pcap, on_loop=True)]
 
     async def close(self) -> None:
+        registry.unregister(self.registration)
+        self.registration = None
         for n in self.nodes.values():
             await n.stop()
         for rh in self.hubs.values():
@@ -123,6 +190,8 @@ class RunningBench:
                 await rh.served.close()
             else:
                 await rh.han.stop()
+        for tap in list(self.captures.values()):
+            tap.stop()
 
 
 def meter_application(kind: str, eui: bytes, keys: KeyStore, pki: Pki, clock: EmulatedClock,
@@ -152,10 +221,11 @@ async def _until(cond: Callable[[], bool], timeout: float) -> bool:
 async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplication] | None = None,
                       keys_dir: Path | None = None, options: Callable[[HubSpec], RunOptions] | None = None,
                       announce: Callable[[str], None] | None = print,
-                      disconnect_code: int | None = None) -> RunningBench:
+                      disconnect_code: int | None = None, pcap: str | Path | None = None) -> RunningBench:
     """Bring a bench up: PKI, medium, hubs and their radios, meters, installs, then the WAN ports (announced as
     `hub <name> <EUI> listening on HOST:PORT`). `disconnect_code` is the provisional Disconnect message code of
-    the bench's meters and of hubs without `options` (None: the default)."""
+    the bench's meters and of hubs without `options` (None: the default). `pcap`: capture the whole HAN to that
+    file from the start (`RunningBench.start_capture`); an `OSError` if it cannot be written."""
     clock = EmulatedClock(time_scale=bench.time_scale)
     medium = Medium(clock, seed=bench.seed)
     kdir = keys_dir or bench.keys
@@ -168,6 +238,8 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
     keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))
     rb = RunningBench(bench, clock, medium, keys, pki)
     try:
+        if pcap is not None:
+            rb.start_capture(pcap, pinned=True)
         for spec in bench.hubs:
             opts = options(spec) if options else RunOptions(
                 state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
@@ -189,6 +261,8 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 medium.hears[m.eui] = {rb.hubs[n].spec.eui for n in m.hears} | extra
             await node.start()
         await _install(rb, [m for m in bench.meters if m.joined_to and not m.dead])
+        for tap in rb.captures.values():  # every network and meter in the key file from the start, used or not
+            tap.take_stock()
         for m in bench.meters:
             if m.hears is not None:
                 medium.set_hears(m.eui, {rb.hubs[n].spec.eui for n in m.hears})
@@ -199,9 +273,17 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
                                       tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
         _write_live(rb)  # before the announcements: a client that saw them finds the file
+        rb.registration = registry.register(
+            str(bench.path.absolute()) if bench.path.is_file() else None,
+            [{"name": n, "eui": rh.hub.eui.hex().upper(), "wan": f"{rh.served.host}:{rh.served.port}"}
+             for n, rh in rb.hubs.items() if rh.served is not None])
         for name, rh in rb.hubs.items():
             if announce is not None and rh.served is not None:
                 announce(f"hub {name} {rh.hub.eui.hex().upper()} listening on {rh.served.host}:{rh.served.port}")
+        for tap in rb.captures.values():
+            if announce is not None:
+                announce(f"capturing the HAN to {tap.capture.path} (Wireshark keys: {tap.capture.keys_path}; "
+                         "docs/wireshark.md)")
     except BaseException:
         await rb.close()
         raise

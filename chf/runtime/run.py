@@ -53,17 +53,18 @@ async def _serve(bench: Bench, **kw: object) -> int:
     return 0
 
 
-def run_bench_file(path: str, disconnect_code: int | None = None) -> int:
+def run_bench_file(path: str, disconnect_code: int | None = None, pcap: str | None = None) -> int:
+    """`pcap`: write the whole HAN to that capture file (and its keys to `pcap.keys`) while the bench runs."""
     try:
         bench = load(path)
     except BenchFileError as e:
         print(f"chf run: bench file {path}: {e}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(bench, disconnect_code=disconnect_code))
+    return asyncio.run(_serve(bench, disconnect_code=disconnect_code, pcap=pcap))
 
 
 def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, keep_alive_s: float = 30.0,
-                gsme_poll_s: float = 0.5) -> int:
+                gsme_poll_s: float = 0.5, pcap: str | None = None) -> int:
     """One hub on a virtual radio with emulated meters (factory state: they join when CCS01 permits them), or,
     with `--profile rtds`, the RTDS HAN joined to the RTDS hub."""
     try:
@@ -102,7 +103,7 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
         print(line.split(" ", 3)[3] if line.startswith("hub hub ") else line, flush=True)  # "listening on H:P"
 
     return asyncio.run(_serve(bench, applications=applications, keys_dir=keys_dir, options=options,
-                              announce=announce, disconnect_code=opts.disconnect_code))
+                              announce=announce, disconnect_code=opts.disconnect_code, pcap=pcap))
 
 
 def rtds_rig_devices(keys_dir: Path, extra: list[MeterSpec], disconnect_code: int | None = None,

@@ -5,7 +5,8 @@ Modules, each named after what it holds: `crypto` (CCM*, MMO hash, keyed hash, i
 commands, security, beacon payload), `aps` (APS frames, commands, security, fragmentation), `zcl` (ZCL header,
 Keep-Alive, Tunnelling via `zigbee.tunnel`), `zdo` (Device_annce), `pcap` (pcap/pcapng writers and reader,
 TAP and ZEP), `keyfile` (Wireshark's `zigbee_pc_keys`, `KeyRing`), `writer` (`HanCapture`: packet events in,
-frames out) and `reader` (`read_capture`: GBCS frames and a summary out). See docs/wireshark.md.
+frames out), `tap` (`MediumTap`: a running medium's events to a `HanCapture`), `compiled` (compiled builders of
+the hot layouts) and `reader` (`read_capture`: GBCS frames and a summary out). See docs/wireshark.md.
 
 Byte layouts are declared with `construct` (2.10): headers, bit fields (a little-endian u16 of flags is a
 `ByteSwapped(BitStruct(…))` listing bit 15 first), conditional fields, pcap/pcapng blocks, TAP, ZEP, IP and UDP

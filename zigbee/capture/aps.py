@@ -23,6 +23,7 @@ from enum import IntEnum
 
 import construct as c  # type: ignore[import-untyped]
 
+from .compiled import Parser, Remembered, builder
 from .crypto import key_load_key, key_transport_key
 from .errors import FrameError, UnknownSource
 from .security import AuxHeader, KeyId, Opened, eui_from_air, eui_to_air, open_sealed, seal
@@ -51,45 +52,39 @@ class Fragmentation(IntEnum):
     SUBSEQUENT = 2
 
 
-FrameControl = c.BitStruct(
+FrameControl = Remembered(c.BitStruct(
     "extended_header" / c.Flag,
     "ack_request" / c.Flag,
     "security" / c.Flag,
     "ack_format" / c.Flag,
     "delivery" / c.BitsInteger(2),
     "frame_type" / c.BitsInteger(2),
-)
+))
 
 
-def _addressed(ctx: c.Container) -> bool:
-    """Cluster, profile and endpoints: in data frames, and in acks of data frames (ack format 0)."""
-    f = ctx.fcf
-    return bool(f.frame_type == ApsFrameType.DATA or (f.frame_type == ApsFrameType.ACK and not f.ack_format))
-
-
-def _dst_endpoint(ctx: c.Container) -> bool:
-    f = ctx.fcf
-    if f.frame_type == ApsFrameType.DATA:
-        return bool(f.delivery != Delivery.GROUP)
-    return bool(f.frame_type == ApsFrameType.ACK and not f.ack_format)
-
+# Conditions are `this` expressions on plain integers, so that the layout compiles (`compiled.builder`).
+_fcf = c.this.fcf
+_DATA, _ACK, _GROUP, _UNFRAGMENTED = int(ApsFrameType.DATA), int(ApsFrameType.ACK), int(Delivery.GROUP), 0
+_ACK_OF_DATA = (_fcf.frame_type == _ACK) & (_fcf.ack_format == 0)
+_ADDRESSED = (_fcf.frame_type == _DATA) | _ACK_OF_DATA  # cluster, profile, endpoints: data, and acks of data
 
 ApsHeaderLayout = c.Struct(
     "fcf" / FrameControl,
-    "dst_endpoint" / c.If(_dst_endpoint, c.Int8ul),
-    "group" / c.If(lambda ctx: ctx.fcf.frame_type == ApsFrameType.DATA and ctx.fcf.delivery == Delivery.GROUP,
-                   c.Int16ul),
-    "cluster" / c.If(_addressed, c.Int16ul),
-    "profile" / c.If(_addressed, c.Int16ul),
-    "src_endpoint" / c.If(_addressed, c.Int8ul),
+    "dst_endpoint" / c.If(((_fcf.frame_type == _DATA) & (_fcf.delivery != _GROUP)) | _ACK_OF_DATA, c.Int8ul),
+    "group" / c.If((_fcf.frame_type == _DATA) & (_fcf.delivery == _GROUP), c.Int16ul),
+    "cluster" / c.If(_ADDRESSED, c.Int16ul),
+    "profile" / c.If(_ADDRESSED, c.Int16ul),
+    "src_endpoint" / c.If(_ADDRESSED, c.Int8ul),
     "counter" / c.Int8ul,
-    "extended" / c.If(c.this.fcf.extended_header, c.Struct(
-        "control" / c.BitStruct("reserved" / c.BitsInteger(6), "fragmentation" / c.BitsInteger(2)),
-        "block" / c.If(c.this.control.fragmentation != Fragmentation.NONE, c.Int8ul),
-        "ack_bitfield" / c.If(lambda ctx: ctx.control.fragmentation != Fragmentation.NONE
-                              and ctx._.fcf.frame_type == ApsFrameType.ACK, c.Int8ul),
+    "extended" / c.If(_fcf.extended_header, c.Struct(
+        "control" / Remembered(c.BitStruct("reserved" / c.BitsInteger(6), "fragmentation" / c.BitsInteger(2))),
+        "block" / c.If(c.this.control.fragmentation != _UNFRAGMENTED, c.Int8ul),
+        "ack_bitfield" / c.If((c.this.control.fragmentation != _UNFRAGMENTED) & (c.this._.fcf.frame_type == _ACK),
+                              c.Int8ul),
     )),
 )
+_APS_HEADER = builder(ApsHeaderLayout)
+_APS_HEADER_PARSER = Parser(ApsHeaderLayout)
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,7 @@ class ApsHeader:
 
     def encode(self) -> bytes:
         ext = self.extended or self.fragmentation != Fragmentation.NONE
-        return bytes(ApsHeaderLayout.build({
+        return bytes(_APS_HEADER.build({
             "fcf": {"extended_header": ext, "ack_request": self.ack_request, "security": self.security,
                     "ack_format": self.ack_format, "delivery": int(self.delivery), "frame_type": int(self.frame_type)},
             "dst_endpoint": self.dst_endpoint, "group": self.group, "cluster": self.cluster, "profile": self.profile,
@@ -124,7 +119,7 @@ class ApsHeader:
     @classmethod
     def decode(cls, data: bytes) -> tuple[ApsHeader, int]:
         try:
-            v = ApsHeaderLayout.parse(data)
+            v = _APS_HEADER_PARSER.parse(data)
         except c.ConstructError as e:
             raise FrameError("aps", f"header: {e}") from None
         f, x = v.fcf, v.extended

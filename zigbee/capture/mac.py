@@ -17,6 +17,7 @@ from enum import IntEnum
 
 import construct as c  # type: ignore[import-untyped]
 
+from .compiled import Parser, Remembered, builder
 from .errors import FrameError
 from .security import eui_from_air, eui_to_air
 
@@ -70,7 +71,7 @@ CAPABILITY_SLEEPY = CAP_ALLOCATE_ADDRESS  # 0x80: a battery end device (a GSME)
 
 # Frame control (§7.2.1.1), a u16 little-endian: ByteSwapped turns it into the most-significant-bit-first order
 # BitStruct reads, so the fields are listed from bit 15 down to bit 0.
-FrameControl = c.ByteSwapped(c.BitStruct(
+FrameControl = Remembered(c.ByteSwapped(c.BitStruct(
     "src_mode" / c.BitsInteger(2),
     "version" / c.BitsInteger(2),
     "dst_mode" / c.BitsInteger(2),
@@ -82,25 +83,26 @@ FrameControl = c.ByteSwapped(c.BitStruct(
     "pending" / c.Flag,
     "security" / c.Flag,
     "frame_type" / c.BitsInteger(3),
-))
+)))
 
-_ADDRESS = {AddrMode.SHORT: c.Int16ul, AddrMode.EXTENDED: c.Bytes(8)}
-
-
-def _src_pan_present(ctx: c.Container) -> bool:
-    f = ctx.fcf
-    return bool(f.src_mode != AddrMode.NONE and not (f.pan_id_compression and f.dst_mode != AddrMode.NONE))
-
+# Conditions are `this` expressions on plain integers, so that the layout compiles (`compiled.builder`).
+_NONE, _SHORT, _EXTENDED = int(AddrMode.NONE), int(AddrMode.SHORT), int(AddrMode.EXTENDED)
+_ADDRESS = {_SHORT: c.Int16ul, _EXTENDED: c.Bytes(8)}
+_fcf = c.this.fcf
 
 MacHeaderLayout = c.Struct(
     "fcf" / FrameControl,
-    "seq" / c.If(lambda ctx: not ctx.fcf.seq_suppressed, c.Int8ul),
-    "dst_pan" / c.If(c.this.fcf.dst_mode != AddrMode.NONE, c.Int16ul),
-    "dst" / c.Switch(c.this.fcf.dst_mode, _ADDRESS),
-    "src_pan" / c.If(_src_pan_present, c.Int16ul),
-    "src" / c.Switch(c.this.fcf.src_mode, _ADDRESS),
+    "seq" / c.If(_fcf.seq_suppressed == 0, c.Int8ul),
+    "dst_pan" / c.If(_fcf.dst_mode != _NONE, c.Int16ul),
+    "dst" / c.Switch(_fcf.dst_mode, _ADDRESS),
+    # the source PAN is there with a source address, unless compressed (both addresses present)
+    "src_pan" / c.If((_fcf.src_mode != _NONE) & ((_fcf.pan_id_compression == 0) | (_fcf.dst_mode == _NONE)),
+                     c.Int16ul),
+    "src" / c.Switch(_fcf.src_mode, _ADDRESS),
     "payload" / c.GreedyBytes,
 )
+_MAC_HEADER = builder(MacHeaderLayout)
+_MAC_HEADER_PARSER = Parser(MacHeaderLayout)
 
 # Superframe specification (§7.2.2.1.2), u16 LE, listed from bit 15 down.
 Superframe = c.ByteSwapped(c.BitStruct(
@@ -126,13 +128,25 @@ BeaconLayout = c.Struct(
 )
 
 
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()  # the bit loop below run once per octet value: one lookup per octet of a frame
+
+
 def crc16_kermit(data: bytes) -> int:
     """The 802.15.4 FCS: CRC-16 poly 0x1021 reflected, init 0, no final XOR (check "123456789" = 0x2189)."""
     crc = 0
+    table = _CRC_TABLE
     for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
     return crc
 
 
@@ -202,7 +216,7 @@ class MacFrame:
             raise ValueError("a source address without a destination needs its source PAN")
         if src_mode == AddrMode.NONE and self.src_pan is not None:
             raise ValueError("a source PAN goes with a source address")
-        mpdu = bytes(MacHeaderLayout.build({
+        mpdu = bytes(_MAC_HEADER.build({
             "fcf": {"src_mode": src_mode, "version": self.version, "dst_mode": dst_mode, "ie_present": False,
                     "seq_suppressed": False, "reserved": 0, "pan_id_compression": compress,
                     "ack_request": self.ack_request, "pending": self.pending, "security": self.security,
@@ -216,7 +230,7 @@ class MacFrame:
     def decode(cls, mpdu: bytes) -> MacFrame:
         """A frame without its FCS (see `split_fcs`)."""
         try:
-            v = MacHeaderLayout.parse(mpdu)
+            v = _MAC_HEADER_PARSER.parse(mpdu)
         except (c.ConstructError, ValueError) as e:
             raise FrameError("mac", f"header: {e}") from None
         f = v.fcf

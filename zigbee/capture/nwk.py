@@ -15,6 +15,7 @@ from enum import IntEnum
 
 import construct as c  # type: ignore[import-untyped]
 
+from .compiled import Parser, Remembered, builder
 from .errors import FrameError, UnknownSource
 from .security import AuxHeader, Opened, eui_from_air, eui_to_air, open_sealed, seal
 
@@ -52,7 +53,7 @@ class NwkCommandId(IntEnum):
 
 
 # u16 LE, fields from bit 15 down (see mac.FrameControl)
-FrameControl = c.ByteSwapped(c.BitStruct(
+FrameControl = Remembered(c.ByteSwapped(c.BitStruct(
     "reserved" / c.BitsInteger(2),
     "end_device_initiator" / c.Flag,
     "src_ieee" / c.Flag,
@@ -63,7 +64,7 @@ FrameControl = c.ByteSwapped(c.BitStruct(
     "discover_route" / c.BitsInteger(2),
     "version" / c.BitsInteger(4),
     "frame_type" / c.BitsInteger(2),
-))
+)))
 
 NwkHeaderLayout = c.Struct(
     "fcf" / FrameControl,
@@ -77,6 +78,10 @@ NwkHeaderLayout = c.Struct(
     "source_route" / c.If(c.this.fcf.source_route, c.Struct(
         "relay_count" / c.Int8ul, "relay_index" / c.Int8ul, "relays" / c.Array(c.this.relay_count, c.Int16ul))),
 )
+
+
+_NWK_HEADER = builder(NwkHeaderLayout)
+_NWK_HEADER_PARSER = Parser(NwkHeaderLayout)
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class NwkHeader:
     version: int = PROTOCOL_VERSION
 
     def encode(self) -> bytes:
-        return bytes(NwkHeaderLayout.build({
+        return bytes(_NWK_HEADER.build({
             "fcf": {"reserved": 0, "end_device_initiator": self.end_device_initiator,
                     "src_ieee": self.src_ieee is not None, "dst_ieee": self.dst_ieee is not None,
                     "source_route": self.relays is not None, "security": self.security,
@@ -114,7 +119,7 @@ class NwkHeader:
     @classmethod
     def decode(cls, data: bytes) -> tuple[NwkHeader, int]:
         try:
-            v = NwkHeaderLayout.parse(data)
+            v = _NWK_HEADER_PARSER.parse(data)
         except c.ConstructError as e:
             raise FrameError("nwk", f"header: {e}") from None
         f = v.fcf

@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 import construct as c  # type: ignore[import-untyped]
 
+from .compiled import builder
 from .errors import CaptureError, NotACapture, TruncatedCapture, UnknownLinkType
 from .mac import split_fcs
 
@@ -159,7 +160,8 @@ class PcapWriter(_Writer):
                  snaplen: int = DEFAULT_SNAPLEN) -> None:
         super().__init__(target)
         self.linktype = linktype
-        header, self._record = PCAP_LE
+        header, record = PCAP_LE
+        self._record = builder(record)
         self._emit(bytes(header.build({"magic": PCAP_MAGIC_US, "version_major": 2, "version_minor": 4,
                                        "thiszone": 0, "sigfigs": 0, "snaplen": snaplen, "linktype": linktype})))
 
@@ -189,6 +191,7 @@ class PcapngWriter(_Writer):
         self.linktype = linktype
         L = PCAPNG_LE
         self._L = L
+        self._head, self._epb = builder(L["block"]), builder(L["epb"])
         self._block(PCAPNG_SHB, bytes(L["shb"].build({"bom": PCAPNG_BOM, "major": 1, "minor": 0,
                                                       "section_length": -1})) + self._options([]))
         self._block(PCAPNG_IDB, bytes(L["idb"].build({"linktype": linktype, "reserved": 0, "snaplen": snaplen}))
@@ -205,7 +208,7 @@ class PcapngWriter(_Writer):
     def _block(self, block_type: int, body: bytes) -> None:
         body = _pad4(body)
         length = len(body) + 12
-        self._emit(bytes(self._L["block"].build({"type": block_type, "length": length})) + body
+        self._emit(bytes(self._head.build({"type": block_type, "length": length})) + body
                    + length.to_bytes(4, "little"))
 
     def write(self, data: bytes, timestamp: float) -> int:
@@ -214,7 +217,7 @@ class PcapngWriter(_Writer):
 
     def write_us(self, data: bytes, us: int) -> int:
         """Append one Enhanced Packet Block at `us` microseconds since the Unix epoch; returns its frame number."""
-        self._block(PCAPNG_EPB, bytes(self._L["epb"].build({"interface": 0, "ts_high": us >> 32,
+        self._block(PCAPNG_EPB, bytes(self._epb.build({"interface": 0, "ts_high": us >> 32,
                                                             "ts_low": us & 0xFFFFFFFF, "captured": len(data),
                                                             "original": len(data)})) + data)
         self.count += 1

@@ -17,6 +17,7 @@ from enum import IntEnum
 
 import construct as c  # type: ignore[import-untyped]
 
+from .compiled import Parser, Remembered, builder
 from .crypto import ENCRYPTING_LEVELS, MicError, ccm_star_decrypt, ccm_star_encrypt, mic_length
 from .errors import FrameError, MissingKey, WrongKey
 
@@ -32,22 +33,25 @@ class KeyId(IntEnum):
 
 
 # Bit fields of one octet, most significant bit first (construct's BitStruct order).
-SecurityControl = c.BitStruct(
+SecurityControl = Remembered(c.BitStruct(
     "reserved" / c.BitsInteger(2),
     "extended_nonce" / c.Flag,
     "key_id" / c.BitsInteger(2),
     "level" / c.BitsInteger(3),
-)
+))
 
 AuxLayout = c.Struct(
     "control" / SecurityControl,
     "frame_counter" / c.Int32ul,
     "source" / c.If(c.this.control.extended_nonce, c.Bytes(8)),
-    "key_seq" / c.If(c.this.control.key_id == KeyId.NETWORK, c.Int8ul),
+    "key_seq" / c.If(c.this.control.key_id == int(KeyId.NETWORK), c.Int8ul),  # a plain int: it compiles
 )
 
 
 NonceLayout = c.Struct("source" / c.Bytes(8), "frame_counter" / c.Int32ul, "control" / c.Bytes(1))
+_AUX = builder(AuxLayout)
+_AUX_PARSER = Parser(AuxLayout)
+_NONCE = builder(NonceLayout)
 
 
 def eui_to_air(eui: bytes) -> bytes:
@@ -75,7 +79,7 @@ class AuxHeader:
         """The header's octets; `level` replaces the security level (the real level, for nonce and `a`)."""
         if (self.key_seq is None) == (self.key_id == KeyId.NETWORK):
             raise ValueError("a key sequence number goes with key identifier 1 (network key) and only with it")
-        return bytes(AuxLayout.build({
+        return bytes(_AUX.build({
             "control": {"reserved": 0, "extended_nonce": self.source is not None, "key_id": int(self.key_id),
                         "level": self.level if level is None else level},
             "frame_counter": self.frame_counter,
@@ -91,7 +95,7 @@ class AuxHeader:
     def decode(cls, data: bytes, layer: str) -> tuple[AuxHeader, int]:
         """The header at the start of `data` and its size."""
         try:
-            v = AuxLayout.parse(data)
+            v = _AUX_PARSER.parse(data)
         except c.ConstructError as e:
             raise FrameError(layer, f"auxiliary security header: {e}") from None
         source = None if v.source is None else eui_from_air(bytes(v.source))
@@ -101,7 +105,7 @@ class AuxHeader:
 
     def nonce(self, source: bytes, level: int = SECURITY_LEVEL) -> bytes:
         """CCM* nonce: source EUI-64 (on-air order) ‖ frame counter LE ‖ security control with `level`."""
-        return bytes(NonceLayout.build({"source": eui_to_air(source), "frame_counter": self.frame_counter,
+        return bytes(_NONCE.build({"source": eui_to_air(source), "frame_counter": self.frame_counter,
                                         "control": self.encode(level)[:1]}))
 
 

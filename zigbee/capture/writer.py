@@ -123,15 +123,29 @@ class HanCapture:
         """A node and its preconfigured link key (given, or derived from its install code)."""
         node = self._node(eui)
         node.capability = capability
+        label = None
         if install_code is not None:
             link_key = install_code_key(install_code)
+            label = f"install-code link key {eui_text(eui)}"
         if link_key is not None:
-            self.set_link_key(eui, link_key)
+            self.set_link_key(eui, link_key, label=label)
 
-    def set_link_key(self, eui: bytes, link_key: bytes) -> None:
+    def set_link_key(self, eui: bytes, link_key: bytes, *, label: str | None = None) -> None:
         """The TC link key `eui` shares with its trust centre from now on (after key establishment)."""
         self._node(eui).link_key = link_key
-        self._add_key(link_key, f"TC link key {eui_text(eui)}")
+        self._add_key(link_key, label or f"TC link key {eui_text(eui)}")
+
+    def place(self, eui: bytes, coordinator: bytes, nwk_address: int) -> None:
+        """Set-up, no frame written: `eui` is already in `coordinator`'s network with `nwk_address` (a capture
+        started while the network was running)."""
+        net = self.networks[coordinator]
+        node = self._node(eui)
+        node.network, node.nwk = coordinator, self._allocate(net, eui, nwk_address)
+
+    def member_of(self, eui: bytes) -> tuple[bytes, int] | None:
+        """(coordinator, short address) of the network `eui` is in, as far as the capture knows."""
+        n = self.nodes.get(eui)
+        return None if n is None or n.network is None or n.nwk is None else (n.network, n.nwk)
 
     def _node(self, eui: bytes) -> _Node:
         if len(eui) != 8:
@@ -169,10 +183,10 @@ class HanCapture:
         self._last = t
         return t + self.gap_us
 
-    def _send(self, frame: mac.MacFrame, t: int, out: list[int], *, pending: bool = False) -> int:
-        """A frame, and the receiver's MAC ack when it asks for one."""
+    def _send(self, frame: mac.MacFrame, t: int, out: list[int], *, pending: bool = False, heard: bool = True) -> int:
+        """A frame, and the receiver's MAC ack when it asks for one (and `heard` it)."""
         t = self._emit(frame, t, out)
-        if self.mac_acks and frame.ack_request:
+        if self.mac_acks and frame.ack_request and heard:
             t = self._emit(mac.ack(frame.seq, pending=pending), t, out)
         return t
 
@@ -256,14 +270,18 @@ class HanCapture:
         return out
 
     def associate(self, node: bytes, coordinator: bytes, *, nwk_address: int | None = None,
-                  status: int = mac.AssociationStatus.SUCCESS, at: Timestamp = None) -> list[int]:
+                  status: int = mac.AssociationStatus.SUCCESS, answered: bool = True, at: Timestamp = None) -> list[int]:
         """MAC association: request (from the EUI-64), ack, data request, ack (pending), response, ack. On
-        success `node` joins the network with `nwk_address` (default: derived from the EUI-64)."""
+        success `node` joins the network with `nwk_address` (default: derived from the EUI-64). Not `answered`:
+        the request alone (the coordinator did not hear it)."""
         net = self.networks[coordinator]
         dev, co = self._node(node), self._node(coordinator)
         t, out = self._time(at), list[int]()
         t = self._send(mac.command(dev.next("mac_seq"), net.pan_id, COORDINATOR, node,
-                                   mac.AssociationRequest(dev.capability), src_pan=mac.BROADCAST_PAN), t, out)
+                                   mac.AssociationRequest(dev.capability), src_pan=mac.BROADCAST_PAN), t, out,
+                       heard=answered)
+        if not answered:
+            return out
         t = self._send(mac.command(dev.next("mac_seq"), net.pan_id, COORDINATOR, node,
                                    mac.BareCommand(mac.Command.DATA_REQUEST)), t, out, pending=True)
         short = 0xFFFF
@@ -297,6 +315,27 @@ class HanCapture:
         self._send(self._mac_data(tc, net, short, self._nwk_frame(tc, net, header, aps_frame)), self._time(at), out)
         return out
 
+    def link_key_update(self, coordinator: bytes, node: bytes, link_key: bytes, *, at: Timestamp = None) -> list[int]:
+        """The trust centre gives `node` a new TC link key: APS Transport-Key of key type 4 (TC link key), secured
+        with the key-transport key of the node's current link key (key identifier 2) and NWK-secured; `node` uses
+        `link_key` from then on. This is how commshub's captures show the emulated key establishment (no CBKE:
+        docs/han.md), and it lets Wireshark learn the new key from the old one, as it learns the network key."""
+        net = self.networks[coordinator]
+        tc, dev = self._node(coordinator), self._node(node)
+        if dev.link_key is None:
+            raise ValueError(f"{eui_text(node)} has no link key to secure the new one with")
+        cmd = aps.TransportKey(aps.KeyType.TC_LINK, link_key, node, coordinator)
+        aps_frame = aps.encode(aps.ApsHeader(aps.ApsFrameType.COMMAND, tc.next("aps_counter"), security=True),
+                               cmd.encode(), key=dev.link_key,
+                               aux=AuxHeader(KeyId.KEY_TRANSPORT, tc.next("aps_frame_counter", 1 << 32), coordinator))
+        short = self._short(node)
+        header = nwk.NwkHeader(nwk.NwkFrameType.DATA, short, COORDINATOR, tc.next("nwk_seq"),
+                               discover_route=nwk.DiscoverRoute.SUPPRESS)
+        out: list[int] = []
+        self._send(self._mac_data(tc, net, short, self._nwk_frame(tc, net, header, aps_frame)), self._time(at), out)
+        self.set_link_key(node, link_key)
+        return out
+
     def device_announce(self, node: bytes, *, at: Timestamp = None) -> list[int]:
         """ZDO Device_annce broadcast (to 0xFFFD) by a node that just joined."""
         dev = self._node(node)
@@ -323,11 +362,13 @@ class HanCapture:
         return _Us(self._last + self.gap_us)
 
     def rejoin(self, node: bytes, coordinator: bytes, *, secured: bool = True, nwk_address: int | None = None,
-               at: Timestamp = None) -> list[int]:
+               answered: bool = True, at: Timestamp = None) -> list[int]:
         """NWK rejoin request and response (§3.6.1.4.2). `secured`: under the network key (a device that still
-        has it); else a trust-centre rejoin, unsecured, followed by a Transport-Key under its TC link key."""
+        has it); else a trust-centre rejoin, unsecured, followed by a Transport-Key under its TC link key. Not
+        `answered`: the request alone (unheard, or dropped by the trust centre)."""
         net = self.networks[coordinator]
         dev, co = self._node(node), self._node(coordinator)
+        before = dev.network, dev.nwk, dict(net.members)  # an unanswered rejoin changes nothing
         old = dev.nwk if dev.nwk is not None else self._allocate(net, node, nwk_address)
         new = self._allocate(net, node, nwk_address if nwk_address is not None else old)
         t, out = self._time(at), list[int]()
@@ -335,7 +376,12 @@ class HanCapture:
         req = nwk.NwkHeader(nwk.NwkFrameType.COMMAND, COORDINATOR, old, dev.next("nwk_seq"), radius=1,
                             discover_route=nwk.DiscoverRoute.SUPPRESS, security=secured, src_ieee=node)
         t = self._send(self._mac_data(dev, net, COORDINATOR, self._nwk_frame(
-            dev, net, req, nwk.encode_command(nwk.RejoinRequest(dev.capability)))), t, out)
+            dev, net, req, nwk.encode_command(nwk.RejoinRequest(dev.capability)))), t, out, heard=answered)
+        if not answered:
+            dev.network, dev.nwk = before[0], before[1]
+            net.members.clear()
+            net.members.update(before[2])
+            return out
         rsp = nwk.NwkHeader(nwk.NwkFrameType.COMMAND, old, COORDINATOR, co.next("nwk_seq"), radius=1,
                             discover_route=nwk.DiscoverRoute.SUPPRESS, security=secured, dst_ieee=node,
                             src_ieee=coordinator)
@@ -375,11 +421,12 @@ class HanCapture:
     # ------------------------------------------------------------------------------------------ events: APS
     def aps_data(self, src: bytes, dst: bytes | None, *, profile: int, cluster: int, payload: bytes,
                  src_endpoint: int, dst_endpoint: int, aps_security: bool | None = None, ack: bool = True,
-                 at: Timestamp = None) -> list[int]:
+                 delivered: bool = True, at: Timestamp = None) -> list[int]:
         """An APS data frame from `src` to `dst` (None: broadcast to 0xFFFD), secured by NWK and, when
         `aps_security` (default: one end is the other's trust centre, and the profile is not ZDO), by APS with
         the TC link key (key identifier 0, extended nonce). Fragmented when the payload does not fit one
-        frame; `ack`: unicast data asks for an APS ack, which the destination sends after the last fragment."""
+        frame; `ack`: unicast data asks for an APS ack, which the destination sends after the last fragment.
+        Not `delivered`: the frames were sent but not received (no MAC or APS acks)."""
         net = self._network_of(src, *(() if dst is None else (dst,)))
         sender = self._node(src)
         src_short = self._short(src)
@@ -406,8 +453,9 @@ class HanCapture:
             aux = AuxHeader(KeyId.LINK, sender.next("aps_frame_counter", 1 << 32), src) if secure else None
             frame = aps.encode(h, part, key=link_key, aux=aux)
             nh = nwk.NwkHeader(nwk.NwkFrameType.DATA, dst_short, src_short, sender.next("nwk_seq"))
-            t = self._send(self._mac_data(sender, net, mac_dst, self._nwk_frame(sender, net, nh, frame)), t, out)
-        if ack_request and dst is not None:
+            t = self._send(self._mac_data(sender, net, mac_dst, self._nwk_frame(sender, net, nh, frame)), t, out,
+                           heard=delivered)
+        if ack_request and dst is not None and delivered:
             out += self._aps_ack(dst, src, header, len(parts), t)
         return out
 
@@ -436,17 +484,19 @@ class HanCapture:
         tsn = dev.next("tsn") if tsn is None else tsn
         out = self.aps_data(node, coordinator, profile=zcl.SE_PROFILE, cluster=zcl.KEEP_ALIVE_CLUSTER,
                             payload=zcl.keep_alive_read(tsn), src_endpoint=NODE_ENDPOINT, dst_endpoint=HUB_ENDPOINT,
-                            at=at)
+                            delivered=answered, at=at)
         if answered:
             out += self.aps_data(coordinator, node, profile=zcl.SE_PROFILE, cluster=zcl.KEEP_ALIVE_CLUSTER,
                                  payload=zcl.keep_alive_response(tsn, base_minutes, jitter_s),
                                  src_endpoint=HUB_ENDPOINT, dst_endpoint=NODE_ENDPOINT, at=self._next())
         return out
 
-    def packet(self, src: bytes, dst: bytes, packet: zt.ZigbeePacket, *, at: Timestamp = None) -> list[int]:
+    def packet(self, src: bytes, dst: bytes, packet: zt.ZigbeePacket, *, delivered: bool = True,
+               at: Timestamp = None) -> list[int]:
         """A zigpy `ZigbeePacket` as `zigbee.medium.Medium` carries it between a node and a hub (`src`, `dst`
-        EUI-64s): its profile, cluster, endpoints and data as one APS data exchange."""
+        EUI-64s): its profile, cluster, endpoints and data as one APS data exchange (`delivered`: received)."""
         broadcast = packet.dst is not None and packet.dst.addr_mode == zt.AddrMode.Broadcast
         return self.aps_data(src, None if broadcast else dst, profile=int(packet.profile_id),
                              cluster=int(packet.cluster_id), payload=packet.data.serialize(),
-                             src_endpoint=int(packet.src_ep or 0), dst_endpoint=int(packet.dst_ep or 0), at=at)
+                             src_endpoint=int(packet.src_ep or 0), dst_endpoint=int(packet.dst_ep or 0),
+                             delivered=delivered, at=at)
