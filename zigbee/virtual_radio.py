@@ -86,6 +86,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self._keys: dict[bytes, bytes] = {}  # TC key table: EUI → TC link key
         self._nwk: dict[bytes, int] = {}     # EUI → short address of the network's members
         self._ke_counter = 0
+        self._refusals: dict[bytes, str] = {}  # EUI → why its last join was refused (for the medium's record)
 
     @classmethod
     async def open(cls, medium: Medium, eui: bytes, clock: EmulatedClock, config: dict | None = None, *,
@@ -262,7 +263,8 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         if method is None or key is None:
             if transient is not None or node in self._keys or not rejoin:
                 # a TC re-join nobody permitted is dropped silently (Silicon Labs AN1233 policy)
-                why = "wrong key" if transient is not None or node in self._keys else "not permitted"
+                why = self._refusal(node, credentials, transient, rejoin)
+                self._refusals[node] = why
                 self.listener_event("tc_join_refused", ieee, why)
             return None
         self._keys[node] = key
@@ -275,6 +277,30 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         asyncio.get_running_loop().call_soon(self.handle_join, t.NWK(nwk), ieee, t.NWK(0x0000))
         ni = self._nvram[0]
         return JoinDecision(self.eui, nwk, int(ni.pan_id), from_ieee(ni.extended_pan_id), key, method)
+
+    def _refusal(self, node: bytes, credentials: list[Credential], transient: tuple[bytes, float] | None,
+                 rejoin: bool) -> str:
+        """Why the trust centre refused `node`, in words a bench engineer can act on (it starts "wrong key" or
+        "not permitted", as the refusal always did)."""
+        offered = " and ".join(sorted({"its install-code key" if c.kind is CredentialKind.INSTALL_CODE
+                                       else "a TC link key" for c in credentials})) or "no key"
+        held = self._keys.get(node)
+        if transient is not None:
+            if held is not None and transient[0] == held:
+                return (f"wrong key: the trust centre holds a TC link key for this device from an earlier join and "
+                        f"permits it only with that key; the device offered {offered} (it was divorced or reset)")
+            if any(c.kind is CredentialKind.INSTALL_CODE for c in credentials):
+                return (f"wrong key: the device offered {offered}, which is not the key the trust centre was given "
+                        f"for it (check the install code)")
+            return f"wrong key: the device offered {offered}, not the key it is permitted with"
+        if held is not None:
+            return (f"wrong key: joining is not open for this device; the trust centre accepts only a trust-centre "
+                    f"re-join with the TC link key it holds, and the device offered {offered}")
+        return "not permitted: joining is not open for this device"
+
+    def refusal_reason(self, node: bytes) -> str | None:
+        """Why the last refused join of `node` was refused (taken: each refusal is told once)."""
+        return self._refusals.pop(node, None)
 
     def tc_keep_alive(self, node: bytes) -> bool:
         return self._nvram is not None and node in self._keys and node in self._nwk

@@ -323,7 +323,17 @@ def cmd_send(args: argparse.Namespace) -> int:
         print("chf send: give a use case (e.g. CCS01) or --raw", file=sys.stderr)
         return 2
     _inventory_check(args, frame)
-    ex = send(host, port, frame, wait=args.wait)
+    added = _ccs01_device(args)
+    try:
+        ex = send(host, port, frame, wait=args.wait, settle=True,
+                  until=None if added is None else lambda got: _join_settled(frame, got, added))
+    except OSError as e:
+        why = e.strerror or str(e) or type(e).__name__
+        print(f"chf send: cannot reach a hub at {host}:{port} ({why.lower()}): is `chf run` up there? "
+              f"(--wan HOST:PORT, or --bench FILE --to NAME for a bench's hub)", file=sys.stderr)
+        return 2
+    if added is not None and ex.settled:
+        _note_resent_ccs01(frame, ex.received, added)
     _inventory_observe(args, frame, ex.received)
     keys = None
     if args.explain:
@@ -344,6 +354,61 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"chf send: no response within {args.wait} s{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def _ccs01_device(args: argparse.Namespace) -> bytes | None:
+    """The device a `chf send CCS01` adds (None for any other command)."""
+    if args.raw or not args.use_case or args.use_case.upper() != "CCS01" or not args.device:
+        return None
+    try:
+        return bytes.fromhex(args.device)
+    except ValueError:
+        return None
+
+
+def _cs14s(received: list[bytes]) -> list[bytes]:
+    from chf.remote.inventory.logs import CS14_CODE
+    from gbcs.frame import decode_frame
+    from gbcs.grouping_header import Cra
+
+    out = []
+    for f in received:
+        try:
+            h = decode_frame(f).header
+        except GbcsError:
+            continue
+        if h.cra is Cra.ALERT and h.message_code == CS14_CODE:
+            out.append(f)
+    return out
+
+
+def _join_settled(frame: bytes, received: list[bytes], device: bytes) -> bool:
+    """After a CCS01: nothing more to wait for once it failed, or once a CS14 holds the device's TC link key hash
+    (it joined). Until then the join may still come (`--wait` is the most `chf send` waits)."""
+    from chf.remote.client import Exchange
+    from chf.remote.triage_steps import _cs14_hash, _success_dlms
+
+    response = Exchange(frame, received).response
+    if response is None:
+        return False
+    return not _success_dlms(response) or any(_cs14_hash(f, device) for f in _cs14s(received))
+
+
+def _note_resent_ccs01(frame: bytes, received: list[bytes], device: bytes) -> None:
+    """A CCS01 that succeeded but raised no CS14 named a device already in the hub's device log: the hub kept the
+    entry and discarded the install code (GBCS mapping table CCS01, the re-sent join MP178 relies on). Say so, and
+    what to do when the meter was divorced or reset (it has only its install code now)."""
+    from chf.remote.client import Exchange
+    from chf.remote.triage_steps import _success_dlms
+
+    response = Exchange(frame, received).response
+    if response is None or not _success_dlms(response) or _cs14s(received):
+        return
+    eui = device.hex().upper()
+    print(f"chf send: note: no CS14 followed: {eui} was already in the hub's device log, so the hub kept its entry "
+          f"and the key it holds and did not use this install code (GBCS CCS01: a device already in the CHF Device "
+          f"Log keeps its key). If the meter was divorced or reset, remove it first (chf send CCS02 --device {eui}) "
+          f"and send the CCS01 again.", file=sys.stderr, flush=True)
 
 
 def _is_meter_frame(args: argparse.Namespace) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,12 @@ from chf.core.device_log import DeviceType as HubDeviceType
 from chf.core.hub import Hub, Outcome
 from chf.runtime.hub_runtime import HubRuntime, RunOptions, ServedHub, build_hub, open_wan, start_hub
 from chf.runtime.wan import ControlCommand, Dispatcher
+from gbcs.chf_objects import status_names
 from gbcs.keys import KeyStore
 from zigbee import devices
 from zigbee.clock import EmulatedClock
 from zigbee.device_app import DeviceApplication
-from zigbee.medium import Medium
+from zigbee.medium import JoinAttempt, Medium
 from zigbee.node import DeviceType, EmulatedNode
 from zigbee.zigpy_han import ZigpyHan, open_virtual
 
@@ -64,6 +66,7 @@ class RunningBench:
     pki: Pki
     hubs: dict[str, RunningHub] = field(default_factory=dict)
     nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+    _join_reported: dict[bytes, tuple[bytes, str, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------------------ control
     def han_json(self, name: str) -> dict:
@@ -76,15 +79,41 @@ class RunningBench:
         devices_out = []
         for eui, e in entries.items():
             devices_out.append({"eui": eui, "device_type": e.device_type, "status": int(e.status),
+                                "status_names": status_names(int(e.status)),
                                 "joined": e.tc_link_key is not None,
                                 "hashed_tc_link_key": e.hashed_tc_link_key.hex().upper(),
                                 "lqi": e.stats.average_lqi, "rssi": e.stats.average_rssi,
                                 "last_communication": e.last_communication.isoformat() if e.last_communication
                                 else None})
+        meters = [n.snapshot() for n in self.nodes.values()]
+        for m in meters:
+            attempt = m.get("last_join_attempt")
+            if attempt is not None:
+                attempt["hub_name"] = self.hub_name(bytes.fromhex(attempt["hub"]))
         return {"hub": name, "eui": snap["hub"], "extended_pan_id": snap["extended_pan_id"],
                 "powered": self.medium.powered.get(rh.spec.eui, True), "radio": rh.han.snapshot(),
-                "devices": devices_out, "meters": [n.snapshot() for n in self.nodes.values()],
+                "devices": devices_out, "meters": meters,
                 "emulated_time": self.clock.now().isoformat(), "time_scale": self.clock.time_scale}
+
+    def hub_name(self, eui: bytes) -> str | None:
+        return next((n for n, rh in self.hubs.items() if rh.spec.eui == eui), None)
+
+    def report_join(self, node: EmulatedNode, attempt: JoinAttempt) -> None:
+        """One line on stderr when a meter's join or re-join fails (once until it changes or the meter joins): the
+        hub cannot see why over the air, the bench can."""
+        if attempt.outcome == "accepted":
+            self._join_reported.pop(node.eui, None)
+            return
+        said = (attempt.hub, attempt.outcome, attempt.reason)
+        if self._join_reported.get(node.eui) == said:
+            return
+        self._join_reported[node.eui] = said
+        name = self.hub_name(attempt.hub)
+        hub = f"hub {name} {attempt.hub.hex().upper()}" if name else f"hub {attempt.hub.hex().upper()}"
+        kind = "trust-centre re-join" if attempt.rejoin else "join"
+        verb = "refused by" if attempt.outcome == "refused" else "not answered by"
+        print(f"bench: meter {node.eui.hex().upper()} ({node.device_type.value}): {kind} {verb} {hub}: "
+              f"{attempt.reason}", file=sys.stderr, flush=True)
 
     def controls(self, name: str) -> list[ControlCommand]:
         """The bench's `CHF:` commands for hub `name`; they touch the medium, the nodes and the emulated clock,
@@ -178,6 +207,7 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             node = EmulatedNode(medium, m.eui, DeviceType(m.type), m.install_code, app, keep_alive_s=bench.keep_alive_s,
                                 poll_s=bench.gsme_poll_s)
             rb.nodes[m.eui] = node
+            node.on_join_attempt = rb.report_join
             if m.dead:
                 medium.set_dead(m.eui, True)
             if m.hears is not None:  # from the start (plus the hub it is installed on, which it heard back then)
