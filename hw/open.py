@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from hw.errors import PortError, RadioError, RadioUrlError, port_error_from_os_error
+from hw.errors import PortError, RadioError, RadioNoAnswerError, RadioUrlError, port_error_from_os_error
 from hw.ports import PortLister
 from hw.radio_url import RadioKind, RadioUrl, parse_radio_url
 
@@ -62,8 +62,11 @@ def preflight(value: str | RadioUrl, opener: Opener | None = None) -> RadioUrl:
     return radio
 
 
-def translate(path: str, exc: BaseException) -> BaseException:
-    """The typed error for an exception a radio library raised while opening `path` (its cause chain is searched)."""
+def translate(path: str, exc: BaseException, kind: str | None = None) -> BaseException:
+    """The typed error for an exception a radio library raised while opening `path` (its cause chain is searched).
+    With the radio `kind` (ezsp, znp, deconz), a timeout or an error that says nothing (bellows and zigpy-znp give
+    up on a silent port with an empty `TimeoutError`/`asyncio.TimeoutError`) becomes `RadioNoAnswerError`, naming
+    the port, the stack that did not answer and what to check."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError):
@@ -71,6 +74,8 @@ def translate(path: str, exc: BaseException) -> BaseException:
             if typed is not None:
                 return typed
         seen = seen.__cause__ or seen.__context__
+    if kind is not None and (isinstance(exc, TimeoutError) or not str(exc).strip()):
+        return RadioNoAnswerError(path, kind, exc)
     return exc
 
 
@@ -101,7 +106,7 @@ async def open_radio(url: str | RadioUrl, *, database_path: str | None = None, c
     except (RadioError, PortError):
         raise
     except Exception as e:
-        typed = translate(radio.path, e)
+        typed = translate(radio.path, e, radio.kind.value)
         if typed is e:
             raise
         raise typed from e

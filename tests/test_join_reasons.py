@@ -111,3 +111,26 @@ def test_send_returns_once_the_response_and_its_alerts_are_in(bench, capsys):
     status, frames, _ = send(bench, capsys, "CCS06", wait=10)
     assert status == 0 and time.monotonic() - t0 < 3
     assert decode_frame(frames[0]).header.originator.hex().upper() == HUB
+
+
+def test_identity_and_ccs04_are_use_cases_chf_send_takes(bench, capsys):
+    status, frames, _ = send(bench, capsys, "IDENTITY", "--device", JOINED[0], "--meter-type", "esme", wait=5)
+    assert status == 0 and decode_frame(frames[0]).header.message_code == 0x0059  # ECS52
+    status, frames, _ = send(bench, capsys, "CCS04", wait=5)
+    assert status == 0 and decode_frame(frames[0]).header.message_code == 0x0004
+
+
+def test_send_without_a_state_directory_creates_none_and_says_how_to_keep_one(bench, capsys, tmp_path, monkeypatch):
+    """Item 8: `chf send` outside a bench never creates ./state; with --state it keeps counters and the mirror."""
+    from chf.app.bench_target import resolve
+
+    t = resolve(str(bench), "A")
+    monkeypatch.chdir(tmp_path)
+    base = ["send", "CCS06", "--wan", t.wan, "--keys", str(t.keys), "--hub", HUB, "--wait", "5"]
+    assert main(base) == 0
+    err = capsys.readouterr().err
+    assert not (tmp_path / "state").exists() and list(tmp_path.iterdir()) == []
+    assert "no ./state here" in err and "--state DIR" in err and "--bench FILE --to NAME" in err
+    assert main([*base, "--state", "mine"]) == 0
+    assert "no ./state" not in capsys.readouterr().err
+    assert {p.name for p in (tmp_path / "mine").iterdir()} >= {"send-counters.json", "inventory.sqlite"}

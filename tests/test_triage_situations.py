@@ -84,6 +84,27 @@ def test_factory_meter_is_state_1_twice_and_ends_factory_off_the_qa_hub(bench):
         assert meter_state(bench, FACTORY) == "factory" and not on_qa_log(bench, FACTORY)
 
 
+def test_send_by_bench_name_and_triage_keep_one_inventory_mirror(bench, tmp_path, monkeypatch):
+    """Item 8: `chf send --bench FILE --to NAME` and `chf triage --bench FILE` update the same mirror, beside the
+    bench file; nothing lands where the commands run."""
+    from chf.remote.inventory import Inventory
+
+    path, _ = bench
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["send", "--bench", str(path), "--to", "qa", "CCS01", "--device", FACTORY[0], "--install-code",
+                     FACTORY[1], "--wait", "10"]) == 0
+    assert list(tmp_path.iterdir()) == []
+    with Inventory(path.parent / "inventory.sqlite") as inv:
+        causes = [t.cause for t in inv.history(FACTORY[0])]
+        assert inv.get(FACTORY[0]).chf == HUBS["qa"]  # the send's CCS01, on top of what the triages recorded
+    assert any("8.15" in c for c in causes) and any("CCS01" in c for c in causes[-3:]), causes
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        main(["send", "--bench", str(path), "--to", "qa", "DISCONNECT", "--device", FACTORY[0], "--wait", "5"])
+        main(["send", "--bench", str(path), "--to", "qa", "CCS02", "--device", FACTORY[0], "--wait", "5"])
+
+
 def test_meter_already_on_the_qa_hub_is_communicating_and_is_left_there_twice(bench):
     for _ in range(2):
         rep = triage(bench, ON_QA)

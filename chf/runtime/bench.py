@@ -11,6 +11,7 @@ joined over the air before the WAN ports open.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import sys
@@ -222,8 +223,11 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             assert rh.dispatcher is not None and rh.runtime is not None
             for command in rb.controls(name):
                 rh.dispatcher.add_control(command)
-            rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
-                                      tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
+            try:
+                rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
+                                          tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
+            except OSError as e:
+                raise BenchError(_wan_error(bench, rh.spec, e)) from None
         _write_live(rb)  # before the announcements: a client that saw them finds the file
         for name, rh in rb.hubs.items():
             if announce is not None and rh.served is not None:
@@ -232,6 +236,16 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         await rb.close()
         raise
     return rb
+
+
+def _wan_error(bench: Bench, spec: HubSpec, e: OSError) -> str:
+    """Why hub `spec`'s WAN port did not open, naming the hub, and for a port in use what to do."""
+    where = f"{spec.host}:{spec.port}"
+    if e.errno == errno.EADDRINUSE:
+        return (f"hub {spec.name} {spec.eui.hex().upper()}: {where} is in use (another `chf run` or program listens "
+                f"there): stop it, or give the hub another port in {bench.path.name} — wan = \"{spec.host}:0\" picks "
+                f"a free one, written to {bench.path.stem}.live.json for `--bench FILE --to {spec.name}`")
+    return f"hub {spec.name} {spec.eui.hex().upper()}: cannot listen on {where}: {e.strerror or e}"
 
 
 def _write_live(rb: RunningBench) -> None:
