@@ -6,6 +6,7 @@ kept, success) and says so in `chf send`."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -85,7 +86,7 @@ def test_a_wrong_install_code_is_a_refused_join_with_its_reason(bench, capsys):
     status, _, _ = send(bench, capsys, "CCS02", "--device", FRESH[0], wait=1)
 
 
-def test_ccs01_for_a_device_still_in_the_log_after_a_disconnect(bench, capsys):
+def test_ccs01_for_a_device_still_in_the_log_after_a_disconnect(bench, capsys, caplog):
     eui = bytes.fromhex(JOINED[0])
     status, frames, _ = send(bench, capsys, "DISCONNECT", "--device", JOINED[0])
     assert status == 0 and _asn1_code(frames[0]) == 0  # success: divorced
@@ -97,7 +98,12 @@ def test_ccs01_for_a_device_still_in_the_log_after_a_disconnect(bench, capsys):
     assert meter(bench, capsys, JOINED[0])["state"] == "factory"
     capsys.readouterr()
     # what the note says to do works: remove, add again, and it joins with its install code
-    send(bench, capsys, "CCS02", "--device", JOINED[0], wait=1)
+    with caplog.at_level(logging.DEBUG):
+        send(bench, capsys, "CCS02", "--device", JOINED[0], wait=1)
+        time.sleep(0.3)
+    said = [r.getMessage() for r in caplog.records if "no route" in r.getMessage()]
+    assert said and all("AddrModeAddress" not in m for m in said), said  # the hub's Mgmt_Leave found nobody
+    assert any(f"hub A {HUB}: no route to meter {JOINED[0]}" in m and "divorced" in m for m in said), said
     t0 = time.monotonic()
     status, frames, err = send(bench, capsys, "CCS01", "--device", JOINED[0], "--install-code", JOINED[1], wait=10)
     assert status == 0 and any(_cs14_hash(f, eui) for f in frames), err

@@ -87,6 +87,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self._nwk: dict[bytes, int] = {}     # EUI → short address of the network's members
         self._ke_counter = 0
         self._refusals: dict[bytes, str] = {}  # EUI → why its last join was refused (for the medium's record)
+        self.name: str | None = None  # the hub's name on a bench, for messages ("hub qa 02C0FFEE0000AA01")
 
     @classmethod
     async def open(cls, medium: Medium, eui: bytes, clock: EmulatedClock, config: dict | None = None, *,
@@ -188,7 +189,24 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
             else:
                 eui = None
             if eui is None or not self.medium.to_node(self.eui, eui, packet):
-                raise zigpy.exceptions.DeliveryError(f"no route to {dst}")
+                raise zigpy.exceptions.DeliveryError(self._no_route(dst, eui))
+
+    def _no_route(self, dst: t.AddrModeAddress, eui: bytes | None) -> str:
+        """"no route" in bench terms: which hub, which meter (by EUI-64, found by its short address when the
+        network no longer lists it) and why a packet to it cannot go."""
+        hub = f"hub {self.name} {self.eui.hex().upper()}" if self.name else f"hub {self.eui.hex().upper()}"
+        if eui is None and dst.addr_mode == t.AddrMode.NWK:
+            eui = next((from_ieee(d.ieee) for d in self.devices.values() if d.nwk == dst.address), None)
+        nwk = f" (NWK 0x{int(dst.address):04X})" if dst.addr_mode == t.AddrMode.NWK else ""
+        if eui is None:
+            return f"{hub}: no route to {dst.address}{nwk}: no device with that address is on its network"
+        if eui not in self._nwk:
+            why = "it is not on the hub's network now (it left, was divorced or removed)"
+        elif not self.medium.powered.get(self.eui, False):
+            why = "the hub's radio is off"
+        else:
+            why = "it cannot be reached now (out of the hub's range, dead, or the packet was lost)"
+        return f"{hub}: no route to meter {eui.hex().upper()}{nwk}: {why}"
 
     async def permit_ncp(self, time_s: int = 60) -> None:
         self._permit_until = self.clock.seconds() + time_s

@@ -200,6 +200,7 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 radio="virtual", extended_pan_id=spec.eui.hex())
             hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
             han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
+            han.app.name = spec.name  # messages name the hub as the bench does
             rb.hubs[spec.name] = RunningHub(spec, hub, han)
         for rh in rb.hubs.values():
             rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
