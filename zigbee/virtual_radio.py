@@ -308,8 +308,10 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
                 return (f"wrong key: the trust centre holds a TC link key for this device from an earlier join and "
                         f"permits it only with that key; the device offered {offered} (it was divorced or reset)")
             if any(c.kind is CredentialKind.INSTALL_CODE for c in credentials):
-                return (f"wrong key: the device offered {offered}, which is not the key the trust centre was given "
-                        f"for it (check the install code)")
+                return (f"wrong key: the device offered {offered}, and the trust centre permits it now with another "
+                        f"key: the install code the hub was given is not the device's, or the device is in the "
+                        f"hub's historic device log and the first half of its join window is for its old TC link key "
+                        f"(its install code is accepted in the second half)")
             return f"wrong key: the device offered {offered}, not the key it is permitted with"
         if held is not None:
             return (f"wrong key: joining is not open for this device; the trust centre accepts only a trust-centre "
