@@ -77,7 +77,7 @@ def test_a_wrong_install_code_is_a_refused_join_with_its_reason(bench, capsys):
     assert status == 0
     a = wait_attempt(bench, capsys, FRESH[0], "refused")
     assert a["hub"] == HUB and a["hub_name"] == "A" and a["kind"] == "join" and a["time"]
-    assert a["reason"].startswith("wrong key") and "the install code the hub was given is not the device's" in a["reason"]
+    assert a["reason"].startswith("wrong key") and "check the install code" in a["reason"]
     time.sleep(0.5)  # the meter retries while the window is open: still one line
     meter(bench, capsys, FRESH[0])
     err = "".join(STDERR)
@@ -90,6 +90,11 @@ def test_ccs01_for_a_device_still_in_the_log_after_a_disconnect(bench, capsys, c
     eui = bytes.fromhex(JOINED[0])
     status, frames, _ = send(bench, capsys, "DISCONNECT", "--device", JOINED[0])
     assert status == 0 and _asn1_code(frames[0]) == 0  # success: divorced
+    with caplog.at_level(logging.DEBUG):  # the hub still routes to it: the tunnel finds nobody, said in bench terms
+        assert send(bench, capsys, "CS07", "--device", JOINED[0], wait=1)[0] == 1
+    said = [r.getMessage() for r in caplog.records if "no route" in r.getMessage()]
+    assert said and all("AddrModeAddress" not in m for m in said), said
+    assert any(f"hub A {HUB}: no route to meter {JOINED[0]}" in m and "divorced" in m for m in said), said
     status, frames, err = send(bench, capsys, "CCS01", "--device", JOINED[0], "--install-code", JOINED[1], wait=1.5)
     assert status == 0 and len(frames) == 1  # success, and no CS14: nothing changed in the device log
     assert "already in the hub's device log" in err and f"chf send CCS02 --device {JOINED[0]}" in err
@@ -98,12 +103,7 @@ def test_ccs01_for_a_device_still_in_the_log_after_a_disconnect(bench, capsys, c
     assert meter(bench, capsys, JOINED[0])["state"] == "factory"
     capsys.readouterr()
     # what the note says to do works: remove, add again, and it joins with its install code
-    with caplog.at_level(logging.DEBUG):
-        send(bench, capsys, "CCS02", "--device", JOINED[0], wait=1)
-        time.sleep(0.3)
-    said = [r.getMessage() for r in caplog.records if "no route" in r.getMessage()]
-    assert said and all("AddrModeAddress" not in m for m in said), said  # the hub's Mgmt_Leave found nobody
-    assert any(f"hub A {HUB}: no route to meter {JOINED[0]}" in m and "divorced" in m for m in said), said
+    send(bench, capsys, "CCS02", "--device", JOINED[0], wait=1)
     t0 = time.monotonic()
     status, frames, err = send(bench, capsys, "CCS01", "--device", JOINED[0], "--install-code", JOINED[1], wait=10)
     assert status == 0 and any(_cs14_hash(f, eui) for f in frames), err

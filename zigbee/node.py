@@ -187,7 +187,8 @@ class EmulatedNode:
 
     # ------------------------------------------------------------------------------------------ the loop
     async def _idle(self, emulated_s: float) -> None:
-        self._wake.clear()
+        """Sleep `emulated_s`, or until woken. A wake that came while the node was busy (a hub began to permit it
+        during its scan) ends the next idle at once: it is cleared when seen, not before, so none is lost."""
         sleep = asyncio.ensure_future(self.clock.sleep(emulated_s))
         woke = asyncio.ensure_future(self._wake.wait())
         try:
@@ -195,6 +196,7 @@ class EmulatedNode:
         finally:
             sleep.cancel()
             woke.cancel()
+            self._wake.clear()
 
     async def _run(self) -> None:
         next_keep_alive = 0.0
@@ -293,6 +295,11 @@ class EmulatedNode:
                     self._adopt(d, b.lqi, b.rssi)
                     return
 
+    def _told_to_leave(self) -> None:
+        """Mgmt_Leave, acted on after the response is on its way; a node divorced in between has nothing to leave."""
+        if self.state in (NodeState.JOINED, NodeState.REJOINED, NodeState.ORPHANED):
+            self.fire_left(False)
+
     def fire_left(self, divorce: bool) -> None:
         """Leave the network: told to (keeps the TC link key) or divorced (forgets everything but the install code)."""
         hub = self.network.hub if self.network else None
@@ -372,7 +379,7 @@ class EmulatedNode:
         self._send(rsp, bytes((hdr.tsn,)) + data, src_ep=0, dst_ep=0, profile=0x0000,
                    tsn=hdr.tsn)
         if cmd == zdo_t.ZDOCmd.Mgmt_Leave_req:
-            asyncio.get_running_loop().call_soon(self.fire_left, False)
+            asyncio.get_running_loop().call_soon(self._told_to_leave)
 
     # Basic and Metering attributes a CHF may read (ZCL r8 §3.2 Basic; ZSE 1.2a D.3 Metering)
     def _attributes(self) -> dict[tuple[int, int], tuple[foundation.DataType, object]]:

@@ -31,6 +31,7 @@ from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, SmartEnergy
 
 log = logging.getLogger(__name__)
 
+HISTORIC_HALF = "not yet (historic-key half)"  # a refusal that the window's second half will not repeat
 HUB_SE_ENDPOINT = 0x0A  # the CHF's Smart Energy endpoint (tunnel client for ESME/PPMID, server for a GSME)
 SE_DEVICE_TYPE_ESP = 0x0500  # ZSE 1.2a Table 5-13: Energy Service Interface / ESP
 
@@ -88,6 +89,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self._ke_counter = 0
         self._refusals: dict[bytes, str] = {}  # EUI → why its last join was refused (for the medium's record)
         self.name: str | None = None  # the hub's name on a bench, for messages ("hub qa 02C0FFEE0000AA01")
+        self._historic: set[bytes] = set()  # nodes whose permit is a CCS01 window's historic-key half
 
     @classmethod
     async def open(cls, medium: Medium, eui: bytes, clock: EmulatedClock, config: dict | None = None, *,
@@ -303,20 +305,26 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         offered = " and ".join(sorted({"its install-code key" if c.kind is CredentialKind.INSTALL_CODE
                                        else "a TC link key" for c in credentials})) or "no key"
         held = self._keys.get(node)
+        if transient is not None and node in self._historic:
+            return (f"{HISTORIC_HALF}: the first half of its join window is for its old TC link key (it is in the "
+                    f"hub's historic device log) and the device offered {offered}; its install code is accepted in "
+                    f"the second half")
         if transient is not None:
             if held is not None and transient[0] == held:
                 return (f"wrong key: the trust centre holds a TC link key for this device from an earlier join and "
                         f"permits it only with that key; the device offered {offered} (it was divorced or reset)")
             if any(c.kind is CredentialKind.INSTALL_CODE for c in credentials):
-                return (f"wrong key: the device offered {offered}, and the trust centre permits it now with another "
-                        f"key: the install code the hub was given is not the device's, or the device is in the "
-                        f"hub's historic device log and the first half of its join window is for its old TC link key "
-                        f"(its install code is accepted in the second half)")
+                return (f"wrong key: the device offered {offered}, which is not the key the trust centre was given "
+                        f"for it (check the install code in the CCS01)")
             return f"wrong key: the device offered {offered}, not the key it is permitted with"
         if held is not None:
             return (f"wrong key: joining is not open for this device; the trust centre accepts only a trust-centre "
                     f"re-join with the TC link key it holds, and the device offered {offered}")
         return "not permitted: joining is not open for this device"
+
+    def permit_is_historic(self, node: bytes, historic: bool) -> None:
+        """The next permit for `node` is (or is not) the first half of a CCS01 window: its old TC link key."""
+        (self._historic.add if historic else self._historic.discard)(node)
 
     def refusal_reason(self, node: bytes) -> str | None:
         """Why the last refused join of `node` was refused (taken: each refusal is told once)."""
