@@ -41,3 +41,36 @@ class Status(IntFlag):
     UNAUTHORISED = 0x04
     AUTHORISED_AFTER_SWAP_OUT = 0x08
     SEP_TRANSMITTING = 0x10
+
+
+# The status bits of an active_device_element. GBCS gives the field as `active_device.status bit-string(8)` and
+# refers to the Blue Book for its meaning (gbcs-use-cases.html, CCS06 "DLMS COSEM specific content": "See Blue
+# Book for a full description"); the Blue Book's bits for IC 104 are those of Gurux's ZigBeeStatus
+# (Development/Objects/Enums/ZigBeeStatus.cs). As a DLMS bit-string the first bit sent (bit 0, the most
+# significant bit of the octet) is Authorised: RTDS 8.9_CCS06's 0xC8 = bits 0, 1 and 4. `Status` holds them as
+# flags, bit n = 1 << n (what the hub stores and `CHF:HAN` shows as "status").
+STATUS_BITS: tuple[tuple[int, Status, str, str], ...] = (
+    (0, Status.AUTHORISED, "authorised", "the device may join and communicate on the HAN"),
+    (1, Status.REPORTING, "reporting", "the device is actively reporting on the PAN"),
+    (2, Status.UNAUTHORISED, "unauthorised", "not authorised, but the device has reported"),
+    (3, Status.AUTHORISED_AFTER_SWAP_OUT, "authorised after swap-out",
+     "the device came back by a trust-centre re-join after a CCS03 restore (TC swap-out)"),
+    (4, Status.SEP_TRANSMITTING, "SEP transmitting", "the device is transmitting Smart Energy Profile data"),
+)
+
+
+def status_names(flags: int) -> list[str]:
+    """The names of the status bits set in `flags` (bit n = 1 << n), in bit order; unknown bits as "bit n"."""
+    known = {int(flag): name for _, flag, name, _ in STATUS_BITS}
+    return [known.get(1 << n, f"bit {n} (reserved)") for n in range(8) if flags >> n & 1]
+
+
+def status_from_bit_string(octet: int) -> int:
+    """The flags (bit n = 1 << n) of a status bit-string(8) octet, whose first bit (MSB) is bit 0."""
+    return sum(1 << n for n in range(8) if octet & (0x80 >> n))
+
+
+def describe_status(flags: int) -> str:
+    """E.g. "flags 0x0B: authorised, reporting, authorised after swap-out" (or "flags 0x00: none set")."""
+    names = status_names(flags)
+    return f"flags 0x{flags:02X}: " + (", ".join(names) if names else "none set")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import dlms
+from .chf_explain import NAMED_CODES, name_chf_fields
 from .grouping_header import SignatureField
 from .message import Message, use_case_of
 from .payload import PayloadType, codec
@@ -58,6 +59,8 @@ def explain(msg: Message, data: bytes, decrypted: list[Decryption] | None = None
     pn = g.add("payload", o["payload"], len(h.payload), f"{msg.payload_type.value}, {len(h.payload)} bytes")
     if msg.payload_type is PayloadType.DLMS:
         pn.children.extend(dlms.explain(msg.payload, o["payload"], msg.protected))
+        if h.message_code in NAMED_CODES and pn.children:
+            name_chf_fields(h.message_code, h.cra, pn.children[0])
     elif msg.payload_type is not PayloadType.RAW:
         pn.children.extend(codec(msg.payload_type).explain(msg.payload, o["payload"]))
     else:

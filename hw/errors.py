@@ -104,6 +104,28 @@ class RadioNotRecognisedError(RadioError):
                          "wrong firmware (e.g. a Thread/RCP image) or an unsupported stick")
 
 
+STACKS = {"ezsp": ("EZSP", "a Silicon Labs stick with EmberZNet NCP (EZSP) firmware"),
+          "znp": ("Z-Stack", "a TI CC2652/CC1352 stick with Z-Stack coordinator (ZNP) firmware"),
+          "deconz": ("deCONZ", "a ConBee/RaspBee stick with deCONZ firmware")}
+
+
+class RadioNoAnswerError(RadioError):
+    """The port opened, but the radio library got no answer from a stack of the kind asked for (a timeout or an
+    empty error from bellows, zigpy-znp or zigpy-deconz)."""
+
+    def __init__(self, port: str, kind: str, cause: BaseException | None = None) -> None:
+        self.port = port
+        self.kind = kind
+        stack, what = STACKS.get(kind, (kind, f"a {kind} stick"))
+        said = f"{type(cause).__name__}{': ' + str(cause) if str(cause) else ''}" if cause is not None else ""
+        others = ", ".join(f"{k}:{port}" for k in STACKS if k != kind)
+        super().__init__(
+            f"no {stack} stack answered on {port}" + (f" ({said})" if said else "") + f". Check that {port} is "
+            f"the stick's port and that it is {what}: `chf radios --probe` lists the sticks this machine has and "
+            f"what answers on each; another firmware wants another type ({others}); a stick that needs a baud "
+            f"rate other than the default takes ?baudrate=N")
+
+
 _NO_SUCH = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ENOTDIR}
 _PERMISSION = {errno.EACCES, errno.EPERM}
 _BUSY = {errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK}

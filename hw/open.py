@@ -54,7 +54,7 @@ async def open_radio(url: str | RadioUrl, *, database_path: str | None = None, c
     except (RadioError, PortError):
         raise
     except Exception as e:
-        typed = translate(radio.path, e)
+        typed = translate(radio.path, e, radio.kind.value)
         if typed is e:
             raise
         raise typed from e

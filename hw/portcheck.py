@@ -11,7 +11,7 @@ import errno
 import os
 from collections.abc import Callable
 
-from hw.errors import port_error_from_os_error
+from hw.errors import RadioNoAnswerError, port_error_from_os_error
 
 Opener = Callable[[str], None]
 """Opens and closes a port at once; raises OSError (with its errno) when the port cannot be had."""
@@ -47,8 +47,11 @@ def check_port(path: str, opener: Opener | None = None) -> None:
         raise typed from e
 
 
-def translate(path: str, exc: BaseException) -> BaseException:
-    """The typed error for an exception a radio library raised while opening `path` (its cause chain is searched)."""
+def translate(path: str, exc: BaseException, kind: str | None = None) -> BaseException:
+    """The typed error for an exception a radio library raised while opening `path` (its cause chain is searched).
+    With the radio `kind` (ezsp, znp, deconz), a timeout or an error that says nothing (bellows and zigpy-znp give
+    up on a silent port with an empty `TimeoutError`/`asyncio.TimeoutError`) becomes `RadioNoAnswerError`, naming
+    the port, the stack that did not answer and what to check."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError):
@@ -56,4 +59,6 @@ def translate(path: str, exc: BaseException) -> BaseException:
             if typed is not None:
                 return typed
         seen = seen.__cause__ or seen.__context__
+    if kind is not None and (isinstance(exc, TimeoutError) or not str(exc).strip()):
+        return RadioNoAnswerError(path, kind, exc)
     return exc

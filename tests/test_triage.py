@@ -206,7 +206,7 @@ def test_a_planted_failure_names_its_cause(bench):
     rep = triage(bench, 1)
     check_report(bench, rep)
     assert rep["redeployable"] is False
-    first = rep["steps"][0]
+    first = next(s for s in rep["steps"] if s["name"] == "join on the QA hub (install code)")
     assert first["outcome"] == "failed" and "unexpected response code" in first["detail"]
     assert "unexpected response code" in rep["verdict"]
 

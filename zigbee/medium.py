@@ -51,6 +51,22 @@ class JoinDecision:
 
 
 @dataclass(frozen=True)
+class JoinAttempt:
+    """A node's latest join or trust-centre re-join, as the bench saw it: when (emulated time), with which hub,
+    how it ended (`accepted`, `refused`, `no answer`) and why, in the trust centre's words."""
+
+    at: datetime
+    hub: bytes
+    rejoin: bool
+    outcome: str
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        return {"time": self.at.isoformat(), "hub": self.hub.hex().upper(), "kind": "rejoin" if self.rejoin else "join",
+                "outcome": self.outcome, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Beacon:
     hub: bytes
     extended_pan_id: bytes
@@ -102,6 +118,9 @@ class RadioPort(Protocol):
 
     def tc_keep_alive(self, node: bytes) -> bool: ...
 
+    def refusal_reason(self, node: bytes) -> str | None:
+        """Why the trust centre refused `node`'s last join (None: it dropped it without a word)."""
+
     def node_left(self, node: bytes) -> None: ...
 
     def receive(self, packet: t.ZigbeePacket) -> None: ...
@@ -150,6 +169,7 @@ class Medium:
         self.links: dict[frozenset[bytes], Link] = {}
         self._order: dict[bytes, int] = {}  # radios' attach order: the scan order, so seeded draws replay
         self._tasks: set[asyncio.Task] = set()
+        self.last_join: dict[bytes, JoinAttempt] = {}  # each node's latest join attempt and how it ended
         self.observers: list[MediumObserver] = []  # see every event (captures); empty: no cost
 
     def _observe(self, event: str, *args: object) -> None:
@@ -250,14 +270,24 @@ class Medium:
         """Association (or trust-centre re-join) and key transport with `hub`'s trust centre."""
         if not self._passes(node, hub):
             self._record(Kind.JOIN, node, hub, False, note="rejoin" if rejoin else "join")
+            self.last_join[node] = JoinAttempt(self.clock.now(), hub, rejoin, "no answer",
+                                               "lost on the air (out of range, the hub's radio off, or a lost packet)")
             if self.observers:
                 self._observe("on_join", node, hub, credentials, rejoin, False, None)
             return None
-        d = self.radios[hub].tc_join(node, credentials, rejoin, self.link(node, hub))
+        radio = self.radios[hub]
+        d = radio.tc_join(node, credentials, rejoin, self.link(node, hub))
         self._record(Kind.JOIN, node, hub, True,
                      note=("rejoin " if rejoin else "join ") + (d.method.value if d else "refused"))
         if self.observers:
             self._observe("on_join", node, hub, credentials, rejoin, True, d)
+        if d is not None:
+            self.last_join[node] = JoinAttempt(self.clock.now(), hub, rejoin, "accepted", d.method.value)
+        else:
+            why = radio.refusal_reason(node)
+            self.last_join[node] = JoinAttempt(
+                self.clock.now(), hub, rejoin, "refused" if why else "no answer",
+                why or "the trust centre dropped the trust-centre re-join: it holds no key for this device")
         return d
 
     def keep_alive(self, node: bytes, hub: bytes) -> bool:

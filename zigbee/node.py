@@ -21,6 +21,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from typing import Callable
 
 import zigpy.types as t
 import zigpy.zdo
@@ -31,7 +32,7 @@ from zigpy.zcl import foundation
 from zigbee import tunnel
 from zigbee.device_app import DeviceApplication
 from zigbee.keys import install_code_key, swap_out_key
-from zigbee.medium import Credential, CredentialKind, JoinDecision, Medium
+from zigbee.medium import Credential, CredentialKind, JoinAttempt, JoinDecision, Medium
 from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID
 from zigbee.virtual_radio import HUB_SE_ENDPOINT
 
@@ -135,6 +136,8 @@ class EmulatedNode:
         self._reassembly = tunnel.Reassembly()
         self._tsn = 0
         self._epid: bytes | None = None  # Extended PAN ID of the last network: what an orphan searches for
+        self.last_join_attempt: JoinAttempt | None = None  # the latest join or re-join and how it ended
+        self.on_join_attempt: Callable[[EmulatedNode, JoinAttempt], None] | None = None  # the bench's report line
 
     # ------------------------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -178,12 +181,14 @@ class EmulatedNode:
                                                "extended_pan_id": n.extended_pan_id.hex().upper()},
             "tc_link_key_hash": None if self.tc_link_key is None else bytes(aes_mmo_hash(self.tc_link_key)).hex().upper(),
             "lqi": self.lqi, "rssi": self.rssi, "keep_alive_misses": self.misses,
+            "last_join_attempt": None if self.last_join_attempt is None else self.last_join_attempt.as_dict(),
             "application": self.app.snapshot(),
         }
 
     # ------------------------------------------------------------------------------------------ the loop
     async def _idle(self, emulated_s: float) -> None:
-        self._wake.clear()
+        """Sleep `emulated_s`, or until woken. A wake that came while the node was busy (a hub began to permit it
+        during its scan) ends the next idle at once: it is cleared when seen, not before, so none is lost."""
         sleep = asyncio.ensure_future(self.clock.sleep(emulated_s))
         woke = asyncio.ensure_future(self._wake.wait())
         try:
@@ -191,6 +196,7 @@ class EmulatedNode:
         finally:
             sleep.cancel()
             woke.cancel()
+            self._wake.clear()
 
     async def _run(self) -> None:
         next_keep_alive = 0.0
@@ -241,12 +247,22 @@ class EmulatedNode:
         self._tunnel_id = None
         self.fire(NodeEvent.ACCEPTED)
 
+    def _join(self, hub: bytes, credentials: list[Credential], rejoin: bool) -> JoinDecision | None:
+        """One join or trust-centre re-join; how it ended is kept (`last_join_attempt`) and reported."""
+        d = self.medium.join(self.eui, hub, credentials, rejoin=rejoin)
+        attempt = self.medium.last_join.get(self.eui)
+        if attempt is not None:
+            self.last_join_attempt = attempt
+            if self.on_join_attempt is not None:
+                self.on_join_attempt(self, attempt)
+        return d
+
     def _try_join(self) -> None:
         for b in self.medium.scan(self.eui):
             if not b.permit_joining:
                 continue
             self.fire(NodeEvent.PERMIT_SEEN)
-            d = self.medium.join(self.eui, b.hub, [Credential(self.ic_key, CredentialKind.INSTALL_CODE)], rejoin=False)
+            d = self._join(b.hub, [Credential(self.ic_key, CredentialKind.INSTALL_CODE)], rejoin=False)
             if d is not None:
                 self._adopt(d, b.lqi, b.rssi)
                 return
@@ -264,7 +280,7 @@ class EmulatedNode:
             tc = [Credential(key, CredentialKind.TC_LINK_KEY), Credential(swap_out_key(key), CredentialKind.TC_LINK_KEY)]
             for b in beacons:
                 if b.extended_pan_id == epid:
-                    d = self.medium.join(self.eui, b.hub, tc, rejoin=True)
+                    d = self._join(b.hub, tc, rejoin=True)
                     if d is not None:
                         self._adopt(d, b.lqi, b.rssi)
                         return
@@ -274,10 +290,15 @@ class EmulatedNode:
             + [Credential(self.ic_key, CredentialKind.INSTALL_CODE)]
         for b in beacons:
             if b.permit_joining:
-                d = self.medium.join(self.eui, b.hub, creds, rejoin=False)
+                d = self._join(b.hub, creds, rejoin=False)
                 if d is not None:
                     self._adopt(d, b.lqi, b.rssi)
                     return
+
+    def _told_to_leave(self) -> None:
+        """Mgmt_Leave, acted on after the response is on its way; a node divorced in between has nothing to leave."""
+        if self.state in (NodeState.JOINED, NodeState.REJOINED, NodeState.ORPHANED):
+            self.fire_left(False)
 
     def fire_left(self, divorce: bool) -> None:
         """Leave the network: told to (keeps the TC link key) or divorced (forgets everything but the install code)."""
@@ -358,7 +379,7 @@ class EmulatedNode:
         self._send(rsp, bytes((hdr.tsn,)) + data, src_ep=0, dst_ep=0, profile=0x0000,
                    tsn=hdr.tsn)
         if cmd == zdo_t.ZDOCmd.Mgmt_Leave_req:
-            asyncio.get_running_loop().call_soon(self.fire_left, False)
+            asyncio.get_running_loop().call_soon(self._told_to_leave)
 
     # Basic and Metering attributes a CHF may read (ZCL r8 §3.2 Basic; ZSE 1.2a D.3 Metering)
     def _attributes(self) -> dict[tuple[int, int], tuple[foundation.DataType, object]]:

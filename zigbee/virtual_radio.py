@@ -31,6 +31,7 @@ from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, SmartEnergy
 
 log = logging.getLogger(__name__)
 
+HISTORIC_HALF = "not yet (historic-key half)"  # a refusal that the window's second half will not repeat
 HUB_SE_ENDPOINT = 0x0A  # the CHF's Smart Energy endpoint (tunnel client for ESME/PPMID, server for a GSME)
 SE_DEVICE_TYPE_ESP = 0x0500  # ZSE 1.2a Table 5-13: Energy Service Interface / ESP
 
@@ -86,6 +87,9 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self._keys: dict[bytes, bytes] = {}  # TC key table: EUI → TC link key
         self._nwk: dict[bytes, int] = {}     # EUI → short address of the network's members
         self._ke_counter = 0
+        self._refusals: dict[bytes, str] = {}  # EUI → why its last join was refused (for the medium's record)
+        self.name: str | None = None  # the hub's name on a bench, for messages ("hub qa 02C0FFEE0000AA01")
+        self._historic: set[bytes] = set()  # nodes whose permit is a CCS01 window's historic-key half
 
     @classmethod
     async def open(cls, medium: Medium, eui: bytes, clock: EmulatedClock, config: dict | None = None, *,
@@ -187,7 +191,24 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
             else:
                 eui = None
             if eui is None or not self.medium.to_node(self.eui, eui, packet):
-                raise zigpy.exceptions.DeliveryError(f"no route to {dst}")
+                raise zigpy.exceptions.DeliveryError(self._no_route(dst, eui))
+
+    def _no_route(self, dst: t.AddrModeAddress, eui: bytes | None) -> str:
+        """"no route" in bench terms: which hub, which meter (by EUI-64, found by its short address when the
+        network no longer lists it) and why a packet to it cannot go."""
+        hub = f"hub {self.name} {self.eui.hex().upper()}" if self.name else f"hub {self.eui.hex().upper()}"
+        if eui is None and dst.addr_mode == t.AddrMode.NWK:
+            eui = next((from_ieee(d.ieee) for d in self.devices.values() if d.nwk == dst.address), None)
+        nwk = f" (NWK 0x{int(dst.address):04X})" if dst.addr_mode == t.AddrMode.NWK else ""
+        if eui is None:
+            return f"{hub}: no route to {dst.address}{nwk}: no device with that address is on its network"
+        if eui not in self._nwk:
+            why = "it is not on the hub's network now (it left, was divorced or removed)"
+        elif not self.medium.powered.get(self.eui, False):
+            why = "the hub's radio is off"
+        else:
+            why = "it cannot be reached now (out of the hub's range, dead, or the packet was lost)"
+        return f"{hub}: no route to meter {eui.hex().upper()}{nwk}: {why}"
 
     async def permit_ncp(self, time_s: int = 60) -> None:
         self._permit_until = self.clock.seconds() + time_s
@@ -262,7 +283,8 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         if method is None or key is None:
             if transient is not None or node in self._keys or not rejoin:
                 # a TC re-join nobody permitted is dropped silently (Silicon Labs AN1233 policy)
-                why = "wrong key" if transient is not None or node in self._keys else "not permitted"
+                why = self._refusal(node, credentials, transient, rejoin)
+                self._refusals[node] = why
                 self.listener_event("tc_join_refused", ieee, why)
             return None
         self._keys[node] = key
@@ -275,6 +297,38 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         asyncio.get_running_loop().call_soon(self.handle_join, t.NWK(nwk), ieee, t.NWK(0x0000))
         ni = self._nvram[0]
         return JoinDecision(self.eui, nwk, int(ni.pan_id), from_ieee(ni.extended_pan_id), key, method)
+
+    def _refusal(self, node: bytes, credentials: list[Credential], transient: tuple[bytes, float] | None,
+                 rejoin: bool) -> str:
+        """Why the trust centre refused `node`, in words a bench engineer can act on (it starts "wrong key" or
+        "not permitted", as the refusal always did)."""
+        offered = " and ".join(sorted({"its install-code key" if c.kind is CredentialKind.INSTALL_CODE
+                                       else "a TC link key" for c in credentials})) or "no key"
+        held = self._keys.get(node)
+        if transient is not None and node in self._historic:
+            return (f"{HISTORIC_HALF}: the first half of its join window is for its old TC link key (it is in the "
+                    f"hub's historic device log) and the device offered {offered}; its install code is accepted in "
+                    f"the second half")
+        if transient is not None:
+            if held is not None and transient[0] == held:
+                return (f"wrong key: the trust centre holds a TC link key for this device from an earlier join and "
+                        f"permits it only with that key; the device offered {offered} (it was divorced or reset)")
+            if any(c.kind is CredentialKind.INSTALL_CODE for c in credentials):
+                return (f"wrong key: the device offered {offered}, which is not the key the trust centre was given "
+                        f"for it (check the install code in the CCS01)")
+            return f"wrong key: the device offered {offered}, not the key it is permitted with"
+        if held is not None:
+            return (f"wrong key: joining is not open for this device; the trust centre accepts only a trust-centre "
+                    f"re-join with the TC link key it holds, and the device offered {offered}")
+        return "not permitted: joining is not open for this device"
+
+    def permit_is_historic(self, node: bytes, historic: bool) -> None:
+        """The next permit for `node` is (or is not) the first half of a CCS01 window: its old TC link key."""
+        (self._historic.add if historic else self._historic.discard)(node)
+
+    def refusal_reason(self, node: bytes) -> str | None:
+        """Why the last refused join of `node` was refused (taken: each refusal is told once)."""
+        return self._refusals.pop(node, None)
 
     def tc_keep_alive(self, node: bytes) -> bool:
         return self._nvram is not None and node in self._keys and node in self._nwk

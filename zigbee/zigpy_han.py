@@ -120,6 +120,9 @@ class ZigpyHan:
 
     # ------------------------------------------------------------------------------------------ commands
     def _permit(self, c: Permit) -> None:
+        historic = getattr(self.app, "permit_is_historic", None)  # the virtual radio words its refusals by it
+        if historic is not None:
+            historic(c.eui, c.historic)
         seconds = max(1, math.ceil(c.seconds))
         if self.max_permit_s is not None:
             seconds = min(seconds, self.max_permit_s)
@@ -128,7 +131,13 @@ class ZigpyHan:
 
     async def _remove(self, eui: bytes) -> None:
         ieee = to_ieee(eui)
-        await self.app.remove(ieee)
+        if eui not in self._members and ieee in self.app.devices:
+            # it has left (a divorced meter announces its leave): there is nobody to send Mgmt_Leave to. zigpy would
+            # try, with retries, and drop the device afterwards — by then perhaps the same meter joined again (CCS02
+            # then CCS01), and it would be dropped with the old entry. Drop it now.
+            self.app.devices.pop(ieee, None)
+        else:
+            await self.app.remove(ieee)
         self._forget(eui)
         forget = getattr(self.app, "forget", None) or getattr(self.app, "cleanup_tc_link_key", None)
         if forget is not None:  # VirtualRadio.forget; bellows' cleanup_tc_link_key
@@ -302,9 +311,20 @@ class ZigpyHan:
         self._server_tunnels.pop(eui, None)
         self._reassembly.pop(eui, None)
 
+    def _cancel_removal(self, ieee: t.EUI64) -> None:
+        """A device that joins again while zigpy is still removing its old self (Mgmt_Leave with retries, then the
+        device dropped: `ControllerApplication._remove_device`): that removal would drop the device that just
+        joined, so it is cancelled."""
+        suffix = f"-ieee={ieee!r}"
+        for task in list(getattr(self.app, "_tasks", ())):
+            name = task.get_name()
+            if name.startswith("remove_device-") and name.endswith(suffix) and not task.done():
+                task.cancel()
+
     def tc_device_joined(self, ieee: t.EUI64, nwk: int, key: bytes, method: JoinMethod, lqi: int | None,
                          rssi: int | None) -> None:
         eui = from_ieee(ieee)
+        self._cancel_removal(ieee)
         self._forget(eui)
         self._members.add(eui)
         self._emit(Joined(eui, bytes(key), method, lqi, rssi))

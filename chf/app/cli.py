@@ -171,27 +171,30 @@ def _sender(args: argparse.Namespace):
     from chf.core.identity import PROFILES
     from chf.remote.commands import CounterFile, RemoteParty
 
-    keys_dir = Path(args.keys or Path(args.state) / "keys")
+    keys_dir = _keys_dir(args)
     pki = Pki.load(keys_dir)
-    hub = bytes.fromhex(args.hub) if args.hub else (pki.eui("hub") if pki else PROFILES[args.profile].eui)
-    acb = bytes.fromhex(args.originator) if args.originator else (pki.eui("acb") if pki else ACB_EUI)
-    sup = None if args.supplier == "none" else bytes.fromhex(args.supplier) if args.supplier else \
+    hub = _hexarg(args.hub, 8, "--hub") if args.hub else (pki.eui("hub") if pki else PROFILES[args.profile].eui)
+    acb = _hexarg(args.originator, 8, "--originator") if args.originator else (pki.eui("acb") if pki else ACB_EUI)
+    sup = None if args.supplier == "none" else _hexarg(args.supplier, 8, "--supplier") if args.supplier else \
         (pki.eui("supplier") if pki else bytes.fromhex("90B3D51F30010000"))
     keys = KeyStore.from_directory(keys_dir, acb=acb)
-    counters = CounterFile(args.counters or Path(args.state) / "send-counters.json")
+    counters = CounterFile(_counters_path(args))
     return RemoteParty(keys, acb, hub, sup, counters)
 
 
 def _hexarg(v: str | None, n: int, name: str) -> bytes:
+    """`n` bytes written as 2n hex digits; the error says which of the two is wrong (digits or their number)."""
     if v is None:
         raise EncodeError(name, "is required for this use case")
-    try:
-        b = bytes.fromhex(v)
-    except ValueError:
-        raise EncodeError(name, f"{v!r} is not hex") from None
-    if len(b) != n:
-        raise EncodeError(name, f"must be {n} bytes")
-    return b
+    digits = "".join(v.split())
+    bad = sorted({c for c in digits if c not in string.hexdigits})
+    what = "an EUI-64" if n == 8 else f"{n} bytes"
+    if bad:
+        raise EncodeError(name, f"{v!r} is not hex (has {', '.join(repr(c) for c in bad)}): {what} is {2 * n} hex "
+                                f"digits")
+    if len(digits) != 2 * n:
+        raise EncodeError(name, f"{v!r} has {len(digits)} hex digit(s): {what} is {2 * n}")
+    return bytes.fromhex(digits)
 
 
 def _build_use_case(args: argparse.Namespace):
@@ -236,16 +239,34 @@ def _build_use_case(args: argparse.Namespace):
             eui, _, h = e.partition(":")
             entries.append((_hexarg(eui, 8, "--entry EUI"), bytes.fromhex(h)))
         return commands.ccs03(_hexarg(args.epid, 8, "--epid"), entries)
+    if uc == "CCS04":  # the registry's other name for the legacy read 0x0004 (CCS05/CCS04)
+        uc = "CCS05"
     if uc in commands.BUILDERS:
         return commands.BUILDERS[uc]()
-    raise EncodeError("use case", f"{args.use_case!r}: choose from {', '.join(commands.BUILDERS)}")
+    raise EncodeError("use case", _unknown_use_case(args.use_case))
+
+
+def _unknown_use_case(given: str) -> str:
+    """Which use cases `chf send` takes, for the hub and (with --device) for a meter, and the nearest ones."""
+    import difflib
+
+    from chf.remote import commands
+    from chf.remote.meter_commands import USE_CASES
+
+    hub = [*commands.BUILDERS, "CCS04"]
+    meter = [*(u for u in USE_CASES if u != "ECS52"), "IDENTITY"]
+    near = difflib.get_close_matches(given.upper(), [u.upper() for u in hub + meter], n=3, cutoff=0.6)
+    names = {u.upper(): u for u in hub + meter}
+    hint = f"; did you mean {' or '.join(names[n] for n in near)}?" if near else "."
+    return (f"{given!r} is not a use case chf send builds{hint} To the hub: {', '.join(hub)}; to a meter (with "
+            f"--device METER): {', '.join(meter)}, ECS52")
 
 
 def _is_meter_use_case(args: argparse.Namespace) -> bool:
     from chf.remote.meter_commands import USE_CASES
 
     uc = args.use_case.upper()
-    return uc in USE_CASES and (uc != "ECS52" or args.device is not None)
+    return (uc in USE_CASES or uc == "IDENTITY") and (uc != "ECS52" or args.device is not None)
 
 
 def _meter_command(args: argparse.Namespace) -> bytes:
@@ -255,36 +276,76 @@ def _meter_command(args: argparse.Namespace) -> bytes:
     from chf.remote import meter_commands as mc
     from chf.remote.commands import CounterFile
 
-    keys_dir = Path(args.keys or Path(args.state) / "keys")
+    device = _hexarg(args.device, 8, "--device")
+    keys_dir = _keys_dir(args)
     pki = Pki.load(keys_dir)
-    supplier = bytes.fromhex(args.supplier) if args.supplier and args.supplier != "none" else \
+    supplier = _hexarg(args.supplier, 8, "--supplier") if args.supplier and args.supplier != "none" else \
         (pki.eui("supplier") if pki else bytes.fromhex("90B3D51F30010000"))
     acb = pki.eui("acb") if pki else ACB_EUI
-    originator = bytes.fromhex(args.originator) if args.originator else supplier
+    originator = _hexarg(args.originator, 8, "--originator") if args.originator else supplier
     keys = KeyStore.from_directory(keys_dir, acb=acb)
     sender = mc.MeterSender(keys, originator, supplier if originator != supplier else None)
-    counter = CounterFile(args.counters or Path(args.state) / "send-counters.json").next(originator)
+    counter = CounterFile(_counters_path(args)).next(originator)
     cert = None
     if args.certificate:
         src = read_inputs([args.certificate])[0]
         if src.data is None:
             raise EncodeError("--certificate", str(src.error))
         cert = src.data
-    return mc.build(sender, _hexarg(args.device, 8, "--device"), args.use_case, counter,
+    return mc.build(sender, device, args.use_case, counter,
                     other=_hexarg(args.other, 8, "--other") if args.other else None,
                     other_type=args.other_type, certificate=cert, meter_type=args.meter_type,
                     disconnect_code=args.disconnect_code)
 
 
-def _inventory(args: argparse.Namespace):
-    from chf.remote.inventory import Inventory, default_path
+def _state_dir(args: argparse.Namespace) -> Path | None:
+    """`chf send`'s state directory: --state (created when needed), else ./state when it exists, else none: a
+    directory is never created where `chf send` happens to run."""
+    if args.state:
+        return Path(args.state)
+    return Path("state") if Path("state").is_dir() else None
 
-    return Inventory(default_path(args.state, args.counters), disconnect_code=args.disconnect_code)
+
+def _keys_dir(args: argparse.Namespace) -> Path:
+    return Path(args.keys) if args.keys else (_state_dir(args) or Path("state")) / "keys"
+
+
+def _counters_path(args: argparse.Namespace) -> Path | None:
+    """Where the originator counters are kept (None: in memory; they are time-based, so none is ever replayed)."""
+    if args.counters:
+        return Path(args.counters)
+    state = _state_dir(args)
+    return state / "send-counters.json" if state is not None else None
+
+
+def _inventory_path(args: argparse.Namespace) -> Path | None:
+    """The inventory mirror beside the counters (`--bench`: beside the bench file, where triage keeps it too)."""
+    from chf.remote.inventory import default_path
+
+    counters = _counters_path(args)
+    return default_path(counters.parent, counters) if counters is not None else None
+
+
+def _no_state_note(args: argparse.Namespace) -> None:
+    if args.no_inventory or _counters_path(args) is not None:
+        return
+    print("chf send: note: no ./state here and no --state, --counters or --bench: the originator counters are "
+          "time-based (nothing is replayed) and no inventory mirror is kept; to keep them, give --state DIR "
+          "(created if need be), --counters FILE, or --bench FILE --to NAME", file=sys.stderr)
+
+
+def _inventory(args: argparse.Namespace):
+    from chf.remote.inventory import Inventory
+
+    path = _inventory_path(args)
+    if path is None:
+        raise FileNotFoundError("no state directory")
+    return Inventory(path, disconnect_code=args.disconnect_code)
 
 
 def _inventory_check(args: argparse.Namespace, frame: bytes) -> None:
     """Advisory notes from the inventory mirror; MP178: it never blocks a command."""
-    if args.no_inventory:
+    if args.no_inventory or _inventory_path(args) is None:
         return
     try:
         with _inventory(args) as inv:
@@ -296,7 +357,7 @@ def _inventory_check(args: argparse.Namespace, frame: bytes) -> None:
 
 def _inventory_observe(args: argparse.Namespace, frame: bytes, received: list[bytes]) -> None:
     """Update the inventory mirror from the command and every response/CS14 alert that came back."""
-    if args.no_inventory:
+    if args.no_inventory or _inventory_path(args) is None:
         return
     try:
         with _inventory(args) as inv:
@@ -333,12 +394,24 @@ def cmd_send(args: argparse.Namespace) -> int:
     elif args.use_case and _is_meter_use_case(args):
         frame = _meter_command(args)
     elif args.use_case:
-        frame = _sender(args).build(_build_use_case(args))
+        specs = _build_use_case(args)  # the arguments first: a bad --device is named before any key is looked for
+        frame = _sender(args).build(specs)
     else:
         print("chf send: give a use case (e.g. CCS01) or --raw", file=sys.stderr)
         return 2
+    _no_state_note(args)
     _inventory_check(args, frame)
-    ex = send(host, port, frame, wait=args.wait)
+    added = _ccs01_device(args)
+    try:
+        ex = send(host, port, frame, wait=args.wait, settle=True,
+                  until=None if added is None else lambda got: _join_settled(frame, got, added))
+    except OSError as e:
+        why = e.strerror or str(e) or type(e).__name__
+        print(f"chf send: cannot reach a hub at {host}:{port} ({why.lower()}): is `chf run` up there? "
+              f"(--wan HOST:PORT, or --bench FILE --to NAME for a bench's hub)", file=sys.stderr)
+        return 2
+    if added is not None and ex.settled:
+        _note_resent_ccs01(frame, ex.received, added)
     _inventory_observe(args, frame, ex.received)
     keys = None
     if args.explain:
@@ -359,6 +432,61 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"chf send: no response within {args.wait} s{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def _ccs01_device(args: argparse.Namespace) -> bytes | None:
+    """The device a `chf send CCS01` adds (None for any other command)."""
+    if args.raw or not args.use_case or args.use_case.upper() != "CCS01" or not args.device:
+        return None
+    try:
+        return bytes.fromhex(args.device)
+    except ValueError:
+        return None
+
+
+def _cs14s(received: list[bytes]) -> list[bytes]:
+    from chf.remote.inventory.logs import CS14_CODE
+    from gbcs.frame import decode_frame
+    from gbcs.grouping_header import Cra
+
+    out = []
+    for f in received:
+        try:
+            h = decode_frame(f).header
+        except GbcsError:
+            continue
+        if h.cra is Cra.ALERT and h.message_code == CS14_CODE:
+            out.append(f)
+    return out
+
+
+def _join_settled(frame: bytes, received: list[bytes], device: bytes) -> bool:
+    """After a CCS01: nothing more to wait for once it failed, or once a CS14 holds the device's TC link key hash
+    (it joined). Until then the join may still come (`--wait` is the most `chf send` waits)."""
+    from chf.remote.client import Exchange
+    from chf.remote.triage_steps import _cs14_hash, _success_dlms
+
+    response = Exchange(frame, received).response
+    if response is None:
+        return False
+    return not _success_dlms(response) or any(_cs14_hash(f, device) for f in _cs14s(received))
+
+
+def _note_resent_ccs01(frame: bytes, received: list[bytes], device: bytes) -> None:
+    """A CCS01 that succeeded but raised no CS14 named a device already in the hub's device log: the hub kept the
+    entry and discarded the install code (GBCS mapping table CCS01, the re-sent join MP178 relies on). Say so, and
+    what to do when the meter was divorced or reset (it has only its install code now)."""
+    from chf.remote.client import Exchange
+    from chf.remote.triage_steps import _success_dlms
+
+    response = Exchange(frame, received).response
+    if response is None or not _success_dlms(response) or _cs14s(received):
+        return
+    eui = device.hex().upper()
+    print(f"chf send: note: no CS14 followed: {eui} was already in the hub's device log, so the hub kept its entry "
+          f"and the key it holds and did not use this install code (GBCS CCS01: a device already in the CHF Device "
+          f"Log keeps its key). If the meter was divorced or reset, remove it first (chf send CCS02 --device {eui}) "
+          f"and send the CCS01 again.", file=sys.stderr, flush=True)
 
 
 def _is_meter_frame(args: argparse.Namespace) -> bool:
@@ -461,7 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--acb", metavar="EUI")
     f.set_defaults(func=cmd_diff)
 
-    m = sub.add_parser("demo", help="the main job: a hub on embedded defaults and a scripted exchange with it")
+    demo_text = ("the showcase (`make run`): two hubs (old, qa) and four emulated devices on one virtual radio, no "
+                 "hardware: an ESME installed over the air on the old hub, then a batch triage (SECMP0013) of three "
+                 "returned meters on the QA hub")
+    m = sub.add_parser("demo", help=demo_text, description=demo_text)
     m.add_argument("--pcap", metavar="CAP", help="where to write the showcase's HAN capture (default: "
                    "<temp>/commshub-demo/han.pcapng) and its keys (CAP.keys)")
     m.set_defaults(func=cmd_demo)
@@ -509,9 +640,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("send", help="send a command to a hub as a remote party and print what comes back")
-    s.add_argument("use_case", nargs="?", help="to the hub: CCS01, CCS02, CCS03, CCS05, CCS06, CCS07, ECS26i, "
-                   "ECS26n, ECS35c, ECS35d, ECS52; to a meter (--device METER): CS03A1, CS03A2, CS03B, CS03C, "
-                   "CS04AC, CS04B, CS07, DISCONNECT, ECS52, GCS38, CS08")
+    s.add_argument("use_case", nargs="?", help="to the hub: CCS01, CCS02, CCS03, CCS05 (or CCS04: code 0x0004), "
+                   "CCS06, CCS07, ECS26i, ECS26n, ECS35c, ECS35d, ECS52; to a meter (--device METER): CS03A1, CS03A2, "
+                   "CS03B, CS03C, CS04AC, CS04B, CS07, DISCONNECT, ECS52, GCS38, CS08, or IDENTITY (the identity and "
+                   "firmware read of --meter-type)")
     s.add_argument("--wan", default="127.0.0.1:4059", metavar="HOST:PORT")
     s.add_argument("--bench", metavar="FILE", help="a running bench's file: address its hub --to NAME (its WAN address, "
                    "EUI and keys; counters and the inventory mirror beside the file)")
@@ -519,7 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--raw", metavar="HEX|@FILE", help="send a prebuilt frame")
     s.add_argument("--wait", type=float, default=2.0, metavar="SECONDS")
     s.add_argument("--explain", action="store_true", help="decode what comes back")
-    s.add_argument("--state", default="state", metavar="DIR")
+    s.add_argument("--state", metavar="DIR", help="where the counters and the inventory mirror are kept (default "
+                   "./state when it exists; never created unasked)")
     s.add_argument("--keys", metavar="DIR", help="key store (default STATE/keys)")
     s.add_argument("--profile", default="default")
     s.add_argument("--hub", metavar="EUI")
@@ -530,7 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--other", metavar="EUI", help="CS03x/CS04x: the other device to join or unjoin")
     s.add_argument("--other-type", metavar="TYPE", help="CS03x: gsme, esme, gpf, hcalcs, ppmid, type2 or a number")
     s.add_argument("--certificate", metavar="FILE|HEX", help="CS03C: the other device's certificate (DER)")
-    s.add_argument("--meter-type", metavar="TYPE", help="IDENTITY: esme, gsme, ppmid or ihd (picks the read)")
+    s.add_argument("--meter-type", metavar="TYPE", help="for the IDENTITY use case: esme, gsme, ppmid or ihd (picks "
+                   "the read: ECS52, GCS38 or CS08)")
     s.add_argument("--install-code", metavar="HEX16")
     s.add_argument("--device-type", default="esme", help="esme, gsme, hc_alcs, ihd, cad, ppmid, gpf or a number")
     s.add_argument("--join-timeout", type=int, default=90, metavar="SECONDS")
@@ -542,7 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mpxn", action="append", metavar="MPxN",
                    help="SR 8.11/8.16: the MPAN/MPRN linked to the meter (recorded in the inventory mirror)")
     s.add_argument("--no-inventory", action="store_true",
-                   help="do not consult or update the inventory mirror (STATE/inventory.sqlite)")
+                   help="do not consult or update the inventory mirror (inventory.sqlite beside the counters)")
     s.set_defaults(func=cmd_send)
 
     b = sub.add_parser("bench", help="bench files (several hubs and meters on one virtual radio)")

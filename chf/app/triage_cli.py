@@ -102,7 +102,8 @@ def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters:
     remote = BenchRemote(bench.keys, counters, inventory, disconnect_code)
     qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))
     old = HubRef(old_spec.name, old_spec.eui, HubLink(*addr(old_spec))) if old_spec else None
-    timing = Timing(join_window_s=join_timeout, keep_alive_s=bench.keep_alive_s, time_scale=bench.time_scale)
+    timing = Timing(join_window_s=join_timeout, keep_alive_s=bench.keep_alive_s, time_scale=bench.time_scale,
+                    poll_s=bench.gsme_poll_s)
     ppmid = next((MeterInfo(m.eui, m.type, m.install_code) for m in bench.meters if m.type == "ppmid"), None)
     reports: list[MeterReport] = []
     current = ""

@@ -299,7 +299,8 @@ class Hub:
         phase = w.phase(now) if w else JoinPhase.CLOSED
         key = ev.tc_link_key
         if ev.method is JoinMethod.LINK_KEY:
-            if phase is not JoinPhase.HISTORIC_KEY or w is None or key != w.historic_key:
+            held = entry.tc_link_key is not None and key == entry.tc_link_key  # a re-sent CCS01's permit
+            if not held and (phase is not JoinPhase.HISTORIC_KEY or w is None or key != w.historic_key):
                 return self._refuse_join(eui, Rejection.AUTHENTICATION, "historic TC link key outside its window")
         elif ev.method is JoinMethod.INSTALL_CODE:
             if phase is not JoinPhase.INSTALL_CODE and not (entry.tc_link_key is not None and w is None

@@ -42,6 +42,7 @@ class Context:
     faults: FaultTable
     han: list[HanCommand] = field(default_factory=list)  # radio commands, carried out after the commit
     registered: list[bytes] = field(default_factory=list)  # devices register_device asked to join now
+    held: list[bytes] = field(default_factory=list)  # devices already in the log with a TC link key (CCS01 re-sent)
     log_changed: bool = False  # the device log or a hash changed: the hub sends CS14
 
 
@@ -116,7 +117,11 @@ def _is_os(d: Data | None, n: int | None = None) -> bool:
 
 
 def register_device(ctx: Context, p: Data) -> tuple[int, Data | None]:
-    """m1: add to the whitelist; a present device keeps its key and succeeds (mapping table CCS01)."""
+    """m1: add to the whitelist. "If the Device ID is already in the CHF Device Log: discard the key parameter, do
+    not touch any held link key, return success" (mapping table CCS01; the re-sent join MP178 relies on): no CS14
+    follows (nothing changed), and joining opens for the device with what the hub holds — its stored install code
+    until it has joined, the TC link key it holds after that (so a device that was divorced or reset, and has only
+    its install code, is refused: it must be removed, CCS02, and added again)."""
     v = p.value if p.tag == 0x02 else None
     if not v or len(v) != 4 or not _is_os(v[0], 8) or v[1].tag != 0x16 or not _is_os(v[2], 16) \
             or v[3].tag != 0x16:
@@ -132,6 +137,8 @@ def register_device(ctx: Context, p: Data) -> tuple[int, Data | None]:
     entry = ctx.state.device_log.get(eui)
     if entry is not None and entry.tc_link_key is None:
         ctx.registered.append(eui)  # joins with its *stored* install code (a re-sent key is discarded)
+    elif entry is not None:
+        ctx.held.append(eui)  # joins only with the TC link key the hub holds for it
     return SUCCESS, None
 
 
@@ -207,6 +214,10 @@ def set_enable_joining(ctx: Context, d: Data) -> int:
             ctx.han.append(Permit(eui, w.historic_key, (w.half_way - ctx.now).total_seconds(), historic=True))
         else:
             ctx.han.append(Permit(eui, link_key(w.install_code), (w.closes_at - ctx.now).total_seconds()))
+    for eui in ctx.held:
+        entry = st.device_log.get(eui)
+        if entry is not None and entry.tc_link_key is not None:
+            ctx.han.append(Permit(eui, entry.tc_link_key, float(st.join_timeout)))
     return SUCCESS
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from chf.remote.hub_link import HubLink, Traffic
+from chf.remote.inventory.logs import HubLogs, LogEntry, hub_logs_from_message
 from chf.remote.triage import TriageError, entry_from_backup
+from gbcs import message
 from gbcs.errors import DecodeError
 from gbcs.frame import decode_frame
 from gbcs.grouping_header import Cra
@@ -107,8 +109,36 @@ class Timing:
     def rejoin_wait(self) -> float:
         return self.real(4 * self.keep_alive_s) + 2 * self.slack_s  # 3 missed keep-alives, the search, the re-join
 
+    poll_s: float = 7.5              # a sleepy GSME's poll period (emulated): when it fetches a queued command
+
+    def probe_wait(self, meter_type: str) -> float:
+        """How long a CS07 probe waits for a meter's answer: a reachable meter answers within a round trip (real
+        time, whatever the bench's time scale), a GSME when it next polls."""
+        return min(self.response_s, 2 * self.slack_s + (self.real(self.poll_s) if meter_type == "gsme" else 0.0))
+
 
 Progress = Callable[[str, str, float], None]  # (step name, what it waits for, timeout s)
+
+LOOK_STEP = "look: the hubs' device logs, and a CS07 through a hub that holds the meter"
+JOIN_STEP = "join on the QA hub (install code)"
+RESTORE_STEP = "restore the old hub's entry on the QA hub"
+CONFIRM_STEP = "confirm its factory join state: it joins again with its install code"
+
+
+@dataclass
+class Facts:
+    """What triage found before it changed anything, and what it has changed on the QA hub since."""
+
+    qa_entry: LogEntry | None = None      # the QA hub's current device log entry for the meter
+    qa_historic: bool = False             # the meter is in the QA hub's historic device log
+    old_entry: LogEntry | None = None
+    old_historic: bool = False
+    answers_via: "HubRef | None" = None   # the hub a CS07 to the meter was answered through
+    on_qa_now: bool = False               # the QA hub's device log holds the meter now
+
+    @property
+    def found_on_qa(self) -> bool:
+        return self.qa_entry is not None
 
 
 def _success_dlms(frame: bytes | None) -> bool:
@@ -219,7 +249,7 @@ class Triage:
         return r
 
     # -------------------------------------------------------------------------------------------- steps
-    def _join(self, m: MeterInfo, step: Step) -> bool:
+    def _join(self, m: MeterInfo, step: Step, facts: "Facts | None" = None) -> bool:
         """CCS01 on the QA hub with the install code; joined when a CS14 shows a non-empty hash for it."""
         frame = self.remote.chf(self.qa.eui, "CCS01", device=m.eui, install_code=m.install_code, device_type=m.type,
                                 join_timeout=self.t.join_window_s)
@@ -229,6 +259,8 @@ class Triage:
             if r is not None:
                 step.detail = "CCS01 refused by the QA hub (unexpected response code)"
             return False
+        if facts is not None:
+            facts.on_qa_now = True
         self.progress(step.name, "a CS14 alert with the meter's TC link key hash (join)", self.t.join_wait)
         since = sum(1 for tr in self.qa.link.journal[:mark] if tr.direction == "received")
         got = self.qa.link.wait_for(lambda f: bool(_cs14_hash(f, m.eui)), self.t.join_wait, since)
@@ -262,6 +294,7 @@ class Triage:
             if r is not None:
                 step.detail = "CCS03 refused by the QA hub (unexpected response code)"
             return False
+        cut["restored"] = True
         self.progress(step.name, "the meter's trust-centre re-join (it answers CS07)", self.t.rejoin_wait)
         deadline = time.monotonic() + self.t.rejoin_wait
         while time.monotonic() < deadline:
@@ -273,8 +306,10 @@ class Triage:
         step.detail = f"timeout waiting for the trust-centre re-join ({self.t.rejoin_wait:.1f} s)"
         return False
 
-    def _meter_ok(self, m: MeterInfo, use_case: str, step: Step, want_code: int | None = 0, **kw: object) -> bool:
-        r = self._request(self.qa, self.remote.meter(self.qa.eui, m.eui, use_case, **kw), step,
+    def _meter_ok(self, m: MeterInfo, use_case: str, step: Step, want_code: int | None = 0,
+                  via: HubRef | None = None, **kw: object) -> bool:
+        hub = via or self.qa
+        r = self._request(hub, self.remote.meter(hub.eui, m.eui, use_case, **kw), step,
                           f"the meter's {use_case} response")
         if r is None:
             return False
@@ -289,70 +324,197 @@ class Triage:
                 step.detail = f"unexpected response code {code} (expected {want_code})"
         return ok
 
+
+    def _ccs02(self, m: MeterInfo, step: Step) -> bool:
+        return _success_dlms(self._request(self.qa, self.remote.chf(self.qa.eui, "CCS02", device=m.eui), step,
+                                           "the CCS02 response"))
+
+    def _read_logs(self, hub: HubRef, step: Step) -> HubLogs | None:
+        """CCS07 on `hub`: its current and historic device logs (None when it does not answer)."""
+        r = self._request(hub, self.remote.chf(hub.eui, "CCS07"), step, f"the {hub.name} hub's CCS07 response")
+        if r is None:
+            return None
+        try:
+            logs = hub_logs_from_message(message.decode(r, verify=False))
+        except DecodeError:
+            logs = None
+        if logs is None:
+            step.detail = f"the {hub.name} hub's CCS07 response holds no device logs"
+        return logs
+
+    def _probe(self, m: MeterInfo, hub: HubRef, step: Step) -> bool:
+        """A CS07 through `hub`: does the meter answer there now? A meter the hub reaches answers within a round
+        trip (a sleepy GSME when it next polls); one it cannot reach never does."""
+        wait = self.t.probe_wait(m.type)
+        self.progress(step.name, f"the meter's CS07 response through the {hub.name} hub", wait)
+        return hub.link.request(self.remote.meter(hub.eui, m.eui, "CS07"), wait) is not None
+
+    def _look(self, m: MeterInfo, step: Step, facts: Facts) -> bool:
+        """What is already true, before anything is changed: the QA hub's device logs (CCS07: current and
+        historic), the old hub's, and whether the meter answers a CS07 through a hub whose log holds it with a TC
+        link key hash."""
+        eui = m.eui.hex().upper()
+        seen: list[str] = []
+        qa = self._read_logs(self.qa, step)
+        if qa is None:
+            return False
+        facts.qa_entry = qa.find(eui)
+        facts.qa_historic = qa.find_historic(eui) is not None
+        facts.on_qa_now = facts.qa_entry is not None
+        if facts.qa_entry is not None:
+            seen.append("in the QA hub's device log" + ("" if facts.qa_entry.hashed_key else " (no TC link key yet)"))
+        elif facts.qa_historic:
+            seen.append("in the QA hub's historic device log")
+        if self.old is not None:
+            old = self._read_logs(self.old, step)
+            if old is None:
+                return False
+            facts.old_entry = old.find(eui)
+            facts.old_historic = old.find_historic(eui) is not None
+            if facts.old_entry is not None:
+                seen.append("in the old hub's device log" + ("" if facts.old_entry.hashed_key else " (no TC link key)"))
+            elif facts.old_historic:
+                seen.append("in the old hub's historic device log")
+        for hub, entry in ((self.qa, facts.qa_entry), (self.old, facts.old_entry)):
+            if hub is None or entry is None or not entry.hashed_key:
+                continue
+            if self._probe(m, hub, step):
+                facts.answers_via = hub
+                seen.append(f"answers CS07 through the {hub.name} hub")
+                break
+            seen.append(f"no CS07 answer through the {hub.name} hub")
+        step.detail = "; ".join(seen) if seen else "in no device log of the QA hub" + (" or the old hub" if self.old
+                                                                                       else "")
+        return True
+
     # -------------------------------------------------------------------------------------------- procedure
     def run(self, m: MeterInfo) -> MeterReport:
+        """Look first, classify from what is true, bring the meter into communication only where it is not, check
+        it, divorce it, and leave it no worse than it was found: the clean-up removes only what this run added."""
         rep = MeterReport(m.eui.hex().upper())
         links = [self.qa.link] + ([self.old.link] if self.old else [])
-        s = self._step(rep, "join on the QA hub (install code)", "CCS01")
-        if self._run(s, lambda st: self._join(m, st), links):
-            rep.state = 1
+        facts = Facts()
+        look = self._step(rep, LOOK_STEP, "CCS07")
+        self._run(look, lambda st: self._look(m, st, facts), links)
+        via = facts.answers_via
+        found = ""
+        if via is not None:
+            rep.state = 2  # bound to a HAN and communicating through it: no join or restore needed
+            found = "found communicating " + ("on the QA hub" if via is self.qa else f"on the {via.name} hub's HAN")
+        elif self._bring_in(rep, m, facts, links):
+            via = self.qa
         else:
-            cut: dict = {}
-            s2 = self._step(rep, "restore the old hub's entry on the QA hub", "CCS03")
-            if self._run(s2, lambda st: self._restore(m, st, cut), links):
-                rep.state = 2
-            else:
-                rep.state = 3
-                rep.verdict = (f"not communicating: no join with its install code ({s.detail or s.outcome}); "
-                               f"restore: {s2.detail or s2.outcome}")
-                self._cleanup(rep, m, links)
-                return rep
-        checks_ok = self._checks(rep, m, links)
-        divorced = self._divorce(rep, m, links)
+            rep.state = 3
+            join = next((st for st in rep.steps if st.name == JOIN_STEP), None)
+            restore = next((st for st in rep.steps if st.name == RESTORE_STEP), None)
+            rep.verdict = ("not communicating: no join with its install code ("
+                           + (join.detail or join.outcome if join else "not tried") + "); restore: "
+                           + (restore.detail or restore.outcome if restore else "not tried"))
+            self._leave_as_found(rep, m, facts, links, joined=False)
+            return rep
+        checks_ok = self._checks(rep, m, links, via)
+        divorced = self._divorce(rep, m, links, via, facts)
         rep.redeployable = checks_ok and divorced
+        lead = f"state {rep.state}: " + (f"{found}; " if found else "")
         if rep.redeployable:
-            rep.verdict = (f"state {rep.state}: communicating, checks passed, divorced and back in its factory join "
-                           f"state: re-deployable")
+            end = ("left on the QA hub, where it was found" if facts.found_on_qa
+                   else "divorced again and removed from the QA hub")
+            rep.verdict = (f"{lead}communicating, checks passed, divorced and back in its factory join state (it "
+                           f"joined again with its install code); {end}: re-deployable")
         else:
-            bad = next((st for st in rep.steps if st.outcome not in ("ok", "skipped")), None)
-            rep.verdict = f"state {rep.state}: not re-deployable: {bad.name}: {bad.detail or bad.outcome}" if bad \
-                else f"state {rep.state}: not re-deployable"
+            bad = next((st for st in rep.steps if st.outcome not in ("ok", "skipped")
+                        and st.name not in (LOOK_STEP, JOIN_STEP, RESTORE_STEP)), None)
+            rep.verdict = f"{lead}not re-deployable: {bad.name}: {bad.detail or bad.outcome}" if bad \
+                else f"{lead}not re-deployable"
         return rep
 
-    def _checks(self, rep: MeterReport, m: MeterInfo, links: list[HubLink]) -> bool:
+    def _bring_in(self, rep: MeterReport, m: MeterInfo, facts: Facts, links: list[HubLink]) -> bool:
+        """Bring a meter that answers nowhere into communication through the QA hub: a normal join (state 1) or a
+        restore of the old hub's entry (state 2). A meter the old hub still holds (current log, with a hash) and
+        that has not been on the QA hub since is most likely still bound to the old HAN: restore first; any
+        other meter: join first (a meter that left its HAN joins with its install code)."""
+        restore_first = (facts.old_entry is not None and bool(facts.old_entry.hashed_key) and not facts.qa_historic
+                         and facts.qa_entry is None)
+        for what in (("restore", "join") if restore_first else ("join", "restore")):
+            if what == "join":
+                if facts.on_qa_now:  # a CCS01 naming a device already in the log changes nothing (mapping table CCS01)
+                    s = self._step(rep, "remove the QA hub's entry, so that a CCS01 opens an install-code window",
+                                   "CCS02")
+                    if not self._run(s, lambda st: self._ccs02(m, st), links):
+                        continue
+                    facts.on_qa_now = False
+                s = self._step(rep, JOIN_STEP, "CCS01")
+                if self._run(s, lambda st: self._join(m, st, facts), links):
+                    rep.state = 1
+                    return True
+            else:
+                s = self._step(rep, RESTORE_STEP, "CCS03")
+                if self.old is not None and facts.old_entry is None and not facts.old_historic:
+                    s.outcome, s.detail = "failed", "the meter is in neither of the old hub's device logs (current, historic)"
+                    continue
+                cut: dict = {}
+                ok = self._run(s, lambda st, cut=cut: self._restore(m, st, cut), links)
+                if cut.get("restored"):
+                    facts.on_qa_now = True  # the QA hub's log is now the restored entry
+                if ok:
+                    rep.state = 2
+                    return True
+        return False
+
+    def _checks(self, rep: MeterReport, m: MeterInfo, links: list[HubLink], via: HubRef) -> bool:
         ok = True
         ident = {"esme": "ECS52", "gsme": "GCS38", "ppmid": "CS08", "ihd": "CS08"}.get(m.type)
         if ident is not None:
             s = self._step(rep, f"identity and firmware read ({ident})", ident)
-            ok &= self._run(s, lambda st: self._meter_ok(m, "IDENTITY", st, want_code=None, meter_type=m.type), links)
+            ok &= self._run(s, lambda st: self._meter_ok(m, "IDENTITY", st, want_code=None, via=via,
+                                                         meter_type=m.type), links)
         s = self._step(rep, "read the meter's device log", "CS07")
-        ok &= self._run(s, lambda st: self._meter_ok(m, "CS07", st), links)
+        ok &= self._run(s, lambda st: self._meter_ok(m, "CS07", st, via=via), links)
         if self.ppmid is not None and m.type in ("esme", "gsme"):
             p = self.ppmid
             s = self._step(rep, f"join a PPMID ({p.eui.hex().upper()}) on the meter", "CS03A1")
-            ok &= self._run(s, lambda st: self._meter_ok(m, "CS03A1", st, other=p.eui, other_type="ppmid"), links)
+            ok &= self._run(s, lambda st: self._meter_ok(m, "CS03A1", st, via=via, other=p.eui, other_type="ppmid"),
+                            links)
             s = self._step(rep, "re-sent join of the same PPMID succeeds (MP178)", "CS03A1")
-            ok &= self._run(s, lambda st: self._meter_ok(m, "CS03A1", st, other=p.eui, other_type="ppmid"), links)
+            ok &= self._run(s, lambda st: self._meter_ok(m, "CS03A1", st, via=via, other=p.eui, other_type="ppmid"),
+                            links)
             s = self._step(rep, "unjoin the PPMID", "CS04AC")
-            ok &= self._run(s, lambda st: self._meter_ok(m, "CS04AC", st, other=p.eui), links)
+            ok &= self._run(s, lambda st: self._meter_ok(m, "CS04AC", st, via=via, other=p.eui), links)
         return bool(ok)
 
-    def _divorce(self, rep: MeterReport, m: MeterInfo, links: list[HubLink]) -> bool:
-        s = self._step(rep, "Disconnect Smart Meter from HAN", "DISCONNECT")
-        if not self._run(s, lambda st: self._meter_ok(m, "DISCONNECT", st), links):
-            self._cleanup(rep, m, links)
+    def _divorce(self, rep: MeterReport, m: MeterInfo, links: list[HubLink], via: HubRef, facts: Facts) -> bool:
+        where = "" if via is self.qa else f" (through the {via.name} hub)"
+        s = self._step(rep, "Disconnect Smart Meter from HAN" + where, "DISCONNECT")
+        if not self._run(s, lambda st: self._meter_ok(m, "DISCONNECT", st, via=via), links):
+            self._leave_as_found(rep, m, facts, links, joined=True)
             return False
-        s = self._step(rep, "remove it from the QA hub", "CCS02")
-        self._run(s, lambda st: _success_dlms(self._request(self.qa, self.remote.chf(self.qa.eui, "CCS02", device=m.eui),
-                                                            st, "the CCS02 response")), links)
-        s = self._step(rep, "confirm its factory join state: it joins again with its install code", "CCS01")
-        back = self._run(s, lambda st: self._join(m, st), links)
-        s = self._step(rep, "leave the QA hub clean", "CCS02")
-        clean = self._run(s, lambda st: _success_dlms(self._request(self.qa, self.remote.chf(
-            self.qa.eui, "CCS02", device=m.eui), st, "the CCS02 response")), links)
-        return back and clean
+        if facts.on_qa_now:
+            s = self._step(rep, "remove it from the QA hub", "CCS02")
+            if self._run(s, lambda st: self._ccs02(m, st), links):
+                facts.on_qa_now = False
+        s = self._step(rep, CONFIRM_STEP, "CCS01")
+        back = self._run(s, lambda st: self._join(m, st, facts), links)
+        return self._leave_as_found(rep, m, facts, links, joined=back) and back
 
-    def _cleanup(self, rep: MeterReport, m: MeterInfo, links: list[HubLink]) -> None:
-        s = self._step(rep, "leave the QA hub clean", "CCS02")
-        self._run(s, lambda st: _success_dlms(self._request(self.qa, self.remote.chf(self.qa.eui, "CCS02", device=m.eui),
-                                                            st, "the CCS02 response")), links)
+    def _leave_as_found(self, rep: MeterReport, m: MeterInfo, facts: Facts, links: list[HubLink],
+                        joined: bool) -> bool:
+        """Undo what this run added and nothing else. A meter this run put on the QA hub (`joined`: it is on the
+        QA hub's HAN now) is divorced again, so that it leaves in its factory join state, and its entry removed;
+        a meter found in the QA hub's log is left there (put back if this run took it out)."""
+        ok = True
+        if not facts.found_on_qa and facts.on_qa_now:
+            if joined:
+                s = self._step(rep, "divorce it again: it leaves in its factory join state", "DISCONNECT")
+                ok &= self._run(s, lambda st: self._meter_ok(m, "DISCONNECT", st), links)
+            s = self._step(rep, "leave the QA hub clean (remove the entry this triage added)", "CCS02")
+            if self._run(s, lambda st: self._ccs02(m, st), links):
+                facts.on_qa_now = False
+            else:
+                ok = False
+        elif facts.found_on_qa and not facts.on_qa_now:
+            s = self._step(rep, "put it back in the QA hub's device log, where it was found", "CCS01")
+            ok &= self._run(s, lambda st: _success_dlms(self._request(self.qa, self.remote.chf(
+                self.qa.eui, "CCS01", device=m.eui, install_code=m.install_code, device_type=m.type,
+                join_timeout=self.t.join_window_s), st, "the CCS01 response")), links)
+            facts.on_qa_now = True
+        return bool(ok)

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +27,15 @@ from chf.core.hub import Hub, Outcome
 from chf.runtime import registry
 from chf.runtime.hub_runtime import HubRuntime, RunOptions, ServedHub, build_hub, open_wan, start_hub
 from chf.runtime.wan import ControlCommand, Dispatcher
+from gbcs.chf_objects import status_names
 from gbcs.keys import KeyStore
 from zigbee import devices
 from zigbee.capture import keyfile
 from zigbee.capture.tap import MediumTap, medium_keys
 from zigbee.clock import EmulatedClock
 from zigbee.device_app import DeviceApplication
-from zigbee.medium import Medium
+from zigbee.medium import JoinAttempt, Medium
+from zigbee.virtual_radio import HISTORIC_HALF
 from zigbee.node import DeviceType, EmulatedNode
 from zigbee.zigpy_han import ZigpyHan, open_virtual
 
@@ -68,6 +71,7 @@ class RunningBench:
     pki: Pki
     hubs: dict[str, RunningHub] = field(default_factory=dict)
     nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+    _join_reported: dict[bytes, tuple[bytes, str, str]] = field(default_factory=dict)
     captures: dict[str, MediumTap] = field(default_factory=dict)  # absolute path → tap (docs/wireshark.md)
     pinned: set[str] = field(default_factory=set)  # captures of `--pcap`: `CHF:PCAP STOP` alone leaves them
     registration: Path | None = None  # this bench's entry among the running benches (`chf extcap`)
@@ -120,15 +124,43 @@ class RunningBench:
         devices_out = []
         for eui, e in entries.items():
             devices_out.append({"eui": eui, "device_type": e.device_type, "status": int(e.status),
+                                "status_names": status_names(int(e.status)),
                                 "joined": e.tc_link_key is not None,
                                 "hashed_tc_link_key": e.hashed_tc_link_key.hex().upper(),
                                 "lqi": e.stats.average_lqi, "rssi": e.stats.average_rssi,
                                 "last_communication": e.last_communication.isoformat() if e.last_communication
                                 else None})
+        meters = [n.snapshot() for n in self.nodes.values()]
+        for m in meters:
+            attempt = m.get("last_join_attempt")
+            if attempt is not None:
+                attempt["hub_name"] = self.hub_name(bytes.fromhex(attempt["hub"]))
         return {"hub": name, "eui": snap["hub"], "extended_pan_id": snap["extended_pan_id"],
                 "powered": self.medium.powered.get(rh.spec.eui, True), "radio": rh.han.snapshot(),
-                "devices": devices_out, "meters": [n.snapshot() for n in self.nodes.values()],
+                "devices": devices_out, "meters": meters,
                 "emulated_time": self.clock.now().isoformat(), "time_scale": self.clock.time_scale}
+
+    def hub_name(self, eui: bytes) -> str | None:
+        return next((n for n, rh in self.hubs.items() if rh.spec.eui == eui), None)
+
+    def report_join(self, node: EmulatedNode, attempt: JoinAttempt) -> None:
+        """One line on stderr when a meter's join or re-join fails (once until it changes or the meter joins): the
+        hub cannot see why over the air, the bench can."""
+        if attempt.outcome == "accepted":
+            self._join_reported.pop(node.eui, None)
+            return
+        if attempt.reason.startswith(HISTORIC_HALF):  # expected: the window's second half takes its install code
+            return
+        said = (attempt.hub, attempt.outcome, attempt.reason)
+        if self._join_reported.get(node.eui) == said:
+            return
+        self._join_reported[node.eui] = said
+        name = self.hub_name(attempt.hub)
+        hub = f"hub {name} {attempt.hub.hex().upper()}" if name else f"hub {attempt.hub.hex().upper()}"
+        kind = "trust-centre re-join" if attempt.rejoin else "join"
+        verb = "refused by" if attempt.outcome == "refused" else "not answered by"
+        print(f"bench: meter {node.eui.hex().upper()} ({node.device_type.value}): {kind} {verb} {hub}: "
+              f"{attempt.reason}", file=sys.stderr, flush=True)
 
     def controls(self, name: str) -> list[ControlCommand]:
         """The bench's `CHF:` commands for hub `name`; they touch the medium, the nodes and the emulated clock,
@@ -246,6 +278,7 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 radio="virtual", extended_pan_id=spec.eui.hex(), disconnect_code=disconnect_code)
             hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
             han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
+            han.app.name = spec.name  # messages name the hub as the bench does
             rb.hubs[spec.name] = RunningHub(spec, hub, han)
         for rh in rb.hubs.values():
             rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
@@ -254,6 +287,7 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             node = EmulatedNode(medium, m.eui, DeviceType(m.type), m.install_code, app, keep_alive_s=bench.keep_alive_s,
                                 poll_s=bench.gsme_poll_s)
             rb.nodes[m.eui] = node
+            node.on_join_attempt = rb.report_join
             if m.dead:
                 medium.set_dead(m.eui, True)
             if m.hears is not None:  # from the start (plus the hub it is installed on, which it heard back then)
@@ -270,8 +304,11 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             assert rh.dispatcher is not None and rh.runtime is not None
             for command in rb.controls(name):
                 rh.dispatcher.add_control(command)
-            rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
-                                      tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
+            try:
+                rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
+                                          tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
+            except OSError as e:
+                raise BenchError(_wan_error(bench, rh.spec, e)) from None
         _write_live(rb)  # before the announcements: a client that saw them finds the file
         rb.registration = registry.register(
             str(bench.path.absolute()) if bench.path.is_file() else None,
@@ -288,6 +325,16 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         await rb.close()
         raise
     return rb
+
+
+def _wan_error(bench: Bench, spec: HubSpec, e: OSError) -> str:
+    """Why hub `spec`'s WAN port did not open, naming the hub, and for a port in use what to do."""
+    where = f"{spec.host}:{spec.port}"
+    if e.errno == errno.EADDRINUSE:
+        return (f"hub {spec.name} {spec.eui.hex().upper()}: {where} is in use (another `chf run` or program listens "
+                f"there): stop it, or give the hub another port in {bench.path.name} — wan = \"{spec.host}:0\" picks "
+                f"a free one, written to {bench.path.stem}.live.json for `--bench FILE --to {spec.name}`")
+    return f"hub {spec.name} {spec.eui.hex().upper()}: cannot listen on {where}: {e.strerror or e}"
 
 
 def _write_live(rb: RunningBench) -> None:

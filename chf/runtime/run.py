@@ -156,7 +156,7 @@ def run_hardware(opts: RunOptions) -> int:
             # aiosqlite thread behind (it would keep the process alive after the error)
             app = await cls.new(r.zigpy_config(None), auto_form=True)
         except Exception as e:
-            t = translate(r.path, e)
+            t = translate(r.path, e, r.kind.value)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
             return 1
         await _serve_tcp(hub, host, port, han=ZigpyHan(app, started=True))
