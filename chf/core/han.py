@@ -57,6 +57,7 @@ class JoinMethod(Enum):
     INSTALL_CODE = "install-code"  # joined with its install-code key; key establishment gave a new TC link key
     LINK_KEY = "link-key"          # authenticated with a TC link key the hub handed the radio (historic / restored)
     TC_REJOIN = "tc-rejoin"        # trust-centre re-join with the TC link key it already holds (swap-out, power cut)
+    CBKE = "cbke"                  # a device on the HAN replaced its TC link key by CBKE (after a TC swap-out re-join)
 
 
 @dataclass(frozen=True)

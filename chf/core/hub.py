@@ -288,8 +288,8 @@ class Hub:
         """A device completed a join or re-join. Allowed only for a whitelisted device: an install-code join
         inside its window's install-code phase (key establishment gave a new TC link key), its historic TC link
         key inside the first half (mapping table CCS01), or a TC re-join with the key the log holds (after a
-        power cut, or after a CCS03 TC swap-out: status 0x08). A new or re-used key is recorded, CS14 carries
-        its hash."""
+        power cut, or after a CCS03 TC swap-out: status 0x08), then, after a swap-out, the key CBKE with this
+        hub gave it (`JoinMethod.CBKE`). A new or re-used key is recorded, CS14 carries its hash."""
         now, eui = self.clock.now(), ev.eui
         entry = self.state.device_log.get(eui)
         w = self.state.join_windows.get(eui)
@@ -304,6 +304,9 @@ class Hub:
             if phase is not JoinPhase.INSTALL_CODE and not (entry.tc_link_key is not None and w is None
                                                               and key == entry.tc_link_key):
                 return self._refuse_join(eui, Rejection.AUTHENTICATION, "install-code join outside the join window")
+        elif ev.method is JoinMethod.CBKE:  # a joined device re-keyed (it re-authenticated a swapped-in TC)
+            if entry.tc_link_key is None:
+                return self._refuse_join(eui, Rejection.AUTHENTICATION, "CBKE by a device that holds no TC link key")
         else:  # TC re-join with the key it holds
             if entry.tc_link_key is None or (key is not None and key != entry.tc_link_key):
                 return self._refuse_join(eui, Rejection.AUTHENTICATION, "TC re-join with a key the log does not hold")
@@ -313,7 +316,7 @@ class Hub:
         entry.last_communication = now
         entry.status |= Status.AUTHORISED | Status.REPORTING
         record_link(entry, ev.lqi, ev.rssi)
-        if ev.method is not JoinMethod.TC_REJOIN:
+        if ev.method not in (JoinMethod.TC_REJOIN, JoinMethod.CBKE):
             self.state.join_windows.pop(eui, None)
         frames = [self._cs14(Context(self.state, self.config.identity, now, self.faults))] if changed else []
         self._commit()
