@@ -35,9 +35,16 @@ from zigpy.zcl import foundation
 
 from chf.core.han import JoinMethod
 from zigbee import tunnel
-from zigbee.cbke.exchange import Failed
+from zigbee.cbke.exchange import Failed, Timing
 from zigbee.device_app import DeviceApplication
-from zigbee.key_establishment import KEY_ESTABLISHMENT_CLUSTER_ID, CbkeIdentity, KeySource, Registration, failure_text
+from zigbee.key_establishment import (
+    KEY_ESTABLISHMENT_CLUSTER_ID,
+    SUITE_READ_TIMEOUT_S,
+    CbkeIdentity,
+    KeySource,
+    Registration,
+    failure_text,
+)
 from zigbee.keys import install_code_key, swap_out_key
 from zigbee.medium import Credential, CredentialKind, JoinDecision, Medium
 from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID
@@ -129,7 +136,8 @@ class Network:
 class EmulatedNode:
     def __init__(self, medium: Medium, eui: bytes, device_type: DeviceType, install_code: bytes,
                  app: DeviceApplication, *, keep_alive_s: float = 30.0, scan_s: float | None = None,
-                 poll_s: float | None = None, cbke: CbkeIdentity | None = None) -> None:
+                 poll_s: float | None = None, cbke: CbkeIdentity | None = None,
+                 cbke_timing: Timing | None = None) -> None:
         self.medium = medium
         self.clock = medium.clock
         self.eui = bytes(eui)
@@ -160,7 +168,9 @@ class EmulatedNode:
         self.key_source: KeySource | None = None
         self.registration = None if cbke is None else Registration(
             cbke, self.clock, send=self._send_key_establishment, next_tsn=self._next_tsn,
-            established=self._key_established, gave_up=self._key_failed)
+            established=self._key_established, gave_up=self._key_failed, timing=cbke_timing,
+            suite_read_timeout=SUITE_READ_TIMEOUT_S + (cbke_timing.transmission_allowance - Timing().transmission_allowance
+                                                       if cbke_timing is not None else 0.0))
 
     # ------------------------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:

@@ -78,7 +78,8 @@ class ZigpyHan:
         self.key_establishment = key_establishment
         self.stick_key_import = stick_key_import  # UNTESTED ON HARDWARE: CBKE keys imported into a stick's key table
         self._key_sources: dict[bytes, KeySource] = {}
-        self._awaiting_cbke: dict[bytes, tuple[int | None, int | None]] = {}  # joined with its install code
+        self._awaiting_cbke: dict[bytes, tuple[int | None, int | None, Any]] = {}  # joined with its install code
+        self._last_ke_send: dict[bytes, asyncio.Task] = {}
         if key_establishment is not None:
             ke = key_establishment
             ke.send = self._send_key_establishment
@@ -142,10 +143,11 @@ class ZigpyHan:
         if self._on_event is not None:
             self._on_event(event)
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ------------------------------------------------------------------------------------------ commands
     def _permit(self, c: Permit) -> None:
@@ -257,17 +259,22 @@ class ZigpyHan:
         self.key_establishment.receive(from_ieee(device.ieee), packet.data.serialize(), int(packet.src_ep or 1))
 
     def _send_key_establishment(self, eui: bytes, data: bytes, dst_ep: int) -> None:
-        async def go() -> None:
-            try:
-                dev = self._device(eui)
-                await self.app.request(dev, SE_PROFILE_ID, KEY_ESTABLISHMENT_CLUSTER_ID, HUB_SE_ENDPOINT, dst_ep,
-                                       data[1], data, expect_reply=False)
-            except (NotOnHan, TimeoutError, zigpy.exceptions.DeliveryError) as e:
-                log.warning("key establishment frame to %s not delivered: %s", eui.hex().upper(), e)
-        self._spawn(go(), f"cbke-{eui.hex()}")
+        previous = self._last_ke_send.get(eui)
+        self._last_ke_send[eui] = self._spawn(self._ke_request(eui, data, dst_ep, previous), f"cbke-{eui.hex()}")
+
+    async def _ke_request(self, eui: bytes, data: bytes, dst_ep: int, previous: asyncio.Task | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})  # the responder's frames leave in order
+        try:
+            dev = self._device(eui)
+            await self.app.request(dev, SE_PROFILE_ID, KEY_ESTABLISHMENT_CLUSTER_ID, HUB_SE_ENDPOINT, dst_ep,
+                                   data[1], data, expect_reply=False)
+        except (NotOnHan, TimeoutError, zigpy.exceptions.DeliveryError) as e:
+            log.warning("key establishment frame to %s not delivered: %s", eui.hex().upper(), e)
 
     def _key_established(self, eui: bytes, key: bytes) -> None:
-        """CBKE with `eui` succeeded: the radio's key table takes the key, and the hub hears of the join."""
+        """CBKE with `eui` succeeded: the radio's key table takes the key, and the hub hears of the join once the
+        Confirm Key Response (MACV) is on its way, so that the device, which checks it, holds the key too."""
         ieee = to_ieee(eui)
         install = getattr(self.app, "install_link_key", None)
         if install is not None:
@@ -279,10 +286,19 @@ class ZigpyHan:
         if pending is not None:
             self._forget(eui)
             self._members.add(eui)
-            self._emit(Joined(eui, bytes(key), JoinMethod.INSTALL_CODE, *pending))
+            joined = Joined(eui, bytes(key), JoinMethod.INSTALL_CODE, *pending)
         else:
             dev = self.app.devices.get(ieee)
-            self._emit(Joined(eui, bytes(key), JoinMethod.CBKE, getattr(dev, "lqi", None), getattr(dev, "rssi", None)))
+            joined = Joined(eui, bytes(key), JoinMethod.CBKE, getattr(dev, "lqi", None), getattr(dev, "rssi", None))
+        macv = self._last_ke_send.get(eui)
+
+        async def report() -> None:
+            if macv is not None:
+                await asyncio.wait({macv})
+            await asyncio.sleep(0)  # the medium delivers on the next turn of the loop
+            await asyncio.sleep(0)
+            self._emit(joined)
+        self._spawn(report(), f"cbke-joined-{eui.hex()}")
 
     def _key_failed(self, eui: bytes, failure: Failed) -> None:
         self._emit(JoinRefused(eui, f"key establishment failed: {failure_text(failure)}"))
@@ -395,7 +411,7 @@ class ZigpyHan:
         self._forget(eui)
         if method is JoinMethod.INSTALL_CODE and self.key_establishment is not None and getattr(self.app, "cbke", False):
             # admitted with its install-code key: it is on the HAN once CBKE has given it a TC link key
-            self._awaiting_cbke[eui] = (lqi, rssi)
+            self._awaiting_cbke[eui] = (lqi, rssi, self.key_establishment.clock.now())
             self._key_sources[eui] = KeySource.PRECONFIGURED
             return
         self._key_sources[eui] = {JoinMethod.INSTALL_CODE: KeySource.DERIVED, JoinMethod.LINK_KEY: KeySource.HISTORIC_KEY,
@@ -423,6 +439,7 @@ class ZigpyHan:
     def _left(self, eui: bytes) -> None:
         self._forget(eui)
         self._awaiting_cbke.pop(eui, None)
+        self._last_ke_send.pop(eui, None)
         if self.key_establishment is not None:
             self.key_establishment.forget(eui)
         if eui in self._members:

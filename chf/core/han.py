@@ -10,6 +10,7 @@ Shapes follow zigpy's `ControllerApplication`: permit with a link key, remove (M
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Callable, Protocol
 
@@ -67,6 +68,7 @@ class Joined:
     method: JoinMethod = JoinMethod.INSTALL_CODE
     lqi: int | None = None
     rssi: int | None = None
+    admitted_at: datetime | None = None  # when the trust centre admitted it, if before now: CBKE came after
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from chf.core.han import (FrameReceived, HanCommand, HanEvent, Joined, JoinMetho
                           Permit, Remove, Tunnel)
 from chf.core.identity import HubIdentity
 from chf.core.install_code import link_key
-from chf.core.join_window import JoinPhase
+from chf.core.join_window import KEY_ESTABLISHMENT_GRACE, JoinPhase
 from chf.core.objects import CS14_ALERT_CODE, Context, backup, execute, log_entry, register_device, set_enable_joining
 from chf.core.quiet_log import QuietLog
 from chf.core.rejection import Rejection
@@ -295,7 +295,8 @@ class Hub:
         w = self.state.join_windows.get(eui)
         if entry is None:
             return self._refuse_join(eui, Rejection.UNKNOWN_SOURCE, "not in the device log")
-        phase = w.phase(now) if w else JoinPhase.CLOSED
+        # the window governs the trust centre's admission; key establishment may complete after it closed
+        phase = w.phase(ev.admitted_at or now) if w else JoinPhase.CLOSED
         key = ev.tc_link_key
         if ev.method is JoinMethod.LINK_KEY:
             if phase is not JoinPhase.HISTORIC_KEY or w is None or key != w.historic_key:
@@ -383,7 +384,7 @@ class Hub:
         now = self.clock.now()
         if st.joining_enabled_until is not None and now >= st.joining_enabled_until:
             return True
-        return any(now >= w.closes_at or (w.historic_key is not None and now >= w.half_way)
+        return any(now >= w.closes_at + KEY_ESTABLISHMENT_GRACE or (w.historic_key is not None and now >= w.half_way)
                    for w in list(st.join_windows.values()))
 
     def tick(self) -> Outcome:
@@ -394,8 +395,8 @@ class Hub:
         changed = False
         han: list[HanCommand] = []
         for eui, w in list(self.state.join_windows.items()):
-            if w.phase(now) is JoinPhase.CLOSED and now >= w.closes_at:
-                del self.state.join_windows[eui]
+            if w.phase(now) is JoinPhase.CLOSED and now >= w.closes_at + KEY_ESTABLISHMENT_GRACE:
+                del self.state.join_windows[eui]  # kept a while: a device admitted in it may still be in CBKE
                 changed = True
             elif w.historic_key is not None and now >= w.half_way:
                 han.append(Permit(eui, link_key(w.install_code), (w.closes_at - now).total_seconds()))

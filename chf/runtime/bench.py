@@ -6,6 +6,11 @@ meters are `EmulatedNode`s (the radio half) carrying `HanDeviceApplication`s (th
 on one asyncio loop; hub work (ECDSA, commits) runs on each hub's worker thread. A meter that starts
 `joined_to` a hub is installed the way an installer would do it: whitelisted with its install code and
 joined over the air before the WAN ports open.
+
+Key establishment (`Bench.key_establishment`): "cbke" (the default) gives every hub a Key Establishment server
+and every meter a certificate from the bench's ZigBee test CA (`zigbee.credentials.ZigbeePki`, issued on first
+use; `foreign_ca` meters from a CA no hub trusts), so each install-code join runs CBKE on the air; "derived"
+keeps the emulation's derived key (docs/cbke.md).
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from chf.runtime.wan import ControlCommand, Dispatcher
 from gbcs.keys import KeyStore
 from zigbee import devices
 from zigbee.clock import EmulatedClock
+from zigbee.credentials import BENCH_CA, FOREIGN_CA, HUB_SUITES, METER_SUITES, ZigbeePki
 from zigbee.device_app import DeviceApplication
+from zigbee.key_establishment import KeyEstablishmentServer, bench_timing
 from zigbee.medium import Medium
 from zigbee.node import DeviceType, EmulatedNode
 from zigbee.zigpy_han import ZigpyHan, open_virtual
@@ -64,6 +71,7 @@ class RunningBench:
     pki: Pki
     hubs: dict[str, RunningHub] = field(default_factory=dict)
     nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+    zigbee_pki: ZigbeePki | None = None  # the ZigBee SE test PKI (key_establishment = "cbke")
 
     # ------------------------------------------------------------------------------------------ control
     def han_json(self, name: str) -> dict:
@@ -74,14 +82,18 @@ class RunningBench:
             snap = rh.hub.snapshot()
             entries = {e.eui.hex().upper(): e for e in rh.hub.state.device_log.entries()}
         devices_out = []
+        ke = rh.han.key_establishment_view()
         for eui, e in entries.items():
             devices_out.append({"eui": eui, "device_type": e.device_type, "status": int(e.status),
                                 "joined": e.tc_link_key is not None,
                                 "hashed_tc_link_key": e.hashed_tc_link_key.hex().upper(),
                                 "lqi": e.stats.average_lqi, "rssi": e.stats.average_rssi,
                                 "last_communication": e.last_communication.isoformat() if e.last_communication
-                                else None})
+                                else None,
+                                "key_establishment": ke.get(eui) or {"key_source": "installed" if e.tc_link_key
+                                                                     else None, "last_cbke": None}})
         return {"hub": name, "eui": snap["hub"], "extended_pan_id": snap["extended_pan_id"],
+                "key_establishment": self.bench.key_establishment,
                 "powered": self.medium.powered.get(rh.spec.eui, True), "radio": rh.han.snapshot(),
                 "devices": devices_out, "meters": [n.snapshot() for n in self.nodes.values()],
                 "emulated_time": self.clock.now().isoformat(), "time_scale": self.clock.time_scale}
@@ -163,20 +175,30 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         pki = Pki.load(kdir) or Pki()
     keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))
     rb = RunningBench(bench, clock, medium, keys, pki)
+    timing = bench_timing(bench.time_scale)
+    if bench.key_establishment == "cbke":
+        # the bench's ZigBee PKI beside its GBCS keys; a keystore we do not own (the RTDS one) is left alone
+        rb.zigbee_pki = ZigbeePki(kdir if applications is None or (Path(kdir) / "pki.json").is_file()
+                                  else bench.path.parent / "zigbee-pki")
     try:
         for spec in bench.hubs:
             opts = options(spec) if options else RunOptions(
                 state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
                 radio="virtual", extended_pan_id=spec.eui.hex())
             hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
-            han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
+            server = None if rb.zigbee_pki is None else KeyEstablishmentServer(
+                rb.zigbee_pki.identity(hub.eui, suites=HUB_SUITES, label=f"hub {spec.name}"), clock, timing)
+            han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id,
+                                     key_establishment=server)
             rb.hubs[spec.name] = RunningHub(spec, hub, han)
         for rh in rb.hubs.values():
             rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
         for m in bench.meters:
             app = (applications or {}).get(m.eui) or meter_application(m.type, m.eui, keys, pki, clock)
+            cbke = None if rb.zigbee_pki is None else rb.zigbee_pki.identity(
+                m.eui, suites=METER_SUITES, ca=FOREIGN_CA if m.foreign_ca else BENCH_CA, label=m.type)
             node = EmulatedNode(medium, m.eui, DeviceType(m.type), m.install_code, app, keep_alive_s=bench.keep_alive_s,
-                                poll_s=bench.gsme_poll_s)
+                                poll_s=bench.gsme_poll_s, cbke=cbke, cbke_timing=timing)
             rb.nodes[m.eui] = node
             if m.dead:
                 medium.set_dead(m.eui, True)
