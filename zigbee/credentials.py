@@ -210,3 +210,56 @@ class DeviceIdentity:
         issued = self.pki.issue(self.eui, suites=self.suites, ca=self.ca, label=self.label)
         trusted = self.pki.trusted(self.trusts, self.suites)
         return {s: Credentials(issued.credentials[s][0], issued.credentials[s][1], trusted[s]) for s in self.suites}
+
+
+# ---------------------------------------------------------------------------------------------- `chf keys show`
+def describe(pki: ZigbeePki, ident: IssuedIdentity) -> dict:
+    """A device's certificates decoded field by field (SE Annex C.4.2.2.4 / C.4.2.3.3), with the public key
+    rebuilt from each (ECQV) and checked against the stored private key: `chf keys show`."""
+    from datetime import datetime, timezone
+
+    from zigbee.cbke.certificate import NO_EXPIRY, KeyUsage, Suite1Certificate
+    from zigbee.cbke.ecqv import reconstruct_public_key
+
+    out: dict = {"eui": _hex(ident.eui), "label": ident.label, "ca": ident.ca, "certificates": []}
+    for suite, (cert, key) in sorted(ident.credentials.items(), reverse=True):
+        ca = pki.ca(suite, ident.ca)
+        q = reconstruct_public_key(cert, ca.public_key)
+        row: dict = {"suite": int(suite), "curve": suite.curve.name, "octets": suite.certificate_octets,
+                     "certificate": _hex(cert.encode())}
+        if isinstance(cert, Suite1Certificate):
+            row["fields"] = {"public_reconstruction_key": _hex(cert.public_reconstruction_key),
+                             "subject": _hex(cert.subject), "issuer": _hex(cert.issuer),
+                             "profile_attribute_data": _hex(cert.profile_attribute_data)}
+        else:
+            usage = [u.name.lower().replace("_", " ") for u in KeyUsage if cert.key_usage & u]
+            row["fields"] = {
+                "type": "0x00 (implicit, no extensions)", "serial": _hex(cert.serial),
+                "curve": "0x0D (sect283k1)", "hash": "0x08 (AES-MMO)", "issuer": _hex(cert.issuer),
+                "valid_from": datetime.fromtimestamp(cert.valid_from, timezone.utc).isoformat(),
+                "valid_to": "FFFFFFFF (no expiry)" if cert.valid_to == NO_EXPIRY else f"{cert.valid_to} s later",
+                "subject": _hex(cert.subject), "key_usage": f"0x{cert.key_usage:02X} ({', '.join(usage)})",
+                "public_reconstruction_key": _hex(cert.public_reconstruction_key)}
+        row["issuer_ca"] = f"{ident.ca} CA ({'trusted by the bench hubs' if ident.ca == BENCH_CA else 'no hub trusts it'})"
+        row["ca_public_key"] = _hex(suite.curve.compress(ca.public_key))
+        row["public_key"] = _hex(suite.curve.compress(q))
+        row["private_key_matches"] = q == key.public
+        row["subject_is_device"] = cert.subject == ident.eui
+        out["certificates"].append(row)
+    return out
+
+
+def describe_text(d: dict) -> str:
+    lines = [f"ZigBee SE certificates of {d['eui']}{' (' + d['label'] + ')' if d['label'] else ''}, "
+             f"issued by the {d['ca']} CA"]
+    for c in d["certificates"]:
+        lines.append(f"suite {c['suite']} ({c['curve']}), {c['octets']} octets: {c['certificate']}")
+        width = max(len(k) for k in c["fields"]) + 2
+        for k, v in c["fields"].items():
+            lines.append(f"  {k.replace('_', ' '):<{width}}{v}")
+        lines.append(f"  {'issuer CA':<{width}}{c['issuer_ca']}, public key {c['ca_public_key']}")
+        lines.append(f"  {'public key':<{width}}{c['public_key']} (e·P_U + Q_CA; "
+                     f"{'matches' if c['private_key_matches'] else 'DOES NOT match'} the private key)")
+        if not c["subject_is_device"]:
+            lines.append("  the subject is not this device's EUI-64")
+    return "\n".join(lines)

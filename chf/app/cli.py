@@ -351,6 +351,40 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    """`chf keys show DIR EUI`: a device's ZigBee SE certificate(s) from the bench's ZigBee PKI, decoded."""
+    import json as _json
+
+    from zigbee.cbke.suites import Suite
+    from zigbee.credentials import BENCH_CA, FOREIGN_CA, HUB_SUITES, METER_SUITES, PkiError, ZigbeePki, describe, describe_text
+
+    try:
+        eui = bytes.fromhex(args.eui)
+    except ValueError:
+        eui = b""
+    if len(eui) != 8:
+        print(f"chf keys show: EUI takes 16 hex digits, got {args.eui!r}", file=sys.stderr)
+        return 2
+    pki = ZigbeePki(args.dir)
+    try:
+        ident = pki.load(eui)
+        if ident is None and args.issue:
+            suites = HUB_SUITES if args.hub else METER_SUITES
+            if args.suite:
+                suites = tuple(Suite(s) for s in args.suite)
+            ident = pki.issue(eui, suites=suites, ca=FOREIGN_CA if args.foreign else BENCH_CA)
+        if ident is None:
+            print(f"chf keys show: {args.dir} holds no ZigBee certificate for {eui.hex().upper()} (a bench issues "
+                  "one at the device's first key establishment; --issue issues one now)", file=sys.stderr)
+            return 1
+        d = describe(pki, ident)
+    except PkiError as e:
+        print(f"chf keys show: {e}", file=sys.stderr)
+        return 1
+    print(_json.dumps(d, indent=2) if args.json else describe_text(d))
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         n = int(text)
@@ -486,6 +520,15 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("dir", metavar="DIR")
     ki.add_argument("--force", action="store_true")
     ki.set_defaults(func=cmd_keys)
+    ks = ksub.add_parser("show", help="a device's ZigBee SE certificate (CBKE, ECQV) from a bench PKI, decoded")
+    ks.add_argument("dir", metavar="DIR", help="the bench's key directory (its zigbee/ holds the ZigBee PKI)")
+    ks.add_argument("eui", metavar="EUI", help="the device's EUI-64, 16 hex digits")
+    ks.add_argument("--json", action="store_true", help="the decoded fields as JSON")
+    ks.add_argument("--issue", action="store_true", help="issue the certificate now if the device has none yet")
+    ks.add_argument("--hub", action="store_true", help="with --issue: a hub's suites (2 and 1); default a meter's (2)")
+    ks.add_argument("--suite", type=int, action="append", choices=(1, 2), help="with --issue: this suite (repeatable)")
+    ks.add_argument("--foreign", action="store_true", help="with --issue: from the foreign CA no hub trusts")
+    ks.set_defaults(func=cmd_keys_show)
     add_radios_parser(sub)
     from chf.app.triage_cli import add_parser as add_triage_parser
 
