@@ -306,7 +306,7 @@ def test_hub_times_out_a_meter_that_stops_after_the_initiate_request():
 
 def test_a_key_confirmation_that_fails_is_final_on_both_sides():
     async def go():
-        medium, a, m = await cbke_pair()
+        _medium, a, m = await cbke_pair()
         orig = m._send_key_establishment
 
         def bad_macu(data: bytes) -> bool:

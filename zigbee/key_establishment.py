@@ -613,7 +613,7 @@ class Registration:
             def send(a: Send) -> None:
                 self._send(encode(a.command, a.payload, to_server=True, tsn=self._next_tsn()))
 
-            def done(a: Established | Failed) -> None:
+            def done(a: Established | Failed, result: asyncio.Future[Established | Failed] = result) -> None:
                 if not result.done():
                     result.set_result(a)
 
