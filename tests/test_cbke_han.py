@@ -223,8 +223,10 @@ def test_no_resources_is_retried_after_the_wait_time_then_abandoned_after_three_
         medium.clock.advance(2)
         assert await until(lambda: len(asks) == 2, tries=2000)
         assert medium.clock.seconds() - t >= 30
+        assert await until(lambda: last(m).get("attempts") == 2 and last(m).get("outcome") == "failed", tries=2000)
         medium.clock.advance(31)
         assert await until(lambda: len(asks) == 3, tries=2000)
+        assert await until(lambda: last(m).get("attempts") == 3 and last(m).get("outcome") == "failed", tries=2000)
         medium.clock.advance(31)
         assert await until(lambda: m.state is NodeState.FACTORY, tries=2000)
         assert len(asks) == 3 and last(m).get("attempts") == 3
