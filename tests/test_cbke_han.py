@@ -445,3 +445,48 @@ def test_bench_pki_credentials_agree_on_a_key(tmp_path, suite):
         if isinstance(a, Send):
             queue += [("i" if to == "r" else "r", b) for b in (r if to == "r" else i).receive(a.command, a.payload, 0)]
     assert len(keys) == 2 and keys[0] == keys[1]
+
+
+# ------------------------------------------------------------------------------------------ sticks (UNTESTED on hardware)
+def test_stick_key_import_uses_the_ezsp_and_znp_calls():
+    import types
+
+    import zigpy.types as zt
+
+    from zigbee.key_establishment import import_link_key_on_stick
+
+    calls = []
+
+    class V4:
+        async def addOrUpdateKeyTableEntry(self, **kw):
+            calls.append(("addOrUpdateKeyTableEntry", kw))
+            return (0,)
+
+    class V13:
+        async def findKeyTableEntry(self, **kw):
+            calls.append(("findKeyTableEntry", kw))
+            return (0xFF,) if kw["address"] != zt.EUI64(bytes(8)) else (3,)
+
+        async def importLinkKey(self, **kw):
+            calls.append(("importLinkKey", kw))
+            return (0,)
+
+    ieee = zt.EUI64(ESME[::-1])
+    key = bytes(range(16))
+    assert asyncio.run(import_link_key_on_stick(types.SimpleNamespace(_ezsp=V4()), ieee, key))
+    assert calls[0][0] == "addOrUpdateKeyTableEntry" and calls[0][1]["linkKey"] is True
+    calls.clear()
+    assert asyncio.run(import_link_key_on_stick(types.SimpleNamespace(_ezsp=V13()), ieee, key))
+    assert [c[0] for c in calls] == ["findKeyTableEntry", "findKeyTableEntry", "importLinkKey"]
+    assert calls[-1][1]["index"] == 3 and bytes(calls[-1][1]["key"]) == key
+
+    class Znp:
+        async def request(self, req, **kw):
+            calls.append(("znp", req))
+
+    dev = types.SimpleNamespace(nwk=0x1234)
+    calls.clear()
+    assert asyncio.run(import_link_key_on_stick(types.SimpleNamespace(_znp=Znp(), get_device=lambda ieee: dev),
+                                                ieee, key))
+    assert "SetLinkKey" in type(calls[0][1]).__qualname__ and bytes(calls[0][1].LinkKeyData) == key
+    assert not asyncio.run(import_link_key_on_stick(object(), ieee, key))

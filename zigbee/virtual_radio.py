@@ -46,6 +46,14 @@ def from_ieee(ieee: t.EUI64 | t.ExtendedPanId) -> bytes:
     return bytes(ieee)[::-1]
 
 
+def se_endpoint() -> dict[str, Any]:
+    """The CHF's Smart Energy endpoint as zigpy's `additional_endpoints` takes it: Tunnelling and Key
+    Establishment, client and server."""
+    return {"endpoint": HUB_SE_ENDPOINT, "profile": SE_PROFILE_ID, "device_type": SE_DEVICE_TYPE_ESP,
+            "device_version": 0, "input_clusters": [TUNNELING_CLUSTER_ID, KEY_ESTABLISHMENT_CLUSTER_ID],
+            "output_clusters": [TUNNELING_CLUSTER_ID, KEY_ESTABLISHMENT_CLUSTER_ID]}
+
+
 def virtual_config(hub_eui: bytes, *, channel: int = 15, extended_pan_id: bytes | None = None,
                    **overrides: Any) -> dict[str, Any]:
     """zigpy config that keeps a virtual radio hermetic: no DB, OTA, topology scans, periodic backups or
@@ -61,11 +69,7 @@ def virtual_config(hub_eui: bytes, *, channel: int = 15, extended_pan_id: bytes 
         "backup_enabled": False,
         "watchdog_enabled": False,
         "network": network,
-        "additional_endpoints": [{
-            "endpoint": HUB_SE_ENDPOINT, "profile": SE_PROFILE_ID, "device_type": SE_DEVICE_TYPE_ESP,
-            "device_version": 0, "input_clusters": [TUNNELING_CLUSTER_ID, KEY_ESTABLISHMENT_CLUSTER_ID],
-            "output_clusters": [TUNNELING_CLUSTER_ID, KEY_ESTABLISHMENT_CLUSTER_ID],
-        }],
+        "additional_endpoints": [se_endpoint()],
     }
     cfg.update(overrides)
     return cfg

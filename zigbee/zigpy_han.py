@@ -427,6 +427,10 @@ class ZigpyHan:
             return
         eui = from_ieee(device.ieee)
         self._forget(eui)
+        if self.key_establishment is not None:  # a stick with host-side CBKE (UNTESTED): Joined once it is done
+            self._awaiting_cbke[eui] = (device.lqi, device.rssi, self.key_establishment.clock.now())
+            self._key_sources[eui] = KeySource.PRECONFIGURED
+            return
         self._members.add(eui)
         self._emit(Joined(eui, None, JoinMethod.INSTALL_CODE, device.lqi, device.rssi))
 

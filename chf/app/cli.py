@@ -129,7 +129,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                       firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
                       capacity=args.capacity, trust=args.trust or [], fresh=args.fresh,
                       control_from=args.control_from or [], max_connections=args.max_connections,
-                      idle_timeout=args.idle_timeout)
+                      idle_timeout=args.idle_timeout, cbke_keys=args.cbke_keys)
+    if args.cbke_keys and args.radio in ("none", "virtual"):
+        print("chf run: --cbke-keys is for a stick (--radio ezsp:/znp:/...); the virtual radio runs CBKE on a bench",
+              file=sys.stderr)
+        return 2
     if args.meter and args.radio != "virtual":
         print("chf run: --meter needs --radio virtual (emulated meters live on the virtual radio)", file=sys.stderr)
         return 2
@@ -447,6 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--radio", default="none",
                    help="HAN radio: none (no HAN), virtual (emulated meters), ezsp:/dev/ttyUSB0, znp:PATH, deconz:PATH, "
                         "socket://HOST:PORT forms, or auto (the one detected stick)")
+    r.add_argument("--cbke-keys", metavar="DIR",
+                   help="UNTESTED ON HARDWARE. On a stick: run the Smart Energy Key Establishment server on the host "
+                        "with the stick's ZigBee certificate and key from DIR (DIR/zigbee/<stick EUI-64>.json and "
+                        "ca.json, `chf keys show`), and import each key it establishes into the stick (EZSP "
+                        "addOrUpdateKeyTableEntry / importLinkKey, Z-Stack ZDO_SET_LINK_KEY; docs/cbke.md)")
     r.add_argument("--meter", action="append", metavar="TYPE:EUI:INSTALL_CODE",
                    help="an emulated meter in factory state on the virtual radio (esme, gsme, ppmid, ihd; repeatable)")
     r.add_argument("--time-scale", type=float, default=1.0, metavar="N",

@@ -48,6 +48,7 @@ class RunOptions:
     control_from: list[str] = field(default_factory=list)  # networks allowed on the CHF: control channel
     max_connections: int | None = None
     idle_timeout: float | None = None
+    cbke_keys: str | None = None  # stick: host-side CBKE with the stick's ZigBee certificate from this PKI (UNTESTED)
 
 
 MAX_CAPACITY = 1024  # device log entries: far above any real hub's (16-32), low enough to stay a small record
