@@ -219,7 +219,9 @@ class EmulatedNode:
             "key_establishment": {"mode": "cbke" if self.cbke is not None else "derived",
                                   **(self.registration.record.view() if self.registration is not None
                                      else {"last_cbke": None}),
-                                  "key_source": None if self.key_source is None else self.key_source.value},
+                                  # a node that came up joined (installed before the bench started) holds its key
+                                  "key_source": self.key_source.value if self.key_source is not None
+                                  else (KeySource.INSTALLED.value if self.joined else None)},
             "application": self.app.snapshot(),
         }
 

@@ -384,12 +384,15 @@ class ZigpyHan:
             if dev.nwk == 0x0000:
                 continue
             key = trusts(ieee) if trusts is not None else None
+            view = ke.get(eui.hex().upper())
+            if view is None and key is not None:  # restored with its key (installed before the bench started)
+                view = {"key_source": KeySource.INSTALLED.value, "last_cbke": None}
             devices.append({
                 "eui": eui.hex().upper(), "nwk": f"{int(dev.nwk):04X}", "member": eui in self._members,
                 "lqi": dev.lqi, "rssi": dev.rssi,
                 "tc_link_key_hash": None if key is None else bytes(aes_mmo_hash(key)).hex().upper(),
                 "tunnel": self._client_tunnels.get(eui, self._server_tunnels.get(eui)), "queued": self.queued(eui),
-                "key_establishment": ke.get(eui.hex().upper())})
+                "key_establishment": view})
         return {"extended_pan_id": from_ieee(ni.extended_pan_id).hex().upper(), "pan_id": f"{int(ni.pan_id):04X}",
                 "channel": int(ni.channel), "devices": devices,
                 "key_establishment": "cbke" if self.key_establishment is not None else "derived"}
