@@ -223,13 +223,13 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self._keys.pop(eui, None)
         self._transient.pop(eui, None)
 
+    def trusts(self, ieee: t.EUI64) -> bytes | None:
+        return self._keys.get(from_ieee(ieee))
+
     def install_link_key(self, ieee: t.EUI64, key: bytes) -> None:
         """Key establishment gave `ieee` a new TC link key: the trust centre's key table holds it from now on (what
         EZSP `importLinkKey` or Z-Stack `ZDO_SET_LINK_KEY` would do on a stick; docs/cbke.md)."""
         self._keys[from_ieee(ieee)] = bytes(key)
-
-    def trusts(self, ieee: t.EUI64) -> bytes | None:
-        return self._keys.get(from_ieee(ieee))
 
     def beacon_info(self, node: bytes | None = None) -> tuple[bytes, int, int, bool] | None:
         """(Extended PAN ID, PAN ID, channel, permit joining) as `node` would read this network's beacon.
