@@ -12,6 +12,8 @@
 4. The HAN (benchmarks/han.py, han_flows.py): a join plus first tunnel round trip on the bare virtual radio;
    through a real bench: a meter's join plus first GBCS read, a routed meter command's WAN round trip beside a
    CHF command's, the swap-out, triage per state and in batch.
+   CBKE (benchmarks/cbke.py): CPU per side for suites 1 and 2, and a meter's join plus first CS07 through a bench
+   with `key_establishment = "cbke"` and `"derived"`.
 5. Fleet scale (benchmarks/fleet_scale.py): start-up and memory of 10, 100 and 1,000 hubs with 5 meters each
    in one process, each size in a fresh process (BENCH_QUICK=1 skips 1,000).
 """
@@ -185,15 +187,16 @@ def calibration() -> tuple[str, str]:
 
 def main() -> int:
     print(f"commshub benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)\n")
+    from .cbke import join_rows
+    from .cbke import run as bench_cbke
     from .fleet_scale import bench_fleet
     from .han import bench_han
     from .han_flows import bench_han_flows
     from .hardening import bench_hardening
 
-    from .cbke import run as bench_cbke
 
     rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_han(), *bench_han_flows(),
-            *bench_cbke(), *bench_fleet()]
+            *bench_cbke(), *join_rows(), *bench_fleet()]
     from chf.app.tables import markdown_table
 
     print(markdown_table(("measure", "figure"), rows), end="")  # markdown, as the README's table is

@@ -5,7 +5,9 @@ A side's time is the sum of its machine's calls over one exchange on the sans-I/
 three receives; responder: three receives): ECQV reconstruction of the partner's key, an ephemeral key pair,
 ECMQV, the KDF and both MACs. Credentials come from a test CA made beforehand (not timed).
 
-`run()` returns rows in the `benchmarks.__main__` table format: `[(measure, figure)]`.
+`run()` returns rows in the `benchmarks.__main__` table format: `[(measure, figure)]`; `join_rows()` adds, through
+a real bench (hub with its WAN port, VirtualRadio, emulated meters), a meter's CCS01 → join (CS14 with the key's
+hash) → first CS07 answered, wall time, with `key_establishment = "cbke"` and with `"derived"`.
 """
 
 from __future__ import annotations
@@ -88,6 +90,69 @@ def run() -> list[tuple[str, str]]:
     return rows
 
 
+JOIN_METERS = 5
+JOIN_IC = "A5" * 16
+
+
+def _join_bench(mode: str, n: int) -> str:
+    out = ['keys = "keys"', "keep_alive_s = 300", "time_scale = 30", f'key_establishment = "{mode}"', "",
+           "[[hub]]", 'name = "A"', 'eui = "02C0FFEE0000A001"', 'wan = "127.0.0.1:0"', ""]
+    for i in range(n):
+        out += ["[[meter]]", 'type = "esme"', f'eui = "02C0FFEE000E5E{i:02X}"', f'install_code = "{JOIN_IC}"', ""]
+    return "\n".join(out)
+
+
+def _joins(mode: str, n: int, *, issue_first: bool) -> list[float]:
+    """Seconds from CCS01 to the first CS07 answer, for each of `n` meters joining one after the other."""
+    import tempfile
+    from pathlib import Path
+
+    from chf.config.bench_file import parse
+    from chf.remote.bench_remote import BenchRemote
+    from chf.remote.hub_link import HubLink
+    from chf.remote.triage_steps import _cs14_hash
+    from chf.runtime.bench import BenchThread
+    from zigbee.credentials import HUB_SUITES, ZigbeePki
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="commshub-bench-cbke-") as tmp:
+        bench = parse(_join_bench(mode, n), Path(tmp) / "bench.toml")
+        if issue_first:  # the certificates a manufacturer would have put in: not part of the join
+            pki = ZigbeePki(bench.keys)
+            pki.issue(bench.hubs[0].eui, suites=HUB_SUITES)
+            for m in bench.meters:
+                pki.issue(m.eui)
+        with BenchThread(bench) as bt:
+            remote = BenchRemote(bench.keys, Path(tmp) / "ctr.json")
+            a = bench.hubs[0].eui
+            with HubLink(*bt.address("A")) as link:
+                for m in bench.meters:
+                    t0 = time.perf_counter()
+                    link.request(remote.chf(a, "CCS01", device=m.eui, install_code=m.install_code, device_type="esme"),
+                                 5)
+                    joined = link.wait_for(lambda f, e=m.eui: bool(_cs14_hash(f, e)), 20)
+                    read = None
+                    while joined and read is None and time.perf_counter() - t0 < 20:
+                        read = link.request(remote.meter(a, m.eui, "CS07"), 2)
+                    if joined and read:
+                        out.append(time.perf_counter() - t0)
+    return out
+
+
+def join_rows() -> list[tuple[str, str]]:
+    rows = []
+    for mode in ("cbke", "derived"):
+        times = _joins(mode, JOIN_METERS, issue_first=True)
+        label = "CBKE (suite 2, both sides)" if mode == "cbke" else "derived key (emulation)"
+        figure = (f"median {statistics.median(times) * 1e3:.0f} ms, min {min(times) * 1e3:.0f} ms, "
+                  f"max {max(times) * 1e3:.0f} ms ({len(times)} meters)" if times else "failed")
+        rows.append((f"meter join + first CS07 through a bench hub, x30 time, {label}", figure))
+    cold = _joins("cbke", 1, issue_first=False)
+    rows.append(("  the same with CBKE, certificates issued at first use (hub suites 1+2, meter suite 2)",
+                 f"{cold[0] * 1e3:.0f} ms" if cold else "failed"))
+    return rows
+
+
 if __name__ == "__main__":
-    for measure, figure in run():
+    for measure, figure in [*run(), *join_rows()]:
         print(f"{measure}: {figure}")

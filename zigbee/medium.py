@@ -48,6 +48,9 @@ class JoinDecision:
     extended_pan_id: bytes
     tc_link_key: bytes
     method: JoinMethod
+    cbke: bool = False
+    """The trust centre runs CBKE after this join: `tc_link_key` is the preconfigured (install-code) key the
+    network key was transported under, not yet the TC link key (SE Annex C; docs/cbke.md)."""
 
 
 @dataclass(frozen=True)

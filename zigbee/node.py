@@ -3,12 +3,17 @@
 Everything that changes the node's join state lives in `TRANSITIONS` (after h11's `_state.py`); the node does
 not know which hub it will meet. Rules, with their sources:
 - a factory device joins a network that permits joining, with its install-code key; key establishment gives
-  its TC link key (emulated: `zigbee.keys`) — ZSE 1.2a §5.4 joining;
+  its TC link key — CBKE over the Key Establishment cluster (`zigbee.key_establishment.Registration`) when the
+  node has a certificate (`cbke`), else the emulation's derived key (`zigbee.keys`) — ZSE 1.2a §5.4 joining;
+  a CBKE that fails for good (a final Terminate status, or 3 attempts) makes it leave the network (docs/cbke.md);
 - a joined device sends a TC keep-alive every `keep_alive_s`; after 3 misses it searches for a PAN with its
   Extended PAN ID and trust-centre re-joins with its TC link key, or with its hash, the key a swapped-in TC
   restored from a backup holds (ZSE 1.1 TC swap-out; Silicon Labs trust-center-keepalive docs);
 - a device told to leave (ZDO Mgmt_Leave) keeps its TC link key: it re-joins where that key (a CCS01 window's
   historic-key half) or its install code is accepted;
+- a trust-centre re-join keeps the key (no CBKE: Silicon Labs skips key establishment once registered, its key
+  authorised), except after a TC swap-out — the trust centre held only the key's hash — when it runs CBKE to
+  re-authenticate the new trust centre and leaves if that fails (Silicon Labs `af-common.c`);
 - a divorce (SECMP0013 Disconnect, `DeviceOutcome.divorce`) leaves, discards network settings and link keys and
   reverts to the install code: back to factory, joining only where a hub permits it anew.
 GBCS frames from the tunnel go to the device's `DeviceApplication`; a GSME is sleepy and polls (GBCS §10.2.2).
@@ -29,8 +34,18 @@ import zigpy.zdo.types as zdo_t
 from zigpy.util import aes_mmo_hash
 from zigpy.zcl import foundation
 
+from chf.core.han import JoinMethod
 from zigbee import tunnel
+from zigbee.cbke.exchange import Failed, Timing
 from zigbee.device_app import DeviceApplication
+from zigbee.key_establishment import (
+    KEY_ESTABLISHMENT_CLUSTER_ID,
+    SUITE_READ_TIMEOUT_S,
+    CbkeIdentity,
+    KeySource,
+    Registration,
+    failure_text,
+)
 from zigbee.keys import install_code_key, swap_out_key
 from zigbee.medium import Credential, CredentialKind, JoinAttempt, JoinDecision, Medium
 from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID
@@ -65,6 +80,7 @@ class NodeState(Enum):
     ORPHANED = "orphaned"  # lost its trust centre: still bound to its HAN, it only trust-centre re-joins it
     LEFT = "left"          # told to leave (ZDO Mgmt_Leave, CCS02): joins again on a permit, with its TC link key
     REJOINED = "re-joined"  # or its install code
+    ESTABLISHING = "key-establishment"  # in the network with its install-code key, running CBKE for its TC link key
 
 
 class NodeEvent(Enum):
@@ -74,6 +90,9 @@ class NodeEvent(Enum):
     KEEP_ALIVE_LOST = "keep-alive-lost"  # the third keep-alive in a row went unanswered
     LEFT = "left"                        # told to leave (Mgmt_Leave): network gone, TC link key kept
     DIVORCE = "divorce"                  # SECMP0013: network and link keys gone, install code again
+    KEY_TRANSPORTED = "key-transported"  # admitted with its install-code key: CBKE follows
+    KEY_ESTABLISHED = "key-established"  # CBKE gave its TC link key
+    KEY_FAILED = "key-failed"            # CBKE failed for good: it leaves the network
 
 
 S, E = NodeState, NodeEvent
@@ -90,6 +109,14 @@ TRANSITIONS: dict[tuple[NodeState, NodeEvent], NodeState] = {
     (S.ORPHANED, E.REFUSED): S.ORPHANED,
     (S.LEFT, E.ACCEPTED): S.REJOINED,        # a permit for its old TC link key or its install code
     (S.LEFT, E.REFUSED): S.LEFT,
+    # CBKE (SE Annex C) after an install-code join, and to re-authenticate a swapped-in trust centre
+    (S.JOINING, E.KEY_TRANSPORTED): S.ESTABLISHING,
+    (S.LEFT, E.KEY_TRANSPORTED): S.ESTABLISHING,
+    (S.ESTABLISHING, E.KEY_ESTABLISHED): S.JOINED,
+    (S.ESTABLISHING, E.KEY_FAILED): S.FACTORY,   # no key of its own: it left, only its install code remains
+    (S.ESTABLISHING, E.LEFT): S.FACTORY,
+    (S.REJOINED, E.KEY_ESTABLISHED): S.REJOINED,
+    (S.REJOINED, E.KEY_FAILED): S.LEFT,          # "forget the untrusted network" (Silicon Labs af-common.c)
     # a divorce is a factory reset from wherever the node is
     **{(s, E.DIVORCE): S.FACTORY for s in NodeState},
 }
@@ -110,7 +137,8 @@ class Network:
 class EmulatedNode:
     def __init__(self, medium: Medium, eui: bytes, device_type: DeviceType, install_code: bytes,
                  app: DeviceApplication, *, keep_alive_s: float = 30.0, scan_s: float | None = None,
-                 poll_s: float | None = None) -> None:
+                 poll_s: float | None = None, cbke: CbkeIdentity | None = None,
+                 cbke_timing: Timing | None = None) -> None:
         self.medium = medium
         self.clock = medium.clock
         self.eui = bytes(eui)
@@ -138,6 +166,14 @@ class EmulatedNode:
         self._epid: bytes | None = None  # Extended PAN ID of the last network: what an orphan searches for
         self.last_join_attempt: JoinAttempt | None = None  # the latest join or re-join and how it ended
         self.on_join_attempt: Callable[[EmulatedNode, JoinAttempt], None] | None = None  # the bench's report line
+        # CBKE: with an identity (certificate), key establishment is the real thing; without, the derived key
+        self.cbke = cbke
+        self.key_source: KeySource | None = None
+        self.registration = None if cbke is None else Registration(
+            cbke, self.clock, send=self._send_key_establishment, next_tsn=self._next_tsn,
+            established=self._key_established, gave_up=self._key_failed, timing=cbke_timing,
+            suite_read_timeout=SUITE_READ_TIMEOUT_S + (cbke_timing.transmission_allowance - Timing().transmission_allowance
+                                                       if cbke_timing is not None else 0.0))
 
     # ------------------------------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -147,6 +183,8 @@ class EmulatedNode:
             self._tasks.append(asyncio.get_running_loop().create_task(self._poll(), name=f"poll-{self.eui.hex()}"))
 
     async def stop(self) -> None:
+        if self.registration is not None:
+            self.registration.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -182,6 +220,12 @@ class EmulatedNode:
             "tc_link_key_hash": None if self.tc_link_key is None else bytes(aes_mmo_hash(self.tc_link_key)).hex().upper(),
             "lqi": self.lqi, "rssi": self.rssi, "keep_alive_misses": self.misses,
             "last_join_attempt": None if self.last_join_attempt is None else self.last_join_attempt.as_dict(),
+            "key_establishment": {"mode": "cbke" if self.cbke is not None else "derived",
+                                  **(self.registration.record.view() if self.registration is not None
+                                     else {"last_cbke": None}),
+                                  # a node that came up joined (installed before the bench started) holds its key
+                                  "key_source": self.key_source.value if self.key_source is not None
+                                  else (KeySource.INSTALLED.value if self.joined else None)},
             "application": self.app.snapshot(),
         }
 
@@ -209,6 +253,9 @@ class EmulatedNode:
                     if self.joined:
                         await self._idle(max(0.0, next_keep_alive - self.clock.seconds()))
                         continue
+                if self.state is NodeState.ESTABLISHING:
+                    await self._idle(self.scan_s)  # CBKE runs on its own task; it wakes the loop when done
+                    continue
                 if self.state is NodeState.FACTORY:
                     self._try_join()
                 elif self.state is NodeState.ORPHANED:
@@ -234,18 +281,71 @@ class EmulatedNode:
             return
         self.misses += 1
         if self.misses >= KEEP_ALIVE_MISSES:
+            if self.registration is not None:
+                self.registration.cancel()
             self.fire(NodeEvent.KEEP_ALIVE_LOST)
             self.network = None
             self._tunnel_id = None
 
     def _adopt(self, d: JoinDecision, lqi: int, rssi: int) -> None:
+        swapped = (self.tc_link_key is not None and d.method is JoinMethod.TC_REJOIN
+                   and d.tc_link_key != self.tc_link_key)
         self.network = Network(d.hub, d.nwk, d.pan_id, d.extended_pan_id)
         self._epid = d.extended_pan_id
         self.tc_link_key = d.tc_link_key
         self.lqi, self.rssi = lqi, rssi
         self.misses = 0
         self._tunnel_id = None
+        if self.registration is not None and d.method is JoinMethod.INSTALL_CODE:
+            # the network key came under the install-code key: CBKE gives the TC link key (SE Annex C)
+            self.key_source = KeySource.PRECONFIGURED
+            self.fire(NodeEvent.KEY_TRANSPORTED)
+            self.registration.begin(d.hub, "install-code join")
+            return
+        self.key_source = {JoinMethod.INSTALL_CODE: KeySource.DERIVED, JoinMethod.LINK_KEY: KeySource.HISTORIC_KEY,
+                           JoinMethod.TC_REJOIN: KeySource.TC_REJOIN}.get(d.method, self.key_source)
         self.fire(NodeEvent.ACCEPTED)
+        if swapped and self.registration is not None:
+            # the trust centre held only the hash of our key: a swapped-in TC (SE TC swap-out). Re-authenticate it
+            # with CBKE, as Silicon Labs' stack does on TRUST_CENTER_SWAPPED_OUT (af-common.c)
+            self.registration.begin(d.hub, "trust centre swapped out")
+
+    # ------------------------------------------------------------------------------------------ CBKE
+    def _send_key_establishment(self, data: bytes) -> bool:
+        if self.network is None:
+            return False
+        return self._send(KEY_ESTABLISHMENT_CLUSTER_ID, data, src_ep=NODE_ENDPOINT, dst_ep=HUB_SE_ENDPOINT,
+                          profile=SE_PROFILE_ID, tsn=data[1] if len(data) > 1 else 0)
+
+    def _key_established(self, key: bytes, suite: int) -> None:
+        self.tc_link_key = key
+        self.key_source = KeySource.CBKE
+        log.info("%s %s: CBKE suite %d established its TC link key", self.device_type.name, self.eui.hex(), suite)
+        self.fire(NodeEvent.KEY_ESTABLISHED)
+        if self.device_type.sleepy:
+            self._request_tunnel()
+        self.wake()
+
+    def _key_failed(self, failure: Failed | None) -> None:
+        """Key establishment failed for good: leave the network, as a Silicon Labs device whose registration
+        failed forgets the untrusted network (af-common.c). After an install-code join it is a factory device
+        again; after re-authenticating a swapped-in TC it keeps its key and forgets that network."""
+        why = "no answer" if failure is None else failure_text(failure)
+        log.warning("%s %s: key establishment failed (%s): leaving the network", self.device_type.name,
+                    self.eui.hex(), why)
+        hub = self.network.hub if self.network else None
+        if hub is not None:
+            self.medium.leave(self.eui, hub)
+        establishing = self.state is NodeState.ESTABLISHING
+        self.network = None
+        self._tunnel_id = None
+        self._epid = None
+        self.misses = 0
+        if establishing:
+            self.tc_link_key = None
+            self.key_source = None
+        self.fire(NodeEvent.KEY_FAILED)
+        self.wake()
 
     def _join(self, hub: bytes, credentials: list[Credential], rejoin: bool) -> JoinDecision | None:
         """One join or trust-centre re-join; how it ended is kept (`last_join_attempt`) and reported."""
@@ -305,10 +405,16 @@ class EmulatedNode:
         hub = self.network.hub if self.network else None
         if hub is not None:
             self.medium.leave(self.eui, hub)
+        if self.registration is not None:
+            self.registration.cancel()
+        if self.state is NodeState.ESTABLISHING:  # no key of its own yet
+            self.tc_link_key = None
+            self.key_source = None
         self.network = None
         self._tunnel_id = None
         self.misses = 0
         if divorce:
+            self.key_source = None
             self.tc_link_key = None
             self._epid = None
             self.lqi = self.rssi = None
@@ -319,11 +425,15 @@ class EmulatedNode:
 
     # ------------------------------------------------------------------------------------------ packets in
     def receive(self, hub: bytes, packet: t.ZigbeePacket) -> None:
-        if not self.joined or self.network is None or hub != self.network.hub:
+        in_network = self.joined or self.state is NodeState.ESTABLISHING
+        if not in_network or self.network is None or hub != self.network.hub:
             return
         self.lqi, self.rssi = packet.lqi, packet.rssi
         try:
-            if packet.dst_ep == zigpy.zdo.ZDO_ENDPOINT:
+            if packet.cluster_id == KEY_ESTABLISHMENT_CLUSTER_ID and packet.dst_ep != zigpy.zdo.ZDO_ENDPOINT:
+                if self.registration is not None:
+                    self.registration.receive(packet.data.serialize())
+            elif packet.dst_ep == zigpy.zdo.ZDO_ENDPOINT:
                 self._zdo(packet)
             elif packet.cluster_id == TUNNELING_CLUSTER_ID:
                 self._tunnel(packet)

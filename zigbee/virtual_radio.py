@@ -4,7 +4,9 @@ zigpy's own machinery (form_network, permit_with_link_key, the device interview,
 runs on it unchanged. Its trust centre admits a node only while it is permitted for that EUI-64 with a
 matching transient key (`permit_with_link_key`, the install-code policy bellows sets on EZSP) or, for a
 trust-centre re-join, with the key its key table holds (`write_network_info` key_table: a restored TC
-backup). An install-code join ends in an emulated key establishment (`zigbee.keys`). zigpy fires nothing on a
+backup). After an install-code join the TC link key comes from key establishment: CBKE, which the hub's
+`ZigpyHan` runs host-side and installs here (`install_link_key`), when the radio is opened with `cbke=True`;
+otherwise the emulation's derived key (`zigbee.keys`). zigpy fires nothing on a
 same-NWK re-join, so the radio reports every decision itself as listener events:
 `tc_device_joined(ieee, nwk, tc_link_key, method, lqi, rssi)` and `tc_join_refused(ieee, reason)`.
 """
@@ -27,7 +29,7 @@ from chf.core.han import JoinMethod
 from zigbee.clock import EmulatedClock
 from zigbee.keys import emulated_key_establishment
 from zigbee.medium import Credential, CredentialKind, JoinDecision, Link, Medium
-from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, SmartEnergyMixin
+from zigbee.smart_energy import KEY_ESTABLISHMENT_CLUSTER_ID, SE_PROFILE_ID, TUNNELING_CLUSTER_ID, SmartEnergyMixin
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,14 @@ def from_ieee(ieee: t.EUI64 | t.ExtendedPanId) -> bytes:
     return bytes(ieee)[::-1]
 
 
+def se_endpoint() -> dict[str, Any]:
+    """The CHF's Smart Energy endpoint as zigpy's `additional_endpoints` takes it: Tunnelling and Key
+    Establishment, client and server."""
+    return {"endpoint": HUB_SE_ENDPOINT, "profile": SE_PROFILE_ID, "device_type": SE_DEVICE_TYPE_ESP,
+            "device_version": 0, "input_clusters": [TUNNELING_CLUSTER_ID, KEY_ESTABLISHMENT_CLUSTER_ID],
+            "output_clusters": [TUNNELING_CLUSTER_ID, KEY_ESTABLISHMENT_CLUSTER_ID]}
+
+
 def virtual_config(hub_eui: bytes, *, channel: int = 15, extended_pan_id: bytes | None = None,
                    **overrides: Any) -> dict[str, Any]:
     """zigpy config that keeps a virtual radio hermetic: no DB, OTA, topology scans, periodic backups or
@@ -60,10 +70,7 @@ def virtual_config(hub_eui: bytes, *, channel: int = 15, extended_pan_id: bytes 
         "backup_enabled": False,
         "watchdog_enabled": False,
         "network": network,
-        "additional_endpoints": [{
-            "endpoint": HUB_SE_ENDPOINT, "profile": SE_PROFILE_ID, "device_type": SE_DEVICE_TYPE_ESP,
-            "device_version": 0, "input_clusters": [TUNNELING_CLUSTER_ID], "output_clusters": [TUNNELING_CLUSTER_ID],
-        }],
+        "additional_endpoints": [se_endpoint()],
     }
     cfg.update(overrides)
     return cfg
@@ -72,8 +79,9 @@ def virtual_config(hub_eui: bytes, *, channel: int = 15, extended_pan_id: bytes 
 class VirtualRadioCore(zigpy.application.ControllerApplication):
     """The radio alone, with stock zigpy reception (SE frames dropped): use `VirtualRadio`."""
 
-    def __init__(self, config: dict, *, medium: Medium, eui: bytes, clock: EmulatedClock) -> None:
+    def __init__(self, config: dict, *, medium: Medium, eui: bytes, clock: EmulatedClock, cbke: bool = False) -> None:
         super().__init__(config)
+        self.cbke = cbke  # CBKE follows an install-code join (the host runs it); False: the derived key
         self.medium = medium
         self.eui = bytes(eui)
         self.clock = clock
@@ -239,6 +247,11 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
     def trusts(self, ieee: t.EUI64) -> bytes | None:
         return self._keys.get(from_ieee(ieee))
 
+    def install_link_key(self, ieee: t.EUI64, key: bytes) -> None:
+        """Key establishment gave `ieee` a new TC link key: the trust centre's key table holds it from now on (what
+        EZSP `importLinkKey` or Z-Stack `ZDO_SET_LINK_KEY` would do on a stick; docs/cbke.md)."""
+        self._keys[from_ieee(ieee)] = bytes(key)
+
     def beacon_info(self, node: bytes | None = None) -> tuple[bytes, int, int, bool] | None:
         """(Extended PAN ID, PAN ID, channel, permit joining) as `node` would read this network's beacon.
 
@@ -269,8 +282,11 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         for c in credentials:
             if transient is not None and c.key == transient[0]:
                 if c.kind is CredentialKind.INSTALL_CODE:
-                    self._ke_counter += 1
-                    key = emulated_key_establishment(c.key, self.eui, node, self._ke_counter)
+                    if self.cbke:  # the key table holds the install-code key until CBKE replaces it
+                        key = c.key
+                    else:
+                        self._ke_counter += 1
+                        key = emulated_key_establishment(c.key, self.eui, node, self._ke_counter)
                     method = JoinMethod.INSTALL_CODE
                 else:
                     key, method = c.key, JoinMethod.LINK_KEY
@@ -296,7 +312,8 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         self.listener_event("tc_device_joined", ieee, nwk, key, method, link.lqi, link.rssi)
         asyncio.get_running_loop().call_soon(self.handle_join, t.NWK(nwk), ieee, t.NWK(0x0000))
         ni = self._nvram[0]
-        return JoinDecision(self.eui, nwk, int(ni.pan_id), from_ieee(ni.extended_pan_id), key, method)
+        return JoinDecision(self.eui, nwk, int(ni.pan_id), from_ieee(ni.extended_pan_id), key, method,
+                            cbke=self.cbke and method is JoinMethod.INSTALL_CODE)
 
     def _refusal(self, node: bytes, credentials: list[Credential], transient: tuple[bytes, float] | None,
                  rejoin: bool) -> str:

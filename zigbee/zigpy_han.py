@@ -6,6 +6,12 @@ backups (same Extended PAN ID, new PAN ID, the restored keys in the key table; Z
 GBCS over the Tunnelling cluster (`zigbee.tunnel`): a tunnel the CHF requests to an ESME/PPMID/IHD (GBCS
 §10.2.2.1), or a queue a sleepy GSME empties with GET. Events (`Joined`, `Left`, `JoinRefused`,
 `FrameReceived`) come from zigpy's listener events and, on VirtualRadio, its trust-centre events.
+
+Key establishment: with a `KeyEstablishmentServer` (`zigbee.key_establishment`) the hub is the CBKE responder,
+host-side, whatever the radio: a device that joined with its install-code key is not `Joined` until CBKE has
+given it a TC link key; that key is then installed on the radio (`install_link_key`: VirtualRadio's key table;
+on a stick, only with `stick_key_import`, untested on hardware, docs/cbke.md) and reported in `Joined`. A
+failed CBKE is reported as `JoinRefused` (the hub's security log); the device leaves by itself.
 """
 
 from __future__ import annotations
@@ -40,7 +46,15 @@ from chf.core.han import (
 )
 from gbcs.errors import DecodeError
 from zigbee import tunnel
+from zigbee.cbke.exchange import Failed
 from zigbee.clock import EmulatedClock
+from zigbee.key_establishment import (
+    KEY_ESTABLISHMENT_CLUSTER_ID,
+    KeyEstablishmentServer,
+    KeySource,
+    failure_text,
+    import_link_key_on_stick,
+)
 from zigbee.medium import Medium
 from zigbee.smart_energy import SE_PROFILE_ID, TUNNELING_CLUSTER_ID, se_app_class
 from zigbee.virtual_radio import HUB_SE_ENDPOINT, VirtualRadio, VirtualRadioCore, from_ieee, to_ieee, virtual_config
@@ -57,9 +71,23 @@ class NotOnHan(LookupError):
 
 class ZigpyHan:
     def __init__(self, app: zigpy.application.ControllerApplication, *, started: bool = False,
-                 max_permit_s: int | None = ZIGPY_MAX_PERMIT_S) -> None:
+                 max_permit_s: int | None = ZIGPY_MAX_PERMIT_S,
+                 key_establishment: KeyEstablishmentServer | None = None, stick_key_import: bool = False) -> None:
         self.app = app
         self.max_permit_s = max_permit_s
+        self.key_establishment = key_establishment
+        self.stick_key_import = stick_key_import  # UNTESTED ON HARDWARE: CBKE keys imported into a stick's key table
+        self._key_sources: dict[bytes, KeySource] = {}
+        self._awaiting_cbke: dict[bytes, tuple[int | None, int | None, Any]] = {}  # joined with its install code
+        self._last_ke_send: dict[bytes, asyncio.Task] = {}
+        if key_establishment is not None:
+            ke = key_establishment
+            ke.send = self._send_key_establishment
+            ke.established = self._key_established
+            ke.failed = self._key_failed
+            trusts = getattr(app, "trusts", None)
+            if trusts is not None:
+                ke.knows = lambda eui: trusts(to_ieee(eui)) is not None
         self._started = started
         self._on_event: Callable[[HanEvent], None] | None = None
         self._tc_events = isinstance(app, VirtualRadioCore)  # the radio reports joins with key and method
@@ -82,6 +110,8 @@ class ZigpyHan:
             self._started = True
 
     async def stop(self) -> None:
+        if self.key_establishment is not None:
+            self.key_establishment.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -113,10 +143,11 @@ class ZigpyHan:
         if self._on_event is not None:
             self._on_event(event)
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ------------------------------------------------------------------------------------------ commands
     def _permit(self, c: Permit) -> None:
@@ -139,6 +170,9 @@ class ZigpyHan:
         else:
             await self.app.remove(ieee)
         self._forget(eui)
+        self._awaiting_cbke.pop(eui, None)
+        if self.key_establishment is not None:
+            self.key_establishment.forget(eui)
         forget = getattr(self.app, "forget", None) or getattr(self.app, "cleanup_tc_link_key", None)
         if forget is not None:  # VirtualRadio.forget; bellows' cleanup_tc_link_key
             result = forget(ieee)
@@ -224,6 +258,71 @@ class ZigpyHan:
         await self.app.request(dev, SE_PROFILE_ID, TUNNELING_CLUSTER_ID, HUB_SE_ENDPOINT, dst_ep, tsn,
                                tunnel.encode(name, to_server=to_server, tsn=tsn, **fields), expect_reply=False)
 
+    # ------------------------------------------------------------------------------------------ key establishment
+    def key_establishment_packet_received(self, device: zigpy.device.Device, packet: t.ZigbeePacket) -> None:
+        """Listener event from `SmartEnergyMixin`: a Key Establishment (0x0800) frame from a device."""
+        if self.key_establishment is None:
+            log.info("key establishment frame from %s ignored: this hub runs no CBKE (derived keys)",
+                     from_ieee(device.ieee).hex().upper())
+            return
+        self.key_establishment.receive(from_ieee(device.ieee), packet.data.serialize(), int(packet.src_ep or 1))
+
+    def _send_key_establishment(self, eui: bytes, data: bytes, dst_ep: int) -> None:
+        previous = self._last_ke_send.get(eui)
+        self._last_ke_send[eui] = self._spawn(self._ke_request(eui, data, dst_ep, previous), f"cbke-{eui.hex()}")
+
+    async def _ke_request(self, eui: bytes, data: bytes, dst_ep: int, previous: asyncio.Task | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})  # the responder's frames leave in order
+        try:
+            dev = self._device(eui)
+            await self.app.request(dev, SE_PROFILE_ID, KEY_ESTABLISHMENT_CLUSTER_ID, HUB_SE_ENDPOINT, dst_ep,
+                                   data[1], data, expect_reply=False)
+        except (NotOnHan, TimeoutError, zigpy.exceptions.DeliveryError) as e:
+            log.warning("key establishment frame to %s not delivered: %s", eui.hex().upper(), e)
+
+    def _key_established(self, eui: bytes, key: bytes) -> None:
+        """CBKE with `eui` succeeded: the radio's key table takes the key, and the hub hears of the join once the
+        Confirm Key Response (MACV) is on its way, so that the device, which checks it, holds the key too."""
+        ieee = to_ieee(eui)
+        install = getattr(self.app, "install_link_key", None)
+        if install is not None:
+            install(ieee, key)
+        elif self.stick_key_import:
+            self._spawn(import_link_key_on_stick(self.app, ieee, key), f"key-import-{eui.hex()}")
+        self._key_sources[eui] = KeySource.CBKE
+        pending = self._awaiting_cbke.pop(eui, None)
+        if pending is not None:
+            self._forget(eui)
+            self._members.add(eui)
+            joined = Joined(eui, bytes(key), JoinMethod.INSTALL_CODE, *pending)
+        else:
+            dev = self.app.devices.get(ieee)
+            joined = Joined(eui, bytes(key), JoinMethod.CBKE, getattr(dev, "lqi", None), getattr(dev, "rssi", None))
+        macv = self._last_ke_send.get(eui)
+
+        async def report() -> None:
+            if macv is not None:
+                await asyncio.wait({macv})
+            await asyncio.sleep(0)  # the medium delivers on the next turn of the loop
+            await asyncio.sleep(0)
+            self._emit(joined)
+        self._spawn(report(), f"cbke-joined-{eui.hex()}")
+
+    def _key_failed(self, eui: bytes, failure: Failed) -> None:
+        self._emit(JoinRefused(eui, f"key establishment failed: {failure_text(failure)}"))
+
+    def key_establishment_view(self) -> dict[str, dict]:
+        """Per device (hex EUI-64): how its TC link key was established and the last CBKE outcome (`CHF:HAN`)."""
+        records = self.key_establishment.records if self.key_establishment is not None else {}
+        out: dict[str, dict] = {}
+        for eui in set(records) | set(self._key_sources):
+            view = records[eui].view() if eui in records else {"key_source": None, "last_cbke": None}
+            source = self._key_sources.get(eui)
+            view["key_source"] = None if source is None else source.value
+            out[eui.hex().upper()] = view
+        return out
+
     # ------------------------------------------------------------------------------------------ tunnel in
     def tunnel_packet_received(self, device: zigpy.device.Device, packet: t.ZigbeePacket) -> None:
         """Listener event from `SmartEnergyMixin`: a Tunnelling-cluster frame from a device."""
@@ -283,22 +382,29 @@ class ZigpyHan:
 
     def snapshot(self) -> dict:
         """The radio's view for `CHF:HAN`: its network and each device zigpy knows (short address, LQI, RSSI,
-        AES-MMO hash of the TC link key where the radio can tell, tunnel and queue)."""
+        AES-MMO hash of the TC link key where the radio can tell, how that key was established, tunnel and
+        queue)."""
         ni = self.app.state.network_info
         trusts = getattr(self.app, "trusts", None)
+        ke = self.key_establishment_view()
         devices = []
         for ieee, dev in self.app.devices.items():
             eui = from_ieee(ieee)
             if dev.nwk == 0x0000:
                 continue
             key = trusts(ieee) if trusts is not None else None
+            view = ke.get(eui.hex().upper())
+            if view is None and key is not None:  # restored with its key (installed before the bench started)
+                view = {"key_source": KeySource.INSTALLED.value, "last_cbke": None}
             devices.append({
                 "eui": eui.hex().upper(), "nwk": f"{int(dev.nwk):04X}", "member": eui in self._members,
                 "lqi": dev.lqi, "rssi": dev.rssi,
                 "tc_link_key_hash": None if key is None else bytes(aes_mmo_hash(key)).hex().upper(),
-                "tunnel": self._client_tunnels.get(eui, self._server_tunnels.get(eui)), "queued": self.queued(eui)})
+                "tunnel": self._client_tunnels.get(eui, self._server_tunnels.get(eui)), "queued": self.queued(eui),
+                "key_establishment": view})
         return {"extended_pan_id": from_ieee(ni.extended_pan_id).hex().upper(), "pan_id": f"{int(ni.pan_id):04X}",
-                "channel": int(ni.channel), "devices": devices}
+                "channel": int(ni.channel), "devices": devices,
+                "key_establishment": "cbke" if self.key_establishment is not None else "derived"}
 
     def queued(self, eui: bytes) -> int:
         """Transfers waiting for a sleepy device's GET."""
@@ -326,6 +432,13 @@ class ZigpyHan:
         eui = from_ieee(ieee)
         self._cancel_removal(ieee)
         self._forget(eui)
+        if method is JoinMethod.INSTALL_CODE and self.key_establishment is not None and getattr(self.app, "cbke", False):
+            # admitted with its install-code key: it is on the HAN once CBKE has given it a TC link key
+            self._awaiting_cbke[eui] = (lqi, rssi, self.key_establishment.clock.now())
+            self._key_sources[eui] = KeySource.PRECONFIGURED
+            return
+        self._key_sources[eui] = {JoinMethod.INSTALL_CODE: KeySource.DERIVED, JoinMethod.LINK_KEY: KeySource.HISTORIC_KEY,
+                                  JoinMethod.TC_REJOIN: KeySource.TC_REJOIN}.get(method, KeySource.TC_REJOIN)
         self._members.add(eui)
         self._emit(Joined(eui, bytes(key), method, lqi, rssi))
 
@@ -337,6 +450,10 @@ class ZigpyHan:
             return
         eui = from_ieee(device.ieee)
         self._forget(eui)
+        if self.key_establishment is not None:  # a stick with host-side CBKE (UNTESTED): Joined once it is done
+            self._awaiting_cbke[eui] = (device.lqi, device.rssi, self.key_establishment.clock.now())
+            self._key_sources[eui] = KeySource.PRECONFIGURED
+            return
         self._members.add(eui)
         self._emit(Joined(eui, None, JoinMethod.INSTALL_CODE, device.lqi, device.rssi))
 
@@ -348,17 +465,23 @@ class ZigpyHan:
 
     def _left(self, eui: bytes) -> None:
         self._forget(eui)
+        self._awaiting_cbke.pop(eui, None)
+        self._last_ke_send.pop(eui, None)
+        if self.key_establishment is not None:
+            self.key_establishment.forget(eui)
         if eui in self._members:
             self._members.discard(eui)
             self._emit(Left(eui))
 
 
 async def open_virtual(medium: Medium, hub_eui: bytes, clock: EmulatedClock, *, channel: int = 15,
-                       extended_pan_id: bytes | None = None, **config: Any) -> ZigpyHan:
+                       extended_pan_id: bytes | None = None, key_establishment: KeyEstablishmentServer | None = None,
+                       **config: Any) -> ZigpyHan:
     """A `ZigpyHan` on a new VirtualRadio for hub `hub_eui` on `medium` (not started: `Han.start` brings it up).
 
     The first network takes `extended_pan_id` (default: the hub's EUI-64, as a CH's Extended PAN ID is its
-    IEEE address, GBCS v0.8.1 informative)."""
+    IEEE address, GBCS v0.8.1 informative). With `key_establishment` the hub runs CBKE with every device that
+    joins with its install code; without, the radio derives the TC link key (the emulation, docs/han.md)."""
     cfg = virtual_config(hub_eui, channel=channel, extended_pan_id=extended_pan_id or hub_eui, **config)
-    app = se_app_class(VirtualRadio)(cfg, medium=medium, eui=hub_eui, clock=clock)
-    return ZigpyHan(app, max_permit_s=None)
+    app = se_app_class(VirtualRadio)(cfg, medium=medium, eui=hub_eui, clock=clock, cbke=key_establishment is not None)
+    return ZigpyHan(app, max_permit_s=None, key_establishment=key_establishment)

@@ -144,7 +144,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                       firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
                       capacity=args.capacity, trust=args.trust or [], fresh=args.fresh,
                       control_from=args.control_from or [], max_connections=args.max_connections,
-                      idle_timeout=args.idle_timeout, disconnect_code=args.disconnect_code)
+                      idle_timeout=args.idle_timeout, disconnect_code=args.disconnect_code,
+                      cbke_keys=args.cbke_keys)
+    if args.cbke_keys and args.radio in ("none", "virtual"):
+        print("chf run: --cbke-keys is for a stick (--radio ezsp:/znp:/...); the virtual radio runs CBKE on a bench",
+              file=sys.stderr)
+        return 2
     if args.meter and args.radio != "virtual":
         print("chf run: --meter needs --radio virtual (emulated meters live on the virtual radio)", file=sys.stderr)
         return 2
@@ -522,6 +527,40 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    """`chf keys show DIR EUI`: a device's ZigBee SE certificate(s) from the bench's ZigBee PKI, decoded."""
+    import json as _json
+
+    from zigbee.cbke.suites import Suite
+    from zigbee.credentials import BENCH_CA, FOREIGN_CA, HUB_SUITES, METER_SUITES, PkiError, ZigbeePki, describe, describe_text
+
+    try:
+        eui = bytes.fromhex(args.eui)
+    except ValueError:
+        eui = b""
+    if len(eui) != 8:
+        print(f"chf keys show: EUI takes 16 hex digits, got {args.eui!r}", file=sys.stderr)
+        return 2
+    pki = ZigbeePki(args.dir)
+    try:
+        ident = pki.load(eui)
+        if ident is None and args.issue:
+            suites = HUB_SUITES if args.hub else METER_SUITES
+            if args.suite:
+                suites = tuple(Suite(s) for s in args.suite)
+            ident = pki.issue(eui, suites=suites, ca=FOREIGN_CA if args.foreign else BENCH_CA)
+        if ident is None:
+            print(f"chf keys show: {args.dir} holds no ZigBee certificate for {eui.hex().upper()} (a bench issues "
+                  "one at the device's first key establishment; --issue issues one now)", file=sys.stderr)
+            return 1
+        d = describe(pki, ident)
+    except PkiError as e:
+        print(f"chf keys show: {e}", file=sys.stderr)
+        return 1
+    print(_json.dumps(d, indent=2) if args.json else describe_text(d))
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         n = int(text)
@@ -611,6 +650,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--radio", default="none",
                    help="HAN radio: none (no HAN), virtual (emulated meters), ezsp:/dev/ttyUSB0, znp:PATH, deconz:PATH, "
                         "socket://HOST:PORT forms, or auto (the one detected stick)")
+    r.add_argument("--cbke-keys", metavar="DIR",
+                   help="UNTESTED ON HARDWARE. On a stick: run the Smart Energy Key Establishment server on the host "
+                        "with the stick's ZigBee certificate and key from DIR (DIR/zigbee/<stick EUI-64>.json and "
+                        "ca.json, `chf keys show`), and import each key it establishes into the stick (EZSP "
+                        "addOrUpdateKeyTableEntry / importLinkKey, Z-Stack ZDO_SET_LINK_KEY; docs/cbke.md)")
     r.add_argument("--meter", action="append", metavar="TYPE:EUI:INSTALL_CODE",
                    help="an emulated meter in factory state on the virtual radio (esme, gsme, ppmid, ihd; repeatable)")
     r.add_argument("--time-scale", type=float, default=1.0, metavar="N",
@@ -695,6 +739,15 @@ def build_parser() -> argparse.ArgumentParser:
     ki.add_argument("dir", metavar="DIR")
     ki.add_argument("--force", action="store_true")
     ki.set_defaults(func=cmd_keys)
+    ks = ksub.add_parser("show", help="a device's ZigBee SE certificate (CBKE, ECQV) from a bench PKI, decoded")
+    ks.add_argument("dir", metavar="DIR", help="the bench's key directory (its zigbee/ holds the ZigBee PKI)")
+    ks.add_argument("eui", metavar="EUI", help="the device's EUI-64, 16 hex digits")
+    ks.add_argument("--json", action="store_true", help="the decoded fields as JSON")
+    ks.add_argument("--issue", action="store_true", help="issue the certificate now if the device has none yet")
+    ks.add_argument("--hub", action="store_true", help="with --issue: a hub's suites (2 and 1); default a meter's (2)")
+    ks.add_argument("--suite", type=int, action="append", choices=(1, 2), help="with --issue: this suite (repeatable)")
+    ks.add_argument("--foreign", action="store_true", help="with --issue: from the foreign CA no hub trusts")
+    ks.set_defaults(func=cmd_keys_show)
     add_radios_parser(sub, show=print_table)
     from chf.app.extcap import add_parser as add_extcap_parser
 

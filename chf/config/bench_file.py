@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 METER_TYPES = ("esme", "gsme", "ppmid", "ihd")
+KEY_ESTABLISHMENT = ("cbke", "derived")
 
 
 class BenchFileError(ValueError):
@@ -40,6 +41,7 @@ class MeterSpec:
     joined_to: str | None = None          # starts installed on that hub's network and in its device log
     hears: tuple[str, ...] | None = None  # hubs whose radio it can hear; None = all
     dead: bool = False                    # no radio at all
+    foreign_ca: bool = False              # its ZigBee certificate comes from a CA the hubs do not trust
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Bench:
     meters: tuple[MeterSpec, ...] = ()
     seed: int = 0
     gsme_poll_s: float = 7.5  # how often a sleepy GSME polls the CHF for queued frames (emulated seconds)
+    key_establishment: str = "cbke"  # "cbke" (SE Annex C) or "derived" (the emulation's key: load rigs only)
 
     def hub(self, name: str) -> HubSpec:
         for h in self.hubs:
@@ -60,9 +63,9 @@ class Bench:
         raise BenchFileError("bench", f"no hub named {name!r} (hubs: {', '.join(h.name for h in self.hubs)})")
 
 
-TOP_KEYS = {"keys", "keep_alive_s", "time_scale", "seed", "gsme_poll_s", "hub", "meter"}
+TOP_KEYS = {"keys", "keep_alive_s", "time_scale", "seed", "gsme_poll_s", "key_establishment", "hub", "meter"}
 HUB_KEYS = {"name", "eui", "wan", "state"}
-METER_KEYS = {"type", "eui", "install_code", "joined_to", "hears", "dead"}
+METER_KEYS = {"type", "eui", "install_code", "joined_to", "hears", "dead", "foreign_ca"}
 
 
 def _hex(where: str, key: str, v: Any, n: int) -> bytes:
@@ -162,7 +165,10 @@ def parse(text: str, path: Path) -> Bench:
         dead = m.get("dead", False)
         if not isinstance(dead, bool):
             raise BenchFileError(where, f"key 'dead' must be true or false, got {dead!r}")
-        meters.append(MeterSpec(kind, eui, ic, joined_to, hears, dead))
+        foreign = m.get("foreign_ca", False)
+        if not isinstance(foreign, bool):
+            raise BenchFileError(where, f"key 'foreign_ca' must be true or false, got {foreign!r}")
+        meters.append(MeterSpec(kind, eui, ic, joined_to, hears, dead, foreign))
     if len({m.eui for m in meters}) != len(meters):
         raise BenchFileError("[[meter]]", "two meters share an eui")
     if {m.eui for m in meters} & {h.eui for h in hubs}:
@@ -173,9 +179,12 @@ def parse(text: str, path: Path) -> Bench:
     seed = doc.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise BenchFileError("bench", f"key 'seed' must be an integer, got {seed!r}")
+    ke = doc.get("key_establishment", "cbke")
+    if ke not in KEY_ESTABLISHMENT:
+        raise BenchFileError("bench", f"key 'key_establishment' must be \"cbke\" or \"derived\", got {ke!r}")
     return Bench(path, base / keys, _number("bench", "keep_alive_s", doc.get("keep_alive_s", 30)),
                  _number("bench", "time_scale", doc.get("time_scale", 1)), tuple(hubs), tuple(meters), seed,
-                 _number("bench", "gsme_poll_s", doc.get("gsme_poll_s", 7.5)))
+                 _number("bench", "gsme_poll_s", doc.get("gsme_poll_s", 7.5)), ke)
 
 
 def live_path(bench_file: Path) -> Path:
@@ -218,6 +227,9 @@ keep_alive_s = 30      # TC keep-alive period of the emulated meters (emulated s
 time_scale = 30        # emulated seconds per real second
 seed = 0               # seeds the medium's packet-loss draws (reproducible runs)
 gsme_poll_s = 7.5      # how often a sleepy GSME polls the hub for queued frames (emulated seconds)
+key_establishment = "cbke"   # how a joining meter gets its TC link key: "cbke", ZigBee SE Certificate-Based Key
+                             # Establishment as real devices run it; "derived": the emulation's key, for load
+                             # rigs that join thousands of meters live (not what real devices do)
 
 [[hub]]
 name = "A"
@@ -238,6 +250,7 @@ install_code = "83FED3407A939723A5C639B26916D505"   # 16 bytes, without its CRC 
 # joined_to = "A"      # start installed on hub A's network and in its device log
 # hears = ["A", "B"]   # hubs whose radio it can hear (default: all)
 # dead = false         # true: no radio at all
+# foreign_ca = false   # true: its ZigBee certificate comes from a CA no hub trusts (CBKE ends in UNKNOWN_ISSUER)
 
 [[meter]]
 type = "gsme"

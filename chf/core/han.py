@@ -10,6 +10,7 @@ Shapes follow zigpy's `ControllerApplication`: permit with a link key, remove (M
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Callable, Protocol
 
@@ -57,6 +58,7 @@ class JoinMethod(Enum):
     INSTALL_CODE = "install-code"  # joined with its install-code key; key establishment gave a new TC link key
     LINK_KEY = "link-key"          # authenticated with a TC link key the hub handed the radio (historic / restored)
     TC_REJOIN = "tc-rejoin"        # trust-centre re-join with the TC link key it already holds (swap-out, power cut)
+    CBKE = "cbke"                  # a device on the HAN replaced its TC link key by CBKE (after a TC swap-out re-join)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Joined:
     method: JoinMethod = JoinMethod.INSTALL_CODE
     lqi: int | None = None
     rssi: int | None = None
+    admitted_at: datetime | None = None  # when the trust centre admitted it, if before now: CBKE came after
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from chf.core.han import (FrameReceived, HanCommand, HanEvent, Joined, JoinMetho
                           Permit, Remove, Tunnel)
 from chf.core.identity import HubIdentity
 from chf.core.install_code import link_key
-from chf.core.join_window import JoinPhase
+from chf.core.join_window import KEY_ESTABLISHMENT_GRACE, JoinPhase
 from chf.core.objects import CS14_ALERT_CODE, Context, backup, execute, log_entry, register_device, set_enable_joining
 from chf.core.quiet_log import QuietLog
 from chf.core.rejection import Rejection
@@ -289,14 +289,15 @@ class Hub:
         """A device completed a join or re-join. Allowed only for a whitelisted device: an install-code join
         inside its window's install-code phase (key establishment gave a new TC link key), its historic TC link
         key inside the first half (mapping table CCS01), or a TC re-join with the key the log holds (after a
-        power cut, or after a CCS03 TC swap-out: status 0x08). A new or re-used key is recorded, CS14 carries
-        its hash."""
+        power cut, or after a CCS03 TC swap-out: status 0x08), then, after a swap-out, the key CBKE with this
+        hub gave it (`JoinMethod.CBKE`). A new or re-used key is recorded, CS14 carries its hash."""
         now, eui = self.clock.now(), ev.eui
         entry = self.state.device_log.get(eui)
         w = self.state.join_windows.get(eui)
         if entry is None:
             return self._refuse_join(eui, Rejection.UNKNOWN_SOURCE, "not in the device log")
-        phase = w.phase(now) if w else JoinPhase.CLOSED
+        # the window governs the trust centre's admission; key establishment may complete after it closed
+        phase = w.phase(ev.admitted_at or now) if w else JoinPhase.CLOSED
         key = ev.tc_link_key
         if ev.method is JoinMethod.LINK_KEY:
             held = entry.tc_link_key is not None and key == entry.tc_link_key  # a re-sent CCS01's permit
@@ -306,6 +307,9 @@ class Hub:
             if phase is not JoinPhase.INSTALL_CODE and not (entry.tc_link_key is not None and w is None
                                                               and key == entry.tc_link_key):
                 return self._refuse_join(eui, Rejection.AUTHENTICATION, "install-code join outside the join window")
+        elif ev.method is JoinMethod.CBKE:  # a joined device re-keyed (it re-authenticated a swapped-in TC)
+            if entry.tc_link_key is None:
+                return self._refuse_join(eui, Rejection.AUTHENTICATION, "CBKE by a device that holds no TC link key")
         else:  # TC re-join with the key it holds
             if entry.tc_link_key is None or (key is not None and key != entry.tc_link_key):
                 return self._refuse_join(eui, Rejection.AUTHENTICATION, "TC re-join with a key the log does not hold")
@@ -315,7 +319,7 @@ class Hub:
         entry.last_communication = now
         entry.status |= Status.AUTHORISED | Status.REPORTING
         record_link(entry, ev.lqi, ev.rssi)
-        if ev.method is not JoinMethod.TC_REJOIN:
+        if ev.method not in (JoinMethod.TC_REJOIN, JoinMethod.CBKE):
             self.state.join_windows.pop(eui, None)
         frames = [self._cs14(Context(self.state, self.config.identity, now, self.faults))] if changed else []
         self._commit()
@@ -382,7 +386,7 @@ class Hub:
         now = self.clock.now()
         if st.joining_enabled_until is not None and now >= st.joining_enabled_until:
             return True
-        return any(now >= w.closes_at or (w.historic_key is not None and now >= w.half_way)
+        return any(now >= w.closes_at + KEY_ESTABLISHMENT_GRACE or (w.historic_key is not None and now >= w.half_way)
                    for w in list(st.join_windows.values()))
 
     def tick(self) -> Outcome:
@@ -393,8 +397,8 @@ class Hub:
         changed = False
         han: list[HanCommand] = []
         for eui, w in list(self.state.join_windows.items()):
-            if w.phase(now) is JoinPhase.CLOSED and now >= w.closes_at:
-                del self.state.join_windows[eui]
+            if w.phase(now) is JoinPhase.CLOSED and now >= w.closes_at + KEY_ESTABLISHMENT_GRACE:
+                del self.state.join_windows[eui]  # kept a while: a device admitted in it may still be in CBKE
                 changed = True
             elif w.historic_key is not None and now >= w.half_way:
                 han.append(Permit(eui, link_key(w.install_code), (w.closes_at - now).total_seconds()))

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+KEY_ESTABLISHMENT_GRACE = timedelta(seconds=600)
+"""How long a closed window is kept: a device the trust centre admitted inside it reports its join when CBKE has
+given it a key (`Joined.admitted_at`), which may be after the window closed (docs/cbke.md)."""
+
 
 class JoinPhase(Enum):
     HISTORIC_KEY = "historic TC link key"

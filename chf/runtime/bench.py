@@ -6,6 +6,11 @@ meters are `EmulatedNode`s (the radio half) carrying `HanDeviceApplication`s (th
 on one asyncio loop; hub work (ECDSA, commits) runs on each hub's worker thread. A meter that starts
 `joined_to` a hub is installed the way an installer would do it: whitelisted with its install code and
 joined over the air before the WAN ports open.
+
+Key establishment (`Bench.key_establishment`): "cbke" (the default) gives every hub a Key Establishment server
+and every meter a certificate from the bench's ZigBee test CA (`zigbee.credentials.ZigbeePki`, issued on first
+use; `foreign_ca` meters from a CA no hub trusts), so each install-code join runs CBKE on the air; "derived"
+keeps the emulation's derived key (docs/cbke.md).
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from zigbee import devices
 from zigbee.capture import keyfile
 from zigbee.capture.tap import MediumTap, medium_keys
 from zigbee.clock import EmulatedClock
+from zigbee.credentials import BENCH_CA, FOREIGN_CA, HUB_SUITES, METER_SUITES, ZigbeePki
 from zigbee.device_app import DeviceApplication
+from zigbee.key_establishment import KeyEstablishmentServer, bench_timing
 from zigbee.medium import JoinAttempt, Medium
 from zigbee.virtual_radio import HISTORIC_HALF
 from zigbee.node import DeviceType, EmulatedNode
@@ -71,6 +78,7 @@ class RunningBench:
     pki: Pki
     hubs: dict[str, RunningHub] = field(default_factory=dict)
     nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+    zigbee_pki: ZigbeePki | None = None  # the ZigBee SE test PKI (key_establishment = "cbke")
     _join_reported: dict[bytes, tuple[bytes, str, str]] = field(default_factory=dict)
     captures: dict[str, MediumTap] = field(default_factory=dict)  # absolute path → tap (docs/wireshark.md)
     pinned: set[str] = field(default_factory=set)  # captures of `--pcap`: `CHF:PCAP STOP` alone leaves them
@@ -122,6 +130,7 @@ class RunningBench:
             snap = rh.hub.snapshot()
             entries = {e.eui.hex().upper(): e for e in rh.hub.state.device_log.entries()}
         devices_out = []
+        ke = rh.han.key_establishment_view()
         for eui, e in entries.items():
             devices_out.append({"eui": eui, "device_type": e.device_type, "status": int(e.status),
                                 "status_names": status_names(int(e.status)),
@@ -129,13 +138,16 @@ class RunningBench:
                                 "hashed_tc_link_key": e.hashed_tc_link_key.hex().upper(),
                                 "lqi": e.stats.average_lqi, "rssi": e.stats.average_rssi,
                                 "last_communication": e.last_communication.isoformat() if e.last_communication
-                                else None})
+                                else None,
+                                "key_establishment": ke.get(eui) or {"key_source": "installed" if e.tc_link_key
+                                                                     else None, "last_cbke": None}})
         meters = [n.snapshot() for n in self.nodes.values()]
         for m in meters:
             attempt = m.get("last_join_attempt")
             if attempt is not None:
                 attempt["hub_name"] = self.hub_name(bytes.fromhex(attempt["hub"]))
         return {"hub": name, "eui": snap["hub"], "extended_pan_id": snap["extended_pan_id"],
+                "key_establishment": self.bench.key_establishment,
                 "powered": self.medium.powered.get(rh.spec.eui, True), "radio": rh.han.snapshot(),
                 "devices": devices_out, "meters": meters,
                 "emulated_time": self.clock.now().isoformat(), "time_scale": self.clock.time_scale}
@@ -269,6 +281,11 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         pki = Pki.load(kdir) or Pki()
     keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))
     rb = RunningBench(bench, clock, medium, keys, pki)
+    timing = bench_timing(bench.time_scale)
+    if bench.key_establishment == "cbke":
+        # the bench's ZigBee PKI beside its GBCS keys; a keystore we do not own (the RTDS one) is left alone
+        rb.zigbee_pki = ZigbeePki(kdir if applications is None or (Path(kdir) / "pki.json").is_file()
+                                  else bench.path.parent / "zigbee-pki")
     try:
         if pcap is not None:
             rb.start_capture(pcap, pinned=True)
@@ -277,15 +294,20 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
                 radio="virtual", extended_pan_id=spec.eui.hex(), disconnect_code=disconnect_code)
             hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
-            han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
+            server = None if rb.zigbee_pki is None else KeyEstablishmentServer(
+                rb.zigbee_pki.identity(hub.eui, suites=HUB_SUITES, label=f"hub {spec.name}"), clock, timing)
+            han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id,
+                                     key_establishment=server)
             han.app.name = spec.name  # messages name the hub as the bench does
             rb.hubs[spec.name] = RunningHub(spec, hub, han)
         for rh in rb.hubs.values():
             rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
         for m in bench.meters:
             app = (applications or {}).get(m.eui) or meter_application(m.type, m.eui, keys, pki, clock, disconnect_code)
+            cbke = None if rb.zigbee_pki is None else rb.zigbee_pki.identity(
+                m.eui, suites=METER_SUITES, ca=FOREIGN_CA if m.foreign_ca else BENCH_CA, label=m.type)
             node = EmulatedNode(medium, m.eui, DeviceType(m.type), m.install_code, app, keep_alive_s=bench.keep_alive_s,
-                                poll_s=bench.gsme_poll_s)
+                                poll_s=bench.gsme_poll_s, cbke=cbke, cbke_timing=timing)
             rb.nodes[m.eui] = node
             node.on_join_attempt = rb.report_join
             if m.dead:

@@ -49,6 +49,7 @@ class RunOptions:
     max_connections: int | None = None
     idle_timeout: float | None = None
     disconnect_code: int | None = None  # provisional SECMP0013 Disconnect message code (None: 0xF013)
+    cbke_keys: str | None = None  # stick: host-side CBKE with the stick's ZigBee certificate from this PKI (UNTESTED)
 
 
 MAX_CAPACITY = 1024  # device log entries: far above any real hub's (16-32), low enough to stay a small record

@@ -127,6 +127,7 @@ def run_hardware(opts: RunOptions) -> int:
     from hw.errors import RadioError
     from hw.open import preflight, translate
     from zigbee.smart_energy import se_app_class
+    from zigbee.virtual_radio import se_endpoint
     from zigbee.zigpy_han import ZigpyHan
 
     try:
@@ -151,15 +152,33 @@ def run_hardware(opts: RunOptions) -> int:
             r = radio
         cls = se_app_class(r.controller_class())
         assert r.path is not None
+        extra = {"additional_endpoints": [se_endpoint()]} if opts.cbke_keys else {}
         try:
             # no zigpy database: the hub's own state is the source of truth, and a failed start must leave no
             # aiosqlite thread behind (it would keep the process alive after the error)
-            app = await cls.new(r.zigpy_config(None), auto_form=True)
+            app = await cls.new(r.zigpy_config(None, **extra), auto_form=True)
         except Exception as e:
             t = translate(r.path, e, r.kind.value)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
             return 1
-        await _serve_tcp(hub, host, port, han=ZigpyHan(app, started=True))
+        server = None
+        if opts.cbke_keys:  # UNTESTED ON HARDWARE (docs/cbke.md "A physical GB meter")
+            from zigbee.clock import EmulatedClock
+            from zigbee.credentials import HUB_SUITES, ZigbeePki
+            from zigbee.key_establishment import KeyEstablishmentServer
+            from zigbee.virtual_radio import from_ieee
+
+            stick = from_ieee(app.state.node_info.ieee)
+            pki = ZigbeePki(opts.cbke_keys)
+            ident = pki.load(stick)
+            if ident is None:
+                print(f"chf run: --cbke-keys {opts.cbke_keys}: no ZigBee certificate for the stick "
+                      f"{stick.hex().upper()} (zigbee/{stick.hex().upper()}.json)", file=sys.stderr)
+                return 2
+            server = KeyEstablishmentServer(pki.identity(stick, suites=tuple(ident.credentials) or HUB_SUITES,
+                                                         ca=ident.ca), EmulatedClock(time_scale=1))
+        await _serve_tcp(hub, host, port, han=ZigpyHan(app, started=True, key_establishment=server,
+                                                       stick_key_import=server is not None))
         return 0
 
     try:

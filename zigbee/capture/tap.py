@@ -247,7 +247,8 @@ class MediumTap:
             if ic is not None and cap.nodes[node].link_key != ic:
                 cap.set_link_key(node, ic, label=f"install-code link key {eui_text(node)}")
             cap.join(node, hub, nwk_address=decision.nwk, scan=False)
-            cap.link_key_update(hub, node, decision.tc_link_key)
+            if not decision.cbke:  # with CBKE the TC link key is agreed on the air next (cluster 0x0800), not sent
+                cap.link_key_update(hub, node, decision.tc_link_key)
         else:
             cap.set_link_key(node, decision.tc_link_key)
             cap.join(node, hub, nwk_address=decision.nwk, scan=False)

@@ -39,6 +39,7 @@ NODE_ENDPOINT = 1     # the emulated meters' endpoint (zigbee.node.NODE_ENDPOINT
 HUB_ENDPOINT = 0x0A   # the CHF's Smart Energy endpoint (zigbee.virtual_radio.HUB_SE_ENDPOINT)
 NWK_MIC = 4
 APS_MIC = 4
+KEY_ESTABLISHMENT_CLUSTER = 0x0800  # its frames carry no APS security (SE Annex C.5.2/C.6.2: APS frame control 0x40)
 
 
 class _Us(int):
@@ -433,7 +434,8 @@ class HanCapture:
         broadcast = dst is None
         dst_short = nwk.BROADCAST_RX_ON if dst is None else self._short(dst)
         link_key = None if dst is None else self._link_key_between(src, dst)
-        secure = (link_key is not None and profile != zdo.ZDO_PROFILE) if aps_security is None else aps_security
+        secure = ((link_key is not None and profile != zdo.ZDO_PROFILE and cluster != KEY_ESTABLISHMENT_CLUSTER)
+                  if aps_security is None else aps_security)  # CBKE frames: NWK security only (SE Annex C.6.2)
         if secure and link_key is None:
             raise ValueError(f"no TC link key between {eui_text(src)} and {eui_text(dst or b'')}")
         ack_request = ack and not broadcast
