@@ -149,6 +149,8 @@ class MediumObserver(Protocol):
 
     def on_keep_alive(self, node: bytes, hub: bytes, answered: bool) -> None: ...
 
+    def on_key_established(self, node: bytes, hub: bytes, tc_link_key: bytes) -> None: ...
+
     def on_leave(self, node: bytes, hub: bytes, heard: bool) -> None: ...
 
     def on_packet(self, src: bytes, dst: bytes, packet: t.ZigbeePacket, delivered: bool) -> None: ...
@@ -292,6 +294,12 @@ class Medium:
                 self.clock.now(), hub, rejoin, "refused" if why else "no answer",
                 why or "the trust centre dropped the trust-centre re-join: it holds no key for this device")
         return d
+
+    def key_established(self, node: bytes, hub: bytes, tc_link_key: bytes) -> None:
+        """`node` and `hub`'s trust centre agreed a new TC link key on the air (CBKE, cluster 0x0800): observers
+        (a capture's key file) learn it; the medium itself carries no keys."""
+        if self.observers:
+            self._observe("on_key_established", node, hub, tc_link_key)
 
     def keep_alive(self, node: bytes, hub: bytes) -> bool:
         ok = self._passes(node, hub) and self.radios[hub].tc_keep_alive(node)

@@ -319,6 +319,8 @@ class EmulatedNode:
 
     def _key_established(self, key: bytes, suite: int) -> None:
         self.tc_link_key = key
+        if self.network is not None:
+            self.medium.key_established(self.eui, self.network.hub, key)
         self.key_source = KeySource.CBKE
         log.info("%s %s: CBKE suite %d established its TC link key", self.device_type.name, self.eui.hex(), suite)
         self.fire(NodeEvent.KEY_ESTABLISHED)

@@ -253,6 +253,16 @@ class MediumTap:
             cap.set_link_key(node, decision.tc_link_key)
             cap.join(node, hub, nwk_address=decision.nwk, scan=False)
 
+    def on_key_established(self, node: bytes, hub: bytes, tc_link_key: bytes) -> None:
+        self._run(self._key_established, node, hub, tc_link_key)
+
+    def _key_established(self, node: bytes, hub: bytes, tc_link_key: bytes) -> None:
+        """CBKE's result: the node's APS frames use it from now on, and the key file gets it (Wireshark cannot
+        derive it from the capture: ECMQV's secrets are never on the air)."""
+        if node not in self.medium.dead:
+            self._node(node)
+            self.capture.set_link_key(node, tc_link_key, label=f"CBKE TC link key {eui_text(node)}")
+
     def on_keep_alive(self, node: bytes, hub: bytes, answered: bool) -> None:
         self._run(self._keep_alive, node, hub, answered)
 
