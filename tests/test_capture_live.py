@@ -1,8 +1,11 @@
 """Captures of a running bench, end to end: `chf run --bench FILE --pcap CAP` in its own process, an ESME joined
-with CCS01 and read with CS07 through the hub, and the same HAN captured at the same time four more ways — by
-`CHF:PCAP START` after the join, by our extcap driven as Wireshark drives it (a FIFO, SIGTERM), by an extcap left
-running until the bench stops (end of file), and by tshark itself through the installed extcap launcher. The
-captures are read by our reader, by `chf decode --pcap` and by tshark (skipped without it)."""
+with CCS01 (and CBKE, the bench default) and read with CS07 through the hub, and the same HAN captured at the
+same time four more ways — by `CHF:PCAP START` after the join, by our extcap driven as Wireshark drives it (a
+FIFO, SIGTERM), by an extcap left running until the bench stops (end of file), and by tshark itself through the
+installed extcap launcher. The captures are read by our reader, by `chf decode --pcap` and by tshark (skipped
+without it). The CBKE-agreed TC link key is never on the air: the bench's key file (or `chf extcap keys`) has it.
+A second bench with `key_establishment = "derived"` shows the emulated key's Transport-Key, which lets the
+install-code key alone decrypt a join captured whole."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rtds_data import REPO
@@ -25,16 +29,22 @@ from chf.remote.bench_remote import BenchRemote
 from chf.remote.hub_link import HubLink
 from chf.remote.triage_steps import _cs14_hash
 from gbcs.frame import decode_frame
-from zigbee.capture import KeyEntry, read_capture
+from zigbee.capture import KeyEntry, aps, keyfile, read_capture
 from zigbee.capture.keyfile import uat_option
 from zigbee.capture.pcap import read_packets
-from zigbee.keys import install_code_key
+from zigbee.cbke.certificate import decode_certificate
+from zigbee.cbke.cluster import Command, InitiateKeyEstablishment
+from zigbee.cbke.suites import Suite
+from zigbee.key_establishment import decode as decode_ke
+from zigbee.keys import install_code_key, swap_out_key
 
 TSHARK = shutil.which("tshark")
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed")
 HUB, ESME = "02C0FFEE0000A001", "02C0FFEE000E5E01"
 IC = "83FED3407A939723A5C639B26916D505"
 CS07 = 0x0013
+KE = 0x0800
+IC_KEY = install_code_key(bytes.fromhex(IC))
 
 
 def chf(*args: str, env: dict[str, str], timeout: float = 60, **kw) -> subprocess.CompletedProcess:
@@ -83,6 +93,7 @@ class Live:
     registered_after: bool = True
     leftovers: list[str] = field(default_factory=list)
     keys_out: list[subprocess.CompletedProcess] = field(default_factory=list)
+    cs14_hash: bytes | None = None  # the hashed TC link key the hub reported for the ESME (CS14)
 
 
 def _captures(link: HubLink) -> list[dict]:
@@ -156,7 +167,9 @@ def live(tmp_path_factory) -> Live:
         mark = sum(1 for tr in link.journal if tr.direction == "received")
         lv.sent["ccs01"] = remote.chf(hub, "CCS01", device=meter, install_code=bytes.fromhex(IC), device_type="esme")
         assert link.request(lv.sent["ccs01"], 10) is not None
-        assert link.wait_for(lambda f: bool(_cs14_hash(f, meter)), 20, mark) is not None
+        cs14 = link.wait_for(lambda f: bool(_cs14_hash(f, meter)), 20, mark)
+        assert cs14 is not None
+        lv.cs14_hash = _cs14_hash(cs14, meter)
         lv.sent["cs07"] = remote.meter(hub, meter, "CS07")
         lv.received["cs07"] = link.request(lv.sent["cs07"], 10)
         # a capture started after the join: it takes the keys the bench has, and writes from then on
@@ -201,8 +214,77 @@ def live(tmp_path_factory) -> Live:
     return lv
 
 
+def _listening(bench: subprocess.Popen, name: str = "A") -> int:
+    """The WAN port hub `name` of a `chf run --bench` announces."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 60:
+        line = bench.stdout.readline()
+        m = re.match(rf"hub {name} \S+ listening on 127\.0\.0\.1:(\d+)", line.strip())
+        if m:
+            return int(m.group(1))
+        assert line or bench.poll() is None, "the bench stopped"
+    raise AssertionError("the bench did not come up")
+
+
+@pytest.fixture(scope="module")
+def derived(tmp_path_factory) -> SimpleNamespace:
+    """The same ESME, CCS01 and CS07 on a bench with `key_establishment = "derived"`, captured with `--pcap`."""
+    tmp = tmp_path_factory.mktemp("derived")
+    (tmp / "bench.toml").write_text("\n".join([
+        'keys = "keys"', "keep_alive_s = 30", "time_scale = 60", 'key_establishment = "derived"', "",
+        "[[hub]]", 'name = "A"', f'eui = "{HUB}"', 'wan = "127.0.0.1:0"', 'state = "state-A"', "",
+        "[[meter]]", 'type = "esme"', f'eui = "{ESME}"', f'install_code = "{IC}"', ""]))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COMMSHUB_RUNTIME_DIR": str(tmp / "run")}
+    cap = tmp / "han.pcapng"
+    bench = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--bench", str(tmp / "bench.toml"),
+                              "--pcap", str(cap)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        port = _listening(bench)
+        remote = BenchRemote(tmp / "keys", tmp / "counters.json")
+        hub, meter = bytes.fromhex(HUB), bytes.fromhex(ESME)
+        with HubLink("127.0.0.1", port) as link:
+            mark = sum(1 for tr in link.journal if tr.direction == "received")
+            link.request(remote.chf(hub, "CCS01", device=meter, install_code=bytes.fromhex(IC), device_type="esme"), 10)
+            assert link.wait_for(lambda f: bool(_cs14_hash(f, meter)), 20, mark) is not None
+            sent = remote.meter(hub, meter, "CS07")
+            received = link.request(sent, 10)
+        bench.send_signal(signal.SIGTERM)
+        rc = bench.wait(30)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+    return SimpleNamespace(cap=cap, sent=sent, received=received, rc=rc)
+
+
 def gbcs_of(path, **kw):
     return [(g.message_code, g.counter, g.data) for g in read_capture(path, **kw).frames]
+
+
+def bench_keys(live: Live) -> list[KeyEntry]:
+    """The running bench's keys as `chf extcap keys` printed them after the join: what a live capture needs for
+    the TC link key CBKE agreed (it is never on the air)."""
+    printed = live.keys_out[0]
+    assert printed.returncode == 0, printed.stderr
+    return keyfile.parse(printed.stdout)
+
+
+def key_establishment(reading) -> list[tuple[str, bool, bool, bytes | None]]:
+    """The Key Establishment (0x0800) data frames of a reading: (command, NWK-secured, APS-secured, the
+    certificate's subject for an Initiate)."""
+    out = []
+    for d in reading.dissections:
+        if d.aps is None or d.aps.header.cluster != KE or d.aps.header.frame_type != aps.ApsFrameType.DATA:
+            continue
+        f = decode_ke(d.aps_payload)
+        name = ("read suite request" if f.to_server else "read suite response") if f.general else \
+            f"{Command(f.command).name} {'request' if f.to_server else 'response'}"
+        subject = None
+        if not f.general and f.command == Command.INITIATE_KEY_ESTABLISHMENT:
+            subject = decode_certificate(Suite.SUITE_2, InitiateKeyEstablishment.decode(f.payload).identity).subject
+        out.append((name, d.nwk.aux is not None, d.aps.header.security, subject))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ the --pcap file
@@ -224,24 +306,53 @@ def test_the_bench_capture_holds_the_exchange_frame_for_frame(live):
     assert {"AssociationRequest", "AssociationResponse", "TransportKey", "request_tunnel", "request_tunnel_response",
             "transfer_data"} <= kinds
     clusters = {d.aps.header.cluster for d in r.dissections if d.aps is not None}
-    assert {0x0025, 0x0704, 0x0013} <= clusters  # keep-alive, tunnelling, Device_annce
-    assert r.summary.keys_learned >= 2  # the network key and the TC link key, from their Transport-Keys
+    assert {0x0025, 0x0704, 0x0013, KE} <= clusters  # keep-alive, tunnelling, Device_annce, Key Establishment
+    # the meter's CBKE with the hub: the suite read, then the six commands with both certificates, no Terminate;
+    # NWK security only (SE Annex C)
+    ke = key_establishment(r)
+    assert [(name, nwk_secured, aps_secured) for name, nwk_secured, aps_secured, _ in ke] == [
+        (f"{n} {way}", True, False) for n in ("read suite", "INITIATE_KEY_ESTABLISHMENT", "EPHEMERAL_DATA",
+                                              "CONFIRM_KEY") for way in ("request", "response")]
+    assert [subject for *_, subject in ke if subject] == [bytes.fromhex(ESME), bytes.fromhex(HUB)]
+    # only the network key is learned from the air (its Transport-Key): the agreed TC link key never is
+    assert r.summary.keys_learned == 1
+    assert not [d for d in r.dissections if isinstance(d.aps_command, aps.TransportKey) and d.aps_command.key_type == 4]
+    # every frame of the tunnel is secured with the key whose hash the hub reported in CS14
+    tunnel = [d for g in cs07 for d in r.dissections if d.number in g.frames]
+    assert tunnel and all(d.aps.header.security for d in tunnel)
+    assert {swap_out_key(d.aps.key) for d in tunnel} == {live.cs14_hash}
 
 
 def test_the_key_file_holds_every_key_of_the_bench(live):
-    from zigbee.capture import keyfile
-
     entries = keyfile.read(f"{live.cap}.keys")
     labels = " | ".join(e.label for e in entries)
     assert "network key PAN" in labels and "install-code link key 02:c0:ff:ee:00:0e:5e:01" in labels
-    assert "TC link key 02:c0:ff:ee:00:0e:5e:01" in labels
-    assert KeyEntry(install_code_key(bytes.fromhex(IC)), "install-code link key 02:c0:ff:ee:00:0e:5e:01") in entries
+    assert KeyEntry(IC_KEY, "install-code link key 02:c0:ff:ee:00:0e:5e:01") in entries
+    agreed = [e.key for e in entries if e.label == "CBKE TC link key 02:c0:ff:ee:00:0e:5e:01"]
+    assert len(agreed) == 1 and swap_out_key(agreed[0]) == live.cs14_hash
 
 
-def test_the_install_code_key_alone_decrypts_a_join_captured_whole(live):
-    """The emulated key establishment goes on the air as a Transport-Key of the TC link key (docs/wireshark.md)."""
-    assert gbcs_of(live.cap, keys=[install_code_key(bytes.fromhex(IC))]) == gbcs_of(live.cap,
-                                                                                     keys_file=f"{live.cap}.keys")
+def test_the_install_code_key_alone_does_not_decrypt_past_cbke(live):
+    """CBKE's key is agreed, not transported: with the install-code key alone the join and the Key Establishment
+    exchange read, and nothing after it does; the key file reads it all."""
+    alone = read_capture(live.cap, keys=[IC_KEY])
+    assert len(key_establishment(alone)) == 8 and alone.frames == []
+    assert {f.reason.name for f in alone.summary.failures} <= {"MISSING_KEY", "WRONG_KEY"}
+    assert alone.summary.aps_decrypted < alone.summary.aps_secured
+    assert len(gbcs_of(live.cap, keys_file=f"{live.cap}.keys")) == 4
+
+
+def test_the_install_code_key_alone_decrypts_a_join_captured_whole(derived):
+    """With `key_establishment = "derived"` the emulated key establishment goes on the air as a Transport-Key of
+    the TC link key under the install-code key (docs/wireshark.md), so the install-code key alone is enough."""
+    assert derived.rc == 0 and derived.received is not None
+    r = read_capture(derived.cap, keys_file=f"{derived.cap}.keys")
+    assert r.summary.failures == [] and r.summary.keys_learned >= 2  # the network key and the TC link key
+    assert [d for d in r.dissections if isinstance(d.aps_command, aps.TransportKey) and d.aps_command.key_type == 4]
+    assert not key_establishment(r)
+    alone = gbcs_of(derived.cap, keys=[IC_KEY])
+    assert alone == gbcs_of(derived.cap, keys_file=f"{derived.cap}.keys")
+    assert [data for *_, data in alone] == [derived.sent, derived.received]
 
 
 def test_chf_decode_pcap_finds_cs07_with_valid_macs(live):
@@ -275,8 +386,12 @@ def test_tshark_decrypts_the_bench_capture_with_its_key_file(live, tmp_path):
     assert rows and not any(r["_ws.malformed"] or r["zbee_sec.encrypted_payload"] for r in rows)
     info = " | ".join(r["_ws.col.Info"] for r in rows)
     for kind in ("Beacon Request", "Association Request", "Transport Key", "Device Announcement",
-                 "ZCL: Read Attributes", "ZCL Tunneling: Request Tunnel", "Command, CS07", "Response, CS07"):
+                 "ZCL: Read Attributes", "ZCL Key Establishment: Initiate Key Establishment Request",
+                 "ZCL Key Establishment: Initiate Key Establishment Response", "Ephemeral Data Request",
+                 "Ephemeral Data Response", "Confirm Key Data Request", "Confirm Key Data Response",
+                 "ZCL Tunneling: Request Tunnel", "Command, CS07", "Response, CS07"):
         assert kind in info, kind
+    assert "Terminate Key Establishment" not in info
     seen = {(int(r["gbcs_message.grouping_header.message_code"], 16),
              int(r["gbcs_message.grouping_header.originator_counter"]))
             for r in rows if r["gbcs_message.grouping_header.message_code"]}
@@ -285,14 +400,30 @@ def test_tshark_decrypts_the_bench_capture_with_its_key_file(live, tmp_path):
     assert seen == ours
 
 
+def tshark_with_the_install_code_key(cap: Path, tmp_path: Path, *args: str) -> list[str]:
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    out = subprocess.run([TSHARK, "-r", str(cap), "-o", uat_option(KeyEntry(IC_KEY, "install code")), *args],
+                         capture_output=True, text=True, timeout=120, check=True,
+                         env={**os.environ, "WIRESHARK_CONFIG_DIR": str(tmp_path / "ws")})
+    return out.stdout.split()
+
+
 @needs_tshark
-def test_tshark_learns_every_key_from_the_install_code_key(live, tmp_path):
-    (tmp_path / "ws").mkdir()
-    key = KeyEntry(install_code_key(bytes.fromhex(IC)), "install code")
-    out = subprocess.run([TSHARK, "-r", str(live.cap), "-o", uat_option(key), "-Y", "gbcs_message", "-T", "fields",
-                          "-e", "gbcs_message.grouping_header.message_code"], capture_output=True, text=True,
-                         timeout=120, check=True, env={**os.environ, "WIRESHARK_CONFIG_DIR": str(tmp_path / "ws")})
-    assert out.stdout.split() == ["0x0013"] * 4
+def test_tshark_learns_every_key_from_the_install_code_key(derived, tmp_path):
+    """A derived-key bench: Wireshark learns the network key and the TC link key from their Transport-Keys."""
+    assert tshark_with_the_install_code_key(derived.cap, tmp_path, "-Y", "gbcs_message", "-T", "fields", "-e",
+                                            "gbcs_message.grouping_header.message_code") == ["0x0013"] * 2
+
+
+@needs_tshark
+def test_tshark_with_the_install_code_key_alone_sees_cbke_but_not_past_it(live, tmp_path):
+    """A CBKE bench: Wireshark shows the Key Establishment exchange (NWK-secured only), and no GBCS frame without
+    the key file."""
+    assert tshark_with_the_install_code_key(live.cap, tmp_path, "-Y", "gbcs_message") == []
+    commands = tshark_with_the_install_code_key(
+        live.cap, tmp_path, "-Y", "zbee_zcl_se.ke.cmd.srv_rx.id || zbee_zcl_se.ke.cmd.srv_tx.id", "-T", "fields",
+        "-E", "separator=,", "-e", "zbee_zcl_se.ke.cmd.srv_rx.id", "-e", "zbee_zcl_se.ke.cmd.srv_tx.id")
+    assert commands == ["0x00,", ",0x00", "0x01,", ",0x01", "0x02,", ",0x02"]
 
 
 # ------------------------------------------------------------------------------------------ CHF:PCAP
@@ -307,7 +438,7 @@ def test_pcap_control_commands(live):
     assert r["no-reader"].endswith("no process reads that FIFO")
     assert r["bad"].startswith("CHF:ERROR CHF:PCAP START FILE")
     keys = json.loads(r["keys"][7:])["keys"]
-    assert any("TC link key 02:c0:ff:ee:00:0e:5e:01" in k for k in keys)
+    assert any("CBKE TC link key 02:c0:ff:ee:00:0e:5e:01" in k for k in keys)
 
 
 def test_a_capture_started_after_the_join_decrypts_with_its_own_key_file(live):
@@ -335,25 +466,23 @@ def test_extcap_streams_the_han_and_stops_on_sigterm(live):
     assert live.extcap_rc == 0 and not live.leftovers
     data = live.extcap_stream
     assert data[:4] == bytes.fromhex("d4c3b2a1") and int.from_bytes(data[20:24], "little") == 195
-    r = read_capture(data, keys=[install_code_key(bytes.fromhex(IC))])
+    r = read_capture(data, keys=bench_keys(live))
     assert [g.data for g in r.frames][:2] == [live.sent["cs07"], live.received["cs07"]]
     assert r.summary.failures == []
 
 
 def test_extcap_ends_when_the_bench_stops(live):
     assert live.eof_rc == 0 and live.eof_seconds < 10
-    r = read_capture(live.eof_stream, keys=[install_code_key(bytes.fromhex(IC))])
+    r = read_capture(live.eof_stream, keys=bench_keys(live))
     assert live.received["cs07"] in [g.data for g in r.frames]
     assert not any(f.reason.name == "TRUNCATED" for f in r.summary.failures)
 
 
 def test_extcap_keys_prints_or_installs_the_running_bench_keys(live):
-    from zigbee.capture import keyfile
-
     printed, installed, again = live.keys_out
     assert printed.returncode == 0 and installed.returncode == 0 and again.returncode == 0
     records = printed.stdout.splitlines()
-    assert any("TC link key 02:c0:ff:ee:00:0e:5e:01" in r for r in records) and any("network key" in r for r in records)
+    assert any("CBKE TC link key 02:c0:ff:ee:00:0e:5e:01" in r for r in records) and any("network key" in r for r in records)
     table = live.tmp / "wireshark" / "zigbee_pc_keys"
     assert installed.stdout.startswith(f"{len(records)} key(s) added to {table} (0 already there)")
     assert again.stdout.startswith(f"0 key(s) added to {table} ({len(records)} already there)")
@@ -365,7 +494,7 @@ def test_tshark_captures_through_the_installed_extcap(live):
     launcher = live.tmp / "wireshark" / "extcap" / "commshub-han"
     assert launcher.is_file() and os.access(launcher, os.X_OK)
     assert live.tshark_capture is not None and live.tshark_capture.is_file()
-    r = read_capture(live.tshark_capture, keys=[install_code_key(bytes.fromhex(IC))])
+    r = read_capture(live.tshark_capture, keys=bench_keys(live))
     frames = [g.data for g in r.frames]
     assert live.sent["cs07"] in frames and live.received["cs07"] in frames
 

@@ -296,8 +296,9 @@ class Medium:
         return d
 
     def key_established(self, node: bytes, hub: bytes, tc_link_key: bytes) -> None:
-        """`node` and `hub`'s trust centre agreed a new TC link key on the air (CBKE, cluster 0x0800): observers
-        (a capture's key file) learn it; the medium itself carries no keys."""
+        """`node` has checked MACV: it and `hub`'s trust centre agreed a new TC link key on the air (CBKE, cluster
+        0x0800), and `node` secures its APS frames with it from now on. Observers learn it (a capture switches the
+        node's frames to it and names it in its key file); the medium itself carries no keys."""
         if self.observers:
             self._observe("on_key_established", node, hub, tc_link_key)
 

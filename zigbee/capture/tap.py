@@ -2,10 +2,12 @@
 
 A tap is an observer of `zigbee.medium.Medium` (`medium.observers`): the medium tells it each scan (with the
 beacons that answered), join and trust-centre rejoin (heard or not, and the trust centre's decision), keep-alive,
-leave and APS packet (delivered or not), and the tap has its `HanCapture` write the frames a radio would have
-sent. The keys come from the same objects the medium serves: each hub radio's network (PAN ID, Extended PAN ID,
-channel, network key and key sequence, from zigpy's `state.network_info`), each node's install-code key, and the
-TC link key a trust centre's decision hands out. A tap started on a running bench first takes what is already
+leave, APS packet (delivered or not) and TC link key a node got from CBKE, and the tap has its `HanCapture` write
+the frames a radio would have sent. The keys come from the same objects the medium serves: each hub radio's
+network (PAN ID, Extended PAN ID, channel, network key and key sequence, from zigpy's `state.network_info`), each
+node's install-code key, the TC link key a trust centre's decision hands out, and the TC link keys each side
+holds at the moment a frame is sent: the node's (`tc_link_key`) for what it sends, the trust centre's key table
+(`VirtualRadio.trusts`) for what the hub sends it. A tap started on a running bench first takes what is already
 there (networks, nodes already joined, their keys) without writing frames for it.
 
 How the emulation's events become frames:
@@ -13,8 +15,13 @@ How the emulation's events become frames:
 - scan: the node's beacon request, then the beacon of each hub that answered it (association permit as that
   node read it). A dead node sends nothing.
 - join with the install-code key: association, Transport-Key of the network key under the install-code key, the
-  node's Device_annce, then the emulated key establishment (`zigbee.keys`: no CBKE) as an APS Transport-Key of
-  the new TC link key under the install-code key, so that Wireshark learns every key from the install-code key.
+  node's Device_annce. Then, on a CBKE bench (`JoinDecision.cbke`), the Key Establishment exchange is ordinary
+  APS packets of cluster 0x0800 (APS-unsecured, NWK-secured, SE Annex C); the agreed key is never on the air:
+  the trust centre secures its frames with it once it has installed it (on the initiator's MACU), the node once
+  it has checked MACV (`on_key_established`), and the key file gets it as soon as one side holds it. (A node
+  that trust-centre rejoins a swapped-in hub re-authenticates it the same way.) With `key_establishment =
+  "derived"`, the emulated key establishment (`zigbee.keys`) goes on the air as an APS Transport-Key of the new
+  TC link key under the install-code key, so that Wireshark learns every key from the install-code key.
   With a TC link key (a CCS01 window's historic key): association, Transport-Key, Device_annce.
 - trust-centre rejoin: NWK rejoin request and response, unsecured, then the Transport-Key under the TC link key
   the trust centre accepted. A rejoin nobody answered: the request alone.
@@ -202,10 +209,23 @@ class MediumTap:
             return where is not None and where[0] == hub
         key = getattr(node, "tc_link_key", None)
         if key is not None and self.capture.nodes[eui].link_key != key:
-            self.capture.set_link_key(eui, key)
+            cbke = getattr(getattr(node, "key_source", None), "value", None) == "cbke"
+            self.capture.set_link_key(eui, key, label=f"CBKE TC link key {eui_text(eui)}" if cbke else None)
+        held = self._trust_centre_key(hub, eui)
+        if held is not None and held != self.capture.link_keys(eui)[1]:
+            self.capture.set_trust_centre_key(eui, held)  # CBKE: the responder installed it, MACV is on its way
         if where != (hub, n.nwk):
             self.capture.place(eui, hub, n.nwk)
         return True
+
+    def _trust_centre_key(self, hub: bytes, eui: bytes) -> bytes | None:
+        """The TC link key `hub`'s trust centre holds for `eui` now (its key table: `VirtualRadio.trusts`), or
+        None when it holds none or does not say."""
+        trusts = getattr(self.medium.radios.get(hub), "trusts", None)
+        if trusts is None:
+            return None
+        key = trusts(zt.EUI64(eui[::-1]))  # zigpy's EUI-64s are little-endian
+        return bytes(key) if isinstance(key, (bytes, bytearray)) and len(key) == 16 else None
 
     # ------------------------------------------------------------------------------------------ the medium's events
     def on_scan(self, node: bytes, beacons: list[Beacon]) -> None:
@@ -257,8 +277,9 @@ class MediumTap:
         self._run(self._key_established, node, hub, tc_link_key)
 
     def _key_established(self, node: bytes, hub: bytes, tc_link_key: bytes) -> None:
-        """CBKE's result: the node's APS frames use it from now on, and the key file gets it (Wireshark cannot
-        derive it from the capture: ECMQV's secrets are never on the air)."""
+        """CBKE's result, once the node has checked MACV: both ends' APS frames use it from now on (the trust
+        centre's already did, `_member`), and the key file names it (Wireshark cannot derive it from the capture:
+        ECMQV's secrets are never on the air)."""
         if node not in self.medium.dead:
             self._node(node)
             self.capture.set_link_key(node, tc_link_key, label=f"CBKE TC link key {eui_text(node)}")

@@ -56,7 +56,8 @@ class _Node:
     capability: int = mac.CAPABILITY_ROUTER
     network: bytes | None = None  # coordinator EUI of the network it is in
     nwk: int | None = None
-    link_key: bytes | None = None  # the TC link key (or preconfigured install-code key), unhashed
+    link_key: bytes | None = None  # the TC link key (or preconfigured install-code key) the node uses, unhashed
+    tc_copy: bytes | None = None  # the trust centre's key for the node when it is not (yet) `link_key`: CBKE
     mac_seq: int = 0
     nwk_seq: int = 0
     aps_counter: int = 0
@@ -132,9 +133,26 @@ class HanCapture:
             self.set_link_key(eui, link_key, label=label)
 
     def set_link_key(self, eui: bytes, link_key: bytes, *, label: str | None = None) -> None:
-        """The TC link key `eui` shares with its trust centre from now on (after key establishment)."""
-        self._node(eui).link_key = link_key
+        """The TC link key `eui` shares with its trust centre from now on (after key establishment): both ends
+        secure their APS frames with it."""
+        node = self._node(eui)
+        node.link_key, node.tc_copy = link_key, None
+        self._add_key(link_key, label or f"TC link key {eui_text(eui)}", relabel=label is not None)
+
+    def set_trust_centre_key(self, eui: bytes, link_key: bytes, *, label: str | None = None) -> None:
+        """The trust centre holds `link_key` for `eui` from now on, and `eui` does not yet: CBKE's responder
+        installs the agreed key when it has checked the initiator's MACU, the initiator when it has checked the
+        responder's MACV, which is on its way then. Until `set_link_key` gives `eui` the same key, the trust
+        centre secures what it sends `eui` with this key and `eui` what it sends with its own."""
+        node = self._node(eui)
         self._add_key(link_key, label or f"TC link key {eui_text(eui)}")
+        node.tc_copy = None if link_key == node.link_key else link_key
+
+    def link_keys(self, eui: bytes) -> tuple[bytes | None, bytes | None]:
+        """(the key `eui` secures its APS frames to its trust centre with, the key the trust centre secures its
+        frames to `eui` with)."""
+        node = self._node(eui)
+        return node.link_key, node.tc_copy or node.link_key
 
     def place(self, eui: bytes, coordinator: bytes, nwk_address: int) -> None:
         """Set-up, no frame written: `eui` is already in `coordinator`'s network with `nwk_address` (a capture
@@ -153,10 +171,16 @@ class HanCapture:
             raise ValueError(f"an EUI-64 has 8 octets, not {len(eui)}")
         return self.nodes.setdefault(bytes(eui), _Node(bytes(eui)))
 
-    def _add_key(self, key: bytes, label: str) -> None:
-        if any(e.key == key for e in self._keys):
-            return
-        self._keys.append(keyfile.KeyEntry(key, label))
+    def _add_key(self, key: bytes, label: str, *, relabel: bool = False) -> None:
+        """A key for the key file (once); `relabel`: an existing entry takes `label` (a key the trust centre
+        installed, named when the node gets it too: "CBKE TC link key")."""
+        old = next((i for i, e in enumerate(self._keys) if e.key == key), None)
+        if old is not None:
+            if not relabel or self._keys[old].label == label:
+                return
+            self._keys[old] = keyfile.KeyEntry(key, label)
+        else:
+            self._keys.append(keyfile.KeyEntry(key, label))
         if self.keys_path is not None:
             keyfile.write(self.keys_path, self._keys, comment="ZigBee keys of a commshub capture, in Wireshark's "
                           "zigbee_pc_keys format (docs/wireshark.md)")
@@ -237,12 +261,15 @@ class HanCapture:
         assert sender.nwk is not None
         return mac.data(sender.next("mac_seq"), net.pan_id, mac_dst, sender.nwk, payload)
 
-    def _link_key_between(self, a: bytes, b: bytes) -> bytes | None:
-        """The TC link key when one of `a`, `b` is the trust centre of the other's network."""
-        for tc, other in ((a, b), (b, a)):
+    def _link_key_between(self, src: bytes, dst: bytes) -> bytes | None:
+        """The TC link key `src` secures its APS frames to `dst` with, when one of them is the trust centre of the
+        other's network: the node's own key, or the trust centre's key for the node (`set_trust_centre_key`)."""
+        for tc, other in ((src, dst), (dst, src)):
             node = self.nodes.get(other)
-            if tc in self.networks and node is not None and node.network == tc and node.link_key is not None:
-                return node.link_key
+            if tc in self.networks and node is not None and node.network == tc:
+                key = (node.tc_copy or node.link_key) if src == tc else node.link_key
+                if key is not None:
+                    return key
         return None
 
     # ------------------------------------------------------------------------------------------ events: MAC
@@ -300,7 +327,7 @@ class HanCapture:
         key-transport key of `node`'s link key (key identifier 2), in an unsecured NWK frame."""
         net = self.networks[coordinator]
         tc, dev = self._node(coordinator), self._node(node)
-        key = link_key or dev.link_key
+        key = link_key or dev.tc_copy or dev.link_key
         if key is None:
             raise ValueError(f"{eui_text(node)} has no link key for the Transport-Key")
         if link_key is not None:
@@ -319,15 +346,18 @@ class HanCapture:
     def link_key_update(self, coordinator: bytes, node: bytes, link_key: bytes, *, at: Timestamp = None) -> list[int]:
         """The trust centre gives `node` a new TC link key: APS Transport-Key of key type 4 (TC link key), secured
         with the key-transport key of the node's current link key (key identifier 2) and NWK-secured; `node` uses
-        `link_key` from then on. This is how commshub's captures show the emulated key establishment (no CBKE:
-        docs/han.md), and it lets Wireshark learn the new key from the old one, as it learns the network key."""
+        `link_key` from then on. This is how commshub's captures show the emulated key establishment of a bench
+        with `key_establishment = "derived"` (docs/han.md), and it lets Wireshark learn the new key from the old
+        one, as it learns the network key. A CBKE-agreed key is never on the air: `set_trust_centre_key` and
+        `set_link_key` switch to it."""
         net = self.networks[coordinator]
         tc, dev = self._node(coordinator), self._node(node)
-        if dev.link_key is None:
+        old = dev.tc_copy or dev.link_key
+        if old is None:
             raise ValueError(f"{eui_text(node)} has no link key to secure the new one with")
         cmd = aps.TransportKey(aps.KeyType.TC_LINK, link_key, node, coordinator)
         aps_frame = aps.encode(aps.ApsHeader(aps.ApsFrameType.COMMAND, tc.next("aps_counter"), security=True),
-                               cmd.encode(), key=dev.link_key,
+                               cmd.encode(), key=old,
                                aux=AuxHeader(KeyId.KEY_TRANSPORT, tc.next("aps_frame_counter", 1 << 32), coordinator))
         short = self._short(node)
         header = nwk.NwkHeader(nwk.NwkFrameType.DATA, short, COORDINATOR, tc.next("nwk_seq"),
@@ -424,10 +454,11 @@ class HanCapture:
                  src_endpoint: int, dst_endpoint: int, aps_security: bool | None = None, ack: bool = True,
                  delivered: bool = True, at: Timestamp = None) -> list[int]:
         """An APS data frame from `src` to `dst` (None: broadcast to 0xFFFD), secured by NWK and, when
-        `aps_security` (default: one end is the other's trust centre, and the profile is not ZDO), by APS with
-        the TC link key (key identifier 0, extended nonce). Fragmented when the payload does not fit one
-        frame; `ack`: unicast data asks for an APS ack, which the destination sends after the last fragment.
-        Not `delivered`: the frames were sent but not received (no MAC or APS acks)."""
+        `aps_security` (default: one end is the other's trust centre, the profile is not ZDO and the cluster not
+        Key Establishment), by APS with the sender's TC link key (key identifier 0, extended nonce). Fragmented
+        when the payload does not fit one frame; `ack`: unicast data asks for an APS ack, which the destination
+        sends after the last fragment. Not `delivered`: the frames were sent but not received (no MAC or APS
+        acks)."""
         net = self._network_of(src, *(() if dst is None else (dst,)))
         sender = self._node(src)
         src_short = self._short(src)
