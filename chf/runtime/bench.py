@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from chf.config.bench_file import Bench, HubSpec, MeterSpec
+from chf.config.bench_file import Bench, HubSpec, MeterSpec, NcpSpec
 from chf.config.keygen import Pki, ensure_entities
 from chf.core.device_log import DeviceType as HubDeviceType
 from chf.core.hub import Hub, Outcome
@@ -29,6 +29,8 @@ from zigbee import devices
 from zigbee.clock import EmulatedClock
 from zigbee.device_app import DeviceApplication
 from zigbee.medium import Medium
+from zigbee.ncp.serve import StickServer
+from zigbee.ncp.stick import EmulatedStick
 from zigbee.node import DeviceType, EmulatedNode
 from zigbee.zigpy_han import ZigpyHan, open_virtual
 
@@ -56,6 +58,19 @@ class RunningHub:
 
 
 @dataclass
+class RunningStick:
+    """An emulated coordinator stick the bench serves (`[[ncp]]`): its radio is on the bench's medium."""
+
+    spec: NcpSpec
+    stick: EmulatedStick
+    server: StickServer
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+
+@dataclass
 class RunningBench:
     bench: Bench
     clock: EmulatedClock
@@ -64,6 +79,11 @@ class RunningBench:
     pki: Pki
     hubs: dict[str, RunningHub] = field(default_factory=dict)
     nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+    sticks: dict[str, RunningStick] = field(default_factory=dict)
+
+    def radio_eui(self, name: str) -> bytes:
+        """The EUI-64 of a hub's or an ncp's radio, by name (what a meter's `hears` names)."""
+        return self.hubs[name].spec.eui if name in self.hubs else self.sticks[name].spec.eui
 
     # ------------------------------------------------------------------------------------------ control
     def han_json(self, name: str) -> dict:
@@ -116,6 +136,8 @@ class RunningBench:
                 ControlCommand("ADVANCE", "SECONDS", advance, on_loop=True)]
 
     async def close(self) -> None:
+        for rs in self.sticks.values():
+            await rs.server.close()
         for n in self.nodes.values():
             await n.stop()
         for rh in self.hubs.values():
@@ -155,10 +177,12 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
     clock = EmulatedClock(time_scale=bench.time_scale)
     medium = Medium(clock, seed=bench.seed)
     kdir = keys_dir or bench.keys
-    if applications is None:  # a bench PKI: every hub and meter has keys
+    if applications is None:  # a bench PKI: every hub (those on an ncp too) and meter has keys
         ents = {h.eui: f"hub {h.name}" for h in bench.hubs}
+        ents.update({n.eui: f"hub {n.name}" for n in bench.ncps})
         ents.update({m.eui: m.type for m in bench.meters})
-        pki = await asyncio.to_thread(ensure_entities, kdir, ents, bench.hubs[0].eui)
+        first = bench.hubs[0].eui if bench.hubs else bench.ncps[0].eui
+        pki = await asyncio.to_thread(ensure_entities, kdir, ents, first)
     else:
         pki = Pki.load(kdir) or Pki()
     keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))
@@ -171,6 +195,14 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
             han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id)
             rb.hubs[spec.name] = RunningHub(spec, hub, han)
+        for spec_n in bench.ncps:
+            stick = EmulatedStick(medium, spec_n.eui, spec_n.kind, spec_n.name)
+            server = StickServer(stick)
+            if spec_n.pty:
+                await server.start_pty()
+            else:
+                await server.start_tcp(spec_n.host, spec_n.port)
+            rb.sticks[spec_n.name] = RunningStick(spec_n, stick, server)
         for rh in rb.hubs.values():
             rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
         for m in bench.meters:
@@ -182,12 +214,12 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 medium.set_dead(m.eui, True)
             if m.hears is not None:  # from the start (plus the hub it is installed on, which it heard back then)
                 extra = {rb.hubs[m.joined_to].spec.eui} if m.joined_to else set()
-                medium.hears[m.eui] = {rb.hubs[n].spec.eui for n in m.hears} | extra
+                medium.hears[m.eui] = {rb.radio_eui(n) for n in m.hears} | extra
             await node.start()
         await _install(rb, [m for m in bench.meters if m.joined_to and not m.dead])
         for m in bench.meters:
             if m.hears is not None:
-                medium.set_hears(m.eui, {rb.hubs[n].spec.eui for n in m.hears})
+                medium.set_hears(m.eui, {rb.radio_eui(n) for n in m.hears})
         for name, rh in rb.hubs.items():
             assert rh.dispatcher is not None and rh.runtime is not None
             for command in rb.controls(name):
@@ -195,6 +227,9 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
                                       tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
         _write_live(rb)  # before the announcements: a client that saw them finds the file
+        for name, rs in rb.sticks.items():
+            if announce is not None:
+                announce(f"ncp {name} {rs.spec.kind} {rs.spec.eui.hex().upper()} listening on {rs.address}")
         for name, rh in rb.hubs.items():
             if announce is not None and rh.served is not None:
                 announce(f"hub {name} {rh.hub.eui.hex().upper()} listening on {rh.served.host}:{rh.served.port}")
@@ -211,8 +246,12 @@ def _write_live(rb: RunningBench) -> None:
     if not rb.bench.path.is_file():
         return
     live = {name: f"{rh.served.host}:{rh.served.port}" for name, rh in rb.hubs.items() if rh.served is not None}
+    doc: dict[str, object] = {"hubs": live}
+    if rb.sticks:
+        doc["ncps"] = {name: {"kind": rs.spec.kind, "eui": rs.spec.eui.hex().upper(), "address": rs.address}
+                       for name, rs in rb.sticks.items()}
     try:
-        live_path(rb.bench.path).write_text(json.dumps({"hubs": live}, indent=2) + "\n")
+        live_path(rb.bench.path).write_text(json.dumps(doc, indent=2) + "\n")
     except OSError as e:
         log.warning("cannot write %s: %s", live_path(rb.bench.path), e)
 

@@ -119,12 +119,12 @@ def rtds_rig_devices(keys_dir: Path, extra: list[MeterSpec]) -> tuple[dict[bytes
 
 
 def run_hardware(opts: RunOptions) -> int:
-    """One hub on a real coordinator (`ezsp:`, `znp:`, `deconz:` URLs or `auto`), with the SE-profile fix."""
+    """One hub on a ZigBee coordinator stick (`ezsp:`, `znp:`, `deconz:` URLs or `auto`; a real stick, or an
+    emulated one a bench serves on `socket://`, `tcp://` or a pty), driven by the unmodified radio library."""
     from chf.runtime.hub_runtime import _serve_tcp, build_hub
     from hw.errors import RadioError
     from hw.open import preflight, translate
-    from zigbee.smart_energy import se_app_class
-    from zigbee.zigpy_han import ZigpyHan
+    from zigbee.zigpy_han import ZigpyHan, hub_app_class, hub_radio_config
 
     try:
         radio = preflight(opts.radio)
@@ -146,13 +146,17 @@ def run_hardware(opts: RunOptions) -> int:
             r = await resolve_auto(list_ports())
         else:
             r = radio
-        cls = se_app_class(r.controller_class())
+        cls = hub_app_class(r.controller_class())
         assert r.path is not None
+        # zigpy's database sits in the hub's state directory: after a restart zigpy still knows the devices on
+        # the stick's network (short addresses, endpoints, node descriptors), so they need not join again. The
+        # network a fresh stick forms takes the hub's Extended PAN ID, as the virtual radio's does.
+        config = r.zigpy_config(str(Path(opts.state) / "zigpy.db"), **hub_radio_config(hub.state.extended_pan_id))
+        app = await cls.new(config, auto_form=True, start_radio=False)
         try:
-            # no zigpy database: the hub's own state is the source of truth, and a failed start must leave no
-            # aiosqlite thread behind (it would keep the process alive after the error)
-            app = await cls.new(r.zigpy_config(None), auto_form=True)
+            await app.startup(auto_form=True)
         except Exception as e:
+            await app.shutdown()  # closes the database too: no aiosqlite thread may keep the process alive
             t = translate(r.path, e)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
             return 1
