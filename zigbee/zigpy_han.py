@@ -200,15 +200,24 @@ class ZigpyHan:
                     if attempt:
                         raise
 
-    def max_transfer(self) -> int:
-        """Tunnel data octets one TransferData may carry: GBCS's 1500, or less where the coordinator cannot send an
-        APS frame that long (its node descriptor's maximum outgoing transfer size: zigpy has no APS fragmentation
-        of its own, so on an EZSP stick a long frame goes as GBT blocks that each fit one APS frame)."""
+    def _coordinator_limit(self, field: str) -> int:
         coordinator = self.app.devices.get(self.app.state.node_info.ieee)
         nd = coordinator.node_desc if coordinator is not None else None
-        if nd is None or nd.maximum_outgoing_transfer_size >= tunnel.MAX_TRANSFER_SIZE:
+        size = getattr(nd, field, None) if nd is not None else None
+        if size is None or size >= tunnel.MAX_TRANSFER_SIZE:
             return tunnel.MAX_TRANSFER_SIZE
-        return max(64, int(nd.maximum_outgoing_transfer_size) - ZCL_TUNNEL_OVERHEAD)
+        return max(64, int(size) - ZCL_TUNNEL_OVERHEAD)
+
+    def max_transfer(self) -> int:
+        """Tunnel data octets one TransferData from the hub may carry: GBCS's 1500, or less where the coordinator
+        cannot send an APS frame that long (its node descriptor's maximum outgoing transfer size: zigpy has no APS
+        fragmentation of its own, so on a stick a long frame goes as GBT blocks that each fit)."""
+        return self._coordinator_limit("maximum_outgoing_transfer_size")
+
+    def max_incoming(self) -> int:
+        """The MaximumIncomingTransferSize the hub tells a device (RequestTunnel, RequestTunnelResponse): 1500, or
+        what the coordinator can hand the radio library in one piece (its maximum incoming transfer size)."""
+        return self._coordinator_limit("maximum_incoming_transfer_size")
 
     async def _request_tunnel(self, eui: bytes) -> int:
         """RequestTunnel to the device (GBCS §10.2.2.1: protocol 6, manufacturer 0xFFFF, no flow control, 1500)."""
@@ -218,7 +227,7 @@ class ZigpyHan:
         try:
             await self._zcl(eui, "request_tunnel", to_server=True, tsn=tsn, protocol_id=tunnel.GB_HGRP_PROTOCOL_ID,
                             manufacturer_code=tunnel.MANUFACTURER_CODE_NOT_USED, flow_control_support=t.Bool.false,
-                            maximum_incoming_transfer_size=tunnel.MAX_TRANSFER_SIZE)
+                            maximum_incoming_transfer_size=self.max_incoming())
             fields = await asyncio.wait_for(fut, TUNNEL_REPLY_TIMEOUT_S)
         finally:
             self._pending.pop((eui, tsn), None)
@@ -267,7 +276,7 @@ class ZigpyHan:
             status = tunnel.TunnelStatus.Success if ok else tunnel.TunnelStatus.Protocol_Not_Supported
             self._spawn(self._zcl(eui, "request_tunnel_response", to_server=False, tsn=cmd.tsn,
                                   tunnel_id=self._server_tunnels[eui] if ok else 0xFFFF, tunnel_status=status,
-                                  maximum_incoming_transfer_size=tunnel.MAX_TRANSFER_SIZE), f"tunnel-rsp-{eui.hex()}")
+                                  maximum_incoming_transfer_size=self.max_incoming()), f"tunnel-rsp-{eui.hex()}")
         elif cmd.name == "transfer_data":
             if f["tunnel_id"] != self._server_tunnels.get(eui):
                 self._spawn(self._zcl(eui, "transfer_data_error", to_server=False, tunnel_id=f["tunnel_id"],

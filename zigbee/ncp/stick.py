@@ -109,6 +109,10 @@ class EmulatedStick:
 
     def __post_init__(self) -> None:
         self.eui = bytes(self.eui)
+        # The node descriptor's sizes: what one APS frame from the host may carry, and what the host takes in one
+        # piece. EZSP: an unfragmented APS payload out, fragments reassembled by the host in; Z-Stack: one MT
+        # frame each way (the firmware fragments and reassembles, zigpy-znp reads no AF.DataRetrieve).
+        self.max_buffer, self.max_incoming, self.max_outgoing = (82, 1500, 82) if self.kind == "ezsp" else (80, 160, 160)
         self.medium.attach_radio(self)
 
     # ------------------------------------------------------------------------------------------ host side
@@ -198,8 +202,9 @@ class EmulatedStick:
             reserved=0, aps_flags=0, frequency_band=zdo_t.NodeDescriptor.FrequencyBand.Freq2400MHz,
             mac_capability_flags=F.AlternatePanCoordinator | F.FullFunctionDevice | F.MainsPowered | F.RxOnWhenIdle
             | F.AllocateAddress,
-            manufacturer_code=self.manufacturer_code, maximum_buffer_size=82, maximum_incoming_transfer_size=128,
-            server_mask=0x2C41, maximum_outgoing_transfer_size=128, descriptor_capability_field=0)
+            manufacturer_code=self.manufacturer_code, maximum_buffer_size=self.max_buffer,
+            maximum_incoming_transfer_size=self.max_incoming, server_mask=0x2C41,
+            maximum_outgoing_transfer_size=self.max_outgoing, descriptor_capability_field=0)
 
     def _zdo_self(self, packet: t.ZigbeePacket, *, broadcast: bool) -> None:
         """Answer a ZDO request the host sent to the coordinator itself; a broadcast permit is applied, not
