@@ -54,7 +54,8 @@ ZCL_TUNNEL_OVERHEAD = 5   # ZCL header (3) and tunnel ID (2) in front of a Trans
 KEY_LOOKUP_S = 6.0        # how long a radio library's key table is read for a joined device's TC link key
 KEY_LOOKUP_STEP_S = 0.25
 DUPLICATE_WINDOW_S = 2.0   # a tunnel frame repeated this soon (same sender, TSN and bytes) is a copy
-JOIN_REPORT_QUIET_S = 2.0  # a join reported again this soon (Device_annce after the TC's report) is the same join
+JOIN_REPORT_QUIET_S = 2.0
+LEAVE_GRACE_S = 0.5        # a device's tunnels outlive its leave this long (frames it sent before the leave)  # a join reported again this soon (Device_annce after the TC's report) is the same join
 
 
 class NotOnHan(LookupError):
@@ -82,6 +83,7 @@ class ZigpyHan:
         self._joining: set[bytes] = set()                       # joins whose key is being read from the radio
         self._reported: dict[bytes, float] = {}                 # when a join was last reported to the hub
         self._recent: dict[tuple[bytes, int, bytes], float] = {}  # tunnel frames seen lately (`_duplicate`)
+        self._leaving: dict[bytes, asyncio.TimerHandle] = {}      # tunnels of devices that left, forgotten soon
 
     # ------------------------------------------------------------------------------------------ Han
     async def start(self, on_event: Callable[[HanEvent], None]) -> None:
@@ -344,6 +346,9 @@ class ZigpyHan:
     # ------------------------------------------------------------------------------------------ zigpy events
     def _forget(self, eui: bytes) -> None:
         """A join, re-join or leave invalidates the device's tunnels (Silicon Labs comms-hub-function.c)."""
+        handle = self._leaving.pop(eui, None)
+        if handle is not None:
+            handle.cancel()
         self._client_tunnels.pop(eui, None)
         self._server_tunnels.pop(eui, None)
         self._reassembly.pop(eui, None)
@@ -418,7 +423,16 @@ class ZigpyHan:
         self._left(from_ieee(device.ieee))
 
     def _left(self, eui: bytes) -> None:
-        self._forget(eui)
+        if self._tc_events:
+            self._forget(eui)
+        else:
+            # A radio library may hand zigpy the leave before frames the device sent just ahead of it (zigpy-znp
+            # handles AF.IncomingMsg on a task, ZDO.LeaveInd at once): its tunnels go a moment later, unless it
+            # joins again first (which forgets them at once).
+            handle = self._leaving.pop(eui, None)
+            if handle is not None:
+                handle.cancel()
+            self._leaving[eui] = asyncio.get_running_loop().call_later(LEAVE_GRACE_S, self._forget, eui)
         if eui in self._members:
             self._members.discard(eui)
             self._emit(Left(eui))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chf.config.bench_file import Bench, BenchFileError, HubSpec, MeterSpec, load
 from chf.config.keygen import Pki, ensure_entities, init_keys
@@ -14,6 +15,9 @@ from chf.runtime.hub_runtime import RunOptions, wait_for_stop, wan_address
 from gbcs.asn1 import DeviceType as AsnType
 from gbcs.keys import KeyStore
 from zigbee.device_app import DeviceApplication
+
+if TYPE_CHECKING:
+    from hw.radio_url import RadioUrl
 
 METER_KINDS = ("esme", "gsme", "ppmid", "ihd")
 # The node's radio type for each GBCS device type of the RTDS rig (an HCALCS is mains-powered, like a PPMID)
@@ -118,13 +122,32 @@ def rtds_rig_devices(keys_dir: Path, extra: list[MeterSpec]) -> tuple[dict[bytes
     return apps, specs + extra
 
 
+async def open_hub_radio(radio: "RadioUrl", state_dir: Path, extended_pan_id: bytes | None) -> object:
+    """A started zigpy application for a hub on a stick (`run_hardware`, tests): the radio library's class with
+    the hub's mixins, zigpy's database in the hub's state directory (after a restart zigpy still knows the
+    devices on the stick's network: short addresses, endpoints, node descriptors, so they need not join again),
+    the hub's Smart Energy endpoint, and for a network the stick forms, the hub's Extended PAN ID. A failed
+    start closes the database too (no aiosqlite thread may keep the process alive) and raises."""
+    from zigbee.zigpy_han import hub_app_class, hub_radio_config
+
+    cls = hub_app_class(radio.controller_class())
+    config = radio.zigpy_config(str(state_dir / "zigpy.db"), **hub_radio_config(extended_pan_id))
+    app = await cls.new(config, auto_form=True, start_radio=False)
+    try:
+        await app.startup(auto_form=True)
+    except BaseException:
+        await app.shutdown()
+        raise
+    return app
+
+
 def run_hardware(opts: RunOptions) -> int:
     """One hub on a ZigBee coordinator stick (`ezsp:`, `znp:`, `deconz:` URLs or `auto`; a real stick, or an
     emulated one a bench serves on `socket://`, `tcp://` or a pty), driven by the unmodified radio library."""
     from chf.runtime.hub_runtime import _serve_tcp, build_hub
     from hw.errors import RadioError
     from hw.open import preflight, translate
-    from zigbee.zigpy_han import ZigpyHan, hub_app_class, hub_radio_config
+    from zigbee.zigpy_han import ZigpyHan
 
     try:
         radio = preflight(opts.radio)
@@ -146,17 +169,10 @@ def run_hardware(opts: RunOptions) -> int:
             r = await resolve_auto(list_ports())
         else:
             r = radio
-        cls = hub_app_class(r.controller_class())
         assert r.path is not None
-        # zigpy's database sits in the hub's state directory: after a restart zigpy still knows the devices on
-        # the stick's network (short addresses, endpoints, node descriptors), so they need not join again. The
-        # network a fresh stick forms takes the hub's Extended PAN ID, as the virtual radio's does.
-        config = r.zigpy_config(str(Path(opts.state) / "zigpy.db"), **hub_radio_config(hub.state.extended_pan_id))
-        app = await cls.new(config, auto_form=True, start_radio=False)
         try:
-            await app.startup(auto_form=True)
+            app = await open_hub_radio(r, Path(opts.state), hub.state.extended_pan_id)
         except Exception as e:
-            await app.shutdown()  # closes the database too: no aiosqlite thread may keep the process alive
             t = translate(r.path, e)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
             return 1

@@ -424,11 +424,28 @@ class ZnpNv:
         return True
 
     def leave(self, eui: bytes) -> None:
-        """`eui` left: no longer associated; its address manager entry keeps its key (not its address)."""
-        for i, e in enumerate(self.addrmgr()):
-            if e.ext_addr == le(eui):
-                self.items[(SYS_ID_ZSTACK, EX_ADDRMGR, i)] = ADDRMGR_ENTRY.build(
-                    {"type": e.type & ~ADDRMGR_ASSOC, "nwk_addr": 0xFFFE, "ext_addr": e.ext_addr})
+        """`eui` left the network: Z-Stack's trust centre removes the device, its address manager entry and its
+        TC link keys (hashed or not), so it joins again only where it is permitted anew."""
+        entries = self.addrmgr()
+        index = next((i for i, e in enumerate(entries) if e.ext_addr == le(eui)), None)
+        for sub, raw in enumerate(self.table(EX_TCLK_TABLE)):
+            if TCLK_DEV_ENTRY.parse(raw).ext_addr == le(eui):
+                self.items[(SYS_ID_ZSTACK, EX_TCLK_TABLE, sub)] = b"\x00" * TCLK_DEV_ENTRY.sizeof()
+        if index is None:
+            return
+        self.items[(SYS_ID_ZSTACK, EX_ADDRMGR, index)] = EMPTY_ADDRMGR
+        raw_table = self.get(NV_APS_LINK_KEY_TABLE)
+        if raw_table is None:
+            return
+        kept = []
+        for e in APS_LINK_KEY_TABLE.parse(raw_table).entries:
+            if e.address_manager_index == index:
+                self.items[(SYS_ID_ZSTACK, EX_APS_KEY_DATA_TABLE, e.link_key_nv_id)] = b"\x00" * APS_KEY_DATA.sizeof()
+            else:
+                kept.append(dict(address_manager_index=e.address_manager_index, link_key_nv_id=e.link_key_nv_id,
+                                 authentication_state=e.authentication_state))
+        body = APS_LINK_KEY_TABLE.build({"entries": kept, "rest": b""})
+        self.put(NV_APS_LINK_KEY_TABLE, body.ljust(len(raw_table), b"\x00"))
 
 
 # ------------------------------------------------------------------------------------------ the NCP
