@@ -108,6 +108,10 @@ class StickHub:
     def call(self, fn: Callable[[], object]) -> object:
         return asyncio.run_coroutine_threadsafe(_call(fn), self.loop).result(30)
 
+    def run(self, coro: object, timeout: float = 60) -> object:
+        """Await `coro` on the hub's loop (where its radio library runs)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
     def close(self) -> None:
         """The hub's process ends: the radio library shuts down and the stick's host goes."""
         if self.served is not None and self.loop.is_running():
@@ -118,6 +122,15 @@ class StickHub:
         from chf.runtime.hub_runtime import release_locks
 
         release_locks()  # this process may start a hub on the same state again (a restarted `chf run`)
+
+
+async def library_app(url: str, **config: object):
+    """The radio library's application on its own (no hub), started, with the hub's radio config plus `config`."""
+    from zigbee.zigpy_han import hub_app_class, hub_radio_config
+
+    radio = parse_radio_url(url)
+    cls = hub_app_class(radio.controller_class())
+    return await cls.new(radio.zigpy_config(None, **hub_radio_config(bytes.fromhex(A)), **config), auto_form=True)
 
 
 async def _call(fn: Callable[[], object]) -> object:
@@ -160,6 +173,14 @@ class StickRig:
         if self.hub_a is not None:
             self.hub_a.close()
             self.hub_a = None
+
+    @property
+    def server(self):
+        assert self.bt.running is not None
+        return self.bt.running.sticks["A"].server
+
+    def on_bench(self, fn: Callable[[], object]) -> object:
+        return self.bt.call(fn)
 
     def node(self, eui: str):
         assert self.bt.running is not None

@@ -55,6 +55,8 @@ KEY_LOOKUP_S = 6.0        # how long a radio library's key table is read for a j
 KEY_LOOKUP_STEP_S = 0.25
 DUPLICATE_WINDOW_S = 2.0   # a tunnel frame repeated this soon (same sender, TSN and bytes) is a copy
 JOIN_REPORT_QUIET_S = 2.0
+RECONNECT_FIRST_S = 0.5    # first wait before starting a lost radio library again (doubling, up to RECONNECT_MAX_S)
+RECONNECT_MAX_S = 30.0
 LEAVE_GRACE_S = 0.5        # a device's tunnels outlive its leave this long (frames it sent before the leave)  # a join reported again this soon (Device_annce after the TC's report) is the same join
 
 
@@ -84,6 +86,9 @@ class ZigpyHan:
         self._reported: dict[bytes, float] = {}                 # when a join was last reported to the hub
         self._recent: dict[tuple[bytes, int, bytes], float] = {}  # tunnel frames seen lately (`_duplicate`)
         self._leaving: dict[bytes, asyncio.TimerHandle] = {}      # tunnels of devices that left, forgotten soon
+        self._stopping = False
+        self._reconnecting = False
+        self.reconnects = 0                                        # times the radio came back after a loss
 
     # ------------------------------------------------------------------------------------------ Han
     async def start(self, on_event: Callable[[HanEvent], None]) -> None:
@@ -94,13 +99,52 @@ class ZigpyHan:
             self._started = True
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for handle in self._leaving.values():
+            handle.cancel()
+        self._leaving.clear()
         if self._started:
             await self.app.shutdown()
             self._started = False
         self._on_event = None
+
+    # ------------------------------------------------------------------------------------------ the radio link
+    def connection_lost(self, exc: Exception | None) -> None:
+        """zigpy's listener event: the radio library lost its stick (a pulled cable, a stick that reset itself,
+        a network stick's socket closed). zigpy 2.4 leaves reconnecting to its host application: the adapter
+        shuts the library down and starts it again on the same stick until that works; the stick's network
+        resumes (its NV memory kept it), so joined devices need not join again."""
+        if self._tc_events or self._stopping or not self._started or self._reconnecting:
+            return
+        log.warning("lost the radio (%s): reconnecting", exc or "connection closed")
+        self._reconnecting = True
+        self._spawn(self._reconnect(), "radio-reconnect")
+
+    async def _reconnect(self) -> None:
+        delay = RECONNECT_FIRST_S
+        try:
+            while not self._stopping:
+                try:
+                    await self.app.shutdown(db=False)
+                except Exception as e:  # noqa: BLE001 - whatever is left of the old link
+                    log.debug("closing the lost radio: %r", e)
+                try:
+                    await self.app.startup(auto_form=False)
+                except Exception as e:  # noqa: BLE001 - the stick is not back yet
+                    log.warning("radio not back yet (%r): next try in %.1f s", e, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX_S)
+                    continue
+                log.warning("radio reconnected")
+                self.reconnects += 1
+                for eui in list(self._client_tunnels):
+                    self._forget(eui)  # the devices may have lost their tunnels while the radio was away
+                return
+        finally:
+            self._reconnecting = False
 
     async def execute(self, command: HanCommand) -> None:
         try:

@@ -205,6 +205,8 @@ class AshNcp:
     max_tries: int = 5       # sends of one frame before the link gives up (ERROR frame)
     connected: bool = False  # after RSTACK: DATA may flow
     stats: LinkStats = field(default_factory=LinkStats)
+    damage_out: int = 0      # fault injection: damage the CRC of this many of our next DATA frames
+    damage_in: int = 0       # fault injection: treat this many of the host's next DATA frames as damaged
 
     def __post_init__(self) -> None:
         self._buffer = bytearray()
@@ -256,8 +258,12 @@ class AshNcp:
 
     def _send_data(self, p: _Pending, *, re_tx: bool) -> None:
         self.stats.data_out += 1
-        self._write(build("data", control={"frm_num": p.frm_num, "re_tx": re_tx, "ack_num": self._rx_seq},
-                          payload=p.payload))
+        frame = build("data", control={"frm_num": p.frm_num, "re_tx": re_tx, "ack_num": self._rx_seq},
+                      payload=p.payload)
+        if self.damage_out > 0 and not re_tx:
+            self.damage_out -= 1
+            frame = frame[:-1] + bytes((frame[-1] ^ 0x01,))  # a bit flipped on the wire: the CRC fails
+        self._write(frame)
 
     def _ack(self) -> None:
         self._write(build("ack", control={"res": 0, "n_rdy": False, "ack_num": self._rx_seq}))
@@ -330,6 +336,9 @@ class AshNcp:
     def _frame(self, raw: bytes, now: float) -> list[AshEvent]:
         try:
             frame = unstuff(raw)
+            if self.damage_in > 0 and frame and frame[0] & 0x80 == 0:
+                self.damage_in -= 1
+                frame = frame[:-1] + bytes((frame[-1] ^ 0x01,))
             kind, f = parse(frame)
         except c.ConstructError:
             self.stats.bad_frames += 1

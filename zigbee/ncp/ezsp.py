@@ -919,6 +919,15 @@ class EzspLink:
     def detach(self) -> None:
         self.stick.detach(self.session)
 
+    def reset_stick(self) -> None:
+        """The stick resets on its own (a watchdog): RAM lost, network down, an RSTACK nobody asked for."""
+        from zigbee.ncp.ash import ResetCode
+
+        self.session.reset()
+        self.ash.reset_ack(ResetCode.WATCHDOG)
+        if self.wakeup is not None:
+            self.wakeup()
+
     def startup_reset(self) -> None:
         from zigbee.ncp.ash import ResetCode
 

@@ -35,6 +35,8 @@ class Link(Protocol):
 
     def startup_reset(self) -> None: ...
 
+    def reset_stick(self) -> None: ...
+
     def receive(self, data: bytes) -> None: ...
 
     def data_to_send(self) -> bytes: ...
@@ -127,6 +129,7 @@ class StickServer:
         self._pty_pump: _Pump | None = None
         self._pty_poll: asyncio.TimerHandle | None = None
         self.sessions = 0  # hosts served so far
+        self.link: Link | None = None  # the connected host's link (tests inject faults through it)
 
     @property
     def address(self) -> str:
@@ -152,6 +155,7 @@ class StickServer:
         link = self.link_factory(self.stick)
         pump = _Pump(link, writer.write)
         link.attach()
+        self.link = link
         self.sessions += 1
         reset_timer = None
         if link.startup_reset_delay is not None:
@@ -174,6 +178,8 @@ class StickServer:
                 reset_timer.cancel()
             pump.close()
             link.detach()
+            if self.link is link:
+                self.link = None
             self._busy = False
             self._writers.discard(writer)
             if task is not None:
@@ -181,9 +187,14 @@ class StickServer:
             writer.close()
 
     def drop_host(self) -> None:
-        """Tests: cut the host's connection (as a pulled cable would)."""
+        """Cut the host's TCP connection (as a pulled network cable would)."""
         for w in list(self._writers):
             w.transport.abort()
+
+    def reset_stick(self) -> None:
+        """The stick resets on its own while a host is connected (EZSP: RSTACK; Z-Stack: SYS.ResetInd)."""
+        if self.link is not None:
+            self.link.reset_stick()
 
     # -------------------------------------------------------------------------------------- pty
     async def start_pty(self) -> str:
@@ -218,8 +229,9 @@ class StickServer:
         master = self._master
         assert master is not None
         link = self.link_factory(self.stick)
-        self._pty_pump = pump = _Pump(link, lambda b: _write_all(master, b))
+        self._pty_pump = _Pump(link, lambda b: _write_all(master, b))
         link.attach()
+        self.link = link
         self.sessions += 1
         asyncio.get_running_loop().add_reader(master, self._pty_readable)
 
@@ -240,6 +252,7 @@ class StickServer:
         self._pty_pump.close()
         self._pty_pump.link.detach()
         self._pty_pump = None
+        self.link = None
         self._pty_poll = asyncio.get_running_loop().call_later(PTY_POLL_S, self._poll_pty)
 
     # -------------------------------------------------------------------------------------- closing

@@ -52,7 +52,7 @@ RPC_INVALID_COMMAND_ID = 0x02
 CAPABILITIES = 0x0001 | 0x0002 | 0x0004 | 0x0008 | 0x0010 | 0x0020 | 0x0040 | 0x0100 | 0x0200 | 0x0400
 VERSION = {"transport_rev": 2, "product_id": 1, "major_rel": 2, "minor_rel": 7, "maint_rel": 1,
            "code_revision": 20230507, "bootloader_build_type": 0, "bootloader_revision": 0xFFFFFFFF}
-RESET_POWER_UP, RESET_EXTERNAL = 0x00, 0x01
+RESET_POWER_UP, RESET_EXTERNAL, RESET_WATCHDOG = 0x00, 0x01, 0x02
 STATE_STARTING_AS_COORDINATOR, STATE_STARTED_AS_COORDINATOR = 0x08, 0x09
 BDB_SUCCESS, BDB_IN_PROGRESS, BDB_FORMATION_FAILURE, BDB_NETWORK_RESTORED = 0, 1, 8, 13
 BDB_MODE_NONE, BDB_MODE_FORMATION = 0x00, 0x04
@@ -833,11 +833,21 @@ class ZnpLink:
         self._out = bytearray()
         self.session = ZnpNcp(stick, self._send)
         self.wakeup: Callable[[], None] | None = None
+        self.damage_out = 0  # fault injection: flip a bit in the FCS of this many of our next frames
+        self.damage_in = 0   # fault injection: flip a bit in the FCS of this many of the host's next frames
 
     def _send(self, frame: MtFrame) -> None:
-        self._out += frame.to_bytes()
+        raw = frame.to_bytes()
+        if self.damage_out > 0:
+            self.damage_out -= 1
+            raw = raw[:-1] + bytes((raw[-1] ^ 0x01,))
+        self._out += raw
         if self.wakeup is not None:
             self.wakeup()
+
+    def reset_stick(self) -> None:
+        """The firmware resets on its own (a watchdog): SYS.ResetInd, network down until the host starts it."""
+        self.session.boot(announce=True, reason=RESET_WATCHDOG)
 
     def attach(self) -> None:
         self.stick.attach(self.session)
@@ -849,6 +859,9 @@ class ZnpLink:
         pass
 
     def receive(self, data: bytes) -> None:
+        if self.damage_in > 0 and data and data[0] == 0xFE and len(data) >= 5 and len(data) == data[1] + 5:
+            self.damage_in -= 1
+            data = data[:-1] + bytes((data[-1] ^ 0x01,))
         for frame in self.stream.feed(data):
             self.session.handle(frame)
 
