@@ -205,7 +205,7 @@ REQUESTS: dict[tuple[int, int], Request] = _table(
     Request("AppConfig.BDBSetJoinUsesInstallCodeKey", APP_CNF, 0x06, S("enabled" / U8), STATUS),
     Request("AppConfig.BDBSetChannel", APP_CNF, 0x08, S("is_primary" / U8, "channel" / U32), STATUS),
 )
-REQUEST_NAMES = {r.name: (r.subsystem, r.cmd1) for r in REQUESTS.values()}
+REQUESTS_BY_NAME = {r.name: (r.subsystem, r.cmd1) for r in REQUESTS.values()}
 
 CALLBACKS: dict[str, tuple[int, int, c.Construct]] = {
     "SYS.ResetInd": (SYS, 0x80, S("reason" / U8, "transport_rev" / U8, "product_id" / U8, "major_rel" / U8,
