@@ -68,8 +68,9 @@ install_code = "{IC3.hex()}"
 class StickHub:
     """A hub on an emulated stick, as `chf run --radio URL --hub-id A --keys DIR --state DIR` runs it."""
 
-    def __init__(self, url: str, state: Path, keys: Path, eui: str = A) -> None:
-        self.opts = RunOptions(state=str(state), keys=str(keys), hub_id=eui, wan="127.0.0.1:0", radio=url)
+    def __init__(self, url: str, state: Path, keys: Path, eui: str = A, time_scale: float = 1.0) -> None:
+        self.opts = RunOptions(state=str(state), keys=str(keys), hub_id=eui, wan="127.0.0.1:0", radio=url,
+                               clock=f"scaled:{time_scale}")
         self.loop = asyncio.new_event_loop()
         self.error: BaseException | None = None
         self.served = None
@@ -163,7 +164,7 @@ class StickRig:
         return f"{self.kind}:{address}" if address.startswith("/") else f"{self.kind}:{self.form}://{address}"
 
     def start_a(self) -> StickHub:
-        self.hub_a = StickHub(self.url(), self.tmp / "state-A", self.bench.keys)
+        self.hub_a = StickHub(self.url(), self.tmp / "state-A", self.bench.keys, time_scale=self.bench.time_scale)
         self.links["A"] = HubLink(*self.hub_a.address)
         return self.hub_a
 

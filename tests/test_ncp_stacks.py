@@ -116,3 +116,17 @@ def test_swap_out_from_a_virtual_hub_onto_a_stick_hub(rig):
     assert rig.cs07_ok("A", ESME)
     # the stick's key table holds the hash it was restored with, which the meter re-joined with
     assert rig.stick.session.link_key(bytes.fromhex(ESME)) == hashed == node.tc_link_key
+
+
+def test_triage_with_the_qa_hub_on_a_stick(rig):
+    """`chf triage --qa A --qa-wan HOST:PORT`: the QA hub runs on the stick; a factory-fresh meter is state 1
+    and re-deployable (join, checks, DISCONNECT, CCS02, a fresh install-code join, CCS02)."""
+    from chf.app.triage_cli import hub_spec, run_triage
+    from chf.remote.triage_steps import MeterInfo
+
+    host, port = rig.hub_a.address
+    qa_spec, qa_addr = hub_spec(rig.bench, "A", f"{host}:{port}", "--qa")
+    assert qa_spec.eui == rig.euis["A"]
+    (report,) = run_triage(rig.bench, qa_spec, None, [MeterInfo(bytes.fromhex(ESME), "esme", IC)],
+                           rig.tmp / "triage-counters.json", hosts={"A": qa_addr})
+    assert report.state == 1 and report.redeployable, [(s.name, s.outcome, s.detail) for s in report.steps]

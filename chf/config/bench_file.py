@@ -72,6 +72,12 @@ class Bench:
                 return h
         raise BenchFileError("bench", f"no hub named {name!r} (hubs: {', '.join(h.name for h in self.hubs)})")
 
+    def ncp(self, name: str) -> NcpSpec:
+        for n in self.ncps:
+            if n.name == name:
+                return n
+        raise BenchFileError("bench", f"no ncp named {name!r} (ncps: {', '.join(n.name for n in self.ncps) or 'none'})")
+
 
 TOP_KEYS = {"keys", "keep_alive_s", "time_scale", "seed", "gsme_poll_s", "hub", "meter", "ncp"}
 HUB_KEYS = {"name", "eui", "wan", "state"}
