@@ -81,7 +81,7 @@ class StickHub:
             asyncio.set_event_loop(self.loop)
             try:
                 self.loop.run_until_complete(self._start())
-            except BaseException as e:  # noqa: BLE001 - reported to the test thread
+            except BaseException as e:  # reported to the test thread
                 self.error = e
             finally:
                 ready.set()

@@ -17,7 +17,6 @@ import pytest
 from han_rig import ESME, INSTALL_CODE, EchoApp
 from ncp_rig import A, library_app
 
-import zigpy.state
 import zigpy.types as t
 from zigbee.clock import EmulatedClock
 from zigbee.keys import install_code_key

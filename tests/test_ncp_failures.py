@@ -115,7 +115,7 @@ def test_an_mt_frame_with_a_bad_fcs_is_dropped_and_the_next_one_is_answered():
     import zigpy_znp.commands as c
 
     async def main() -> None:
-        app, server, stick = await _library("znp", znp_config={"sync_request_timeout": 1})
+        app, server, _ = await _library("znp", znp_config={"sync_request_timeout": 1})
         try:
             link = server.link
             link.damage_in = 1  # the host's request arrives with a bad FCS: the stick drops it, as Z-Stack does

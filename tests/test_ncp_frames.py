@@ -274,7 +274,7 @@ def test_znp_layouts_match_zigpy_znp_structs():
                          (znp.APS_LINK_KEY_ENTRY, zt.APSLinkKeyTableEntry),
                          (znp.ASSOCIATED_DEVICE, zt.AssociatedDeviceZStack3)):
         assert ours.sizeof() == theirs.get_size(align=True), theirs.__name__
-    stick, core, sink = ncp("znp")
+    stick, core, _ = ncp("znp")
     core.handle(mt_req("AppConfig.BDBStartCommissioning", mode=znp.BDB_MODE_FORMATION))
     nib, rest = zt.NIB.deserialize(stick.nv.get(znp.NV_NIB), align=True)
     assert not rest and nib.nwkLogicalChannel == 11 and nib.nwkKeyLoaded and nib.nwkPanId == core.network().pan_id
@@ -295,7 +295,7 @@ def test_znp_hashed_link_keys_follow_the_tclk_seed():
 
 
 def test_znp_formation_notifications_in_order():
-    stick, core, sink = ncp("znp")
+    _, core, sink = ncp("znp")
     core.handle(mt_req("AppConfig.BDBStartCommissioning", mode=znp.BDB_MODE_FORMATION))
     names = [(f.subsystem, f.cmd1, f.payload) for f in sink.frames]
     assert names[0] == (mt.Subsystem.APP_CNF, 0x05, b"\x00")  # SRSP first

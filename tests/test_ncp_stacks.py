@@ -130,3 +130,22 @@ def test_triage_with_the_qa_hub_on_a_stick(rig):
     (report,) = run_triage(rig.bench, qa_spec, None, [MeterInfo(bytes.fromhex(ESME), "esme", IC)],
                            rig.tmp / "triage-counters.json", hosts={"A": qa_addr})
     assert report.state == 1 and report.redeployable, [(s.name, s.outcome, s.detail) for s in report.steps]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hub_on_a_stick_served_on_a_pty(tmp_path, kind):
+    """`pty = true`: the stick on a pseudo-terminal, the radio library on its serial path (serialx on a tty)."""
+    r = StickRig(tmp_path, kind, form="pty")
+    try:
+        assert r.url().startswith(f"{kind}:/dev/")
+        assert r.join("A", ESME, IC) is not None
+        assert r.cs07_ok("A", ESME)
+        r.stop_a()  # the host closes the tty: the stick falls silent, and serves the next host to open it
+        deadline = time.monotonic() + 5
+        while r.stick.session is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert r.stick.session is None and r.stick.beacon_info() is None
+        r.start_a()
+        assert r.cs07_ok("A", ESME)
+    finally:
+        r.close()

@@ -54,10 +54,10 @@ ZCL_TUNNEL_OVERHEAD = 5   # ZCL header (3) and tunnel ID (2) in front of a Trans
 KEY_LOOKUP_S = 6.0        # how long a radio library's key table is read for a joined device's TC link key
 KEY_LOOKUP_STEP_S = 0.25
 DUPLICATE_WINDOW_S = 2.0   # a tunnel frame repeated this soon (same sender, TSN and bytes) is a copy
-JOIN_REPORT_QUIET_S = 2.0
+JOIN_REPORT_QUIET_S = 2.0  # a join reported again this soon (Device_annce after the TC's report) is the same join
 RECONNECT_FIRST_S = 0.5    # first wait before starting a lost radio library again (doubling, up to RECONNECT_MAX_S)
 RECONNECT_MAX_S = 30.0
-LEAVE_GRACE_S = 0.5        # a device's tunnels outlive its leave this long (frames it sent before the leave)  # a join reported again this soon (Device_annce after the TC's report) is the same join
+LEAVE_GRACE_S = 0.5        # a device's tunnels outlive its leave this long (frames it sent before the leave)
 
 
 class NotOnHan(LookupError):
@@ -129,11 +129,11 @@ class ZigpyHan:
             while not self._stopping:
                 try:
                     await self.app.shutdown(db=False)
-                except Exception as e:  # noqa: BLE001 - whatever is left of the old link
+                except Exception as e:  # whatever is left of the old link
                     log.debug("closing the lost radio: %r", e)
                 try:
                     await self.app.startup(auto_form=False)
-                except Exception as e:  # noqa: BLE001 - the stick is not back yet
+                except Exception as e:  # the stick is not back yet
                     log.warning("radio not back yet (%r): next try in %.1f s", e, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RECONNECT_MAX_S)
@@ -450,7 +450,7 @@ class ZigpyHan:
         while True:
             try:
                 await self.app.load_network_info(load_devices=True)
-            except Exception as e:  # noqa: BLE001 - a radio that cannot list its keys reports joins without
+            except Exception as e:  # a radio that cannot list its keys reports joins without
                 log.debug("reading the radio's key table: %r", e)
                 return None
             for k in self.app.state.network_info.key_table:

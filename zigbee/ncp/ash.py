@@ -49,19 +49,21 @@ def _pseudo_random(length: int) -> bytes:
     return bytes(out)
 
 
-PSEUDO_RANDOM = _pseudo_random(256)
+PSEUDO_RANDOM = _pseudo_random(1024)  # longer than any frame the 1 KiB receive buffer can hold
 
 
 def randomise(data: bytes) -> bytes:
     """XOR with the pseudo-random stream (its own inverse)."""
-    return bytes(a ^ b for a, b in zip(data, PSEUDO_RANDOM))
+    if len(data) > len(PSEUDO_RANDOM):
+        raise c.ConstructError(f"DATA payload of {len(data)} octets")
+    return bytes(a ^ b for a, b in zip(data, PSEUDO_RANDOM[:len(data)], strict=True))
 
 
 class _Randomised(c.Adapter):
-    def _decode(self, obj, context, path):  # noqa: ARG002
+    def _decode(self, obj, context, path):
         return randomise(obj)
 
-    def _encode(self, obj, context, path):  # noqa: ARG002
+    def _encode(self, obj, context, path):
         return randomise(obj)
 
 

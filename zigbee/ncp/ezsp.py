@@ -44,7 +44,7 @@ CHILD_TABLE_SIZE = 64
 MAX_APS_PAYLOAD = 82      # octets of one unfragmented APS frame (longer sends: MESSAGE_TOO_LONG)
 FRAGMENT_PAYLOAD = 80     # octets per APS fragment of a long incoming frame
 COUNTER_TYPES = 41        # EmberCounterType values readCounters returns
-KEY_ESTABLISHMENT_S = 1.5  # after a join, the emulated key establishment's key reaches the key table
+KEY_ESTABLISHMENT_S = 1.0  # after a join, the emulated key establishment's key reaches the key table
 
 # ------------------------------------------------------------------------------------------ statuses
 SUCCESS = 0x00

@@ -218,7 +218,7 @@ class EmulatedStick:
         tsn = data[0]
         try:
             _hdr, args = zigpy.zdo.ZDO(None).deserialize(cmd, data)
-        except Exception:  # noqa: BLE001 - a request we cannot read is not answered, as on air
+        except Exception:  # a request we cannot read is not answered, as on air
             log.debug("stick %s: unreadable ZDO %04x", self.name, cmd)
             return
         C, ok, nwk = zdo_t.ZDOCmd, zdo_t.Status.SUCCESS, t.NWK(COORDINATOR)

@@ -240,7 +240,7 @@ def hashed_key(seed: bytes, shift: int, eui: bytes) -> bytes:
     """A TC link key Z-Stack derives from its TCLK seed: the seed rotated left by `shift` octets, XORed with the
     device's IEEE address (least significant octet first) twice over."""
     rotated = seed[shift:] + seed[:shift]
-    return bytes(a ^ b for a, b in zip(rotated, le(eui) * 2))
+    return bytes(a ^ b for a, b in zip(rotated, le(eui) * 2, strict=True))
 
 
 # ------------------------------------------------------------------------------------------ NV memory
@@ -357,7 +357,7 @@ class ZnpNv:
     def members(self) -> dict[bytes, int]:
         out = {}
         for e in self.addrmgr():
-            if e.type in (0xFF, 0x00) or e.type & 0x04 and not e.type & (ADDRMGR_ASSOC | ADDRMGR_SECURITY):
+            if e.type == 0xFF or not e.type & (ADDRMGR_ASSOC | ADDRMGR_SECURITY):
                 continue
             if e.ext_addr in (b"\x00" * 8, b"\xff" * 8) or e.nwk_addr >= 0xFFF8:
                 continue
