@@ -70,7 +70,7 @@ class StickHub:
 
     def __init__(self, url: str, state: Path, keys: Path, eui: str = A, time_scale: float = 1.0) -> None:
         self.opts = RunOptions(state=str(state), keys=str(keys), hub_id=eui, wan="127.0.0.1:0", radio=url,
-                               clock=f"scaled:{time_scale}")
+                               clock=f"scaled:{time_scale}", extended_pan_id=eui)  # as run_hardware does
         self.loop = asyncio.new_event_loop()
         self.error: BaseException | None = None
         self.served = None

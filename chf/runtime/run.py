@@ -4,6 +4,7 @@ virtual`): each is a bench (`chf.runtime.bench`) served until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -159,6 +160,10 @@ def run_hardware(opts: RunOptions) -> int:
     except ValueError as e:
         print(f"chf run: {e}", file=sys.stderr)
         return 2
+    if opts.extended_pan_id is None and opts.hub_id:
+        # as on a bench: a hub's HAN takes the hub's EUI-64 as its Extended PAN ID (GBCS v0.8.1, informative), so
+        # two hubs on sticks of one bench run two networks
+        opts = dataclasses.replace(opts, extended_pan_id=opts.hub_id)
     hub = build_hub(opts)
 
     async def main() -> int:
