@@ -160,6 +160,7 @@ class EmulatedNode:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._tunnel_id: int | None = None     # ESME: the tunnel the hub requested; GSME: the one it was granted
+        self._peer_max = tunnel.MAX_TRANSFER_SIZE  # the hub's MaximumIncomingTransferSize for this tunnel
         self._next_tunnel_id = 1
         self._reassembly = tunnel.Reassembly()
         self._tsn = 0
@@ -541,6 +542,7 @@ class EmulatedNode:
                 status = tunnel.TunnelStatus.Flow_Control_Not_Supported
             else:
                 status = tunnel.TunnelStatus.Success
+                self._peer_max = min(tunnel.MAX_TRANSFER_SIZE, int(f["maximum_incoming_transfer_size"]) or 1)
                 self._tunnel_id = self._next_tunnel_id
                 self._next_tunnel_id = (self._next_tunnel_id + 1) & 0xFFFF or 1
             self._send_tunnel("request_tunnel_response", to_server=False, tsn=cmd.tsn,
@@ -555,6 +557,7 @@ class EmulatedNode:
         elif not cmd.to_server and cmd.name == "request_tunnel_response" and self.device_type.sleepy:
             if f["tunnel_status"] == tunnel.TunnelStatus.Success:
                 self._tunnel_id = f["tunnel_id"]
+                self._peer_max = min(tunnel.MAX_TRANSFER_SIZE, int(f["maximum_incoming_transfer_size"]) or 1)
                 self.wake()
         elif not cmd.to_server and cmd.name == "transfer_data" and self.device_type.sleepy:
             data = bytes(f["data"])
@@ -585,7 +588,7 @@ class EmulatedNode:
             log.info("node %s: no tunnel, frame of %d bytes dropped", self.eui.hex(), len(frame))
             return
         sleepy = self.device_type.sleepy
-        for part in tunnel.transfers(frame, header=1 if sleepy else 0):
+        for part in tunnel.transfers(frame, header=1 if sleepy else 0, max_transfer=self._peer_max):
             self._send_tunnel("transfer_data", to_server=sleepy, tunnel_id=self._tunnel_id,
                               data=tunnel.put(part) if sleepy else part)
 
