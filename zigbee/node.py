@@ -297,7 +297,7 @@ class EmulatedNode:
         self.lqi, self.rssi = lqi, rssi
         self.misses = 0
         self._tunnel_id = None
-        if self.registration is not None and d.method is JoinMethod.INSTALL_CODE:
+        if self.registration is not None and d.cbke:
             # the network key came under the install-code key: CBKE gives the TC link key (SE Annex C)
             self.key_source = KeySource.PRECONFIGURED
             self.fire(NodeEvent.KEY_TRANSPORTED)
@@ -306,7 +306,7 @@ class EmulatedNode:
         self.key_source = {JoinMethod.INSTALL_CODE: KeySource.DERIVED, JoinMethod.LINK_KEY: KeySource.HISTORIC_KEY,
                            JoinMethod.TC_REJOIN: KeySource.TC_REJOIN}.get(d.method, self.key_source)
         self.fire(NodeEvent.ACCEPTED)
-        if swapped and self.registration is not None:
+        if swapped and self.registration is not None and d.key_establishment:
             # the trust centre held only the hash of our key: a swapped-in TC (SE TC swap-out). Re-authenticate it
             # with CBKE, as Silicon Labs' stack does on TRUST_CENTER_SWAPPED_OUT (af-common.c)
             self.registration.begin(d.hub, "trust centre swapped out")

@@ -104,6 +104,7 @@ class EmulatedStick:
     manufacturer_code: int = 0x1049
     _permit_until: float = float("-inf")
     _transient: dict[bytes, tuple[bytes, float]] = field(default_factory=dict)
+    _refusals: dict[bytes, str] = field(default_factory=dict)  # why a join was refused (told once: refusal_reason)
     _wildcard: tuple[bytes, float] | None = None
     on_session: Callable[[Session | None], None] | None = None  # tests: a host came or went
 
@@ -284,6 +285,10 @@ class EmulatedStick:
                                                           and self._transient[node][1] >= now))
         return n.extended_pan_id, n.pan_id, n.channel, permit
 
+    def refusal_reason(self, node: bytes) -> str | None:
+        """Why the stick's trust centre last refused `node` (told once; None: it dropped the join without a word)."""
+        return self._refusals.pop(node, None)
+
     def tc_join(self, node: bytes, credentials: list[Credential], rejoin: bool, link: Link) -> JoinDecision | None:
         run = self._running()
         if run is None:
@@ -311,6 +316,8 @@ class EmulatedStick:
         if method is None or key is None:
             if transient is not None or stored is not None:
                 s.refused(node, members.get(node, 0xFFFE), rejoin)
+                self._refusals[node] = ("wrong key: the device offered none the stick's trust centre permits or holds"
+                                        if transient is not None else "the stick's trust centre holds another key for it")
             return None  # an unpermitted join is dropped (no transient key, no stored key: nothing to tell)
         nwk = members.get(node)
         if nwk is None:
