@@ -49,3 +49,44 @@ def test_meter_options(tmp_path):
               Path(tmp_path / "b.toml"))
     m = b.meters[0]
     assert (m.joined_to, m.hears, m.dead) == ("A", ("B",), False)
+
+
+# ------------------------------------------------------------------------------------------ [[ncp]]
+NCP = """
+[[ncp]]
+name = "S"
+kind = "ezsp"
+eui = "02C0FFEE0000C001"
+listen = "127.0.0.1:0"
+"""
+
+
+def test_an_ncp_table_is_read_and_a_bench_of_sticks_needs_no_hub(tmp_path):
+    b = parse(NCP + '[[meter]]\ntype = "esme"\neui = "02C0FFEE000E5E01"\ninstall_code = "' + "00" * 16
+              + '"\nhears = ["S"]\n', tmp_path / "b.toml")
+    (n,) = b.ncps
+    assert (n.name, n.kind, n.eui.hex().upper(), n.host, n.port, n.pty) == ("S", "ezsp", "02C0FFEE0000C001",
+                                                                           "127.0.0.1", 0, False)
+    assert b.hubs == () and b.meters[0].hears == ("S",)
+    assert parse(NCP.replace('listen = "127.0.0.1:0"', "pty = true"), tmp_path / "b.toml").ncps[0].pty
+
+
+@pytest.mark.parametrize("text, named", [
+    (NCP.replace('kind = "ezsp"', 'kind = "deconz"'), "'kind'"),
+    (NCP.replace('listen = "127.0.0.1:0"', 'listen = "nope"'), "'listen'"),
+    (NCP + "pty = true\n", "exclude"),
+    (NCP.replace('listen = "127.0.0.1:0"', 'port = 4'), "unknown key 'port'"),
+    (NCP + '[[hub]]\nname = "S"\neui = "02C0FFEE0000C002"\n', "'name' repeats"),
+    (NCP + '[[hub]]\nname = "H"\neui = "02C0FFEE0000C001"\n', "'eui' repeats"),
+    (NCP + '[[meter]]\ntype = "esme"\neui = "02C0FFEE000E5E01"\ninstall_code = "' + "00" * 16
+     + '"\njoined_to = "S"\n', "own process"),
+])
+def test_wrong_ncp_tables_are_named(tmp_path, text, named):
+    with pytest.raises(BenchFileError) as e:
+        parse(text, tmp_path / "b.toml")
+    assert named in str(e.value)
+
+
+def test_the_example_shows_an_ncp_table_commented():
+    assert "# [[ncp]]" in EXAMPLE and '# kind = "ezsp"' in EXAMPLE
+    parse(EXAMPLE, Path("/tmp/example.toml"))

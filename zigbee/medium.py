@@ -51,6 +51,9 @@ class JoinDecision:
     cbke: bool = False
     """The trust centre runs CBKE after this join: `tc_link_key` is the preconfigured (install-code) key the
     network key was transported under, not yet the TC link key (SE Annex C; docs/cbke.md)."""
+    key_establishment: bool = False
+    """The trust centre serves the Key Establishment cluster at all (an emulated stick does not: docs/ncp.md), so a
+    node may re-authenticate it with CBKE after a TC swap-out."""
 
 
 @dataclass(frozen=True)

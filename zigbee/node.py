@@ -160,6 +160,7 @@ class EmulatedNode:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._tunnel_id: int | None = None     # ESME: the tunnel the hub requested; GSME: the one it was granted
+        self._peer_max = tunnel.MAX_TRANSFER_SIZE  # the hub's MaximumIncomingTransferSize for this tunnel
         self._next_tunnel_id = 1
         self._reassembly = tunnel.Reassembly()
         self._tsn = 0
@@ -296,7 +297,7 @@ class EmulatedNode:
         self.lqi, self.rssi = lqi, rssi
         self.misses = 0
         self._tunnel_id = None
-        if self.registration is not None and d.method is JoinMethod.INSTALL_CODE:
+        if self.registration is not None and d.cbke:
             # the network key came under the install-code key: CBKE gives the TC link key (SE Annex C)
             self.key_source = KeySource.PRECONFIGURED
             self.fire(NodeEvent.KEY_TRANSPORTED)
@@ -305,7 +306,7 @@ class EmulatedNode:
         self.key_source = {JoinMethod.INSTALL_CODE: KeySource.DERIVED, JoinMethod.LINK_KEY: KeySource.HISTORIC_KEY,
                            JoinMethod.TC_REJOIN: KeySource.TC_REJOIN}.get(d.method, self.key_source)
         self.fire(NodeEvent.ACCEPTED)
-        if swapped and self.registration is not None:
+        if swapped and self.registration is not None and d.key_establishment:
             # the trust centre held only the hash of our key: a swapped-in TC (SE TC swap-out). Re-authenticate it
             # with CBKE, as Silicon Labs' stack does on TRUST_CENTER_SWAPPED_OUT (af-common.c)
             self.registration.begin(d.hub, "trust centre swapped out")
@@ -541,6 +542,7 @@ class EmulatedNode:
                 status = tunnel.TunnelStatus.Flow_Control_Not_Supported
             else:
                 status = tunnel.TunnelStatus.Success
+                self._peer_max = min(tunnel.MAX_TRANSFER_SIZE, int(f["maximum_incoming_transfer_size"]) or 1)
                 self._tunnel_id = self._next_tunnel_id
                 self._next_tunnel_id = (self._next_tunnel_id + 1) & 0xFFFF or 1
             self._send_tunnel("request_tunnel_response", to_server=False, tsn=cmd.tsn,
@@ -555,6 +557,7 @@ class EmulatedNode:
         elif not cmd.to_server and cmd.name == "request_tunnel_response" and self.device_type.sleepy:
             if f["tunnel_status"] == tunnel.TunnelStatus.Success:
                 self._tunnel_id = f["tunnel_id"]
+                self._peer_max = min(tunnel.MAX_TRANSFER_SIZE, int(f["maximum_incoming_transfer_size"]) or 1)
                 self.wake()
         elif not cmd.to_server and cmd.name == "transfer_data" and self.device_type.sleepy:
             data = bytes(f["data"])
@@ -585,7 +588,7 @@ class EmulatedNode:
             log.info("node %s: no tunnel, frame of %d bytes dropped", self.eui.hex(), len(frame))
             return
         sleepy = self.device_type.sleepy
-        for part in tunnel.transfers(frame, header=1 if sleepy else 0):
+        for part in tunnel.transfers(frame, header=1 if sleepy else 0, max_transfer=self._peer_max):
             self._send_tunnel("transfer_data", to_server=sleepy, tunnel_id=self._tunnel_id,
                               data=tunnel.put(part) if sleepy else part)
 

@@ -313,7 +313,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         asyncio.get_running_loop().call_soon(self.handle_join, t.NWK(nwk), ieee, t.NWK(0x0000))
         ni = self._nvram[0]
         return JoinDecision(self.eui, nwk, int(ni.pan_id), from_ieee(ni.extended_pan_id), key, method,
-                            cbke=self.cbke and method is JoinMethod.INSTALL_CODE)
+                            cbke=self.cbke and method is JoinMethod.INSTALL_CODE, key_establishment=self.cbke)
 
     def _refusal(self, node: bytes, credentials: list[Credential], transient: tuple[bytes, float] | None,
                  rejoin: bool) -> str:

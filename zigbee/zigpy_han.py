@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -63,6 +64,14 @@ log = logging.getLogger(__name__)
 
 ZIGPY_MAX_PERMIT_S = 254  # zigpy `ControllerApplication.permit` asserts 0 <= time_s <= 254
 TUNNEL_REPLY_TIMEOUT_S = 5.0
+ZCL_TUNNEL_OVERHEAD = 5   # ZCL header (3) and tunnel ID (2) in front of a TransferData's data
+KEY_LOOKUP_S = 6.0        # how long a radio library's key table is read for a joined device's TC link key
+KEY_LOOKUP_STEP_S = 0.25
+DUPLICATE_WINDOW_S = 2.0   # a tunnel frame repeated this soon (same sender, TSN and bytes) is a copy
+JOIN_REPORT_QUIET_S = 2.0  # a join reported again this soon (Device_annce after the TC's report) is the same join
+RECONNECT_FIRST_S = 0.5    # first wait before starting a lost radio library again (doubling, up to RECONNECT_MAX_S)
+RECONNECT_MAX_S = 30.0
+LEAVE_GRACE_S = 0.5        # a device's tunnels outlive its leave this long (frames it sent before the leave)
 
 
 class NotOnHan(LookupError):
@@ -100,6 +109,14 @@ class ZigpyHan:
         self._pending: dict[tuple[bytes, int], asyncio.Future] = {}
         self._reassembly: dict[bytes, tunnel.Reassembly] = {}
         self._tunnel_locks: dict[bytes, asyncio.Lock] = {}
+        self._permits: dict[bytes, tuple[Permit, float]] = {}  # what each device was permitted with, until when
+        self._joining: set[bytes] = set()                       # joins whose key is being read from the radio
+        self._reported: dict[bytes, float] = {}                 # when a join was last reported to the hub
+        self._recent: dict[tuple[bytes, int, bytes], float] = {}  # tunnel frames seen lately (`_duplicate`)
+        self._leaving: dict[bytes, asyncio.TimerHandle] = {}      # tunnels of devices that left, forgotten soon
+        self._stopping = False
+        self._reconnecting = False
+        self.reconnects = 0                                        # times the radio came back after a loss
 
     # ------------------------------------------------------------------------------------------ Han
     async def start(self, on_event: Callable[[HanEvent], None]) -> None:
@@ -110,15 +127,54 @@ class ZigpyHan:
             self._started = True
 
     async def stop(self) -> None:
+        self._stopping = True
         if self.key_establishment is not None:
             self.key_establishment.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for handle in self._leaving.values():
+            handle.cancel()
+        self._leaving.clear()
         if self._started:
             await self.app.shutdown()
             self._started = False
         self._on_event = None
+
+    # ------------------------------------------------------------------------------------------ the radio link
+    def connection_lost(self, exc: Exception | None) -> None:
+        """zigpy's listener event: the radio library lost its stick (a pulled cable, a stick that reset itself,
+        a network stick's socket closed). zigpy 2.4 leaves reconnecting to its host application: the adapter
+        shuts the library down and starts it again on the same stick until that works; the stick's network
+        resumes (its NV memory kept it), so joined devices need not join again."""
+        if self._tc_events or self._stopping or not self._started or self._reconnecting:
+            return
+        log.warning("lost the radio (%s): reconnecting", exc or "connection closed")
+        self._reconnecting = True
+        self._spawn(self._reconnect(), "radio-reconnect")
+
+    async def _reconnect(self) -> None:
+        delay = RECONNECT_FIRST_S
+        try:
+            while not self._stopping:
+                try:
+                    await self.app.shutdown(db=False)
+                except Exception as e:  # whatever is left of the old link
+                    log.debug("closing the lost radio: %r", e)
+                try:
+                    await self.app.startup(auto_form=False)
+                except Exception as e:  # the stick is not back yet
+                    log.warning("radio not back yet (%r): next try in %.1f s", e, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX_S)
+                    continue
+                log.warning("radio reconnected")
+                self.reconnects += 1
+                for eui in list(self._client_tunnels):
+                    self._forget(eui)  # the devices may have lost their tunnels while the radio was away
+                return
+        finally:
+            self._reconnecting = False
 
     async def execute(self, command: HanCommand) -> None:
         try:
@@ -157,6 +213,7 @@ class ZigpyHan:
         seconds = max(1, math.ceil(c.seconds))
         if self.max_permit_s is not None:
             seconds = min(seconds, self.max_permit_s)
+        self._permits[c.eui] = (c, time.monotonic() + seconds)
         self._spawn(self.app.permit_with_link_key(to_ieee(c.eui), t.KeyData(c.link_key), time_s=seconds),
                     f"permit-{c.eui.hex()}")
 
@@ -215,7 +272,7 @@ class ZigpyHan:
     async def _send_frame(self, eui: bytes, frame: bytes) -> None:
         if self._sleepy(eui):
             q = self._queues.setdefault(eui, deque())
-            q.extend(tunnel.transfers(frame, header=tunnel.GET_RESPONSE_OVERHEAD))
+            q.extend(tunnel.transfers(frame, header=tunnel.GET_RESPONSE_OVERHEAD, max_transfer=self.max_transfer()))
             return
         lock = self._tunnel_locks.setdefault(eui, asyncio.Lock())
         async with lock:
@@ -224,13 +281,32 @@ class ZigpyHan:
                 if tunnel_id is None:
                     tunnel_id = await self._request_tunnel(eui)
                 try:
-                    for part in tunnel.transfers(frame):
+                    for part in tunnel.transfers(frame, max_transfer=self.max_transfer()):
                         await self._zcl(eui, "transfer_data", to_server=True, tunnel_id=tunnel_id, data=part)
                     return
                 except Exception:
                     self._client_tunnels.pop(eui, None)
                     if attempt:
                         raise
+
+    def _coordinator_limit(self, field: str) -> int:
+        coordinator = self.app.devices.get(self.app.state.node_info.ieee)
+        nd = coordinator.node_desc if coordinator is not None else None
+        size = getattr(nd, field, None) if nd is not None else None
+        if size is None or size >= tunnel.MAX_TRANSFER_SIZE:
+            return tunnel.MAX_TRANSFER_SIZE
+        return max(64, int(size) - ZCL_TUNNEL_OVERHEAD)
+
+    def max_transfer(self) -> int:
+        """Tunnel data octets one TransferData from the hub may carry: GBCS's 1500, or less where the coordinator
+        cannot send an APS frame that long (its node descriptor's maximum outgoing transfer size: zigpy has no APS
+        fragmentation of its own, so on a stick a long frame goes as GBT blocks that each fit)."""
+        return self._coordinator_limit("maximum_outgoing_transfer_size")
+
+    def max_incoming(self) -> int:
+        """The MaximumIncomingTransferSize the hub tells a device (RequestTunnel, RequestTunnelResponse): 1500, or
+        what the coordinator can hand the radio library in one piece (its maximum incoming transfer size)."""
+        return self._coordinator_limit("maximum_incoming_transfer_size")
 
     async def _request_tunnel(self, eui: bytes) -> int:
         """RequestTunnel to the device (GBCS §10.2.2.1: protocol 6, manufacturer 0xFFFF, no flow control, 1500)."""
@@ -240,7 +316,7 @@ class ZigpyHan:
         try:
             await self._zcl(eui, "request_tunnel", to_server=True, tsn=tsn, protocol_id=tunnel.GB_HGRP_PROTOCOL_ID,
                             manufacturer_code=tunnel.MANUFACTURER_CODE_NOT_USED, flow_control_support=t.Bool.false,
-                            maximum_incoming_transfer_size=tunnel.MAX_TRANSFER_SIZE)
+                            maximum_incoming_transfer_size=self.max_incoming())
             fields = await asyncio.wait_for(fut, TUNNEL_REPLY_TIMEOUT_S)
         finally:
             self._pending.pop((eui, tsn), None)
@@ -327,6 +403,8 @@ class ZigpyHan:
     def tunnel_packet_received(self, device: zigpy.device.Device, packet: t.ZigbeePacket) -> None:
         """Listener event from `SmartEnergyMixin`: a Tunnelling-cluster frame from a device."""
         eui = from_ieee(device.ieee)
+        if self._duplicate(eui, packet):
+            return
         try:
             cmd = tunnel.decode(packet.data.serialize())
         except tunnel.TunnelError as e:
@@ -352,7 +430,7 @@ class ZigpyHan:
             status = tunnel.TunnelStatus.Success if ok else tunnel.TunnelStatus.Protocol_Not_Supported
             self._spawn(self._zcl(eui, "request_tunnel_response", to_server=False, tsn=cmd.tsn,
                                   tunnel_id=self._server_tunnels[eui] if ok else 0xFFFF, tunnel_status=status,
-                                  maximum_incoming_transfer_size=tunnel.MAX_TRANSFER_SIZE), f"tunnel-rsp-{eui.hex()}")
+                                  maximum_incoming_transfer_size=self.max_incoming()), f"tunnel-rsp-{eui.hex()}")
         elif cmd.name == "transfer_data":
             if f["tunnel_id"] != self._server_tunnels.get(eui):
                 self._spawn(self._zcl(eui, "transfer_data_error", to_server=False, tunnel_id=f["tunnel_id"],
@@ -370,6 +448,20 @@ class ZigpyHan:
                 self._frame_in(eui, data, packet)
         elif cmd.name == "close_tunnel":
             self._server_tunnels.pop(eui, None)
+
+    def _duplicate(self, eui: bytes, packet: t.ZigbeePacket) -> bool:
+        """The same frame (sender, ZCL sequence number, bytes) delivered twice within DUPLICATE_WINDOW_S.
+
+        bellows registers its callback handler again each time zigpy starts the network, and zigpy's
+        energy-scan formation starts it twice: in the process that formed the network, every frame arrives
+        twice. A device numbers its tunnel frames, so a repeat that soon is that copy, not a new frame."""
+        now = time.monotonic()
+        key = (eui, packet.tsn, packet.data.serialize())
+        if len(self._recent) > 256:
+            self._recent = {k: v for k, v in self._recent.items() if now - v < DUPLICATE_WINDOW_S}
+        seen = self._recent.get(key)
+        self._recent[key] = now
+        return seen is not None and now - seen < DUPLICATE_WINDOW_S
 
     def _frame_in(self, eui: bytes, data: bytes, packet: t.ZigbeePacket) -> None:
         try:
@@ -413,6 +505,9 @@ class ZigpyHan:
     # ------------------------------------------------------------------------------------------ zigpy events
     def _forget(self, eui: bytes) -> None:
         """A join, re-join or leave invalidates the device's tunnels (Silicon Labs comms-hub-function.c)."""
+        handle = self._leaving.pop(eui, None)
+        if handle is not None:
+            handle.cancel()
         self._client_tunnels.pop(eui, None)
         self._server_tunnels.pop(eui, None)
         self._reassembly.pop(eui, None)
@@ -446,16 +541,62 @@ class ZigpyHan:
         self._emit(JoinRefused(from_ieee(ieee), reason))
 
     def device_joined(self, device: zigpy.device.Device) -> None:
+        self.join_reported(device.nwk, device.ieee)
+
+    def join_reported(self, nwk: t.NWK, ieee: t.EUI64) -> None:
+        """A radio library reported a join, a re-join or a Device_annce (`JoinReportMixin`; zigpy's own
+        `device_joined` only fires for a new device or a new short address). The TC link key is read from the
+        radio's key table, as a backup would read it; the method follows from what the hub permitted."""
         if self._tc_events:
+            return  # VirtualRadio reports each trust-centre decision itself, key and method included
+        eui = from_ieee(ieee)
+        if eui in self._joining or time.monotonic() - self._reported.get(eui, float("-inf")) < JOIN_REPORT_QUIET_S:
             return
-        eui = from_ieee(device.ieee)
+        self._joining.add(eui)
+        self._spawn(self._report_join(eui, t.EUI64(ieee)), f"join-{eui.hex()}")
+
+    async def _report_join(self, eui: bytes, ieee: t.EUI64) -> None:
+        try:
+            key = await self._radio_link_key(ieee)
+        finally:
+            self._joining.discard(eui)
+        permit, until = self._permits.get(eui, (None, 0.0))
+        if permit is None or time.monotonic() > until:
+            method = JoinMethod.TC_REJOIN
+        elif permit.historic and key == permit.link_key:
+            method = JoinMethod.LINK_KEY
+        else:
+            method = JoinMethod.INSTALL_CODE
+        if method is not JoinMethod.TC_REJOIN:
+            self._permits.pop(eui, None)
+        self._reported[eui] = time.monotonic()
         self._forget(eui)
+        dev = self.app.devices.get(ieee)
         if self.key_establishment is not None:  # a stick with host-side CBKE (UNTESTED): Joined once it is done
-            self._awaiting_cbke[eui] = (device.lqi, device.rssi, self.key_establishment.clock.now())
+            self._awaiting_cbke[eui] = (getattr(dev, "lqi", None), getattr(dev, "rssi", None),
+                                        self.key_establishment.clock.now())
             self._key_sources[eui] = KeySource.PRECONFIGURED
             return
         self._members.add(eui)
-        self._emit(Joined(eui, None, JoinMethod.INSTALL_CODE, device.lqi, device.rssi))
+        log.debug("join of %s reported: %s, TC link key %s", eui.hex().upper(), method.value,
+                  "known" if key else "unknown")
+        self._emit(Joined(eui, key, method, getattr(dev, "lqi", None), getattr(dev, "rssi", None)))
+
+    async def _radio_link_key(self, ieee: t.EUI64) -> bytes | None:
+        """The TC link key the radio's key table holds for `ieee` (None: the radio keeps none it will tell)."""
+        deadline = time.monotonic() + KEY_LOOKUP_S
+        while True:
+            try:
+                await self.app.load_network_info(load_devices=True)
+            except Exception as e:  # a radio that cannot list its keys reports joins without
+                log.debug("reading the radio's key table: %r", e)
+                return None
+            for k in self.app.state.network_info.key_table:
+                if k.partner_ieee == ieee:
+                    return bytes(k.key)
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(KEY_LOOKUP_STEP_S)
 
     def device_left(self, device: zigpy.device.Device) -> None:
         self._left(from_ieee(device.ieee))
@@ -464,14 +605,52 @@ class ZigpyHan:
         self._left(from_ieee(device.ieee))
 
     def _left(self, eui: bytes) -> None:
-        self._forget(eui)
         self._awaiting_cbke.pop(eui, None)
         self._last_ke_send.pop(eui, None)
         if self.key_establishment is not None:
             self.key_establishment.forget(eui)
+        if self._tc_events:
+            self._forget(eui)
+        else:
+            # A radio library may hand zigpy the leave before frames the device sent just ahead of it (zigpy-znp
+            # handles AF.IncomingMsg on a task, ZDO.LeaveInd at once): its tunnels go a moment later, unless it
+            # joins again first (which forgets them at once).
+            handle = self._leaving.pop(eui, None)
+            if handle is not None:
+                handle.cancel()
+            self._leaving[eui] = asyncio.get_running_loop().call_later(LEAVE_GRACE_S, self._forget, eui)
         if eui in self._members:
             self._members.discard(eui)
             self._emit(Left(eui))
+
+
+class JoinReportMixin:
+    """Put in front of a radio library's `ControllerApplication` (`hub_app_class`): every join, trust-centre
+    re-join or Device_annce the library hands zigpy (`handle_join`) is also a `join_reported(nwk, ieee)` listener
+    event, which zigpy's own `device_joined` is not for a known device keeping its short address."""
+
+    def handle_join(self, nwk: t.NWK, ieee: t.EUI64, parent_nwk: t.NWK, *args: Any, **kwargs: Any) -> None:
+        super().handle_join(nwk, ieee, parent_nwk, *args, **kwargs)  # type: ignore[misc]
+        if t.EUI64(ieee) != t.EUI64.UNKNOWN:
+            self.listener_event("join_reported", nwk, t.EUI64(ieee))  # type: ignore[attr-defined]
+
+
+def hub_app_class(cls: type[zigpy.application.ControllerApplication]) -> type[zigpy.application.ControllerApplication]:
+    """A radio library's application class as a hub runs it: Smart Energy reception and join reports."""
+    if issubclass(cls, JoinReportMixin):
+        return cls
+    return se_app_class(type(f"Hub{cls.__name__}", (JoinReportMixin, cls), {}))
+
+
+def hub_radio_config(extended_pan_id: bytes | None = None) -> dict[str, Any]:
+    """zigpy config a hub adds on any radio: the CHF's Smart Energy endpoint (0x0A, Tunnelling client and server)
+    and, for a network the radio forms, the hub's Extended PAN ID; no periodic backups or topology scans."""
+    network: dict[str, Any] = {}
+    if extended_pan_id is not None:
+        network["extended_pan_id"] = str(to_ieee(extended_pan_id))
+    cfg = virtual_config(b"\x00" * 8)
+    return {"additional_endpoints": cfg["additional_endpoints"], "network": network,
+            "backup_enabled": False, "topology_scan_enabled": False}
 
 
 async def open_virtual(medium: Medium, hub_eui: bytes, clock: EmulatedClock, *, channel: int = 15,

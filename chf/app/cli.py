@@ -669,7 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "if CAP ends in .pcapng, else pcap) and Wireshark's keys to CAP.keys (docs/wireshark.md)")
     r.add_argument("--fault", action="append", metavar="SPEC",
                    help="CLASS/OBIS/aN=RESULT or mN=RESULT[,once], repeatable")
-    r.add_argument("--clock", default="real", help="real or fixed:ISO8601")
+    r.add_argument("--clock", default="real",
+                   help="real, fixed:ISO8601, or scaled:FACTOR (a hub on a bench's [[ncp]] stick: the bench's "
+                        "time_scale, so its windows keep pace with the bench)")
     r.add_argument("--trust", action="append", metavar="EUI=ROLE",
                    help="trust another remote party: supplier, network_operator, access_control_broker, "
                         "load_controller (repeatable)")

@@ -58,15 +58,41 @@ def _table(reports: list[MeterReport]) -> None:
     print_table(t)
 
 
+def hub_spec(bench: Bench, name: str, wan: str | None, option: str) -> tuple[HubSpec, tuple[str, int] | None]:
+    """A bench's hub by name, or the hub that runs on one of its [[ncp]] sticks (in its own process, so `wan`
+    says where its WAN port listens); the address to use instead of the bench's, if any."""
+    address = None
+    if wan is not None:
+        host, _, port = wan.rpartition(":")
+        if not host or not port.isdigit():
+            raise BenchFileError(f"{option}-wan", f"HOST:PORT expected, got {wan!r}")
+        address = (connect_host(host.strip("[]")), int(port))
+    if any(h.name == name for h in bench.hubs):
+        return bench.hub(name), address
+    if any(n.name == name for n in bench.ncps):
+        if address is None:
+            raise BenchFileError(option, f"{name!r} is an [[ncp]]: the hub on it runs in its own process (chf run "
+                                         f"--radio ...); say where its WAN port listens with {option}-wan HOST:PORT")
+        n = bench.ncp(name)
+        return HubSpec(name, n.eui, address[0], address[1], bench.path.parent / f"state-{name}"), address
+    bench.hub(name)  # raises, naming the hubs
+    raise AssertionError
+
+
 def triage_command(args: argparse.Namespace) -> int:
+    hosts: dict[str, tuple[str, int]] = {}
     try:
         bench = load(args.bench)
-        qa_spec = bench.hub(args.qa)
-        old_spec = bench.hub(args.old) if args.old else None
+        qa_spec, qa_addr = hub_spec(bench, args.qa, args.qa_wan, "--qa")
+        old_spec, old_addr = hub_spec(bench, args.old, args.old_wan, "--old") if args.old else (None, None)
         meters = _meters(args, bench)
     except (BenchFileError, OSError) as e:
         print(f"chf triage: {e}", file=sys.stderr)
         return 2
+    if qa_addr is not None:
+        hosts[qa_spec.name] = qa_addr
+    if old_spec is not None and old_addr is not None:
+        hosts[old_spec.name] = old_addr
     counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
     from chf.remote.inventory import Inventory
 
@@ -74,7 +100,8 @@ def triage_command(args: argparse.Namespace) -> int:
     try:
         with Inventory(inv_path, disconnect_code=args.disconnect_code) as inventory:
             reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json,
-                                 inventory=inventory, disconnect_code=args.disconnect_code)
+                                 inventory=inventory, disconnect_code=args.disconnect_code,
+                                 hosts=hosts or None)
     except BrokenPipeError:  # the reader of the JSON lines went away: `chf` ends quietly (cli.main)
         raise
     except (HubLinkError, OSError, GbcsError, BenchFileError) as e:
@@ -143,8 +170,12 @@ def _stderr_console():
 def add_parser(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("triage", help="returned-meter triage (SECMP0013): classify, restore, check, divorce")
     t.add_argument("--bench", required=True, metavar="FILE", help="the bench file of the running bench")
-    t.add_argument("--qa", required=True, metavar="NAME", help="the QA hub (a [[hub]] name)")
+    t.add_argument("--qa", required=True, metavar="NAME", help="the QA hub (a [[hub]] name, or an [[ncp]] name "
+                                                             "with --qa-wan)")
+    t.add_argument("--qa-wan", metavar="HOST:PORT", help="where the QA hub's WAN port listens when it runs on an "
+                                                          "[[ncp]] stick (chf run --radio KIND:URL)")
     t.add_argument("--old", metavar="NAME", help="the meter's old hub, where known")
+    t.add_argument("--old-wan", metavar="HOST:PORT", help="the old hub's WAN port when it runs on an [[ncp]] stick")
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--meter", metavar="EUI", help="one meter")
     g.add_argument("--meters", metavar="FILE", help="a batch: one EUI per line")

@@ -34,6 +34,18 @@ class HubSpec:
 
 
 @dataclass(frozen=True)
+class NcpSpec:
+    """An emulated coordinator stick the bench serves; a hub runs on it with `chf run --radio KIND:URL`."""
+
+    name: str
+    kind: str          # "ezsp" (bellows) or "znp" (zigpy-znp)
+    eui: bytes         # the coordinator's IEEE address, also the hub's EUI in the bench PKI
+    host: str = "127.0.0.1"
+    port: int = 0
+    pty: bool = False  # serve on a pseudo-terminal instead of TCP
+
+
+@dataclass(frozen=True)
 class MeterSpec:
     type: str
     eui: bytes
@@ -55,6 +67,7 @@ class Bench:
     seed: int = 0
     gsme_poll_s: float = 7.5  # how often a sleepy GSME polls the CHF for queued frames (emulated seconds)
     key_establishment: str = "cbke"  # "cbke" (SE Annex C) or "derived" (the emulation's key: load rigs only)
+    ncps: tuple[NcpSpec, ...] = ()
 
     def hub(self, name: str) -> HubSpec:
         for h in self.hubs:
@@ -62,9 +75,17 @@ class Bench:
                 return h
         raise BenchFileError("bench", f"no hub named {name!r} (hubs: {', '.join(h.name for h in self.hubs)})")
 
+    def ncp(self, name: str) -> NcpSpec:
+        for n in self.ncps:
+            if n.name == name:
+                return n
+        raise BenchFileError("bench", f"no ncp named {name!r} (ncps: {', '.join(n.name for n in self.ncps) or 'none'})")
 
-TOP_KEYS = {"keys", "keep_alive_s", "time_scale", "seed", "gsme_poll_s", "key_establishment", "hub", "meter"}
+
+TOP_KEYS = {"keys", "keep_alive_s", "time_scale", "seed", "gsme_poll_s", "key_establishment", "hub", "meter", "ncp"}
 HUB_KEYS = {"name", "eui", "wan", "state"}
+NCP_KEYS = {"name", "kind", "eui", "listen", "pty"}
+NCP_KINDS = ("ezsp", "znp")
 METER_KEYS = {"type", "eui", "install_code", "joined_to", "hears", "dead", "foreign_ca"}
 
 
@@ -95,13 +116,45 @@ def _keys_only(where: str, table: dict[str, Any], allowed: set[str], required: s
         raise BenchFileError(where, f"missing key {missing[0]!r}")
 
 
-def _wan(where: str, v: Any) -> tuple[str, int]:
+def _wan(where: str, v: Any, key: str = "wan") -> tuple[str, int]:
     if not isinstance(v, str) or ":" not in v:
-        raise BenchFileError(where, f"key 'wan' must be \"HOST:PORT\" (PORT 0 picks a free one), got {v!r}")
+        raise BenchFileError(where, f"key {key!r} must be \"HOST:PORT\" (PORT 0 picks a free one), got {v!r}")
     host, _, port = v.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise BenchFileError(where, f"key 'wan' must be \"HOST:PORT\" with PORT 0-65535, got {v!r}")
+        raise BenchFileError(where, f"key {key!r} must be \"HOST:PORT\" with PORT 0-65535, got {v!r}")
     return host.strip("[]"), int(port)
+
+
+def _name(where: str, v: Any) -> str:
+    if not isinstance(v, str) or not v or any(ch.isspace() for ch in v):
+        raise BenchFileError(where, f"key 'name' must be a non-empty word, got {v!r}")
+    return v
+
+
+def _ncps(doc: dict[str, Any]) -> list[NcpSpec]:
+    raw = doc.get("ncp", [])
+    if not isinstance(raw, list):
+        raise BenchFileError("bench", "'ncp' must be [[ncp]] tables")
+    out: list[NcpSpec] = []
+    for i, n in enumerate(raw, 1):
+        where = f"[[ncp]] {i}"
+        if not isinstance(n, dict):
+            raise BenchFileError(where, "must be a table")
+        _keys_only(where, n, NCP_KEYS, {"name", "kind", "eui"})
+        name = _name(where, n["name"])
+        where = f"[[ncp]] {name!r}"
+        kind = n["kind"]
+        if kind not in NCP_KINDS:
+            raise BenchFileError(where, f"key 'kind' must be one of {', '.join(NCP_KINDS)}, got {kind!r}")
+        eui = _hex(where, "eui", n["eui"], 8)
+        pty = n.get("pty", False)
+        if not isinstance(pty, bool):
+            raise BenchFileError(where, f"key 'pty' must be true or false, got {pty!r}")
+        if pty and "listen" in n:
+            raise BenchFileError(where, "keys 'listen' and 'pty' exclude each other: serve on TCP or on a pty")
+        host, port = _wan(where, n.get("listen", "127.0.0.1:0"), "listen")
+        out.append(NcpSpec(name, kind, eui, host, port, pty))
+    return out
 
 
 def parse(text: str, path: Path) -> Bench:
@@ -110,20 +163,19 @@ def parse(text: str, path: Path) -> Bench:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise BenchFileError(str(path), f"not valid TOML: {e}") from None
-    _keys_only("bench", doc, TOP_KEYS, {"hub"})
+    _keys_only("bench", doc, TOP_KEYS, set())
     base = path.parent
-    hubs_raw = doc["hub"]
-    if not isinstance(hubs_raw, list) or not hubs_raw:
-        raise BenchFileError("bench", "at least one [[hub]] table is needed")
+    ncps = _ncps(doc)
+    hubs_raw = doc.get("hub", [])
+    if not isinstance(hubs_raw, list) or (not hubs_raw and not ncps):
+        raise BenchFileError("bench", "missing key 'hub': at least one [[hub]] or [[ncp]] table is needed")
     hubs: list[HubSpec] = []
     for i, h in enumerate(hubs_raw, 1):
         where = f"[[hub]] {i}"
         if not isinstance(h, dict):
             raise BenchFileError(where, "must be a table")
         _keys_only(where, h, HUB_KEYS, {"name", "eui"})
-        name = h["name"]
-        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-            raise BenchFileError(where, f"key 'name' must be a non-empty word, got {name!r}")
+        name = _name(where, h["name"])
         where = f"[[hub]] {name!r}"
         eui = _hex(where, "eui", h["eui"], 8)
         host, port = _wan(where, h.get("wan", "127.0.0.1:0"))
@@ -132,6 +184,12 @@ def parse(text: str, path: Path) -> Bench:
             raise BenchFileError(where, f"key 'state' must be a directory path, got {state!r}")
         hubs.append(HubSpec(name, eui, host, port, (base / state)))
     names = [h.name for h in hubs]
+    radios = names + [n.name for n in ncps]  # what a meter's `hears` may name
+    for n in ncps:
+        if n.name in names or [m.name for m in ncps].count(n.name) > 1:
+            raise BenchFileError(f"[[ncp]] {n.name!r}", "key 'name' repeats another hub's or ncp's")
+        if n.eui in {h.eui for h in hubs} or [m.eui for m in ncps].count(n.eui) > 1:
+            raise BenchFileError(f"[[ncp]] {n.name!r}", "key 'eui' repeats another hub's or ncp's")
     for attr in ("name", "eui", "state"):
         seen: set[object] = set()
         for h in hubs:
@@ -153,14 +211,16 @@ def parse(text: str, path: Path) -> Bench:
         ic = _hex(where, "install_code", m["install_code"], 16)
         joined_to = m.get("joined_to")
         if joined_to is not None and joined_to not in names:
-            raise BenchFileError(where, f"key 'joined_to' names no hub: {joined_to!r} (hubs: {', '.join(names)})")
+            why = " (a hub on an ncp runs in its own process: join it with CCS01)" if joined_to in radios else ""
+            raise BenchFileError(where, f"key 'joined_to' names no hub: {joined_to!r} (hubs: {', '.join(names)}){why}")
         hears = m.get("hears")
         if hears is not None:
             if not isinstance(hears, list) or not all(isinstance(x, str) for x in hears):
-                raise BenchFileError(where, f"key 'hears' must be a list of hub names, got {hears!r}")
+                raise BenchFileError(where, f"key 'hears' must be a list of hub or ncp names, got {hears!r}")
             for x in hears:
-                if x not in names:
-                    raise BenchFileError(where, f"key 'hears' names no hub: {x!r} (hubs: {', '.join(names)})")
+                if x not in radios:
+                    raise BenchFileError(where, f"key 'hears' names no hub or ncp: {x!r} "
+                                                f"(hubs and ncps: {', '.join(radios)})")
             hears = tuple(hears)
         dead = m.get("dead", False)
         if not isinstance(dead, bool):
@@ -171,8 +231,8 @@ def parse(text: str, path: Path) -> Bench:
         meters.append(MeterSpec(kind, eui, ic, joined_to, hears, dead, foreign))
     if len({m.eui for m in meters}) != len(meters):
         raise BenchFileError("[[meter]]", "two meters share an eui")
-    if {m.eui for m in meters} & {h.eui for h in hubs}:
-        raise BenchFileError("[[meter]]", "a meter's eui repeats a hub's")
+    if {m.eui for m in meters} & ({h.eui for h in hubs} | {n.eui for n in ncps}):
+        raise BenchFileError("[[meter]]", "a meter's eui repeats a hub's or an ncp's")
     keys = doc.get("keys", "keys")
     if not isinstance(keys, str) or not keys:
         raise BenchFileError("bench", f"key 'keys' must be a directory path, got {keys!r}")
@@ -184,7 +244,7 @@ def parse(text: str, path: Path) -> Bench:
         raise BenchFileError("bench", f"key 'key_establishment' must be \"cbke\" or \"derived\", got {ke!r}")
     return Bench(path, base / keys, _number("bench", "keep_alive_s", doc.get("keep_alive_s", 30)),
                  _number("bench", "time_scale", doc.get("time_scale", 1)), tuple(hubs), tuple(meters), seed,
-                 _number("bench", "gsme_poll_s", doc.get("gsme_poll_s", 7.5)), ke)
+                 _number("bench", "gsme_poll_s", doc.get("gsme_poll_s", 7.5)), ke, tuple(ncps))
 
 
 def live_path(bench_file: Path) -> Path:
@@ -243,12 +303,21 @@ eui = "02C0FFEE0000B001"
 wan = "127.0.0.1:4062"
 state = "state-B"
 
+# An emulated coordinator stick (EZSP for bellows, or Z-Stack for zigpy-znp) on the same air; the bench prints
+# `ncp <name> <kind> <EUI> listening on HOST:PORT` and a hub runs on it in its own process, through the radio
+# library: chf run --radio ezsp:tcp://127.0.0.1:4070 --hub-id 02C0FFEE0000C001 --keys keys --state state-C
+# [[ncp]]
+# name = "C"
+# kind = "ezsp"          # ezsp (bellows) | znp (zigpy-znp)
+# eui = "02C0FFEE0000C001"   # the coordinator's IEEE address; also hub C's EUI in the bench PKI
+# listen = "127.0.0.1:4070"  # HOST:PORT (port 0 picks one); or `pty = true` to serve on a pseudo-terminal
+
 [[meter]]
 type = "esme"          # esme | gsme | ppmid | ihd
 eui = "02C0FFEE000E5E01"
 install_code = "83FED3407A939723A5C639B26916D505"   # 16 bytes, without its CRC (as GBCS carries it)
 # joined_to = "A"      # start installed on hub A's network and in its device log
-# hears = ["A", "B"]   # hubs whose radio it can hear (default: all)
+# hears = ["A", "B"]   # hubs (and ncps) whose radio it can hear (default: all)
 # dead = false         # true: no radio at all
 # foreign_ca = false   # true: its ZigBee certificate comes from a CA no hub trusts (CBKE ends in UNKNOWN_ISSUER)
 

@@ -23,6 +23,24 @@ class SystemClock:
         return time.monotonic()
 
 
+class ScaledClock:
+    """Wall time from now on, running `factor` times as fast: a hub on a bench's [[ncp]] stick (its own process)
+    whose join windows keep pace with a bench running at `time_scale` emulated seconds per real second."""
+
+    def __init__(self, factor: float) -> None:
+        if not factor > 0:
+            raise ValueError(f"--clock scaled:FACTOR takes a positive factor, got {factor}")
+        self.factor = factor
+        self._real0 = time.monotonic()
+        self._start = datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._real0) * self.factor
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.monotonic())
+
+
 class FixedClock:
     """A clock that stands still at `at` (conformance runs: timestamps in responses are reproducible)."""
 
@@ -44,15 +62,20 @@ class ManualClock(FixedClock):
 
 
 def parse_clock(spec: str) -> Clock:
-    """`real` or `fixed:ISO8601` (the `--clock` option)."""
+    """`real`, `fixed:ISO8601` or `scaled:FACTOR` (the `--clock` option)."""
     if spec == "real":
         return SystemClock()
+    if spec.startswith("scaled:"):
+        try:
+            return ScaledClock(float(spec[7:]))
+        except ValueError as e:
+            raise ValueError(f"--clock scaled:FACTOR expected (a positive number), got {spec!r}: {e}") from None
     if spec.startswith("fixed:"):
         try:
             return FixedClock(datetime.fromisoformat(spec[6:]))
         except ValueError as e:
             raise ValueError(f"--clock fixed:ISO8601 expected, got {spec!r}: {e}") from None
-    raise ValueError(f"--clock must be 'real' or 'fixed:ISO8601', got {spec!r}")
+    raise ValueError(f"--clock must be 'real', 'fixed:ISO8601' or 'scaled:FACTOR', got {spec!r}")
 
 
 def dlms_date_time(t: datetime) -> bytes:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from chf.config.bench_file import Bench, HubSpec, MeterSpec
+from chf.config.bench_file import Bench, HubSpec, MeterSpec, NcpSpec
 from chf.config.keygen import Pki, ensure_entities
 from chf.core.device_log import DeviceType as HubDeviceType
 from chf.core.hub import Hub, Outcome
@@ -43,6 +43,8 @@ from zigbee.device_app import DeviceApplication
 from zigbee.key_establishment import KeyEstablishmentServer, bench_timing
 from zigbee.medium import JoinAttempt, Medium
 from zigbee.virtual_radio import HISTORIC_HALF
+from zigbee.ncp.serve import StickServer
+from zigbee.ncp.stick import EmulatedStick
 from zigbee.node import DeviceType, EmulatedNode
 from zigbee.zigpy_han import ZigpyHan, open_virtual
 
@@ -70,6 +72,19 @@ class RunningHub:
 
 
 @dataclass
+class RunningStick:
+    """An emulated coordinator stick the bench serves (`[[ncp]]`): its radio is on the bench's medium."""
+
+    spec: NcpSpec
+    stick: EmulatedStick
+    server: StickServer
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+
+@dataclass
 class RunningBench:
     bench: Bench
     clock: EmulatedClock
@@ -78,6 +93,7 @@ class RunningBench:
     pki: Pki
     hubs: dict[str, RunningHub] = field(default_factory=dict)
     nodes: dict[bytes, EmulatedNode] = field(default_factory=dict)
+    sticks: dict[str, RunningStick] = field(default_factory=dict)
     zigbee_pki: ZigbeePki | None = None  # the ZigBee SE test PKI (key_establishment = "cbke")
     _join_reported: dict[bytes, tuple[bytes, str, str]] = field(default_factory=dict)
     captures: dict[str, MediumTap] = field(default_factory=dict)  # absolute path → tap (docs/wireshark.md)
@@ -120,6 +136,10 @@ class RunningBench:
         return [{"file": str(t.capture.path), "keys": str(t.capture.keys_path), "frames": t.frames,
                  "running": t.running, **({"error": str(t.error)} if t.error else {})}
                 for t in (list(self.captures.values()) if taps is None else taps)]
+
+    def radio_eui(self, name: str) -> bytes:
+        """The EUI-64 of a hub's or an ncp's radio, by name (what a meter's `hears` names)."""
+        return self.hubs[name].spec.eui if name in self.hubs else self.sticks[name].spec.eui
 
     # ------------------------------------------------------------------------------------------ control
     def han_json(self, name: str) -> dict:
@@ -225,6 +245,8 @@ class RunningBench:
                 ControlCommand("PCAP", "START FILE|STOP [FILE]|STATUS|KEYS", pcap, on_loop=True)]
 
     async def close(self) -> None:
+        for rs in self.sticks.values():
+            await rs.server.close()
         registry.unregister(self.registration)
         self.registration = None
         for n in self.nodes.values():
@@ -273,10 +295,12 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
     clock = EmulatedClock(time_scale=bench.time_scale)
     medium = Medium(clock, seed=bench.seed)
     kdir = keys_dir or bench.keys
-    if applications is None:  # a bench PKI: every hub and meter has keys
+    if applications is None:  # a bench PKI: every hub (those on an ncp too) and meter has keys
         ents = {h.eui: f"hub {h.name}" for h in bench.hubs}
+        ents.update({n.eui: f"hub {n.name}" for n in bench.ncps})
         ents.update({m.eui: m.type for m in bench.meters})
-        pki = await asyncio.to_thread(ensure_entities, kdir, ents, bench.hubs[0].eui)
+        first = bench.hubs[0].eui if bench.hubs else bench.ncps[0].eui
+        pki = await asyncio.to_thread(ensure_entities, kdir, ents, first)
     else:
         pki = Pki.load(kdir) or Pki()
     keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))
@@ -300,6 +324,14 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                                      key_establishment=server)
             han.app.name = spec.name  # messages name the hub as the bench does
             rb.hubs[spec.name] = RunningHub(spec, hub, han)
+        for spec_n in bench.ncps:
+            stick = EmulatedStick(medium, spec_n.eui, spec_n.kind, spec_n.name)
+            server = StickServer(stick)
+            if spec_n.pty:
+                await server.start_pty()
+            else:
+                await server.start_tcp(spec_n.host, spec_n.port)
+            rb.sticks[spec_n.name] = RunningStick(spec_n, stick, server)
         for rh in rb.hubs.values():
             rh.dispatcher, rh.runtime = await start_hub(rh.hub, rh.han)
         for m in bench.meters:
@@ -314,14 +346,14 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 medium.set_dead(m.eui, True)
             if m.hears is not None:  # from the start (plus the hub it is installed on, which it heard back then)
                 extra = {rb.hubs[m.joined_to].spec.eui} if m.joined_to else set()
-                medium.hears[m.eui] = {rb.hubs[n].spec.eui for n in m.hears} | extra
+                medium.hears[m.eui] = {rb.radio_eui(n) for n in m.hears} | extra
             await node.start()
         await _install(rb, [m for m in bench.meters if m.joined_to and not m.dead])
         for tap in rb.captures.values():  # every network and meter in the key file from the start, used or not
             tap.take_stock()
         for m in bench.meters:
             if m.hears is not None:
-                medium.set_hears(m.eui, {rb.hubs[n].spec.eui for n in m.hears})
+                medium.set_hears(m.eui, {rb.radio_eui(n) for n in m.hears})
         for name, rh in rb.hubs.items():
             assert rh.dispatcher is not None and rh.runtime is not None
             for command in rb.controls(name):
@@ -332,6 +364,9 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             except OSError as e:
                 raise BenchError(_wan_error(bench, rh.spec, e)) from None
         _write_live(rb)  # before the announcements: a client that saw them finds the file
+        for name, rs in rb.sticks.items():
+            if announce is not None:
+                announce(f"ncp {name} {rs.spec.kind} {rs.spec.eui.hex().upper()} listening on {rs.address}")
         rb.registration = registry.register(
             str(bench.path.absolute()) if bench.path.is_file() else None,
             [{"name": n, "eui": rh.hub.eui.hex().upper(), "wan": f"{rh.served.host}:{rh.served.port}"}
@@ -366,8 +401,12 @@ def _write_live(rb: RunningBench) -> None:
     if not rb.bench.path.is_file():
         return
     live = {name: f"{rh.served.host}:{rh.served.port}" for name, rh in rb.hubs.items() if rh.served is not None}
+    doc: dict[str, object] = {"hubs": live}
+    if rb.sticks:
+        doc["ncps"] = {name: {"kind": rs.spec.kind, "eui": rs.spec.eui.hex().upper(), "address": rs.address}
+                       for name, rs in rb.sticks.items()}
     try:
-        live_path(rb.bench.path).write_text(json.dumps({"hubs": live}, indent=2) + "\n")
+        live_path(rb.bench.path).write_text(json.dumps(doc, indent=2) + "\n")
     except OSError as e:
         log.warning("cannot write %s: %s", live_path(rb.bench.path), e)
 

@@ -4,8 +4,10 @@ virtual`): each is a bench (`chf.runtime.bench`) served until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chf.config.bench_file import Bench, BenchFileError, HubSpec, MeterSpec, load
 from chf.config.keygen import Pki, ensure_entities, init_keys
@@ -14,6 +16,9 @@ from chf.runtime.hub_runtime import RunOptions, wait_for_stop, wan_address
 from gbcs.asn1 import DeviceType as AsnType
 from gbcs.keys import KeyStore
 from zigbee.device_app import DeviceApplication
+
+if TYPE_CHECKING:
+    from hw.radio_url import RadioUrl
 
 METER_KINDS = ("esme", "gsme", "ppmid", "ihd")
 # The node's radio type for each GBCS device type of the RTDS rig (an HCALCS is mains-powered, like a PPMID)
@@ -121,12 +126,33 @@ def rtds_rig_devices(keys_dir: Path, extra: list[MeterSpec], disconnect_code: in
     return apps, specs + extra
 
 
+async def open_hub_radio(radio: "RadioUrl", state_dir: Path, extended_pan_id: bytes | None,
+                         extra: dict[str, object] | None = None) -> object:
+    """A started zigpy application for a hub on a stick (`run_hardware`, tests): the radio library's class with
+    the hub's mixins, zigpy's database in the hub's state directory (after a restart zigpy still knows the
+    devices on the stick's network: short addresses, endpoints, node descriptors, so they need not join again),
+    the hub's Smart Energy endpoint, and for a network the stick forms, the hub's Extended PAN ID. A failed
+    start closes the database too (no aiosqlite thread may keep the process alive) and raises."""
+    from zigbee.zigpy_han import hub_app_class, hub_radio_config
+
+    cls = hub_app_class(radio.controller_class())
+    cfg = {**hub_radio_config(extended_pan_id), **(extra or {})}  # `extra` may replace the hub's endpoint
+    config = radio.zigpy_config(str(state_dir / "zigpy.db"), **cfg)
+    app = await cls.new(config, auto_form=True, start_radio=False)
+    try:
+        await app.startup(auto_form=True)
+    except BaseException:
+        await app.shutdown()
+        raise
+    return app
+
+
 def run_hardware(opts: RunOptions) -> int:
-    """One hub on a real coordinator (`ezsp:`, `znp:`, `deconz:` URLs or `auto`), with the SE-profile fix."""
+    """One hub on a ZigBee coordinator stick (`ezsp:`, `znp:`, `deconz:` URLs or `auto`; a real stick, or an
+    emulated one a bench serves on `socket://`, `tcp://` or a pty), driven by the unmodified radio library."""
     from chf.runtime.hub_runtime import _serve_tcp, build_hub
     from hw.errors import RadioError
     from hw.open import preflight, translate
-    from zigbee.smart_energy import se_app_class
     from zigbee.virtual_radio import se_endpoint
     from zigbee.zigpy_han import ZigpyHan
 
@@ -140,6 +166,10 @@ def run_hardware(opts: RunOptions) -> int:
     except ValueError as e:
         print(f"chf run: {e}", file=sys.stderr)
         return 2
+    if opts.extended_pan_id is None and opts.hub_id:
+        # as on a bench: a hub's HAN takes the hub's EUI-64 as its Extended PAN ID (GBCS v0.8.1, informative), so
+        # two hubs on sticks of one bench run two networks
+        opts = dataclasses.replace(opts, extended_pan_id=opts.hub_id)
     hub = build_hub(opts)
 
     async def main() -> int:
@@ -150,13 +180,10 @@ def run_hardware(opts: RunOptions) -> int:
             r = await resolve_auto(list_ports())
         else:
             r = radio
-        cls = se_app_class(r.controller_class())
         assert r.path is not None
         extra = {"additional_endpoints": [se_endpoint()]} if opts.cbke_keys else {}
         try:
-            # no zigpy database: the hub's own state is the source of truth, and a failed start must leave no
-            # aiosqlite thread behind (it would keep the process alive after the error)
-            app = await cls.new(r.zigpy_config(None, **extra), auto_form=True)
+            app = await open_hub_radio(r, Path(opts.state), hub.state.extended_pan_id, extra)
         except Exception as e:
             t = translate(r.path, e, r.kind.value)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
