@@ -193,10 +193,11 @@ def main() -> int:
     from .han import bench_han
     from .han_flows import bench_han_flows
     from .hardening import bench_hardening
-
+    from .ncp import run as bench_ncp
+    from .pcap import run as bench_pcap
 
     rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_han(), *bench_han_flows(),
-            *bench_cbke(), *join_rows(), *bench_fleet()]
+            *bench_cbke(), *join_rows(), *bench_pcap(), *bench_ncp(), *bench_fleet()]
     from chf.app.tables import markdown_table
 
     print(markdown_table(("measure", "figure"), rows), end="")  # markdown, as the README's table is
