@@ -11,6 +11,7 @@ from pathlib import Path
 
 from chf.app.inputs import Input, parse_text, read_inputs
 from chf.app.inventory_cli import inventory_command
+from chf.config import settings
 from chf.core.errors import ChfError
 from gbcs.errors import DecodeError, EncodeError, GbcsError
 from gbcs.gfi import is_gfi
@@ -129,14 +130,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                       firmware_version=args.firmware_version, extended_pan_id=args.extended_pan_id,
                       capacity=args.capacity, trust=args.trust or [], fresh=args.fresh,
                       control_from=args.control_from or [], max_connections=args.max_connections,
-                      idle_timeout=args.idle_timeout)
+                      idle_timeout=args.idle_timeout, max_per_source=args.max_per_source,
+                      time_scale=args.time_scale, keep_alive_s=args.keep_alive, gsme_poll_s=args.gsme_poll)
     if args.meter and args.radio != "virtual":
         print("chf run: --meter needs --radio virtual (emulated meters live on the virtual radio)", file=sys.stderr)
         return 2
     if args.radio == "virtual":
         from chf.runtime.run import run_virtual
 
-        return run_virtual(opts, args.meter or [], args.time_scale, args.keep_alive, args.gsme_poll)
+        return run_virtual(opts, args.meter or [])
     if args.radio != "none":
         from chf.runtime.run import run_hardware
 
@@ -154,17 +156,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _sender(args: argparse.Namespace):
     from chf.config.keygen import Pki
     from chf.core.identity import PROFILES
-    from chf.remote.commands import CounterFile, RemoteParty
+    from chf.remote.commands import RemoteParty
 
     keys_dir = Path(args.keys or Path(args.state) / "keys")
     pki = Pki.load(keys_dir)
+    if args.profile not in PROFILES:
+        raise EncodeError("--profile", f"{args.profile!r} is not a profile (choose from {', '.join(PROFILES)})")
     hub = bytes.fromhex(args.hub) if args.hub else (pki.eui("hub") if pki else PROFILES[args.profile].eui)
     acb = bytes.fromhex(args.originator) if args.originator else (pki.eui("acb") if pki else ACB_EUI)
     sup = None if args.supplier == "none" else bytes.fromhex(args.supplier) if args.supplier else \
         (pki.eui("supplier") if pki else bytes.fromhex("90B3D51F30010000"))
     keys = KeyStore.from_directory(keys_dir, acb=acb)
-    counters = CounterFile(args.counters or Path(args.state) / "send-counters.json")
-    return RemoteParty(keys, acb, hub, sup, counters)
+    return RemoteParty(keys, acb, hub, sup, _counters(args))
+
+
+def _counters(args: argparse.Namespace):
+    """`--counters FILE` (its directory must exist: a typo makes no tree), else STATE/send-counters.json (the
+    state directory is made if need be, not its parents)."""
+    from chf.remote.commands import CounterFile
+
+    if args.counters:
+        return CounterFile(args.counters)
+    return CounterFile(Path(args.state) / "send-counters.json", make_parent=True)
 
 
 def _hexarg(v: str | None, n: int, name: str) -> bytes:
@@ -238,7 +251,6 @@ def _meter_command(args: argparse.Namespace) -> bytes:
     the supplier's behalf with `--originator ACB_EUI`; critical ones signed with the originator's DS key."""
     from chf.config.keygen import Pki
     from chf.remote import meter_commands as mc
-    from chf.remote.commands import CounterFile
 
     keys_dir = Path(args.keys or Path(args.state) / "keys")
     pki = Pki.load(keys_dir)
@@ -248,7 +260,7 @@ def _meter_command(args: argparse.Namespace) -> bytes:
     originator = bytes.fromhex(args.originator) if args.originator else supplier
     keys = KeyStore.from_directory(keys_dir, acb=acb)
     sender = mc.MeterSender(keys, originator, supplier if originator != supplier else None)
-    counter = CounterFile(args.counters or Path(args.state) / "send-counters.json").next(originator)
+    counter = _counters(args).next(originator)
     cert = None
     if args.certificate:
         src = read_inputs([args.certificate])[0]
@@ -263,7 +275,7 @@ def _meter_command(args: argparse.Namespace) -> bytes:
 def _inventory(args: argparse.Namespace):
     from chf.remote.inventory import Inventory, default_path
 
-    return Inventory(default_path(args.state, args.counters))
+    return Inventory(default_path(args.state, args.counters), make_parent=not args.counters)
 
 
 def _inventory_check(args: argparse.Namespace, frame: bytes) -> None:
@@ -302,7 +314,15 @@ def cmd_send(args: argparse.Namespace) -> int:
     if port == 0:
         print(f"chf send: --wan HOST:PORT (port 1-65535) expected, got {args.wan!r}", file=sys.stderr)
         return 2
+    for name in ("wait_s", "join_timeout"):
+        value = args.wait if name == "wait_s" else args.join_timeout
+        settings.check(name, value, "--wait" if name == "wait_s" else "--join-timeout")
     if args.raw:
+        if args.raw.startswith("@") and not Path(args.raw[1:]).is_file():  # a FIFO or device would block
+            what = "is a directory" if Path(args.raw[1:]).is_dir() else "does not exist" \
+                if not Path(args.raw[1:]).exists() else "is not a regular file (a FIFO or device would block)"
+            print(f"chf send: --raw {args.raw}: {what}", file=sys.stderr)
+            return 2
         text = Path(args.raw[1:]).read_text() if args.raw.startswith("@") else args.raw
         if not is_gfi(text) and not set("".join(text.split())) <= set(string.hexdigits):
             print("chf send: --raw takes hex digits or a GFI line (GBCS:DATA#0:...)", file=sys.stderr)
@@ -345,6 +365,9 @@ def cmd_send(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     from chf.config.keygen import init_keys
 
+    if not args.dir.strip():
+        print("chf keys init: DIR is empty: name the directory to write the PKI into", file=sys.stderr)
+        return 2
     pki = init_keys(args.dir, overwrite=args.force)
     print(f"test PKI written to {args.dir}: hub {pki.hub}, ACB {pki.acb}, supplier {pki.supplier}, "
           f"network operator {pki.network_operator}, ESME {pki.esme}, GSME {pki.gsme}")
@@ -433,10 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start with empty state even though this state directory was used before (its database "
                         "is missing, empty or replaced): the anti-replay counters are lost")
     r.add_argument("--control-from", action="append", metavar="CIDR[,CIDR]",
-                   help="networks allowed to use the CHF: control channel (default loopback only), repeatable")
-    r.add_argument("--max-connections", type=int, metavar="N", help="WAN connection cap (default 256)")
+                   help="widen the CHF: control channel beyond loopback (repeatable); 'serial' opens it on a serial "
+                        "WAN line, 'none' closes it to everyone")
+    r.add_argument("--max-connections", type=int, metavar="N", help="WAN connection cap, 1-65536 (default 256)")
+    r.add_argument("--max-per-source", type=int, metavar="N",
+                   help="WAN connections one source address may hold (default a quarter of the cap)")
     r.add_argument("--idle-timeout", type=float, metavar="SECONDS",
-                   help="close a WAN connection with no complete line for this long (default 300)")
+                   help="close a WAN connection that sends no frame for this long, 0.1-86400 (default 300)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("send", help="send a command to a hub as a remote party and print what comes back")

@@ -176,7 +176,7 @@ def inventory_command(argv: list[str], read_logs: LogReader | None = None) -> in
     if args.action == "rules":
         return _rules()
     try:
-        with Inventory(_path(args)) as inv:
+        with Inventory(_path(args), make_parent=not (args.inventory or args.counters)) as inv:
             if args.action == "show":
                 return _show(inv, args)
             if args.action == "reconcile":

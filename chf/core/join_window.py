@@ -7,8 +7,10 @@ its install code for the second half; any other device uses its install code for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
+
+from chf.core.clock import add_seconds
 
 
 class JoinPhase(Enum):
@@ -27,11 +29,11 @@ class JoinWindow:
 
     @property
     def closes_at(self) -> datetime:
-        return self.opened_at + timedelta(seconds=self.timeout)
+        return add_seconds(self.opened_at, self.timeout)  # clamped at the end of the date range
 
     @property
     def half_way(self) -> datetime:
-        return self.opened_at + timedelta(seconds=self.timeout / 2)
+        return add_seconds(self.opened_at, self.timeout / 2)
 
     def phase(self, now: datetime) -> JoinPhase:
         if now < self.opened_at or now >= self.closes_at:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from chf.config.bench_file import Bench, BenchFileError, HubSpec, MeterSpec, load
 from chf.config.keygen import Pki, ensure_entities, init_keys
 from chf.runtime.bench import BenchError, start_bench
-from chf.runtime.hub_runtime import RunOptions, wait_for_stop, wan_address
+from chf.core.errors import ConfigurationError
+from chf.runtime.hub_runtime import RunOptions, check_options, wait_for_stop, wan_address
 from gbcs.asn1 import DeviceType as AsnType
 from gbcs.keys import KeyStore
 from zigbee.device_app import DeviceApplication
@@ -62,13 +64,17 @@ def run_bench_file(path: str) -> int:
     return asyncio.run(_serve(bench))
 
 
-def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, keep_alive_s: float = 30.0,
-                gsme_poll_s: float = 0.5) -> int:
+def run_virtual(opts: RunOptions, meters: list[str], time_scale: float | None = None,
+                keep_alive_s: float | None = None, gsme_poll_s: float | None = None) -> int:
     """One hub on a virtual radio with emulated meters (factory state: they join when CCS01 permits them), or,
-    with `--profile rtds`, the RTDS HAN joined to the RTDS hub."""
+    with `--profile rtds`, the RTDS HAN joined to the RTDS hub. The clock settings come from `opts` unless given."""
+    opts = replace(opts, time_scale=opts.time_scale if time_scale is None else time_scale,
+                   keep_alive_s=opts.keep_alive_s if keep_alive_s is None else keep_alive_s,
+                   gsme_poll_s=opts.gsme_poll_s if gsme_poll_s is None else gsme_poll_s)
     try:
+        check_options(opts)  # every numeric option in range before anything is written
         specs = [parse_meter(m) for m in meters]
-    except BenchFileError as e:
+    except (BenchFileError, ConfigurationError) as e:
         print(f"chf run: {e}", file=sys.stderr)
         return 2
     try:
@@ -92,8 +98,8 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
             return 2
         ensure_entities(keys_dir, {m.eui: m.type for m in specs})
         hub_eui = bytes.fromhex(opts.hub_id) if opts.hub_id else pki.eui("hub")
-    bench = Bench(state / "bench", keys_dir, keep_alive_s, time_scale,
-                  (HubSpec("hub", hub_eui, host, port, state),), tuple(specs), gsme_poll_s=gsme_poll_s)
+    bench = Bench(state / "bench", keys_dir, opts.keep_alive_s, opts.time_scale,
+                  (HubSpec("hub", hub_eui, host, port, state),), tuple(specs), gsme_poll_s=opts.gsme_poll_s)
 
     def options(spec: HubSpec) -> RunOptions:
         return opts
