@@ -3,9 +3,11 @@
 One frame per line, `GBCS:DATA#0:<len>:<HEX>` + CRLF, both ways (DCC GFI framing). A malformed line gets one
 `ERROR ...` line back and the connection stays usable. Lines starting `CHF:` are the control channel for test
 rigs (faults, state, simulated joins); they never carry GBCS, and only peers allowed by `WanLimits.control_from`
-(loopback by default) may use them. Unsolicited alerts (from the HAN side or the clock) go to every connected
-client; with none connected they wait in a bounded outbox. Connections are capped, silent ones time out, and
-clients take turns line by line so one flood cannot starve another (chf/runtime/wan_limits.py).
+(loopback by default) may use them, on a serial line only with `--control-from serial`. Unsolicited alerts (from
+the HAN side or the clock) go to every connected client; with none connected they wait in a bounded outbox.
+Connections are capped in all and per source address, a connection that sends no frame times out, clients take
+turns line by line so one flood cannot starve another (chf/runtime/wan_limits.py), and frames the CHF only routes
+to a device run on their own lane behind the CHF's own commands (`Dispatcher`).
 """
 
 from __future__ import annotations
