@@ -176,3 +176,26 @@ def test_a_sleepy_gsme_queue_is_bounded(parts):
         han._took_part(GSME)
         han._queues[GSME].popleft()
     assert han.backlog(GSME) == 7
+
+
+def test_the_lane_is_chosen_from_the_recipient_as_the_decoder_reads_it():
+    """The routed lane is picked from a peek at a frame's first bytes: for every RTDS frame, every GBT block of
+    them, and the bare grouping headers, the peek names the recipient the full decoder finds."""
+    from rtds_data import frames
+
+    from gbcs.frame import decode_frame, peek_recipient
+    from gbcs.gbt import GbtBlock, split_frame
+
+    seen = 0
+    for name, data in frames():
+        try:
+            f = decode_frame(data)
+        except Exception:
+            continue
+        assert peek_recipient(data) == f.header.recipient, name
+        assert peek_recipient(f.header.encode()) == f.header.recipient, name
+        for block in split_frame(data, 64)[:2]:
+            assert peek_recipient(block) == GbtBlock.decode(block).recipient, name
+        seen += 1
+    assert seen > 300
+    assert peek_recipient(b"") is None and peek_recipient(b"\xDD\x00") is None and peek_recipient(b"\x07" * 64) is None

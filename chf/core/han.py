@@ -11,6 +11,7 @@ Shapes follow zigpy's `ControllerApplication`: permit with a link key, remove (M
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, Protocol
@@ -128,11 +129,14 @@ class Han(Protocol):
         """Shut the radio down."""
 
 
+RECORDED = 1000  # a HAN with no radio keeps the latest commands only: routed floods must not grow it
+
+
 @dataclass
 class RecordingHan:
-    """A HAN with no radio (`--radio none`, tests): it records the commands it was given."""
+    """A HAN with no radio (`--radio none`, tests): it records the latest RECORDED commands it was given."""
 
-    commands: list[HanCommand] = field(default_factory=list)
+    commands: deque[HanCommand] = field(default_factory=lambda: deque(maxlen=RECORDED))
     on_event: Callable[[HanEvent], None] | None = None
 
     async def start(self, on_event: Callable[[HanEvent], None]) -> None:

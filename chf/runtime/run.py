@@ -126,7 +126,7 @@ def rtds_rig_devices(keys_dir: Path, extra: list[MeterSpec]) -> tuple[dict[bytes
 
 def run_hardware(opts: RunOptions) -> int:
     """One hub on a real coordinator (`ezsp:`, `znp:`, `deconz:` URLs or `auto`), with the SE-profile fix."""
-    from chf.runtime.hub_runtime import _serve_tcp, build_hub
+    from chf.runtime.hub_runtime import _serve_tcp, build_hub, wan_limits
     from hw.errors import RadioError
     from hw.open import preflight, translate
     from zigbee.smart_energy import se_app_class
@@ -142,6 +142,7 @@ def run_hardware(opts: RunOptions) -> int:
     except ValueError as e:
         print(f"chf run: {e}", file=sys.stderr)
         return 2
+    limits = wan_limits(opts)  # --max-connections, --max-per-source, --idle-timeout, --control-from
     hub = build_hub(opts)
 
     async def main() -> int:
@@ -162,7 +163,7 @@ def run_hardware(opts: RunOptions) -> int:
             t = translate(r.path, e)
             print(f"chf run: --radio {opts.radio}: {t}", file=sys.stderr)
             return 1
-        await _serve_tcp(hub, host, port, han=ZigpyHan(app, started=True))
+        await _serve_tcp(hub, host, port, han=ZigpyHan(app, started=True), limits=limits)
         return 0
 
     try:
