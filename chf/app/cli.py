@@ -314,9 +314,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     if port == 0:
         print(f"chf send: --wan HOST:PORT (port 1-65535) expected, got {args.wan!r}", file=sys.stderr)
         return 2
-    for name in ("wait_s", "join_timeout"):
-        value = args.wait if name == "wait_s" else args.join_timeout
-        settings.check(name, value, "--wait" if name == "wait_s" else "--join-timeout")
+    settings.check("wait_s", args.wait, "--wait")  # ranges: chf.config.settings (SettingError is a ValueError)
+    settings.check("join_timeout", args.join_timeout, "--join-timeout")
     if args.raw:
         if args.raw.startswith("@") and not Path(args.raw[1:]).is_file():  # a FIFO or device would block
             what = "is a directory" if Path(args.raw[1:]).is_dir() else "does not exist" \

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from chf.config.hostport import parse_host_port
@@ -18,7 +19,7 @@ from chf.config.keygen import Pki, init_keys
 from chf.config.settings import SettingError, check, check_timing
 from chf.core.clock import Clock, clock_notice, parse_clock
 from chf.core.faults import FaultTable, parse_fault
-from chf.core.han import Han, HanCommand, HanEvent, RecordingHan, Tunnel
+from chf.core.han import Han, HanCommand, HanEvent, RecordingHan, Tunnel, Undelivered
 from chf.core.hub import Hub, HubConfig, Outcome
 from chf.core.identity import PROFILES, HubIdentity
 from chf.core.errors import ConfigurationError
@@ -418,7 +419,11 @@ class HubRuntime:
 
     async def _event(self, event: HanEvent) -> None:
         assert self.loop is not None
-        out = await self.loop.run_in_executor(self.d.executor, self.d.call, self.d.hub.han_event, event)
+        if isinstance(event, Undelivered):  # caused by routed traffic: on its lane, behind the hub's own work
+            out = await self.loop.run_in_executor(self.d.routed_executor, partial(
+                self.d.call, self.d.hub.han_event, event, routine=True))
+        else:
+            out = await self.loop.run_in_executor(self.d.executor, self.d.call, self.d.hub.han_event, event)
         self.after(out)
         if out.frames:
             self.d.broadcast(list(out.frames))
