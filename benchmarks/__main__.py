@@ -8,7 +8,8 @@
 2. The hub over loopback TCP: CCS01 round trips (MAC check, commit, response, CS14) — p50/p99 latency and
    commands/s with 1 and with 16 concurrent clients; the hub runs as its own `chf run` process.
 3. Hardening (benchmarks/hardening.py): a legitimate command's p50/p99 while 4 connections flood failing frames,
-   and the hub's RSS growth after 5,000 incomplete 60 kB GBT transfers.
+   and the hub's RSS growth after 5,000 incomplete 60 kB GBT transfers; a hub command's p50/p90/p99 while 4
+   connections flood frames routed to a joined GSME, and how many connections one source address can hold.
 4. The HAN (benchmarks/han.py, han_flows.py): a join plus first tunnel round trip on the bare virtual radio;
    through a real bench: a meter's join plus first GBCS read, a routed meter command's WAN round trip beside a
    CHF command's, the swap-out, triage per state and in batch.
@@ -192,12 +193,13 @@ def main() -> int:
     from .fleet_scale import bench_fleet
     from .han import bench_han
     from .han_flows import bench_han_flows
-    from .hardening import bench_hardening
+    from .hardening import bench_connections_per_source, bench_hardening, bench_routed_flood
     from .ncp import run as bench_ncp
     from .pcap import run as bench_pcap
 
-    rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_han(), *bench_han_flows(),
-            *bench_cbke(), *join_rows(), *bench_pcap(), *bench_ncp(), *bench_fleet()]
+    rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_routed_flood(),
+            *bench_connections_per_source(), *bench_han(), *bench_han_flows(), *bench_cbke(), *join_rows(),
+            *bench_pcap(), *bench_ncp(), *bench_fleet()]
     from chf.app.tables import markdown_table
 
     print(markdown_table(("measure", "figure"), rows), end="")  # markdown, as the README's table is

@@ -1,5 +1,7 @@
-"""`make bench`, hardening figures (issue 9): a legitimate command's latency while 4 connections flood frames
-whose MAC fails, and the hub's RSS growth after 5,000 incomplete 60 kB GBT transfers. Printed, never asserted."""
+"""`make bench`, hardening figures. Issue 9: a legitimate command's latency while 4 connections flood frames whose
+MAC fails, and the hub's RSS growth after 5,000 incomplete 60 kB GBT transfers. Issue 20: a hub command's
+p50/p90/p99 while 4 connections flood frames routed to a joined GSME, and how many connections one source
+address can hold. Printed, never asserted; each part is bounded in time (about 10 s)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 def _start(tmp: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--state", tmp, "--wan", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return proc, int(proc.stdout.readline().rsplit(":", 1)[1])
 
 
@@ -102,3 +104,142 @@ def bench_hardening(seconds: float = 6.0) -> list[tuple[str, str]]:
             proc.terminate()
             proc.wait(5)
     return rows
+
+
+BENCH_FILE = """keys = "keys"
+keep_alive_s = 30
+time_scale = 1
+gsme_poll_s = 0.5
+
+[[hub]]
+name = "A"
+eui = "02C0FFEE0000A001"
+wan = "127.0.0.1:0"
+state = "state-A"
+
+[[meter]]
+type = "gsme"
+eui = "02C0FFEE000E5E02"
+install_code = "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
+joined_to = "A"
+"""
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * q))]
+
+
+def _read_line(s: socket.socket) -> bytes:
+    buf = b""
+    while b"\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def bench_routed_flood(seconds: float = 7.0) -> list[tuple[str, str]]:
+    """A hub command's latency while 4 connections flood unauthenticated frames routed to a joined GSME (issue 20:
+    p90 1,309 ms before the routed lane and the bounded HAN buffers; target p90 <= 50 ms)."""
+    from chf.config.keygen import Pki
+    from chf.remote.commands import RemoteParty, ccs06
+    from gbcs.gfi import encode_line
+    from gbcs.keys import KeyStore
+
+    with tempfile.TemporaryDirectory(prefix="commshub-bench-") as tmp:
+        (Path(tmp) / "bench.toml").write_text(BENCH_FILE)
+        proc = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--bench", str(Path(tmp) / "bench.toml")],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # "hub A <EUI> listening on HOST:PORT", once the GSME has joined
+            port = int(line.rsplit(":", 1)[1])
+            pki = Pki.load(Path(tmp) / "keys")
+            assert pki is not None
+            keys = KeyStore.from_directory(Path(tmp) / "keys", acb=pki.eui("acb"))
+            hub, gsme = bytes.fromhex("02C0FFEE0000A001"), bytes.fromhex("02C0FFEE000E5E02")
+            party = RemoteParty(keys, pki.eui("acb"), hub, pki.eui("supplier"))
+            burst = b"".join(encode_line(party.build(ccs06(), counter=c).replace(hub, gsme, 1)) for c in range(1, 41))
+            counter = [10_000]
+
+            def ask(s: socket.socket) -> float:
+                counter[0] += 1
+                t = time.perf_counter()
+                s.sendall(encode_line(party.build(ccs06(), counter=counter[0])))
+                got = _read_line(s)
+                return (time.perf_counter() - t) * 1000 if got.startswith(b"GBCS:DATA") else 15_000.0
+
+            halt = threading.Event()
+            refused = [0]
+
+            def flood() -> None:
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as f:
+                    f.setblocking(False)
+                    while not halt.is_set():
+                        try:
+                            f.send(burst)
+                        except BlockingIOError:
+                            time.sleep(0.01)
+                        try:
+                            while chunk := f.recv(65536):
+                                refused[0] += chunk.count(b"ERROR HAN buffer full")
+                        except (BlockingIOError, OSError):
+                            pass
+
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.settimeout(15)
+                base = sorted(ask(s) for _ in range(30))
+                threads = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
+                for t in threads:
+                    t.start()
+                time.sleep(1)  # let the flood fill the GSME's HAN buffer first
+                lat = []
+                end = time.time() + seconds
+                while time.time() < end:
+                    lat.append(ask(s))
+                    time.sleep(0.05)
+                halt.set()
+                for t in threads:
+                    t.join(15)
+            lat.sort()
+            return [("hub command (CCS06) during a 4-connection routed flood to a joined GSME",
+                     f"p50 {statistics.median(lat):.1f} ms, p90 {_percentile(lat, .9):.1f} ms, p99 "
+                     f"{_percentile(lat, .99):.1f} ms over {len(lat)} (idle p50 {statistics.median(base):.1f} ms; "
+                     f"target p90 <= 50 ms); {refused[0]:,} routed frames refused as HAN buffer full")]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def bench_connections_per_source(limit: int = 400) -> list[tuple[str, str]]:
+    """How many WAN connections one source address can hold with the default cap (256), and whether another
+    address still gets in then (issue 20: one peer sending empty lines used to hold all 256)."""
+    with tempfile.TemporaryDirectory(prefix="commshub-bench-") as tmp:
+        proc, port = _start(tmp)
+        held: list[socket.socket] = []
+        try:
+            refusal = ""
+            for _ in range(limit):
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(b"CHF:PING\r\n")
+                reply = _read_line(s)
+                if not reply.startswith(b"CHF:OK"):
+                    refusal = reply.decode(errors="replace").strip()
+                    s.close()
+                    break
+                held.append(s)
+            other = socket.socket()
+            other.bind(("127.0.0.2", 0))
+            other.settimeout(10)
+            other.connect(("127.0.0.1", port))
+            other.sendall(b"CHF:PING\r\n")
+            ok = _read_line(other).startswith(b"CHF:OK")
+            other.close()
+            return [("WAN connections one source address can hold (cap 256)",
+                     f"{len(held)}, then {refusal!r}; another address still gets in: {'yes' if ok else 'NO'}")]
+        finally:
+            for s in held:
+                s.close()
+            proc.terminate()
+            proc.wait(10)

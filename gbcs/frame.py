@@ -161,3 +161,29 @@ def _fast_mac_frame(data: bytes) -> Frame | None:
     except DecodeError:
         return None
     return Frame(gh, MacHeader(), data[mac_at:], offsets={"grouping_header": gh_start, "mac": mac_at})
+
+
+def peek_recipient(data: bytes) -> bytes | None:
+    """The business recipient of a GBCS frame or GBT block, read from its first bytes only (at most 44), without
+    decoding or checking the rest: a MAC'd frame (`DD 00*6 len 11 00000000` + grouping header), a bare grouping
+    header (`DF 09 …`) or a GBT routing header (`DD 09 …`), whose recipient follows `08 originator 08`. None when
+    the bytes do not look like one of those (the full decoder then says what is wrong)."""
+    if len(data) < 2:
+        return None
+    if data[0] == GENERAL_CIPHERING and data[1] == 0x09:  # GBT block: the routing header is the MAC header
+        gh = 0
+    elif data[0] == GENERAL_CIPHERING and data[1:7] == b"\x00" * 6 and len(data) > 8:
+        ln = data[7]
+        q = 8 if ln < 0x80 else 9 if ln == 0x81 else 10 if ln == 0x82 else 0
+        if not q or data[q:q + 5] != b"\x11\x00\x00\x00\x00":
+            return None
+        gh = q + 5
+        if len(data) <= gh or data[gh] != GENERAL_SIGNING:
+            return None
+    elif data[0] == GENERAL_SIGNING:
+        gh = 0
+    else:
+        return None
+    if len(data) < gh + 29 or data[gh + 1] != 0x09 or data[gh + 11] != 0x08 or data[gh + 20] != 0x08:
+        return None
+    return bytes(data[gh + 21:gh + 29])

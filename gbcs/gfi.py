@@ -10,6 +10,9 @@ from .errors import DecodeError
 
 PREFIX = "GBCS:DATA#0:"
 MAX_FRAME = 1 << 16  # a bound on what one line may announce (GBCS messages are far smaller)
+# The longest line a frame of MAX_FRAME bytes makes (prefix, length digits, colon, hex, CRLF): a line reader bounded
+# by this accepts every frame `decode_line` accepts, and no longer line can hold one.
+MAX_LINE = len(PREFIX) + len(str(MAX_FRAME)) + 1 + 2 * MAX_FRAME + 2
 
 
 def encode_line(frame: bytes) -> bytes:

@@ -1,4 +1,5 @@
 import compileall
+import os
 
 import pytest
 from rtds_data import REPO, corpus_dir, keystore_dir, require_rtds
@@ -27,3 +28,17 @@ def rtds_keys():
 @pytest.fixture(scope="session")
 def rtds_corpus():
     return corpus_dir()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def per_user_state_markers(tmp_path_factory):
+    """Hubs keep a per-user "this state was used" marker in $XDG_STATE_HOME/commshub (chf.runtime.hub_runtime
+    `markers`): the tests, and the hubs they start as processes, keep theirs in a temporary directory instead of
+    the user's home."""
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old

@@ -127,7 +127,7 @@ def test_a_hub_bound_beyond_loopback_says_what_is_exposed():
 
 def test_connection_cap_refuses_clearly(parts):
     hub, _ = parts
-    with ServerThread(hub, limits=WanLimits(max_connections=2)) as srv:
+    with ServerThread(hub, limits=WanLimits(max_connections=2, max_per_source=2)) as srv:  # the cap, not the share
         keep = [socket.create_connection((srv.host, srv.port)) for _ in range(2)]
         for k in keep:  # make sure both are accepted and counted
             k.sendall(b"CHF:PING\r\n")
@@ -153,7 +153,7 @@ def test_a_trickling_client_is_closed_after_the_idle_timeout(parts):
     with ServerThread(hub, limits=WanLimits(idle_timeout=0.5)) as srv:
         s = socket.create_connection((srv.host, srv.port))
         s.sendall(b"G")  # never completes a line
-        assert read_line(s).startswith(b"ERROR no complete line for 0.5 s")
+        assert read_line(s).startswith(b"ERROR no frame for 0.5 s")
         assert s.recv(10) == b""  # closed
         s.close()
 

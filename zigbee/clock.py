@@ -8,8 +8,19 @@ periods without waiting for them (docs/han.md "Time").
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+
+from chf.core.clock import add_seconds
+
+MAX_TIME_SCALE = 1e6  # beyond any bench (chf.config.settings allows 1000): emulated time must stay representable
+
+
+def _check_scale(value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= MAX_TIME_SCALE):
+        raise ValueError(f"time_scale must be 0 to {MAX_TIME_SCALE:g}, got {value!r}")
+    return float(value)
 
 
 class EmulatedClock:
@@ -17,11 +28,9 @@ class EmulatedClock:
     are measured in."""
 
     def __init__(self, start: datetime | None = None, time_scale: float = 1.0) -> None:
-        if time_scale < 0:
-            raise ValueError(f"time_scale must be >= 0, got {time_scale}")
+        self._scale = _check_scale(time_scale)
         start = start or datetime.now(timezone.utc)
         self._start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
-        self._scale = float(time_scale)
         self._real0 = time.monotonic()
         self._emu0 = 0.0  # emulated seconds since `start` at real time `_real0`
         self._waiters: set[asyncio.Future[None]] = set()
@@ -32,7 +41,7 @@ class EmulatedClock:
         return self._emu0 + (time.monotonic() - self._real0) * self._scale
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=self.seconds())
+        return add_seconds(self._start, self.seconds())  # clamped at 9999-12-31, never OverflowError
 
     def monotonic(self) -> float:
         return self.seconds()
@@ -44,16 +53,15 @@ class EmulatedClock:
 
     @time_scale.setter
     def time_scale(self, value: float) -> None:
-        if value < 0:
-            raise ValueError(f"time_scale must be >= 0, got {value}")
+        value = _check_scale(value)
         self._emu0, self._real0 = self.seconds(), time.monotonic()
-        self._scale = float(value)
+        self._scale = value
         self._wake()
 
     def advance(self, seconds: float) -> None:
         """Jump emulated time forward; sleepers whose deadline has passed wake up."""
-        if seconds < 0:
-            raise ValueError(f"the clock only moves forward, got {seconds}")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"the clock only moves forward by a finite number of seconds, got {seconds}")
         self._emu0 += seconds
         self._wake()
 
@@ -70,6 +78,8 @@ class EmulatedClock:
 
     async def sleep(self, emulated_seconds: float) -> None:
         """Sleep until the emulated clock reaches now + `emulated_seconds` (real waits or `advance` jumps)."""
+        if math.isnan(emulated_seconds):
+            raise ValueError("cannot sleep for NaN seconds")
         deadline = self.seconds() + emulated_seconds
         loop = asyncio.get_running_loop()
         while True:

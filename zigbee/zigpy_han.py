@@ -44,6 +44,7 @@ from chf.core.han import (
     Permit,
     Remove,
     Tunnel,
+    Undelivered,
 )
 from gbcs.errors import DecodeError
 from zigbee import tunnel
@@ -72,17 +73,27 @@ JOIN_REPORT_QUIET_S = 2.0  # a join reported again this soon (Device_annce after
 RECONNECT_FIRST_S = 0.5    # first wait before starting a lost radio library again (doubling, up to RECONNECT_MAX_S)
 RECONNECT_MAX_S = 30.0
 LEAVE_GRACE_S = 0.5        # a device's tunnels outlive its leave this long (frames it sent before the leave)
+# A CH's HAN buffers are bounded: frames queued for sleepy devices (a GSME collects them with GET), per device
+# and in all. Our figures [I]: no public GBCS/CHTS number; Silicon Labs' CHF holds sleepy messages up to 24 h.
+SLEEPY_QUEUE_PER_DEVICE = 8
+SLEEPY_QUEUE_TOTAL = 64
 
 
 class NotOnHan(LookupError):
     """A command names a device the coordinator does not hold (it never joined, left, or was removed)."""
 
 
+class HanBufferFull(RuntimeError):
+    """No room left in the sleepy-device queue (for this device, or for all)."""
+
+
 class ZigpyHan:
     def __init__(self, app: zigpy.application.ControllerApplication, *, started: bool = False,
                  max_permit_s: int | None = ZIGPY_MAX_PERMIT_S,
-                 key_establishment: KeyEstablishmentServer | None = None, stick_key_import: bool = False) -> None:
+                 key_establishment: KeyEstablishmentServer | None = None, stick_key_import: bool = False,
+                 sleepy_per_device: int = SLEEPY_QUEUE_PER_DEVICE, sleepy_total: int = SLEEPY_QUEUE_TOTAL) -> None:
         self.app = app
+        self.sleepy_per_device, self.sleepy_total = sleepy_per_device, sleepy_total
         self.max_permit_s = max_permit_s
         self.key_establishment = key_establishment
         self.stick_key_import = stick_key_import  # UNTESTED ON HARDWARE: CBKE keys imported into a stick's key table
@@ -106,6 +117,7 @@ class ZigpyHan:
         self._server_tunnels: dict[bytes, int] = {}      # devices that requested one from us (GSME)
         self._next_tunnel_id = 1
         self._queues: dict[bytes, deque[bytes]] = {}     # transfers waiting for a sleepy device's GET
+        self._queued_frames: dict[bytes, deque[int]] = {}  # ... and how many transfers each queued frame is
         self._pending: dict[tuple[bytes, int], asyncio.Future] = {}
         self._reassembly: dict[bytes, tunnel.Reassembly] = {}
         self._tunnel_locks: dict[bytes, asyncio.Lock] = {}
@@ -188,10 +200,13 @@ class ZigpyHan:
                 await self._send_frame(command.eui, command.frame)
             else:
                 log.error("unknown HAN command %r", command)
-        except (NotOnHan, TimeoutError, zigpy.exceptions.DeliveryError) as e:
-            # expected on a live HAN (a device that left, a lost frame): the remote party's command times out
+        except (NotOnHan, TimeoutError, zigpy.exceptions.DeliveryError, HanBufferFull) as e:
+            # expected on a live HAN (a device that left, a lost frame, a full queue): the remote party's command
+            # times out, and the hub records it (Undelivered: its security log)
             log.warning("HAN %s to %s not delivered: %s", type(command).__name__,
                         getattr(command, "eui", b"").hex().upper(), e or type(e).__name__)
+            if isinstance(command, Tunnel):
+                self._emit(Undelivered(command.eui, command.frame, str(e) or type(e).__name__))
         except Exception:
             log.exception("HAN command %r failed", command)
 
@@ -271,8 +286,16 @@ class ZigpyHan:
 
     async def _send_frame(self, eui: bytes, frame: bytes) -> None:
         if self._sleepy(eui):
-            q = self._queues.setdefault(eui, deque())
-            q.extend(tunnel.transfers(frame, header=tunnel.GET_RESPONSE_OVERHEAD, max_transfer=self.max_transfer()))
+            held = self._queued_frames.setdefault(eui, deque())
+            if len(held) >= self.sleepy_per_device:
+                raise HanBufferFull(f"{len(held)} frame(s) already queued for sleepy {eui.hex().upper()} (at most "
+                                    f"{self.sleepy_per_device})")
+            if self.backlog() >= self.sleepy_total:
+                raise HanBufferFull(f"{self.backlog()} frame(s) queued for sleepy devices (at most "
+                                    f"{self.sleepy_total} in all)")
+            parts = tunnel.transfers(frame, header=tunnel.GET_RESPONSE_OVERHEAD, max_transfer=self.max_transfer())
+            self._queues.setdefault(eui, deque()).extend(parts)
+            held.append(len(parts))
             return
         lock = self._tunnel_locks.setdefault(eui, asyncio.Lock())
         async with lock:
@@ -440,6 +463,8 @@ class ZigpyHan:
             if data[:1] == bytes((tunnel.Header.GET,)):
                 q = self._queues.get(eui) or deque()
                 part = q.popleft() if q else b""
+                if part:
+                    self._took_part(eui)
                 self._spawn(self._zcl(eui, "transfer_data", to_server=False, tunnel_id=f["tunnel_id"],
                                       data=tunnel.get_response(len(q), part)), f"get-rsp-{eui.hex()}")
             elif data[:1] == bytes((tunnel.Header.PUT,)):
@@ -501,6 +526,20 @@ class ZigpyHan:
     def queued(self, eui: bytes) -> int:
         """Transfers waiting for a sleepy device's GET."""
         return len(self._queues.get(eui, ()))
+
+    def backlog(self, eui: bytes | None = None) -> int:
+        """Frames (not transfers) queued for a sleepy device's GET: for `eui`, or for every device. Read by the
+        runtime from the hub's worker thread to bound what it hands over (a length read, safe across threads)."""
+        if eui is not None:
+            return len(self._queued_frames.get(eui, ()))
+        return sum(len(q) for q in list(self._queued_frames.values()))
+
+    def _took_part(self, eui: bytes) -> None:
+        held = self._queued_frames.get(eui)
+        if held:
+            held[0] -= 1
+            if held[0] <= 0:
+                held.popleft()
 
     # ------------------------------------------------------------------------------------------ zigpy events
     def _forget(self, eui: bytes) -> None:

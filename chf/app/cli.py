@@ -12,6 +12,7 @@ from typing import Any
 
 from chf.app.inputs import Input, parse_text, read_inputs
 from chf.app.tables import print_table
+from chf.config import settings
 from chf.core.errors import ChfError
 from gbcs.errors import DecodeError, EncodeError, GbcsError
 from gbcs.gfi import is_gfi
@@ -145,7 +146,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                       capacity=args.capacity, trust=args.trust or [], fresh=args.fresh,
                       control_from=args.control_from or [], max_connections=args.max_connections,
                       idle_timeout=args.idle_timeout, disconnect_code=args.disconnect_code,
-                      cbke_keys=args.cbke_keys)
+                      cbke_keys=args.cbke_keys, max_per_source=args.max_per_source,
+                      time_scale=args.time_scale, keep_alive_s=args.keep_alive, gsme_poll_s=args.gsme_poll)
     if args.cbke_keys and args.radio in ("none", "virtual"):
         print("chf run: --cbke-keys is for a stick (--radio ezsp:/znp:/...); the virtual radio runs CBKE on a bench",
               file=sys.stderr)
@@ -156,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.radio == "virtual":
         from chf.runtime.run import run_virtual
 
-        return run_virtual(opts, args.meter or [], args.time_scale, args.keep_alive, args.gsme_poll, pcap=args.pcap)
+        return run_virtual(opts, args.meter or [], pcap=args.pcap)
     if args.radio != "none":
         from chf.runtime.run import run_hardware
 
@@ -178,12 +180,14 @@ def _sender(args: argparse.Namespace):
 
     keys_dir = _keys_dir(args)
     pki = Pki.load(keys_dir)
+    if args.profile not in PROFILES:
+        raise EncodeError("--profile", f"{args.profile!r} is not a profile (choose from {', '.join(PROFILES)})")
     hub = _hexarg(args.hub, 8, "--hub") if args.hub else (pki.eui("hub") if pki else PROFILES[args.profile].eui)
     acb = _hexarg(args.originator, 8, "--originator") if args.originator else (pki.eui("acb") if pki else ACB_EUI)
     sup = None if args.supplier == "none" else _hexarg(args.supplier, 8, "--supplier") if args.supplier else \
         (pki.eui("supplier") if pki else bytes.fromhex("90B3D51F30010000"))
     keys = KeyStore.from_directory(keys_dir, acb=acb)
-    counters = CounterFile(_counters_path(args))
+    counters = CounterFile(_counters_path(args), make_parent=not args.counters)
     return RemoteParty(keys, acb, hub, sup, counters)
 
 
@@ -290,7 +294,7 @@ def _meter_command(args: argparse.Namespace) -> bytes:
     originator = _hexarg(args.originator, 8, "--originator") if args.originator else supplier
     keys = KeyStore.from_directory(keys_dir, acb=acb)
     sender = mc.MeterSender(keys, originator, supplier if originator != supplier else None)
-    counter = CounterFile(_counters_path(args)).next(originator)
+    counter = CounterFile(_counters_path(args), make_parent=not args.counters).next(originator)
     cert = None
     if args.certificate:
         src = read_inputs([args.certificate])[0]
@@ -345,7 +349,7 @@ def _inventory(args: argparse.Namespace):
     path = _inventory_path(args)
     if path is None:
         raise FileNotFoundError("no state directory")
-    return Inventory(path, disconnect_code=args.disconnect_code)
+    return Inventory(path, disconnect_code=args.disconnect_code, make_parent=not args.counters)
 
 
 def _inventory_check(args: argparse.Namespace, frame: bytes) -> None:
@@ -386,7 +390,14 @@ def cmd_send(args: argparse.Namespace) -> int:
     if port == 0:
         print(f"chf send: --wan HOST:PORT (port 1-65535) expected, got {args.wan!r}", file=sys.stderr)
         return 2
+    settings.check("wait_s", args.wait, "--wait")  # ranges: chf.config.settings (SettingError is a ValueError)
+    settings.check("join_timeout", args.join_timeout, "--join-timeout")
     if args.raw:
+        if args.raw.startswith("@") and not Path(args.raw[1:]).is_file():  # a FIFO or device would block
+            what = "is a directory" if Path(args.raw[1:]).is_dir() else "does not exist" \
+                if not Path(args.raw[1:]).exists() else "is not a regular file (a FIFO or device would block)"
+            print(f"chf send: --raw {args.raw}: {what}", file=sys.stderr)
+            return 2
         text = Path(args.raw[1:]).read_text() if args.raw.startswith("@") else args.raw
         if not is_gfi(text) and not set("".join(text.split())) <= set(string.hexdigits):
             print("chf send: --raw takes hex digits or a GFI line (GBCS:DATA#0:...)", file=sys.stderr)
@@ -521,6 +532,9 @@ def _who_answers(host: str, port: int, frame: bytes, target: object) -> str:
 def cmd_keys(args: argparse.Namespace) -> int:
     from chf.config.keygen import init_keys
 
+    if not args.dir.strip():
+        print("chf keys init: DIR is empty: name the directory to write the PKI into", file=sys.stderr)
+        return 2
     pki = init_keys(args.dir, overwrite=args.force)
     print(f"test PKI written to {args.dir}: hub {pki.hub}, ACB {pki.acb}, supplier {pki.supplier}, "
           f"network operator {pki.network_operator}, ESME {pki.esme}, GSME {pki.gsme}")
@@ -679,10 +693,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start with empty state even though this state directory was used before (its database "
                         "is missing, empty or replaced): the anti-replay counters are lost")
     r.add_argument("--control-from", action="append", metavar="CIDR[,CIDR]",
-                   help="networks allowed to use the CHF: control channel (default loopback only), repeatable")
-    r.add_argument("--max-connections", type=int, metavar="N", help="WAN connection cap (default 256)")
+                   help="widen the CHF: control channel beyond loopback (repeatable); 'serial' opens it on a serial "
+                        "WAN line, 'none' closes it to everyone")
+    r.add_argument("--max-connections", type=int, metavar="N", help="WAN connection cap, 1-65536 (default 256)")
+    r.add_argument("--max-per-source", type=int, metavar="N",
+                   help="WAN connections one source address may hold (default a quarter of the cap)")
     r.add_argument("--idle-timeout", type=float, metavar="SECONDS",
-                   help="close a WAN connection with no complete line for this long (default 300)")
+                   help="close a WAN connection that sends no frame for this long, 0.1-86400 (default 300)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("send", help="send a command to a hub as a remote party and print what comes back")

@@ -210,7 +210,8 @@ def run(args: argparse.Namespace, read_logs: LogReader | None = None) -> int:
     if args.action == "rules":
         return _rules()
     try:
-        with Inventory(_path(args), disconnect_code=disconnect_code) as inv:
+        with Inventory(_path(args), disconnect_code=disconnect_code,
+                       make_parent=not (args.inventory or args.counters)) as inv:
             if args.action == "show":
                 return _show(inv, args)
             if args.action == "reconcile":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from chf.app.tables import print_table, table
 from chf.config.bench_file import Bench, BenchFileError, HubSpec, live_address, load
+from chf.config.settings import SettingError, check
 from chf.remote.hub_link import HubLink, HubLinkError
 from chf.remote.bench_remote import BenchRemote, connect_host
 from chf.remote.triage_steps import HubRef, MeterInfo, MeterReport, Timing, Triage
@@ -94,18 +95,25 @@ def triage_command(args: argparse.Namespace) -> int:
     if old_spec is not None and old_addr is not None:
         hosts[old_spec.name] = old_addr
     counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
-    from chf.remote.inventory import Inventory
+    import sqlite3
+
+    from chf.remote.commands import CounterFileError
+    from chf.remote.inventory import Inventory, InventoryError
 
     inv_path = Path(args.inventory) if args.inventory else counters.parent / "inventory.sqlite"
     try:
+        check("join_timeout", args.join_timeout, "--join-timeout")
         with Inventory(inv_path, disconnect_code=args.disconnect_code) as inventory:
             reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json,
                                  inventory=inventory, disconnect_code=args.disconnect_code,
                                  hosts=hosts or None)
     except BrokenPipeError:  # the reader of the JSON lines went away: `chf` ends quietly (cli.main)
         raise
-    except (HubLinkError, OSError, GbcsError, BenchFileError) as e:
+    except (HubLinkError, OSError, GbcsError, BenchFileError, InventoryError, CounterFileError, SettingError) as e:
         print(f"chf triage: {e}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as e:  # the inventory failed while in use (locked, damaged)
+        print(f"chf triage: {inv_path}: {e}", file=sys.stderr)
         return 2
     if not args.json:
         _table(reports)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chf.config.hostport import parse_host_port
+from chf.config.settings import SettingError, check, check_timing
+
 METER_TYPES = ("esme", "gsme", "ppmid", "ihd")
 KEY_ESTABLISHMENT = ("cbke", "derived")
 
@@ -101,10 +104,12 @@ def _hex(where: str, key: str, v: Any, n: int) -> bytes:
     return b
 
 
-def _number(where: str, key: str, v: Any, *, positive: bool = True) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (positive and v <= 0):
-        raise BenchFileError(where, f"key {key!r} must be a {'positive ' if positive else ''}number, got {v!r}")
-    return float(v)
+def _number(where: str, key: str, v: Any) -> float:
+    """A numeric key within its range (chf.config.settings: the same ranges as the `chf run` flags)."""
+    try:
+        return check(key, v, f"key {key!r}")
+    except SettingError as e:
+        raise BenchFileError(where, str(e)) from None
 
 
 def _keys_only(where: str, table: dict[str, Any], allowed: set[str], required: set[str]) -> None:
@@ -117,12 +122,12 @@ def _keys_only(where: str, table: dict[str, Any], allowed: set[str], required: s
 
 
 def _wan(where: str, v: Any, key: str = "wan") -> tuple[str, int]:
-    if not isinstance(v, str) or ":" not in v:
+    if not isinstance(v, str):
         raise BenchFileError(where, f"key {key!r} must be \"HOST:PORT\" (PORT 0 picks a free one), got {v!r}")
-    host, _, port = v.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise BenchFileError(where, f"key {key!r} must be \"HOST:PORT\" with PORT 0-65535, got {v!r}")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_host_port(v)
+    except ValueError as e:
+        raise BenchFileError(where, f"key {key!r}: {e}") from None
 
 
 def _name(where: str, v: Any) -> str:
@@ -242,9 +247,17 @@ def parse(text: str, path: Path) -> Bench:
     ke = doc.get("key_establishment", "cbke")
     if ke not in KEY_ESTABLISHMENT:
         raise BenchFileError("bench", f"key 'key_establishment' must be \"cbke\" or \"derived\", got {ke!r}")
-    return Bench(path, base / keys, _number("bench", "keep_alive_s", doc.get("keep_alive_s", 30)),
-                 _number("bench", "time_scale", doc.get("time_scale", 1)), tuple(hubs), tuple(meters), seed,
-                 _number("bench", "gsme_poll_s", doc.get("gsme_poll_s", 7.5)), ke, tuple(ncps))
+    seed = int(_number("bench", "seed", seed))
+    keep_alive_s = _number("bench", "keep_alive_s", doc.get("keep_alive_s", 30))
+    time_scale = _number("bench", "time_scale", doc.get("time_scale", 1))
+    gsme_poll_s = _number("bench", "gsme_poll_s", doc.get("gsme_poll_s", 7.5))
+    try:
+        check_timing(time_scale, keep_alive_s, gsme_poll_s, ("key 'time_scale'", "key 'keep_alive_s'",
+                                                             "key 'gsme_poll_s'"))
+    except SettingError as e:
+        raise BenchFileError("bench", str(e)) from None
+    return Bench(path, base / keys, keep_alive_s, time_scale, tuple(hubs), tuple(meters), seed, gsme_poll_s, ke,
+                 tuple(ncps))
 
 
 def live_path(bench_file: Path) -> Path:

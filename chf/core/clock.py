@@ -1,4 +1,10 @@
-"""The hub's injected clock: every window and timestamp reads it, so tests run without sleeps."""
+"""The hub's injected clock: every window and timestamp reads it, so tests run without sleeps.
+
+Date arithmetic on the hub's clock is safe at the ends of `datetime`'s range (years 1 to 9999): `add_seconds`
+clamps a deadline to the last representable instant instead of raising OverflowError, and `zigbee_seconds` clamps
+a log timestamp to what ZigBee UTCTime (an unsigned 32-bit count of seconds since 2000) can hold, 2000-01-01 to
+2136-02-07T06:28:15Z. `clock_notice` says at start when a fixed clock is where either clamp applies.
+"""
 
 from __future__ import annotations
 
@@ -41,11 +47,33 @@ class ScaledClock:
         return self._start + timedelta(seconds=self.monotonic())
 
 
+MAX_TIME = datetime.max.replace(tzinfo=timezone.utc)
+MIN_TIME = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def as_utc(t: datetime) -> datetime:
+    """`t` in UTC (a naive time is taken as UTC); ValueError when UTC would leave years 1-9999."""
+    if t.tzinfo is None:
+        return t.replace(tzinfo=timezone.utc)
+    try:
+        return t.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{t.isoformat()} is outside the years 1-9999 in UTC") from None
+
+
+def add_seconds(t: datetime, seconds: float) -> datetime:
+    """`t` + `seconds`, clamped to [MIN_TIME, MAX_TIME] (a join window opened on 9999-12-31 ends there)."""
+    try:
+        return t + timedelta(seconds=seconds)
+    except OverflowError:
+        return MAX_TIME if seconds > 0 else MIN_TIME
+
+
 class FixedClock:
     """A clock that stands still at `at` (conformance runs: timestamps in responses are reproducible)."""
 
     def __init__(self, at: datetime) -> None:
-        self.at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        self.at = as_utc(at)
 
     def now(self) -> datetime:
         return self.at
@@ -58,7 +86,7 @@ class ManualClock(FixedClock):
     """A clock tests move forward by hand."""
 
     def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
+        self.at = add_seconds(self.at, seconds)
 
 
 def parse_clock(spec: str) -> Clock:
@@ -89,6 +117,23 @@ def dlms_date_time(t: datetime) -> bytes:
 ZIGBEE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
+ZIGBEE_MAX_SECONDS = 0xFFFFFFFF  # UTCTime is unsigned 32-bit: 2136-02-07T06:28:15Z
+
+
 def zigbee_seconds(t: datetime) -> int:
-    """Seconds since 2000-01-01 UTC: the ZigBee UTCTime GBCS logs use (RTDS 6.13_ECS35c timestamps)."""
-    return int((t - ZIGBEE_EPOCH).total_seconds())
+    """Seconds since 2000-01-01 UTC: the ZigBee UTCTime GBCS logs use (RTDS 6.13_ECS35c timestamps), clamped to
+    what the 32-bit field holds (before 2000: 0; after 2136-02-07T06:28:15Z: 0xFFFFFFFF)."""
+    return max(0, min(ZIGBEE_MAX_SECONDS, int((t - ZIGBEE_EPOCH).total_seconds())))
+
+
+def clock_notice(clock: Clock) -> str | None:
+    """What a clock set near the ends of the range changes, said once at start (None for an ordinary date)."""
+    now = clock.now()
+    notes = []
+    if now < ZIGBEE_EPOCH or zigbee_seconds(now) >= ZIGBEE_MAX_SECONDS:
+        notes.append("log timestamps (ZigBee UTCTime, 2000-01-01 to 2136-02-07T06:28:15Z) are clamped to that range")
+    if add_seconds(now, 65535) >= MAX_TIME:
+        notes.append("join windows and the joining deadline end at 9999-12-31T23:59:59.999999Z at the latest")
+    if not notes:
+        return None
+    return f"clock at {now.isoformat()}: " + "; ".join(notes)

@@ -3,12 +3,15 @@
 The sans-I/O hub never calls the radio. Each `Hub.handle` / event entry point returns an `Outcome` whose
 `han` list holds the commands below; the runtime commits the state first and then carries them out on a
 `Han` (zigpy adapter, virtual radio, or `RecordingHan`). Radio events (`Joined`, `Left`, `JoinRefused`,
-`FrameReceived`) come back into the hub through `Hub.han_event`, under the same lock as `Hub.handle`.
+`FrameReceived`, `Undelivered`) come back into the hub through `Hub.han_event`, under the same lock as
+`Hub.handle`. A `Han` may also report how many routed frames it still holds (`backlog`), so the runtime can bound
+what it hands over (chf.runtime.hub_runtime `HubRuntime.admit`).
 Shapes follow zigpy's `ControllerApplication`: permit with a link key, remove (Mgmt_Leave), form/restore.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -103,7 +106,17 @@ class MalformedFrame:
     reason: str
 
 
-HanEvent = Joined | Left | JoinRefused | FrameReceived | MalformedFrame
+@dataclass(frozen=True)
+class Undelivered:
+    """A frame routed to `eui` that the HAN side could not take or deliver (its buffer for the device, or for all
+    devices, is full; the device is gone): the hub records it in its security log (chf.core.hub `_undelivered`)."""
+
+    eui: bytes
+    frame: bytes
+    reason: str
+
+
+HanEvent = Joined | Left | JoinRefused | FrameReceived | MalformedFrame | Undelivered
 
 
 class Han(Protocol):
@@ -119,11 +132,14 @@ class Han(Protocol):
         """Shut the radio down."""
 
 
+RECORDED = 1000  # a HAN with no radio keeps the latest commands only: routed floods must not grow it
+
+
 @dataclass
 class RecordingHan:
-    """A HAN with no radio (`--radio none`, tests): it records the commands it was given."""
+    """A HAN with no radio (`--radio none`, tests): it records the latest RECORDED commands it was given."""
 
-    commands: list[HanCommand] = field(default_factory=list)
+    commands: deque[HanCommand] = field(default_factory=lambda: deque(maxlen=RECORDED))
     on_event: Callable[[HanEvent], None] | None = None
 
     async def start(self, on_event: Callable[[HanEvent], None]) -> None:

@@ -15,10 +15,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from chf.core.clock import Clock, dlms_date_time, zigbee_seconds
-from chf.core.device_log import DEFAULT_CAPACITY, Status, record_link
+from chf.core.device_log import DEFAULT_CAPACITY, DeviceType, Status, record_link
 from chf.core.faults import FaultTable
 from chf.core.han import (FrameReceived, HanCommand, HanEvent, Joined, JoinMethod, JoinRefused, Left, MalformedFrame,
-                          Permit, Remove, Tunnel)
+                          Permit, Remove, Tunnel, Undelivered)
 from chf.core.identity import HubIdentity
 from chf.core.install_code import link_key
 from chf.core.join_window import KEY_ESTABLISHMENT_GRACE, JoinPhase
@@ -270,6 +270,8 @@ class Hub:
             if isinstance(event, MalformedFrame):
                 return self._reject(Rejection.MALFORMED, f"tunnel data from {event.eui.hex().upper()}: {event.reason}",
                                     event.eui)
+            if isinstance(event, Undelivered):
+                return self._undelivered(event)
             if isinstance(event, Left):
                 entry = self.state.device_log.get(event.eui)
                 if entry is not None:
@@ -280,6 +282,26 @@ class Hub:
             self._quiet.log("store", f"HAN event {type(event).__name__} not committed: {e}", logging.ERROR)
             self.reload()
             return Outcome(error=e)
+
+    def _undelivered(self, ev: Undelivered) -> Outcome:
+        """A routed frame the HAN side could not take (its buffers are bounded: chf.runtime.hub_runtime,
+        zigbee.zigpy_han) or deliver. GBCS's answer for an ESME is alert 0x8F84 "Failure to Deliver Remote Party
+        Message to ESME" (gbcs-use-cases.html, "See section 10"); for a sleepy GSME the nearest is 0x819D "GSME
+        Command Not Retrieved". GBCS says nothing of a full HAN buffer as such, and our sources hold no layout we
+        can check for the 0x8F84 alert, so the CHF drops the frame and records the code in its security log
+        (coalesced like other unauthenticated noise: the CHF never authenticates a routed frame) [I]."""
+        entry = self.state.device_log.get(ev.eui)
+        why = Rejection.NOT_RETRIEVED if entry is not None and entry.device_type == DeviceType.GSME \
+            else Rejection.NOT_DELIVERED
+        originator = counter = None
+        try:
+            h = decode_frame(ev.frame).header if not is_gbt(ev.frame) else None
+        except DecodeError:
+            h = None
+        if h is not None:
+            originator, counter = h.originator, h.counter
+            self.pending.pop((ev.eui, h.originator, h.counter), None)
+        return self._reject(why, f"frame for {ev.eui.hex().upper()} not forwarded: {ev.reason}", originator, counter)
 
     def device_joined(self, eui: bytes, tc_link_key: bytes, historic: bool = False) -> Outcome:
         """Shorthand for a `Joined` event (`CHF:JOIN` with `--radio none`, tests)."""

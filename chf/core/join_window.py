@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from chf.core.clock import add_seconds
+
 KEY_ESTABLISHMENT_GRACE = timedelta(seconds=600)
 """How long a closed window is kept: a device the trust centre admitted inside it reports its join when CBKE has
 given it a key (`Joined.admitted_at`), which may be after the window closed (docs/cbke.md)."""
@@ -31,11 +33,11 @@ class JoinWindow:
 
     @property
     def closes_at(self) -> datetime:
-        return self.opened_at + timedelta(seconds=self.timeout)
+        return add_seconds(self.opened_at, self.timeout)  # clamped at the end of the date range
 
     @property
     def half_way(self) -> datetime:
-        return self.opened_at + timedelta(seconds=self.timeout / 2)
+        return add_seconds(self.opened_at, self.timeout / 2)
 
     def phase(self, now: datetime) -> JoinPhase:
         if now < self.opened_at or now >= self.closes_at:

@@ -8,10 +8,10 @@ authenticates, dispatches and persists. Result codes are DLMS data-access-result
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 
-from chf.core.clock import dlms_date_time, zigbee_seconds
+from chf.core.clock import add_seconds, dlms_date_time, zigbee_seconds
 from chf.core.device_log import UNKNOWN_DEVICE_TYPE, AddOutcome, DeviceLogEntry, DeviceType, Status
 from chf.core.faults import FaultTable
 from chf.core.han import FormNetwork, HanCommand, Permit, Remove
@@ -116,12 +116,26 @@ def _is_os(d: Data | None, n: int | None = None) -> bool:
     return d is not None and d.tag == 0x09 and (n is None or len(d.value) == n)
 
 
+# register_device.device_type values a CCS01 may carry: "In terms of SMETS definitions, the valid values are: 0 =
+# ESME 1 = GSME 13 = HC ALCS … 128 = IHD 130 = CAD … 132 = PPMID", and "the CHF shall support the value 254 for GPF"
+# (gbcs-use-cases.html CCS01, DLMS COSEM specific content and mapping-table row 1001); plus this project's
+# provisional 253 for an HHT (gbcs.chf_objects.DeviceType: GBCS's CCS02 names the HHT type, no public value).
+CCS01_DEVICE_TYPES = frozenset({DeviceType.ESME, DeviceType.GSME, DeviceType.HC_ALCS, DeviceType.IHD, DeviceType.CAD,
+                                DeviceType.PPMID, DeviceType.HHT, DeviceType.GPF})
+NO_EUI = b"\xff" * 8  # FFFFFFFFFFFFFFFF: not an EUI-64 a manufacturer allocates (IEEE: all ones is reserved)
+
+
 def register_device(ctx: Context, p: Data) -> tuple[int, Data | None]:
     """m1: add to the whitelist. "If the Device ID is already in the CHF Device Log: discard the key parameter, do
     not touch any held link key, return success" (mapping table CCS01; the re-sent join MP178 relies on): no CS14
     follows (nothing changed), and joining opens for the device with what the hub holds — its stored install code
     until it has joined, the TC link key it holds after that (so a device that was divorced or reset, and has only
-    its install code, is refused: it must be removed, CCS02, and added again)."""
+    its install code, is refused: it must be removed, CCS02, and added again).
+
+    An entry GBCS does not allow is refused with action-result other-reason (250) and changes nothing: a
+    device_type outside the use case's valid values; an ieee_address that is not "the Entity Identifier … as
+    allocated at manufacture" of a device — FFFFFFFFFFFFFFFF, or the CHF's own (gbcs-use-cases.html CCS01). GBCS names
+    no result code for these; 250 is what RTDS's CCS01 ERROR response uses for a refused access [I]."""
     v = p.value if p.tag == 0x02 else None
     if not v or len(v) != 4 or not _is_os(v[0], 8) or v[1].tag != 0x16 or not _is_os(v[2], 16) \
             or v[3].tag != 0x16:
@@ -129,6 +143,8 @@ def register_device(ctx: Context, p: Data) -> tuple[int, Data | None]:
     if v[1].value != 1:  # key_type: only (1) install code is defined (gbcs-use-cases.html CCS01)
         return OTHER_REASON, None
     eui, install_code, device_type = bytes(v[0].value), bytes(v[2].value), v[3].value
+    if device_type not in CCS01_DEVICE_TYPES or eui == NO_EUI or eui == ctx.identity.eui:
+        return OTHER_REASON, None
     outcome = ctx.state.device_log.add(eui, device_type, install_code)
     if outcome is AddOutcome.FULL:
         return OTHER_REASON, None
@@ -202,7 +218,7 @@ def set_enable_joining(ctx: Context, d: Data) -> int:
         st.joining_enabled_until = None
         st.join_windows.clear()
         return SUCCESS
-    st.joining_enabled_until = ctx.now + timedelta(seconds=st.join_timeout)
+    st.joining_enabled_until = add_seconds(ctx.now, st.join_timeout)  # clamped at 9999-12-31
     for eui in ctx.registered:
         entry = st.device_log.get(eui)
         if entry is None or entry.install_code is None:

@@ -17,3 +17,6 @@ class Rejection(IntEnum):
     REPLAY = 0x8F53          # Failed Authentication or Authorisation not covered by other codes
     UNSUPPORTED = 0x8F85     # Command not supported by Device (devices: no ECS100 alert is sent; docs/devices.md)
     NOT_FOR_ME = 0x0000      # devices: addressed to another device, ignored, not a security event
+    # CHF: a frame routed to a device that the HAN buffers could not take or deliver (chf.core.hub `_undelivered`)
+    NOT_DELIVERED = 0x8F84   # Failure to Deliver Remote Party Message to ESME (gbcs-use-cases.html, GBCS section 10)
+    NOT_RETRIEVED = 0x819D   # GSME Command Not Retrieved (a sleepy GSME's queue; gbcs-parser util.ts alertCodes)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from chf.core.log_entry import LOG_CAPACITY, LogEntry
 
 # Rejections whose sender is not authenticated: anyone can produce them (Rejection.MALFORMED, AUTHENTICATION,
-# UNKNOWN_SOURCE in chf.core.rejection).
-UNAUTHENTICATED_CODES = frozenset({0x8F1E, 0x8F3D, 0x8F3E})
+# UNKNOWN_SOURCE, and NOT_DELIVERED / NOT_RETRIEVED: routed frames are never authenticated by the CHF).
+UNAUTHENTICATED_CODES = frozenset({0x8F1E, 0x8F3D, 0x8F3E, 0x8F84, 0x819D})
 NO_SENDER = bytes(8)
 MAX_REPEATS = 0xFFFFFFFF
 

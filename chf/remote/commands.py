@@ -96,11 +96,19 @@ BUILDERS = {"CCS01": ccs01, "CCS02": ccs02, "CCS03": ccs03, "CCS06": ccs06, "CCS
             "ECS35d": ecs35d}
 
 
-class CounterFile:
-    """Last originator counter used per sender, in a JSON file (or in memory when `path` is None)."""
+class CounterFileError(ValueError):
+    """The counter file cannot be written where it was asked for (one line)."""
 
-    def __init__(self, path: str | Path | None) -> None:
+
+class CounterFile:
+    """Last originator counter used per sender, in a JSON file (or in memory when `path` is None).
+
+    The file's directory must exist: a typo in `--counters` never makes a tree of directories. With `make_parent`
+    (a default location such as STATE/send-counters.json) the directory itself is made, never its parents."""
+
+    def __init__(self, path: str | Path | None, *, make_parent: bool = False) -> None:
         self.path = Path(path) if path else None
+        self.make_parent = make_parent
         self._mem: dict[str, int] = {}
 
     def _load(self) -> dict[str, int]:
@@ -118,7 +126,12 @@ class CounterFile:
         d[key] = n
         self._mem = d
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            parent = self.path.parent
+            if not parent.is_dir():
+                if self.make_parent and parent.parent.is_dir() and not parent.exists():
+                    parent.mkdir()
+                else:
+                    raise CounterFileError(f"{self.path}: directory {parent} does not exist (make it first)")
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(d))
             tmp.replace(self.path)

@@ -17,14 +17,16 @@ from chf.remote.inventory import HubLogs, Inventory, MeterLog, logs_from_frames
 
 METER_TYPES = ("esme", "gsme")
 DEFAULT_WAIT_S = 5.0  # real seconds for each response (`--wait`): a meter off its hub's HAN never answers
+MAX_WAIT_S = 3600.0  # as `chf send --wait` (chf.config.settings "wait_s")
 
 
 def read_bench_logs(inv: Inventory, args: argparse.Namespace) -> tuple[list[HubLogs], list[MeterLog]]:
     if not getattr(args, "bench", None):
         raise BenchFileError("chf inventory reconcile", "give --bench FILE (a running bench) or --from-files")
     wait = float(getattr(args, "wait", DEFAULT_WAIT_S))
-    if not wait > 0:
-        raise BenchFileError("chf inventory reconcile", "--wait takes a positive number of seconds")
+    if not 0 < wait <= MAX_WAIT_S:  # NaN fails too
+        raise BenchFileError("chf inventory reconcile", f"--wait takes a positive number of seconds, at most "
+                                                        f"{MAX_WAIT_S:g}, got {wait:g}")
     bench = load(args.bench)
     counters = Path(args.counters) if args.counters else bench.path.parent / "triage-counters.json"
     remote = BenchRemote(bench.keys, counters, inv, inv.disconnect_code)

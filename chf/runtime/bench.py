@@ -27,11 +27,15 @@ from typing import Callable
 
 from chf.config.bench_file import Bench, HubSpec, MeterSpec, NcpSpec
 from chf.config.keygen import Pki, ensure_entities
+from chf.config.settings import SettingError, check
+from chf.core.clock import MAX_TIME, add_seconds
 from chf.core.device_log import DeviceType as HubDeviceType
 from chf.core.hub import Hub, Outcome
 from chf.runtime import registry
-from chf.runtime.hub_runtime import HubRuntime, RunOptions, ServedHub, build_hub, open_wan, start_hub
+from chf.runtime.hub_runtime import (HubRuntime, RunOptions, ServedHub, build_hub, open_wan, start_hub,
+                                    wan_limits)
 from chf.runtime.wan import ControlCommand, Dispatcher
+from chf.runtime.wan_limits import exposure_notice
 from gbcs.chf_objects import status_names
 from gbcs.keys import KeyStore
 from zigbee import devices
@@ -211,11 +215,15 @@ class RunningBench:
 
         def advance(args: list[str]) -> str:
             try:
-                s = float(args[0]) if len(args) == 1 else -1.0
+                s = float(args[0]) if len(args) == 1 else None
             except ValueError:
-                s = -1.0
-            if not 0 <= s <= 86400 * 366:
-                raise ValueError("CHF:ADVANCE SECONDS (0 to a year of emulated time)")
+                s = None
+            try:  # range: chf.config.settings "advance_s"
+                s = check("advance_s", s, "CHF:ADVANCE SECONDS")
+            except SettingError as e:
+                raise ValueError(str(e)) from None
+            if add_seconds(self.clock.now(), s) >= MAX_TIME:
+                raise ValueError("CHF:ADVANCE: the emulated clock cannot pass 9999-12-31")
             self.clock.advance(s)
             self.medium.wake_nodes()
             return f"CHF:OK emulated time {self.clock.now().isoformat()}"
@@ -310,13 +318,16 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         # the bench's ZigBee PKI beside its GBCS keys; a keystore we do not own (the RTDS one) is left alone
         rb.zigbee_pki = ZigbeePki(kdir if applications is None or (Path(kdir) / "pki.json").is_file()
                                   else bench.path.parent / "zigbee-pki")
+    limits = {}
     try:
         if pcap is not None:
             rb.start_capture(pcap, pinned=True)
         for spec in bench.hubs:
             opts = options(spec) if options else RunOptions(
                 state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
-                radio="virtual", extended_pan_id=spec.eui.hex(), disconnect_code=disconnect_code)
+                radio="virtual", extended_pan_id=spec.eui.hex(), disconnect_code=disconnect_code,
+                time_scale=bench.time_scale, keep_alive_s=bench.keep_alive_s, gsme_poll_s=bench.gsme_poll_s)
+            limits[spec.name] = wan_limits(opts)  # --max-connections, --idle-timeout, --control-from apply here too
             hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
             server = None if rb.zigbee_pki is None else KeyEstablishmentServer(
                 rb.zigbee_pki.identity(hub.eui, suites=HUB_SUITES, label=f"hub {spec.name}"), clock, timing)
@@ -360,7 +371,8 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 rh.dispatcher.add_control(command)
             try:
                 rh.served = await open_wan(rh.hub, rh.dispatcher, rh.runtime, rh.spec.host, rh.spec.port,
-                                          tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)))  # ~1 emulated s
+                                          tick_s=max(0.02, min(1.0, 1.0 / bench.time_scale)),  # ~1 emulated s
+                                          limits=limits[name])
             except OSError as e:
                 raise BenchError(_wan_error(bench, rh.spec, e)) from None
         _write_live(rb)  # before the announcements: a client that saw them finds the file
@@ -371,6 +383,15 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             str(bench.path.absolute()) if bench.path.is_file() else None,
             [{"name": n, "eui": rh.hub.eui.hex().upper(), "wan": f"{rh.served.host}:{rh.served.port}"}
              for n, rh in rb.hubs.items() if rh.served is not None])
+        if announce is not None:
+            for name, rh in rb.hubs.items():
+                if rh.served is not None:
+                    lim = limits[name]
+                    cap = lim.notice if len(rb.hubs) == 1 or lim.lowered else None
+                    for notice in (exposure_notice(rh.served.host, rh.served.port, lim), cap):
+                        if notice:
+                            print(notice if len(rb.hubs) == 1 else f"hub {name}: {notice}", file=sys.stderr,
+                                  flush=True)
         for name, rh in rb.hubs.items():
             if announce is not None and rh.served is not None:
                 announce(f"hub {name} {rh.hub.eui.hex().upper()} listening on {rh.served.host}:{rh.served.port}")

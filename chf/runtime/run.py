@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chf.config.bench_file import Bench, BenchFileError, HubSpec, MeterSpec, load
 from chf.config.keygen import Pki, ensure_entities, init_keys
 from chf.runtime.bench import BenchError, start_bench
-from chf.runtime.hub_runtime import RunOptions, wait_for_stop, wan_address
+from chf.core.errors import ConfigurationError
+from chf.runtime.hub_runtime import RunOptions, check_options, wait_for_stop, wan_address
 from gbcs.asn1 import DeviceType as AsnType
 from gbcs.keys import KeyStore
 from zigbee.device_app import DeviceApplication
@@ -68,13 +70,17 @@ def run_bench_file(path: str, disconnect_code: int | None = None, pcap: str | No
     return asyncio.run(_serve(bench, disconnect_code=disconnect_code, pcap=pcap))
 
 
-def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, keep_alive_s: float = 30.0,
-                gsme_poll_s: float = 0.5, pcap: str | None = None) -> int:
+def run_virtual(opts: RunOptions, meters: list[str], time_scale: float | None = None,
+                keep_alive_s: float | None = None, gsme_poll_s: float | None = None, pcap: str | None = None) -> int:
     """One hub on a virtual radio with emulated meters (factory state: they join when CCS01 permits them), or,
-    with `--profile rtds`, the RTDS HAN joined to the RTDS hub."""
+    with `--profile rtds`, the RTDS HAN joined to the RTDS hub. The clock settings come from `opts` unless given."""
+    opts = replace(opts, time_scale=opts.time_scale if time_scale is None else time_scale,
+                   keep_alive_s=opts.keep_alive_s if keep_alive_s is None else keep_alive_s,
+                   gsme_poll_s=opts.gsme_poll_s if gsme_poll_s is None else gsme_poll_s)
     try:
+        check_options(opts)  # every numeric option in range before anything is written
         specs = [parse_meter(m) for m in meters]
-    except BenchFileError as e:
+    except (BenchFileError, ConfigurationError) as e:
         print(f"chf run: {e}", file=sys.stderr)
         return 2
     try:
@@ -98,8 +104,8 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float = 1.0, ke
             return 2
         ensure_entities(keys_dir, {m.eui: m.type for m in specs})
         hub_eui = bytes.fromhex(opts.hub_id) if opts.hub_id else pki.eui("hub")
-    bench = Bench(state / "bench", keys_dir, keep_alive_s, time_scale,
-                  (HubSpec("hub", hub_eui, host, port, state),), tuple(specs), gsme_poll_s=gsme_poll_s)
+    bench = Bench(state / "bench", keys_dir, opts.keep_alive_s, opts.time_scale,
+                  (HubSpec("hub", hub_eui, host, port, state),), tuple(specs), gsme_poll_s=opts.gsme_poll_s)
 
     def options(spec: HubSpec) -> RunOptions:
         return opts
@@ -150,7 +156,7 @@ async def open_hub_radio(radio: "RadioUrl", state_dir: Path, extended_pan_id: by
 def run_hardware(opts: RunOptions) -> int:
     """One hub on a ZigBee coordinator stick (`ezsp:`, `znp:`, `deconz:` URLs or `auto`; a real stick, or an
     emulated one a bench serves on `socket://`, `tcp://` or a pty), driven by the unmodified radio library."""
-    from chf.runtime.hub_runtime import _serve_tcp, build_hub
+    from chf.runtime.hub_runtime import _serve_tcp, build_hub, wan_limits
     from hw.errors import RadioError
     from hw.open import preflight, translate
     from zigbee.virtual_radio import se_endpoint
@@ -170,6 +176,7 @@ def run_hardware(opts: RunOptions) -> int:
         # as on a bench: a hub's HAN takes the hub's EUI-64 as its Extended PAN ID (GBCS v0.8.1, informative), so
         # two hubs on sticks of one bench run two networks
         opts = dataclasses.replace(opts, extended_pan_id=opts.hub_id)
+    limits = wan_limits(opts)  # --max-connections, --max-per-source, --idle-timeout, --control-from
     hub = build_hub(opts)
 
     async def main() -> int:
@@ -205,7 +212,8 @@ def run_hardware(opts: RunOptions) -> int:
             server = KeyEstablishmentServer(pki.identity(stick, suites=tuple(ident.credentials) or HUB_SUITES,
                                                          ca=ident.ca), EmulatedClock(time_scale=1))
         await _serve_tcp(hub, host, port, han=ZigpyHan(app, started=True, key_establishment=server,
-                                                       stick_key_import=server is not None))
+                                                       stick_key_import=server is not None),
+                         limits=limits)
         return 0
 
     try:

@@ -9,6 +9,7 @@ as one `StoreError` naming the file, never a raw traceback; see docs/robustness.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 from datetime import datetime
@@ -50,6 +51,17 @@ def _explain(path: str, e: BaseException) -> StoreError:
     return StoreError(f"{path}: {text}")
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a file, None when it is gone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError:  # e.g. the state directory lost its permissions: treat as gone, never as unchanged
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _dt(v: datetime | None) -> str | None:
     return None if v is None else v.isoformat()
 
@@ -74,6 +86,8 @@ class SqliteStore:
         """Open (creating if need be) the database; `check` also runs SQLite's quick_check over every page."""
         self.path = str(path)
         self._written: dict[str, object] = {}
+        self._files: dict[str, tuple[int, int] | None] = {}  # database and WAL file identities, checked per commit
+        self._lost: str | None = None
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as e:
@@ -88,6 +102,32 @@ class SqliteStore:
         except sqlite3.Error as e:
             self.db.close()
             raise _explain(self.path, e) from None
+        if self.path != ":memory:":
+            self._files[self.path] = _file_id(self.path)
+            self._note_wal()
+
+    # ------------------------------------------------------------------ the files under a running hub
+    def _note_wal(self) -> None:
+        wal = self.path + "-wal"
+        if wal not in self._files:
+            ident = _file_id(wal)
+            if ident is not None:
+                self._files[wal] = ident
+
+    def check_files(self) -> None:
+        """StoreError when the database (or its WAL) was deleted or replaced since it was opened: a commit would go
+        to a file no restart will read, so nothing more may be acknowledged. Sticky: once lost, always lost."""
+        if self._lost is None:
+            for path, ident in self._files.items():
+                now = _file_id(path)
+                if now != ident:
+                    self._lost = (f"{path} was {'deleted' if now is None else 'replaced by another file'} while the "
+                                  "hub was running")
+                    break
+        if self._lost is not None:
+            raise StoreError(f"{self._lost}: nothing more is acknowledged, since what it would record is gone from "
+                             "disk; stop the hub and restore the state directory, or start afresh with "
+                             "`chf run --fresh` (the anti-replay counters are then lost)")
 
     # ------------------------------------------------------------------ continuity
     def instance_id(self) -> str | None:
@@ -167,6 +207,7 @@ class SqliteStore:
     def save(self, st: HubState) -> None:
         """Write what changed in one transaction; nothing is remembered as written unless the commit succeeds."""
         rows, old, c = self._rows(st), self._written, self.db
+        self.check_files()
         try:
             c.execute("BEGIN IMMEDIATE")
             if rows["meta"] != old.get("meta"):
@@ -192,6 +233,8 @@ class SqliteStore:
                 c.execute("DELETE FROM chf_log WHERE kind = ? AND seq < ?",
                           (kind, min(kept) if kept else 1 << 62))
             c.execute("COMMIT")
+            self._note_wal()
+            self.check_files()  # deleted between the check above and the commit: still not acknowledged
         except sqlite3.Error as e:
             # SQLite may already have rolled back (SQLITE_FULL does): ROLLBACK only what is still open.
             self._rollback()

@@ -3,9 +3,11 @@
 One frame per line, `GBCS:DATA#0:<len>:<HEX>` + CRLF, both ways (DCC GFI framing). A malformed line gets one
 `ERROR ...` line back and the connection stays usable. Lines starting `CHF:` are the control channel for test
 rigs (faults, state, simulated joins); they never carry GBCS, and only peers allowed by `WanLimits.control_from`
-(loopback by default) may use them. Unsolicited alerts (from the HAN side or the clock) go to every connected
-client; with none connected they wait in a bounded outbox. Connections are capped, silent ones time out, and
-clients take turns line by line so one flood cannot starve another (chf/runtime/wan_limits.py).
+(loopback by default) may use them, on a serial line only with `--control-from serial`. Unsolicited alerts (from
+the HAN side or the clock) go to every connected client; with none connected they wait in a bounded outbox.
+Connections are capped in all and per source address, a connection that sends no frame times out, clients take
+turns line by line so one flood cannot starve another (chf/runtime/wan_limits.py), and frames the CHF only routes
+to a device run on their own lane behind the CHF's own commands (`Dispatcher`).
 """
 
 from __future__ import annotations
@@ -16,20 +18,24 @@ import logging
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
+from typing import Callable, Iterator
 
 from chf.core.faults import FaultSpecError, parse_fault
+from chf.core.han import HanCommand, Tunnel, Undelivered
 from chf.core.hub import Hub, Outcome
 from chf.core.quiet_log import QuietLog
 from chf.runtime.wan_limits import LineSplitter, Piece, WanLimits
 from gbcs.errors import DecodeError
+from gbcs.frame import peek_recipient
+from gbcs.gfi import MAX_LINE as GFI_MAX_LINE
 from gbcs.gfi import decode_line, encode_line
 
 log = logging.getLogger("chf.runtime.wan")
 
-MAX_LINE = 1 << 17  # a GFI line for a 64 KiB frame is ~128 KiB
+MAX_LINE = GFI_MAX_LINE  # one limit: the longest GFI line of the longest frame decode_line accepts (gbcs.gfi)
 OUTBOX = 1000
 
 
@@ -56,23 +62,82 @@ class ControlCommand:
         return f"CHF:{self.name}{' ' + self.args if self.args else ''}"
 
 
+@dataclass
+class Answer:
+    """What one line got back, and whether it keeps its connection's slot: a complete GFI frame (whatever the hub
+    makes of it) or an allowed control command counts; an empty, malformed or refused line does not."""
+
+    lines: list[bytes]
+    active: bool
+
+
+PEEK_BYTES = 48  # enough of a frame to read its business recipient (gbcs.frame.peek_recipient)
+
+
+class PriorityLock:
+    """The hub's lock, with two kinds of caller: urgent (the CHF's own commands, HAN events, controls) and routine
+    (frames the CHF only routes to a device). A routine caller waits while an urgent one is waiting, so routed
+    traffic never queues ahead of the hub's own commands; urgent callers take the lock as before. Reentrant."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._gate = threading.Condition(threading.Lock())
+        self._urgent = 0
+        self._owner: int | None = None
+        self._depth = 0
+
+    @contextmanager
+    def held(self, routine: bool = False) -> Iterator[None]:
+        me = threading.get_ident()
+        if routine and self._owner != me:
+            with self._gate:
+                while self._urgent:
+                    self._gate.wait()
+            self.lock.acquire()
+        else:
+            with self._gate:
+                self._urgent += 1
+            try:
+                self.lock.acquire()
+            finally:
+                with self._gate:
+                    self._urgent -= 1
+                    if not self._urgent:
+                        self._gate.notify_all()
+        self._owner, self._depth = me, self._depth + 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if not self._depth:
+                self._owner = None
+            self.lock.release()
+
+
 class Dispatcher:
     """Turns one received line into the lines to send back, one input at a time around the sans-I/O hub.
 
-    Hub work (signature checks, commits) runs on the dispatcher's one worker thread (`executor`), off the event
-    loop that drives the radio, and under `lock` whichever port (TCP, serial, HAN, clock) it came from: the
-    runtime serialises, the core has no lock. After every outcome `after(outcome)` is called (the runtime carries
+    Hub work (signature checks, commits) runs off the event loop that drives the radio, under the hub's lock
+    whichever port (TCP, serial, HAN, clock) it came from: the runtime serialises, the core has no lock. Two lanes:
+    the CHF's own commands, HAN events and controls run on `executor`; frames the CHF only routes to a device in
+    its log run on `routed_executor` and take the lock as routine callers (`PriorityLock`), so a routed flood never
+    delays a hub command. A routed frame goes to the HAN only if `admit(tunnel)` finds room for it (the runtime
+    bounds what the HAN holds per device and in all); one that does not fit is refused with an `ERROR` line and a
+    security-log entry (`Hub._undelivered`). After every outcome `after(outcome)` is called (the runtime carries
     out radio commands and forwards device frames); `send_to(origin, frames)` delivers a device's response to the
     connection its command came on, `broadcast(frames)` sends alerts to every client."""
 
     def __init__(self, hub: Hub, *, allow_join: bool = True) -> None:
         self.hub = hub
-        self.lock = threading.RLock()
+        self.priority = PriorityLock()
+        self.lock = self.priority.lock  # for readers outside the hub's entry points (snapshots, control handlers)
         self.allow_join = allow_join  # CHF:JOIN simulates a join: only with no radio (`--radio none`)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="hub")
+        self.routed_executor = ThreadPoolExecutor(1, thread_name_prefix="routed")
         self.broadcast: Callable[[list[bytes]], None] = lambda frames: None
         self.send_to: Callable[[object, list[bytes]], bool] = lambda origin, frames: False
         self.after: Callable[[Outcome], None] = self.forward
+        self.admit: Callable[[Tunnel], str | None] = lambda tunnel: None  # None: queued; else why not
         self.loop: asyncio.AbstractEventLoop | None = None  # the radio's loop, for `on_loop` control commands
         self.controls: dict[str, ControlCommand] = {}
         for c in (ControlCommand("PING", "", lambda a: "CHF:OK PONG"),
@@ -88,10 +153,11 @@ class Dispatcher:
         """More `CHF:` commands (the bench adds HAN, POWER, ADVANCE)."""
         self.controls[command.name] = command
 
-    def call(self, fn: Callable[..., Outcome], *args: object) -> Outcome:
-        """Run one hub entry point under the lock. A failure the core did not name is a bug: it is logged with its
-        traceback and the hub goes back to its last committed state, so no input takes the hub down."""
-        with self.lock:
+    def call(self, fn: Callable[..., Outcome], *args: object, routine: bool = False) -> Outcome:
+        """Run one hub entry point under the lock (`routine`: after any urgent caller waiting for it). A failure
+        the core did not name is a bug: it is logged with its traceback and the hub goes back to its last
+        committed state, so no input takes the hub down."""
+        with self.priority.held(routine):
             try:
                 return fn(*args)
             except Exception:
@@ -105,19 +171,54 @@ class Dispatcher:
             if origin is None or not self.send_to(origin, [frame]):
                 self.broadcast([frame])
 
+    def is_routed(self, raw: bytes) -> bool:
+        """Whether a line is a GFI frame for someone other than the CHF, judged from its first bytes only (cheap
+        enough for the event loop): it then goes to the routed lane. Anything unclear goes to the hub's lane."""
+        text = raw.lstrip()
+        if not text.startswith(b"GBCS:DATA#0:"):
+            return False
+        rest = text[12:12 + 8 + 2 * PEEK_BYTES]
+        colon = rest.find(b":")
+        if colon <= 0:
+            return False
+        head = rest[colon + 1:]
+        head = head[:len(head) & ~1]
+        try:
+            data = bytes.fromhex(head.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return False
+        recipient = peek_recipient(data)
+        return recipient is not None and recipient != self.hub.eui
+
     def line(self, raw: bytes, origin: object = None) -> list[bytes]:
+        return self.answer(raw, origin).lines
+
+    def answer(self, raw: bytes, origin: object = None, routed: bool = False) -> Answer:
+        """The lines to send back for one line (`routed`: it came on the routed lane)."""
         text = raw.strip(b"\r\n \t")
         if not text:
-            return []
+            return Answer([], False)
         if text.startswith(b"CHF:"):
-            return [self._control(text[4:].decode("ascii", "replace")).encode("ascii", "replace") + b"\r\n"]
+            return Answer([self._control(text[4:].decode("ascii", "replace")).encode("ascii", "replace") + b"\r\n"],
+                          True)
         try:
             frame = decode_line(text)
         except DecodeError as e:
-            return [f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()]
-        out = self.call(self.hub.handle, frame, origin)
+            return Answer([f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()], False)
+        out = self.call(self.hub.handle, frame, origin, routine=routed)
+        errors: list[bytes] = []
+        if any(isinstance(c, Tunnel) for c in out.han):
+            kept: list[HanCommand] = []
+            for c in out.han:
+                why = self.admit(c) if isinstance(c, Tunnel) else None
+                if why is None:
+                    kept.append(c)
+                    continue
+                self.call(self.hub.han_event, Undelivered(c.eui, c.frame, why), routine=routed)
+                errors.append(f"ERROR {why}\r\n".encode())
+            out.han = kept
         self.after(out)
-        return [encode_line(f) for f in out.frames]
+        return Answer([encode_line(f) for f in out.frames] + errors, True)
 
     def _control(self, cmd: str) -> str:
         parts = cmd.split()
@@ -188,6 +289,7 @@ class TcpWan:
         self.host, self.port = host, port
         self.limits = limits or WanLimits()
         self.clients: set[asyncio.StreamWriter] = set()
+        self._per_host: dict[str | None, int] = {}  # connections held per source address
         self.outbox: deque[bytes] = deque(maxlen=OUTBOX)
         self.server: asyncio.base_events.Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -260,32 +362,40 @@ class TcpWan:
             task.add_done_callback(self._tasks.discard)
         peer = writer.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) and peer else None
+        refusal = None
         if len(self.clients) >= self.limits.max_connections:
+            refusal = f"too many connections ({self.limits.max_connections}); try later"
             self.quiet.log("cap", f"connection refused: {self.limits.max_connections} clients already connected")
+        elif self._per_host.get(host, 0) >= self.limits.per_source:
+            refusal = f"too many connections from {host} ({self.limits.per_source}); try later"
+            self.quiet.log("per-source", f"connection refused: {host} already holds {self.limits.per_source}")
+        if refusal is not None:
             try:
-                writer.write(f"ERROR too many connections ({self.limits.max_connections}); try later\r\n".encode())
+                writer.write(f"ERROR {refusal}\r\n".encode())
                 writer.close()
             except Exception:
                 pass
             return
         control_ok = self.limits.control_allowed(host)
         self.clients.add(writer)
+        self._per_host[host] = self._per_host.get(host, 0) + 1
         while self.outbox:
             writer.write(self.outbox.popleft())
         lines = LineSplitter(MAX_LINE)
         loop = asyncio.get_running_loop()
         try:
+            # The slot is kept by frames: a complete GFI frame line (whatever the hub makes of it) or an allowed
+            # control command restarts the idle timer; empty, malformed, over-long or refused lines do not.
             deadline = loop.time() + self.limits.idle_timeout
             eof = False
             while not eof:
                 try:
                     chunk = await asyncio.wait_for(reader.read(65536), max(0.0, deadline - loop.time()))
                 except asyncio.TimeoutError:
-                    writer.write(f"ERROR no complete line for {self.limits.idle_timeout:g} s; closing\r\n".encode())
+                    writer.write(f"ERROR no frame for {self.limits.idle_timeout:g} s; closing\r\n".encode())
                     break
                 eof = not chunk
                 for piece in lines.feed(chunk) if chunk else lines.end():
-                    deadline = loop.time() + self.limits.idle_timeout
                     if piece is Piece.OVERSIZE:
                         writer.write(f"ERROR line longer than {MAX_LINE} bytes\r\n".encode())
                     elif piece.lstrip().startswith(b"CHF:") and not control_ok:
@@ -293,7 +403,10 @@ class TcpWan:
                         writer.write(f"CHF:ERROR control channel not open to {host} (see --control-from)\r\n"
                                      .encode())
                     else:
-                        for out in await self._line(piece, writer):
+                        answer = await self._line(piece, writer)
+                        if answer.active:
+                            deadline = loop.time() + self.limits.idle_timeout
+                        for out in answer.lines:
                             writer.write(out)
                     await writer.drain()
                     await asyncio.sleep(0)  # one line per turn: clients take turns, a flood cannot starve another
@@ -301,14 +414,22 @@ class TcpWan:
             pass
         finally:
             self.clients.discard(writer)
+            left = self._per_host.get(host, 1) - 1
+            if left > 0:
+                self._per_host[host] = left
+            else:
+                self._per_host.pop(host, None)
             try:
                 writer.close()
             except Exception:
                 pass
 
-    async def _line(self, raw: bytes, writer: asyncio.StreamWriter) -> list[bytes]:
-        """Hub work on the dispatcher's worker thread: the loop stays free for the radio and other clients."""
-        return await asyncio.get_running_loop().run_in_executor(self.d.executor, self.d.line, raw, writer)
+    async def _line(self, raw: bytes, writer: asyncio.StreamWriter) -> Answer:
+        """Hub work off the loop, on the dispatcher's lane for it: the loop stays free for the radio and other
+        clients, and routed frames never queue ahead of the CHF's own commands."""
+        routed = self.d.is_routed(raw)
+        executor = self.d.routed_executor if routed else self.d.executor
+        return await asyncio.get_running_loop().run_in_executor(executor, self.d.answer, raw, writer, routed)
 
     async def close(self) -> None:
         """Stop accepting, then end every client's handler (no task is left pending on a closing loop)."""
@@ -323,10 +444,13 @@ class TcpWan:
 
 
 def serve_serial(dispatcher: Dispatcher, url: str, baudrate: int = 115200,
-                 stop: threading.Event | None = None, ready: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, ready: threading.Event | None = None,
+                 control: bool = False) -> None:
     """Blocking loop: GFI lines over a serial port (any pyserial URL: /dev/ttyUSB1, socket://host:port, ...).
 
-    `ready` is set once the port is open (pyserial flushes its input while opening)."""
+    A serial line is not a local cable (a `socket://` URL reaches the network, a USB adapter anyone in the room):
+    `CHF:` control lines are refused unless `control` (`--control-from serial`). `ready` is set once the port is
+    open (pyserial flushes its input while opening)."""
     import serial  # pyserial
 
     stop = stop or threading.Event()
@@ -334,7 +458,7 @@ def serve_serial(dispatcher: Dispatcher, url: str, baudrate: int = 115200,
     if ready is not None:
         ready.set()
     dispatcher.broadcast = lambda frames: [port.write(encode_line(f)) for f in frames]
-    lines = LineSplitter(MAX_LINE)  # a serial line is a local link: the control channel stays open on it
+    lines = LineSplitter(MAX_LINE)
     try:
         while not stop.is_set():
             chunk = port.read(4096)
@@ -343,6 +467,9 @@ def serve_serial(dispatcher: Dispatcher, url: str, baudrate: int = 115200,
             for piece in lines.feed(chunk):
                 if piece is Piece.OVERSIZE:
                     port.write(f"ERROR line longer than {MAX_LINE} bytes\r\n".encode())
+                    continue
+                if piece.lstrip().startswith(b"CHF:") and not control:
+                    port.write(b"CHF:ERROR control channel not open on a serial line (see --control-from serial)\r\n")
                     continue
                 for out in dispatcher.line(piece):
                     port.write(out)

@@ -1,9 +1,10 @@
-"""Limits of the WAN port: who may use the control channel, how many connections, how long a silent one lives,
-and a bounded line splitter (sans-I/O, so it is property-tested on its own).
+"""Limits of the WAN port: who may use the control channel, how many connections (in all and from one address),
+how long a connection that sends no frame keeps its slot, and a bounded line splitter (sans-I/O, so it is
+property-tested on its own).
 
 A firmware hub has a fixed number of sockets and buffers; these defaults are ours [I] (no public GBCS figure) and
 are documented in docs/robustness.md. The `CHF:` control channel (state, faults, simulated joins) is a test-rig
-facility, not GBCS: by default only loopback peers may use it.
+facility, not GBCS: by default only loopback peers may use it, and never a serial line unless `serial` is named.
 """
 
 from __future__ import annotations
@@ -16,12 +17,20 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_CONTROL_FROM = ("127.0.0.0/8", "::1/128")
 DEFAULT_MAX_CONNECTIONS = 256
-DEFAULT_IDLE_TIMEOUT = 300.0  # seconds without one complete line: a 1 byte/s client does not stay forever
+DEFAULT_IDLE_TIMEOUT = 300.0  # seconds without one complete frame (or allowed control line): then the slot is freed
 FD_RESERVE = 64  # descriptors kept back from the connection cap for the database, logs and the listener
+SERIAL = "serial"  # --control-from keyword: the control channel is open on a serial WAN line too
+NOBODY = "none"    # --control-from keyword: the control channel is closed to every peer, loopback included
+
+
+def default_per_source(max_connections: int) -> int:
+    """A quarter of the slots per source address (at least one): one peer cannot hold them all."""
+    return max(1, max_connections // 4)
 
 
 def parse_networks(specs: list[str] | tuple[str, ...]) -> tuple[Network, ...]:
-    """`--control-from` values (comma-separated CIDRs or addresses); ValueError names the bad one."""
+    """`--control-from` values (comma-separated CIDRs or addresses); ValueError names the bad one. The keywords
+    `serial` and `none` are read by `parse_control_from`, not here."""
     out: list[Network] = []
     for spec in specs:
         for raw in spec.split(","):
@@ -31,8 +40,23 @@ def parse_networks(specs: list[str] | tuple[str, ...]) -> tuple[Network, ...]:
             try:
                 out.append(ipaddress.ip_network(part, strict=False))
             except ValueError:
-                raise ValueError(f"--control-from: {part!r} is not an IP address or network") from None
+                raise ValueError(f"--control-from: {part!r} is not an IP address or network "
+                                 f"(or the keyword {SERIAL!r} or {NOBODY!r})") from None
     return tuple(out)
+
+
+def parse_control_from(specs: list[str] | tuple[str, ...]) -> tuple[tuple[Network, ...], bool]:
+    """`--control-from` as (networks, serial): the values widen the loopback default; `serial` also opens the
+    control channel on a serial WAN line; `none` (alone) closes it to everyone, loopback included."""
+    words = [p.strip() for s in specs for p in s.split(",") if p.strip()]
+    keywords = {w.lower() for w in words if w.lower() in (SERIAL, NOBODY)}
+    nets = parse_networks([w for w in words if w.lower() not in (SERIAL, NOBODY)])
+    if NOBODY in keywords:
+        if len(words) > 1:
+            raise ValueError(f"--control-from {NOBODY} closes the control channel; it cannot be combined with "
+                             f"{', '.join(w for w in words if w.lower() != NOBODY)}")
+        return (), False
+    return parse_networks(DEFAULT_CONTROL_FROM) + nets, SERIAL in keywords
 
 
 @dataclass
@@ -40,6 +64,14 @@ class WanLimits:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     control_from: tuple[Network, ...] = field(default_factory=lambda: parse_networks(DEFAULT_CONTROL_FROM))
+    max_per_source: int | None = None  # connections from one address; None: default_per_source(max_connections)
+    control_serial: bool = False       # the control channel on a serial WAN line (`--control-from serial`)
+    notice: str | None = None          # what the cap really is and why, said at start (hub_runtime.wan_limits)
+    lowered: bool = False              # the cap is below what was asked (the descriptor limit)
+
+    @property
+    def per_source(self) -> int:
+        return self.max_per_source if self.max_per_source is not None else default_per_source(self.max_connections)
 
     def control_allowed(self, peer: str | None) -> bool:
         """Whether a peer address may send `CHF:` control lines (an unknown peer may not)."""
@@ -67,10 +99,16 @@ def exposure_notice(host: str, port: int, limits: WanLimits) -> str | None:
     """What a hub bound beyond loopback exposes, said once at start (None when bound to loopback only)."""
     if is_loopback(host):
         return None
-    ctl = ", ".join(str(n) for n in limits.control_from) or "nobody"
     return (f"chf run: WAN port {host}:{port} is reachable from the network: any host that can reach it may send "
             f"GBCS frames (only authenticated commands are acted on); the CHF: control channel (state, install "
-            f"codes, faults, joins) is open to {ctl} only (widen with --control-from)")
+            f"codes, faults, joins) {control_summary(limits)}")
+
+
+def control_summary(limits: WanLimits) -> str:
+    """Who may use the control channel, in words that match README "Security and robustness"."""
+    if not limits.control_from:
+        return "is closed to every peer (--control-from none)"
+    return (f"is open to {', '.join(str(n) for n in limits.control_from)} only (--control-from widens it)")
 
 
 class Piece(Enum):

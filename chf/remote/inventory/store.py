@@ -68,17 +68,49 @@ def _eui(v: str) -> str:
     return s
 
 
+def _hex16(v: str, what: str) -> str:
+    """16 bytes as 32 hex digits (an install code without its CRC, CCS01; an AES-MMO hash of a TC link key, CS14)."""
+    s = v.strip().upper()
+    try:
+        ok = len(bytes.fromhex(s)) == 16
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InventoryError(f"{what} {v[:40]!r} is not 16 bytes of hex (32 hex digits)")
+    return s
+
+
 class Inventory:
     """The Smart Metering Inventory as the remote party sees it; frames are decoded with `disconnect_code`, the
-    provisional Disconnect message code (None: the default 0xF013)."""
+    provisional Disconnect message code (None: the default 0xF013).
 
-    def __init__(self, path: str | Path, *, disconnect_code: int | None = None) -> None:
+    Opening it never makes a tree of directories (a typo in `--inventory` must not): the file's directory must
+    exist, or with `make_parent` (a default location such as STATE/inventory.sqlite) only that directory is made.
+    A path that is a directory, or a file that is not an inventory database, is an `InventoryError` in one line."""
+
+    def __init__(self, path: str | Path, *, make_parent: bool = False, disconnect_code: int | None = None) -> None:
         self.disconnect_code = asn1.disconnect_message_code(disconnect_code)
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(_SCHEMA)
+        parent = self.path.parent
+        if self.path.is_dir():
+            raise InventoryError(f"{self.path} is a directory; the inventory is a file (e.g. inventory.sqlite)")
+        if not parent.is_dir():
+            if make_parent and parent.parent.is_dir() and not parent.exists():
+                parent.mkdir()
+            else:
+                raise InventoryError(f"{self.path}: directory {parent} does not exist (make it first)")
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as e:
+            raise InventoryError(f"{self.path}: cannot open the inventory ({e})") from None
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(_SCHEMA)
+            self.db.execute("SELECT eui, kind, smi_status, chf, hashed_key, install_code, updated_at FROM devices "
+                            "LIMIT 0")
+        except sqlite3.Error as e:
+            self.db.close()
+            raise InventoryError(f"{self.path} is not an inventory database ({e})") from None
 
     def close(self) -> None:
         self.db.close()
@@ -244,10 +276,12 @@ class Inventory:
             fx.append(Effect(eui, "status", status, "manual", c))
         if not isinstance(chf, _Unset):
             fx.append(Effect(eui, "chf", _eui(chf) if chf else None, "manual", c))
-        if not isinstance(hashed_key, _Unset):
-            fx.append(Effect(eui, "hashed_key", hashed_key.upper() if hashed_key is not None else None, "manual", c))
+        if not isinstance(hashed_key, _Unset):  # None: unknown; "": no TC link key yet (CS14's empty string)
+            h = _hex16(hashed_key, "--hash") if hashed_key else hashed_key
+            fx.append(Effect(eui, "hashed_key", h, "manual", c))
         if not isinstance(install_code, _Unset):
-            fx.append(Effect(eui, "install_code", install_code.upper() if install_code else None, "manual", c))
+            ic = _hex16(install_code, "--install-code") if install_code else None
+            fx.append(Effect(eui, "install_code", ic, "manual", c))
         if end_mpxns:
             fx.append(Effect(eui, "end_mpxns", None, "manual", c))
         if mpxns:
