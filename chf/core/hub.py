@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from chf.core.clock import Clock, dlms_date_time, zigbee_seconds
+from chf.core.clock import Clock, add_seconds, dlms_date_time, zigbee_seconds
 from chf.core.device_log import DEFAULT_CAPACITY, DeviceType, Status, record_link
 from chf.core.faults import FaultTable
 from chf.core.han import (FrameReceived, HanCommand, HanEvent, Joined, JoinMethod, JoinRefused, Left, MalformedFrame,
@@ -408,7 +408,8 @@ class Hub:
         now = self.clock.now()
         if st.joining_enabled_until is not None and now >= st.joining_enabled_until:
             return True
-        return any(now >= w.closes_at + KEY_ESTABLISHMENT_GRACE or (w.historic_key is not None and now >= w.half_way)
+        grace = KEY_ESTABLISHMENT_GRACE.total_seconds()
+        return any(now >= add_seconds(w.closes_at, grace) or (w.historic_key is not None and now >= w.half_way)
                    for w in list(st.join_windows.values()))
 
     def tick(self) -> Outcome:
@@ -419,7 +420,7 @@ class Hub:
         changed = False
         han: list[HanCommand] = []
         for eui, w in list(self.state.join_windows.items()):
-            if w.phase(now) is JoinPhase.CLOSED and now >= w.closes_at + KEY_ESTABLISHMENT_GRACE:
+            if w.phase(now) is JoinPhase.CLOSED and now >= add_seconds(w.closes_at, KEY_ESTABLISHMENT_GRACE.total_seconds()):
                 del self.state.join_windows[eui]  # kept a while: a device admitted in it may still be in CBKE
                 changed = True
             elif w.historic_key is not None and now >= w.half_way:
