@@ -68,7 +68,9 @@ def bench_fleet() -> list[tuple[str, str]]:
     rows = []
     sizes = SIZES[:2] if os.environ.get("BENCH_QUICK") else SIZES
     for mode in MODES:
-        for n in sizes:
+        # installed meters still join over the air (the scale work that restores them installed is not merged),
+        # so with CBKE a 1,000-hub bench would run 5,000 key establishments at start: CBKE is measured to 100 hubs
+        for n in (sizes if mode == "derived" else [x for x in sizes if x <= 100]):
             what = f"fleet: {n} hubs x {METERS_PER_HUB} meters in one process, key_establishment = {mode}"
             cmd = [sys.executable, "-m", "benchmarks.fleet_scale", str(n), mode]
             try:
