@@ -190,6 +190,7 @@ def main() -> int:
     print(f"commshub benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)\n")
     from .cbke import join_rows
     from .cbke import run as bench_cbke
+    from .decode_files import bench_decode_files
     from .fleet_scale import bench_fleet
     from .han import bench_han
     from .han_flows import bench_han_flows
@@ -199,7 +200,7 @@ def main() -> int:
 
     rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_routed_flood(),
             *bench_connections_per_source(), *bench_han(), *bench_han_flows(), *bench_cbke(), *join_rows(),
-            *bench_pcap(), *bench_ncp(), *bench_fleet()]
+            *bench_pcap(), *bench_ncp(), *bench_decode_files(), *bench_fleet()]
     from chf.app.tables import markdown_table
 
     print(markdown_table(("measure", "figure"), rows), end="")  # markdown, as the README's table is

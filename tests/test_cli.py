@@ -406,3 +406,35 @@ def test_tables_on_an_ascii_stream_draw_ascii_rules(monkeypatch):
     lines = out.buffer.getvalue().decode("ascii").splitlines()
     assert lines[0].split("|")[0].strip() == "EUI" and set(lines[1]) <= set("-+")
     assert lines[2].startswith(rows[0][0]) and all(c in lines[2] for c in rows[0])
+
+
+@pytest.mark.parametrize("tunnel_at", [None, 0, 150, 290])
+def test_decode_of_many_files_in_workers_prints_what_one_process_prints(rtds_keys, tmp_path, tunnel_at):
+    """300 frame files named on one command line (each worker reads its own slice of them) give, with -j 2, the
+    very bytes and exit status of -j 1 — also when tunnel frames carrying GBT blocks of one frame sit among them,
+    at the start, in the middle or in the last slice (from their slice on, one process reports in input order)."""
+    from rtds_data import frames
+
+    from zigbee import tunnel
+
+    data = [f for _, f in frames()][:300]
+    data[100] = data[100][:30]  # one that does not decode: exit status 1
+    if tunnel_at is not None:
+        big = next(f for f in data if len(f) > 200)
+        blocks = tunnel.transfers(big, max_transfer=120)
+        data[tunnel_at:tunnel_at + len(blocks)] = [
+            tunnel.encode("transfer_data", to_server=False, tsn=i, tunnel_id=3, data=b) for i, b in enumerate(blocks)]
+    paths = []
+    for i, f in enumerate(data):
+        p = tmp_path / f"f{i:03d}.hex"
+        p.write_text(f.hex() + "\n")
+        paths.append(str(p))
+    outs = {}
+    for jobs in ("1", "2"):
+        p = subprocess.run([sys.executable, "-m", "chf.app.cli", "decode", "-j", jobs, "--keys", str(rtds_keys),
+                            "--json", *paths], capture_output=True, check=False)
+        outs[jobs] = (p.returncode, p.stdout)
+    assert outs["1"] == outs["2"] and outs["1"][0] == 1
+    rows = [json.loads(x) for x in outs["2"][1].splitlines()]
+    assert [r["source"] for r in rows if "(GBT reassembled)" not in r["source"]] == paths
+    assert sum("(GBT reassembled)" in r["source"] for r in rows) == (tunnel_at is not None)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
+import stat
 import string
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from gbcs.errors import DecodeError
 from gbcs.gfi import decode_line, is_gfi
@@ -70,42 +71,43 @@ def read_inputs(args: list[str]) -> list[Input]:
             raw = sys.stdin.buffer.read()
             out.extend(_parse_bytes(raw, "stdin"))
             continue
-        kind = _not_regular(arg)
-        if kind:
+        kind, raw = _read_file(arg)
+        if raw is not None:
+            out.extend(_parse_bytes(raw, arg))
+        elif kind is not None:
             out.append(Input(arg, None, DecodeError(0, "input", f"{arg} is {kind}, not a file of frames")))
-        elif _is_file(arg):
-            p = Path(arg)
-            out.extend(_parse_bytes(p.read_bytes(), arg))
         else:
             out.extend(parse_text(arg, "argument"))
     return out
 
 
-def _not_regular(arg: str) -> str | None:
-    """What an existing path that is not a regular file is (read as text it would pass for base64)."""
+def _read_file(arg: str) -> tuple[str | None, bytes | None]:
+    """(None, contents) of a regular file; (what it is, None) of an existing path that is not one (read as text
+    it would pass for base64); (None, None) when `arg` names nothing (it is then literal text). One stat and one
+    read per file: a batch of thousands of frame files spends its time here otherwise."""
+    if len(arg) >= 4096:
+        return None, None
     try:
-        if len(arg) >= 4096 or not Path(arg).exists() or Path(arg).is_file():
-            return None
-        p = Path(arg)
-    except OSError:
-        return None
-    if p.is_dir():
-        return "a directory"
-    if p.is_fifo():
-        return "a FIFO (named pipe)"
-    if p.is_socket():
-        return "a socket"
-    return "a device or special file"
-
-
-def _is_file(arg: str) -> bool:
-    try:
-        return len(arg) < 4096 and Path(arg).is_file()
-    except OSError:  # e.g. a long hex argument is "File name too long"
-        return False
+        st = os.stat(arg)
+    except (OSError, ValueError):  # no such file, a name too long, an embedded NUL: literal text
+        return None, None
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        with open(arg, "rb", buffering=0) as f:
+            return None, f.readall()
+    if stat.S_ISDIR(mode):
+        return "a directory", None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)", None
+    if stat.S_ISSOCK(mode):
+        return "a socket", None
+    return "a device or special file", None
 
 
 def _parse_bytes(raw: bytes, source: str) -> list[Input]:
+    compact = b"".join(raw.split())
+    if compact and len(compact) % 2 == 0 and not compact.translate(None, _HEX):
+        return [Input(source, bytes.fromhex(compact.decode("ascii")))]  # one hex frame: `parse_text`'s result, sooner
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
