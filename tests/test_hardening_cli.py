@@ -6,33 +6,20 @@ import os
 import string
 
 import pytest
+from cli_rig import no_locks_left, one_line_error, run  # noqa: F401 - no_locks_left is an autouse fixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtds_data import require_rtds
 
 from chf.core.errors import ConfigurationError
 from chf.app.cli import main
-from chf.runtime.hub_runtime import RunOptions, build_hub, release_locks
+from chf.runtime.hub_runtime import RunOptions, build_hub
 from chf.runtime.wan import Dispatcher
 from chf.runtime.wan_limits import LineSplitter, Piece
 
 CCS01 = "8.11_CCS01/CCS01_8.11_SUCCESS_COMMAND_GBCS.HEX"
 
 
-@pytest.fixture(autouse=True)
-def no_locks_left():
-    yield
-    release_locks()
-
-
-def run(capsys, *argv):
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line_error(rc, err):
-    return rc != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,14 @@ import subprocess
 import sys
 
 import pytest
+from cli_rig import no_locks_left, one_line_error, run  # noqa: F401 - no_locks_left is an autouse fixture
 from rtds_data import REPO
 
 from chf.app.cli import main
-from chf.runtime.hub_runtime import release_locks
 
 IC = "83FED3407A939723A5C639B26916D505"
 
 
-@pytest.fixture(autouse=True)
-def no_locks_left():
-    yield
-    release_locks()
-
-
-def run(capsys, *argv):
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line_error(rc, err):
-    return rc != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def chf(*argv, cwd=None, timeout=60):

@@ -6,42 +6,21 @@ import socket
 import subprocess
 import sys
 import threading
-from datetime import datetime, timezone
 
 import pytest
+from wan_rig import hub_and_party, read_line
 
-from chf.config.keygen import init_keys
-from chf.core.clock import FixedClock
-from chf.core.hub import Hub, HubConfig
-from chf.core.identity import RTDS
-from chf.remote.commands import CounterFile, RemoteParty, ccs06
+from chf.remote.commands import ccs06
 from chf.runtime.hub_runtime import RunOptions, ServerThread, wan_limits
-from chf.runtime.sqlite_store import SqliteStore
 from chf.runtime.wan import Dispatcher, serve_serial
 from chf.runtime.wan_limits import WanLimits, exposure_notice
 from gbcs.gfi import MAX_FRAME, encode_line
-from gbcs.keys import KeyStore
 
 
 @pytest.fixture
 def parts(tmp_path):
-    pki = init_keys(tmp_path / "keys")
-    keys = KeyStore.from_directory(tmp_path / "keys", acb=pki.eui("acb"))
-    hub = Hub(HubConfig(RTDS.with_overrides(eui=pki.eui("hub")), pki.eui("acb")), keys,
-              SqliteStore(tmp_path / "hub.sqlite"), FixedClock(datetime(2022, 1, 1, tzinfo=timezone.utc)))
-    party = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier"), CounterFile(None))
-    return hub, party
+    return hub_and_party(tmp_path)
 
-
-def read_line(sock, timeout=10.0):
-    sock.settimeout(timeout)
-    buf = b""
-    while b"\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.split(b"\n", 1)[0].rstrip(b"\r")
 
 
 def connect(srv, source="127.0.0.1"):
