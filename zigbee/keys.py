@@ -9,7 +9,7 @@ implicit certificates), which zigpy does not implement; the emulation derives th
 
 from __future__ import annotations
 
-from zigpy.util import aes_mmo_hash
+from gbcs.mmo import aes_mmo_hash
 
 from chf.core.install_code import hash_key, link_key
 
@@ -26,7 +26,7 @@ def emulated_key_establishment(preconfigured_key: bytes, tc_eui: bytes, device_e
 
     AES-MMO of a label ‖ the preconfigured key ‖ TC EUI-64 ‖ device EUI-64 ‖ the TC's key-establishment counter,
     so each establishment yields a fresh key, reproducibly for a given history."""
-    return bytes(aes_mmo_hash(KE_LABEL + preconfigured_key + tc_eui + device_eui + counter.to_bytes(4, "big")))
+    return aes_mmo_hash(KE_LABEL + preconfigured_key + tc_eui + device_eui + counter.to_bytes(4, "big"))
 
 
 def swap_out_key(tc_link_key: bytes) -> bytes:

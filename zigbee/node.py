@@ -31,7 +31,7 @@ from typing import Callable
 import zigpy.types as t
 import zigpy.zdo
 import zigpy.zdo.types as zdo_t
-from zigpy.util import aes_mmo_hash
+from gbcs.mmo import aes_mmo_hash
 from zigpy.zcl import foundation
 
 from chf.core.han import JoinMethod
@@ -218,7 +218,7 @@ class EmulatedNode:
             "network": None if n is None else {"hub": n.hub.hex().upper(), "nwk": f"{n.nwk:04X}",
                                                "pan_id": f"{n.pan_id:04X}",
                                                "extended_pan_id": n.extended_pan_id.hex().upper()},
-            "tc_link_key_hash": None if self.tc_link_key is None else bytes(aes_mmo_hash(self.tc_link_key)).hex().upper(),
+            "tc_link_key_hash": None if self.tc_link_key is None else aes_mmo_hash(self.tc_link_key).hex().upper(),
             "lqi": self.lqi, "rssi": self.rssi, "keep_alive_misses": self.misses,
             "last_join_attempt": None if self.last_join_attempt is None else self.last_join_attempt.as_dict(),
             "key_establishment": {"mode": "cbke" if self.cbke is not None else "derived",

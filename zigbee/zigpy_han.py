@@ -29,7 +29,7 @@ import zigpy.device
 import zigpy.exceptions
 import zigpy.state
 import zigpy.types as t
-from zigpy.util import aes_mmo_hash
+from gbcs.mmo import aes_mmo_hash
 
 from chf.core.han import (
     FormNetwork,
@@ -518,7 +518,7 @@ class ZigpyHan:
             devices.append({
                 "eui": eui.hex().upper(), "nwk": f"{int(dev.nwk):04X}", "member": eui in self._members,
                 "lqi": dev.lqi, "rssi": dev.rssi,
-                "tc_link_key_hash": None if key is None else bytes(aes_mmo_hash(key)).hex().upper(),
+                "tc_link_key_hash": None if key is None else aes_mmo_hash(key).hex().upper(),
                 "tunnel": self._client_tunnels.get(eui, self._server_tunnels.get(eui)), "queued": self.queued(eui),
                 "key_establishment": view})
         return {"extended_pan_id": from_ieee(ni.extended_pan_id).hex().upper(), "pan_id": f"{int(ni.pan_id):04X}",
