@@ -47,9 +47,10 @@ class TriageGate:
             yield
 
     def enter(self) -> None:
-        """A meter's triage starts (after any restore someone waits for)."""
+        """A meter's triage starts: at once, unless a meter waits to restore and no restore is on (then after
+        that restore has been made)."""
         with self._cv:
-            while self._waiting:
+            while self._waiting and self._restorer is None:  # while a restore is on, the waiting one waits anyway
                 self._cv.wait()
             self._present += 1
 
