@@ -186,3 +186,29 @@ def test_gate_serial_run_never_waits():
     gate.enter()
     assert gate.wait_for_room() is False
     gate.leave()
+
+
+def test_gate_a_refused_join_waits_for_another_meter_to_leave():
+    """The QA hub refused a CCS01 while other meters hold entries: the meter tries again once one has left."""
+    gate = TriageGate(parallel=True)
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        gate.enter()
+        inside.set()
+        release.wait(10)
+        gate.leave()
+
+    t = _in_thread(other)
+    inside.wait(10)
+    gate.enter()
+    got: list[bool] = []
+    w = _in_thread(lambda: got.append(gate.wait_for_room()))
+    w.join(0.2)
+    assert got == []  # the other meter is still in triage
+    release.set()
+    w.join(10)
+    t.join(10)
+    assert got == [True]
+    assert gate.wait_for_room() is False  # alone now: the refusal stands
+    gate.leave()

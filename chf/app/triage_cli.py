@@ -209,8 +209,10 @@ def _progress_line(prog, t: Triage) -> Callable[[str, str, float], None]:
     task = prog.add_task("", total=None, note="", visible=False)
 
     def progress(name: str, waiting: str, timeout: float) -> None:
-        eui = t.meter.hex().upper() if t.meter else ""
-        prog.update(task, description=f"[bold]{eui}[/] {name}", visible=True,
+        if t.meter is None:  # between meters, or done: no line
+            prog.update(task, visible=False)
+            return
+        prog.update(task, description=f"[bold]{t.meter.hex().upper()}[/] {name}", visible=True,
                     note=f"waiting for {waiting}" + (f" (timeout {timeout:.1f} s)" if timeout else ""))
         prog.reset(task, total=None)
     return progress

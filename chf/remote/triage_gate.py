@@ -63,6 +63,7 @@ class TriageGate:
                 return
             self._present -= 1
             self._waiting += 1
+            self._cv.notify_all()  # a meter waiting for room may have been waiting for this one alone
             try:
                 while self._present or self._restorer is not None:
                     self._cv.wait()
@@ -83,15 +84,19 @@ class TriageGate:
 
     def wait_for_room(self) -> bool:
         """The QA hub refused a meter's CCS01 (a full device log, most likely: each meter in triage holds an
-        entry): wait until another meter's triage is over and say True, or say False at once when no other meter is
+        entry): wait until another meter's triage is over and say True, or say False as soon as no other meter is
         in triage (the refusal is then the hub's answer, as in a serial run)."""
         with self._cv:
-            others = self._present - 1 + (self._restorer is not None and self._restorer != threading.get_ident())
-            if self._restorer == threading.get_ident():
-                others = self._present
-            if others <= 0:
-                return False
             left = self._left
             while self._left == left:
+                if not self._others():
+                    return False
                 self._cv.wait()
             return True
+
+    def _others(self) -> int:
+        """How many meters other than the calling worker's are in triage, a restorer included (under `_cv`)."""
+        me = threading.get_ident()
+        if self._restorer == me:
+            return self._present
+        return self._present - 1 + (self._restorer is not None)
