@@ -212,3 +212,90 @@ def test_gate_a_refused_join_waits_for_another_meter_to_leave():
     assert got == [True]
     assert gate.wait_for_room() is False  # alone now: the refusal stands
     gate.leave()
+
+
+class FakeTriage:
+    """Stands in for a worker's Triage: records which meters it ran, when, and in which thread."""
+
+    def __init__(self, log: list, lock: threading.Lock, hold: dict[bytes, threading.Event] | None = None,
+                 fail: bytes | None = None) -> None:
+        self.log, self.lock, self.hold, self.fail = log, lock, hold or {}, fail
+
+    def run(self, m):
+        from chf.remote.triage_steps import MeterReport
+
+        with self.lock:
+            self.log.append(("start", m.eui, threading.current_thread().name))
+        ev = self.hold.get(m.eui)
+        if ev is not None:
+            ev.wait(10)
+        if m.eui == self.fail:
+            raise OSError("counter file: disk full")
+        with self.lock:
+            self.log.append(("end", m.eui, threading.current_thread().name))
+        return MeterReport(m.eui.hex().upper(), state=1)
+
+
+def _meters(*names: int):
+    from chf.remote.triage_steps import MeterInfo
+
+    return [MeterInfo(bytes([0, 0, 0, 0, 0, 0, 0, n]), "esme", bytes(16)) for n in names]
+
+
+def test_batch_reports_come_in_input_order_and_a_repeated_meter_runs_twice_in_turn():
+    from chf.remote.triage_batch import run_batch
+
+    log: list = []
+    lock = threading.Lock()
+    first = threading.Event()  # meter 1 ends only after meter 2 has: they finish out of input order
+    meters = _meters(1, 2, 3, 1)
+    order: list[int] = []
+
+    def done(i, rep):
+        order.append(i)
+        if i == 1:
+            first.set()
+
+    workers = [FakeTriage(log, lock, {bytes([0] * 7 + [1]): first}) for _ in range(3)]
+    reports = run_batch(meters, workers, done)
+    assert [r.meter for r in reports] == [m.eui.hex().upper() for m in meters]
+    assert order.index(1) < order.index(0)  # done() as each ends; the list in input order all the same
+    runs = [(what, thread) for what, eui, thread in log if eui == meters[0].eui]
+    assert [w for w, _ in runs] == ["start", "end", "start", "end"]  # one after the other, never at once
+    assert len({t for _, t in runs}) == 1  # by the same worker
+
+
+def test_batch_error_stops_new_meters_lets_the_others_finish_and_is_raised():
+    from chf.remote.triage_batch import run_batch
+
+    log: list = []
+    lock = threading.Lock()
+    release = threading.Event()
+    meters = _meters(1, 2, 3, 4, 5)
+    bad = meters[0].eui
+    slow = meters[1].eui
+    finished: list[int] = []
+
+    def fail_then_release(i, rep):
+        finished.append(i)
+
+    slow_started = threading.Event()
+
+    class Releasing(FakeTriage):
+        def run(self, m):
+            if m.eui == bad:
+                with self.lock:
+                    self.log.append(("start", m.eui, threading.current_thread().name))
+                slow_started.wait(10)  # the slow meter is under way when this one fails
+                release.set()  # and it ends after the failure
+                raise OSError("counter file: disk full")
+            if m.eui == slow:
+                slow_started.set()
+            return super().run(m)
+
+    workers = [Releasing(log, lock, {slow: release}) for _ in range(2)]
+    with pytest.raises(OSError, match="disk full"):
+        run_batch(meters, workers, fail_then_release)
+    started = {eui for what, eui, _ in log if what == "start"}
+    assert started == {bad, slow}  # nothing new after the failure
+    assert finished == [1]  # the meter under way finished and was reported

@@ -192,9 +192,9 @@ def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters:
                 t.progress = _progress_line(prog, t)
             try:
                 run_batch(meters, workers, done, remote.drain)
-            except BaseException:
+            except BaseException as e:
                 for rep in reports[printed:]:  # what finished after the one that failed, still in input order
-                    if json_lines and rep is not None:
+                    if json_lines and rep is not None and not isinstance(e, BrokenPipeError):
                         print(json.dumps(rep.as_dict(), separators=(",", ":")), flush=True)
                 raise
     finally:

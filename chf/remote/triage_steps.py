@@ -269,10 +269,11 @@ class Triage:
 
     def _own(self, link: HubLink, traffic: list[Traffic]) -> list[Traffic]:
         """In a parallel run, the frames on this worker's connection that concern the meter in triage: what it
-        sent, the responses (a hub answers on the connection a command came on), the alerts that follow its own
-        CHF commands, and of the alerts a hub sends every client (the CS14 after a device joins, a device's
-        alerts) those about this meter: a CS14 that changes its entry (joined, removed), an alert it raised, or
-        any other alert naming it. Serially every frame on the connection during a step is kept."""
+        sent, the responses (a hub answers on the connection a command came on), and of the alerts (those its own
+        CHF commands raised, and those a hub sends every client: the CS14 after a device joins, a device's
+        alerts) the ones about this meter: a CS14 that changes its entry (added, joined, removed, restored), an
+        alert it raised, or any other alert naming it. Serially every frame on the connection during a step is
+        kept."""
         eui = self._meter
         if eui is None:
             return traffic
