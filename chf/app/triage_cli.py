@@ -81,7 +81,7 @@ def hub_spec(bench: Bench, name: str, wan: str | None, option: str) -> tuple[Hub
     raise AssertionError
 
 
-MAX_PARALLEL = 32  # each worker holds a WAN connection to each hub; a hub takes 64 from one address by default
+MAX_PARALLEL = 32  # twice a QA hub's default device log (16 entries): more meters at once would only wait for room
 
 
 def parallel_count(text: str) -> int:
@@ -180,13 +180,14 @@ def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters:
                       TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=_stderr_console(),
                       transient=True) as prog:
             batch = prog.add_task("meters", total=len(meters), note="") if len(meters) > 1 else None
-            for _ in range(n_workers):  # each worker its own connection to each hub (opened here: errors first)
-                qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))
-                links.append(qa.link)
-                old = None
-                if old_spec:
-                    old = HubRef(old_spec.name, old_spec.eui, HubLink(*addr(old_spec)))
-                    links.append(old.link)
+            # One connection to each hub, shared by the workers: the hub reads its lines in order (TriageGate).
+            qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))
+            links.append(qa.link)
+            old = None
+            if old_spec:
+                old = HubRef(old_spec.name, old_spec.eui, HubLink(*addr(old_spec)))
+                links.append(old.link)
+            for _ in range(n_workers):
                 workers.append(Triage(remote, qa, old, timing, ppmid, None, disconnect_code, gate))
             for t in workers:
                 t.progress = _progress_line(prog, t)

@@ -90,7 +90,8 @@ def run_batch(meters: list[MeterInfo], workers: list[Triage], done: Callable[[in
     reports: list[MeterReport | None] = [None] * len(meters)
     while True:
         with cv:
-            if not finished and any(th.is_alive() for th in threads):
+            alive = any(th.is_alive() for th in threads)  # before taking the batch: a worker that has ended
+            if not finished and alive:                    # put its last report in `finished` first
                 cv.wait(0.05)
             batch = list(finished)
             finished.clear()
@@ -98,7 +99,7 @@ def run_batch(meters: list[MeterInfo], workers: list[Triage], done: Callable[[in
         for i, rep in batch:
             reports[i] = rep
             done(i, rep)
-        if not batch and not any(th.is_alive() for th in threads):
+        if not batch and not alive:
             break
     idle()
     if errors:

@@ -5,11 +5,11 @@ Each meter's own state on a hub is its own: its device-log entry and join window
 CCS02 removes one entry: chf/core/objects.py), its historic entry, the commands routed to it. Two things are not:
 
 - **The originator counter.** A hub refuses a command whose counter is not above the last it accepted from the same
-  originator (anti-replay, chf/core/hub.py), and each triage worker talks to a hub over a connection of its own, in
-  whatever order the hub reads them. So a CHF command is built (its counter drawn) and sent under the hub's lock,
-  and the lock is held until the hub has answered (`command`): the hub has then taken that counter before the next
-  one is drawn, and sees counters increase in the order it acts on them. Commands routed to a meter are checked by
-  that meter alone; one meter's commands are sent in order by one worker.
+  originator (anti-replay, chf/core/hub.py). The workers share one connection to each hub, whose lines the hub
+  reads and acts on in order (chf/runtime/wan.py); a CHF command is built (its counter drawn) and sent under the
+  hub's lock (`command`), so the counters reach the hub in the order they were drawn, and the answer is waited for
+  outside the lock (commands to one hub are pipelined). Commands routed to a meter are checked by that meter alone;
+  one meter's commands are sent in order by one worker.
 - **The whole device log.** A restore (CCS03, SR 8.16) replaces the QA hub's whole device log and its Extended
   PAN ID and clears every join window (mapping table CCS03): it would take every other meter in triage off the QA
   hub. So a meter restores only when no other meter is in triage (`restore` waits for the others to finish, and
@@ -39,8 +39,8 @@ class TriageGate:
 
     @contextmanager
     def command(self, hub: bytes) -> Iterator[None]:
-        """Hold while building a CHF command for `hub` (drawing its counter), sending it, and waiting for the
-        answer: the hub acts on counters in the order they were drawn."""
+        """Hold while building a CHF command for `hub` (drawing its counter) and sending it on the connection the
+        workers share: the hub acts on counters in the order they were drawn."""
         with self._cv:
             lock = self._hub_locks.setdefault(hub, threading.Lock())
         with lock:

@@ -12,11 +12,13 @@ Each GBCS command is named with the DUIS service request it stands for (DUIS SR 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Protocol
 
-from chf.remote.hub_link import HubLink, Traffic, header
+from chf.remote.hub_link import HubLink, Traffic, head
 from chf.remote.inventory.logs import HubLogs, LogEntry, hub_logs_from_message
 from chf.remote.triage import TriageError, entry_from_backup
 from chf.remote.triage_gate import TriageGate
@@ -198,11 +200,16 @@ def _cs14_hash(frame: bytes, meter: bytes) -> bytes | None:
 _ABSENT = "absent"
 
 
+@lru_cache(maxsize=1024)
+def _is_cs14(frame: bytes) -> bool:
+    h = head(frame)
+    return h is not None and h.cra is Cra.ALERT and h.message_code == 0x0018
+
+
 def _cs14_entry(frame: bytes, meter: bytes) -> bytes | str | None:
     """None when `frame` is not a CS14 alert; else the meter's entry in its device log backup: its hashed TC link
     key (empty before it joined), or `_ABSENT`."""
-    h = header(frame)
-    if h is None or h.cra is not Cra.ALERT or h.message_code != 0x0018:
+    if not _is_cs14(frame):
         return None
     try:
         return entry_from_backup(frame, meter)[1]
@@ -219,8 +226,8 @@ class Triage:
         self.remote, self.qa, self.old, self.t = remote, qa, old, timing
         self.gate = gate or TriageGate()  # what meters triaged at once share (chf/remote/triage_gate.py)
         self._meter: bytes | None = None                 # the meter in triage now
-        self._cs14_seen: dict[int, bytes | str] = {}     # per connection: its entry in the last CS14 there
         self._last_cs14: dict[int, tuple[int, bytes | None]] = {}  # per connection: journal scanned to, last CS14
+        self._asked: set[tuple[bytes, bytes, int]] = set()  # (from, to, counter) of the answers to this meter's commands
         self.disconnect_code = disconnect_code  # the provisional Disconnect code the remote sends (None: default)
         self.ppmid = ppmid
         self.progress = progress or (lambda name, waiting, timeout: None)
@@ -233,6 +240,7 @@ class Triage:
 
     def _run(self, step: Step, body: Callable[[Step], bool], links: list[HubLink]) -> bool:
         marks = [len(link.journal) for link in links]
+        me = threading.get_ident()
         t0 = time.monotonic()
         try:
             ok = body(step)
@@ -242,7 +250,7 @@ class Triage:
         # The alerts a command raises (the CS14 after CCS01, CCS02, CCS03) follow its response on the same
         # connection and belong to this step: wait until each hub this step talked to has flushed them.
         for link, m in zip(links, marks, strict=False):
-            if any(tr.direction == "sent" for tr in link.journal[m:]):
+            if any(tr.direction == "sent" and tr.by == me for tr in link.journal[m:]):
                 try:
                     link.settle(self.t.response_s)
                 except ConnectionError:
@@ -251,7 +259,7 @@ class Triage:
             step.outcome = "ok" if ok else "failed"
         seen: list[Traffic] = []
         for link, m in zip(links, marks, strict=False):
-            seen += self._own(link, link.journal[m:]) if self.gate.parallel else link.journal[m:]
+            seen += self._own(link, m, len(link.journal)) if self.gate.parallel else link.journal[m:]
         for tr in sorted(seen, key=lambda x: x.at):
             step.frames.append({"direction": tr.direction, "hex": tr.frame.hex().upper(),
                                 "use_case": self.remote.use_case(tr.frame)})
@@ -262,42 +270,65 @@ class Triage:
         return ok
 
     def _chf(self, hub: HubRef, step: Step, what: str, use_case: str, **p: object) -> bytes | None:
-        """A CHF command to `hub`, built (its counter drawn) and answered under the hub's lock: the hub sees
-        the counters of meters triaged at once increase in the order it acts on them (TriageGate.command)."""
+        """A CHF command to `hub`, built (its counter drawn) and sent under the hub's lock: meters triaged at once
+        share one connection per hub, whose lines the hub reads in order, so it sees their counters increase
+        (TriageGate.command). The answer is waited for outside the lock."""
+        self.progress(step.name, what, self.t.response_s)
         with self.gate.command(hub.eui):
-            return self._request(hub, self.remote.chf(hub.eui, use_case, **p), step, what)
-
-    def _own(self, link: HubLink, traffic: list[Traffic]) -> list[Traffic]:
-        """In a parallel run, the frames on this worker's connection that concern the meter in triage: what it
-        sent, the responses (a hub answers on the connection a command came on), and of the alerts (those its own
-        CHF commands raised, and those a hub sends every client: the CS14 after a device joins, a device's
-        alerts) the ones about this meter: a CS14 that changes its entry (added, joined, removed, restored), an
-        alert it raised, or any other alert naming it. Serially every frame on the connection during a step is
-        kept."""
-        eui = self._meter
-        if eui is None:
-            return traffic
-        out = []
-        for tr in traffic:
-            h = header(tr.frame) if tr.direction == "received" else None
-            if h is None or h.cra is not Cra.ALERT:
-                out.append(tr)
-                continue
-            entry = _cs14_entry(tr.frame, eui)
-            if entry is not None:
-                if entry != self._cs14_seen.get(id(link)):
-                    out.append(tr)
-                self._cs14_seen[id(link)] = entry
-            elif h.originator == eui or eui in tr.frame:
-                out.append(tr)
-        return out
+            frame = self.remote.chf(hub.eui, use_case, **p)
+            mark = hub.link.send(frame)
+        return self._answered(hub, frame, mark, step, what)
 
     def _request(self, hub: HubRef, frame: bytes, step: Step, what: str) -> bytes | None:
         self.progress(step.name, what, self.t.response_s)
-        r = hub.link.request(frame, self.t.response_s)
+        return self._answered(hub, frame, hub.link.send(frame), step, what)
+
+    def _answered(self, hub: HubRef, frame: bytes, mark: int, step: Step, what: str) -> bytes | None:
+        r = hub.link.answer(frame, self.t.response_s, mark)
         if r is None:
             step.outcome, step.detail = "timeout", f"timeout waiting for {what} ({self.t.response_s:.0f} s)"
         return r
+
+    def _own(self, link: HubLink, start: int, end: int) -> list[Traffic]:
+        """In a parallel run, the frames of `link.journal[start:end]` that concern the meter in triage (the link
+        is shared by every meter under way): what this worker sent, the responses to it, and of the alerts (a
+        hub's CS14 after a CHF command or a device's join, a device's own alerts) those about this meter: a CS14
+        that changes its entry (added, joined, removed, restored), an alert it raised, or any other alert
+        naming it. Serially every frame on the connection during a step is kept."""
+        eui = self._meter
+        journal = link.journal[:end]
+        if eui is None:
+            return journal[start:]
+        me = threading.get_ident()
+        scanned, last = self._last_cs14.get(id(link), (0, None))
+        for tr in journal[scanned:start]:  # the CS14s since this worker last looked: the meter's entry now
+            if tr.direction == "received" and _is_cs14(tr.frame):
+                last = tr.frame
+        prev = _ABSENT if last is None else _cs14_entry(last, eui)
+        out = []
+        for tr in journal[start:]:
+            if tr.direction == "sent":
+                if tr.by == me:
+                    out.append(tr)
+                    h = head(tr.frame)
+                    if h is not None:
+                        self._asked.add((h.recipient, h.originator, h.counter))
+                continue
+            h = head(tr.frame)
+            if h is None:
+                continue
+            if h.cra is Cra.RESPONSE:
+                if (h.originator, h.recipient, h.counter) in self._asked:
+                    out.append(tr)
+            elif _is_cs14(tr.frame):
+                entry = _cs14_entry(tr.frame, eui)
+                if entry != prev:
+                    out.append(tr)
+                prev, last = entry, tr.frame
+            elif h.originator == eui or eui in tr.frame:
+                out.append(tr)
+        self._last_cs14[id(link)] = (len(journal), last)
+        return out
 
     # -------------------------------------------------------------------------------------------- steps
     def _join(self, m: MeterInfo, step: Step, facts: "Facts | None" = None) -> bool:
@@ -452,8 +483,7 @@ class Triage:
         self.gate.enter()
         try:
             self._meter = m.eui
-            if self.gate.parallel:
-                self._cs14_seen = {id(link): self._last_entry(link, m.eui) for link in self._links()}
+            self._asked = set()
             return self._triage(m)
         finally:
             self._meter = None
@@ -464,16 +494,6 @@ class Triage:
     def meter(self) -> bytes | None:
         """The EUI of the meter in triage now (None between meters)."""
         return self._meter
-
-    def _last_entry(self, link: HubLink, meter: bytes) -> bytes | str:
-        """The meter's entry in the last CS14 this connection received (`_ABSENT` when none)."""
-        start, last = self._last_cs14.get(id(link), (0, None))
-        journal = link.journal[:]
-        for tr in journal[start:]:
-            if tr.direction == "received" and _cs14_entry(tr.frame, meter) is not None:
-                last = tr.frame
-        self._last_cs14[id(link)] = (len(journal), last)
-        return _ABSENT if last is None else _cs14_entry(last, meter) or b""
 
     def _links(self) -> list[HubLink]:
         return [self.qa.link] + ([self.old.link] if self.old else [])
