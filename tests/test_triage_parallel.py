@@ -299,3 +299,23 @@ def test_batch_error_stops_new_meters_lets_the_others_finish_and_is_raised():
     started = {eui for what, eui, _ in log if what == "start"}
     assert started == {bad, slow}  # nothing new after the failure
     assert finished == [1]  # the meter under way finished and was reported
+
+
+def test_batch_never_loses_the_report_of_a_worker_that_ends_while_the_caller_drains():
+    """A worker that ends while the caller's thread is busy between two looks (draining observations) still has
+    its last report passed on: one-meter batches whose worker ends just after one of the loop's 0.05 s waits."""
+    import time
+
+    from chf.remote.triage_batch import run_batch
+
+    class Slow(FakeTriage):
+        def run(self, m):
+            time.sleep(0.06)
+            return super().run(m)
+
+    lock = threading.Lock()
+    for _ in range(5):
+        got: list[int] = []
+        reports = run_batch(_meters(7), [Slow([], lock)], lambda i, rep: got.append(i),
+                            idle=lambda: time.sleep(0.03))
+        assert got == [0] and reports[0] is not None
