@@ -1,8 +1,8 @@
 """A batch of returned meters triaged up to N at once on one QA hub (`chf triage --meters FILE --parallel N`).
 
-Each worker is a `Triage` with its own connections to the hubs and runs one meter at a time, each meter's steps in
-order; what the workers share is kept apart by their common `TriageGate` (counters in order per hub, one restore at
-a time: chf/remote/triage_gate.py). A meter named twice in the batch is triaged twice, one run after the other by
+Each worker is a `Triage` (sharing the run's connection to each hub) and runs one meter at a time, each meter's
+steps in order; what the workers share is kept apart by their common `TriageGate` (counters in order per hub, one
+restore at a time: chf/remote/triage_gate.py). A meter named twice in the batch is triaged twice, one run after the other by
 the same worker (a second run classifies it as the first left it, as serially). Reports come back to the caller's
 thread as each meter ends (`done(index, report)`), and so do the inventory observations (`QueuedRemote`): the
 caller's thread is the one that owns the inventory database.
