@@ -183,8 +183,10 @@ def test_sigkill_during_16_concurrent_clients_loses_no_acknowledged_command(tmp_
                    for c in range(CLIENTS)]
         for t in threads:
             t.start()
-        if not last:
-            threading.Event().wait(rnd.uniform(0.3, 1.2))
+        if not last:  # kill at a random point of the stream, counted in commands sent (not in time)
+            until = sum(sent) + rnd.randint(300, 900)
+            while sum(sent) < until and any(t.is_alive() for t in threads):
+                threading.Event().wait(0.001)
             proc.send_signal(signal.SIGKILL)
             kills += 1
         for t in threads:
