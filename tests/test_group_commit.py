@@ -209,3 +209,42 @@ def test_the_lane_groups_the_lines_waiting_together_and_keeps_calls_in_order():
     assert got == [b"LINE%d" % n for n in range(6)]
     assert groups == [[b"line0", b"line1", b"line2", b"line3"], [b"line4"], [b"line5"]]  # max_group 4
     assert ran == ["group of 4", "group of 1", "call", "group of 1"]
+
+
+# ------------------------------------------------------------------------------------------ the SQLite adapter
+def test_the_store_writes_changed_device_rows_only_and_reloads_the_same_log(tmp_path):
+    """Device-log rows are written one by one when they change (a commit per group must stay cheap): adds,
+    removals from the middle (every later row moves up), re-adds, keys, statuses and link statistics all reload
+    exactly as saved."""
+    import random
+
+    from chf.core.device_log import Status, record_link
+    from chf.runtime.sqlite_store import SqliteStore
+
+    rnd = random.Random(18)
+    path = tmp_path / "hub.sqlite"
+    store = SqliteStore(path)
+    st = store.load(RTDS.extended_pan_id, 12)
+    euis = [bytes([0xD0, n]) + bytes(6) for n in range(20)]
+    t0 = datetime(2022, 1, 1, tzinfo=timezone.utc)
+
+    def view(s: HubState) -> list[tuple]:
+        return [(e.eui, e.device_type, e.install_code, e.tc_link_key, e.status, e.last_communication,
+                 vars(e.stats)) for e in s.device_log.entries()]
+
+    for step in range(300):
+        op = rnd.random()
+        eui = rnd.choice(euis)
+        if op < 0.4:
+            st.device_log.add(eui, rnd.choice((1, 2)), bytes([step % 256]) * 16)
+        elif op < 0.7:
+            st.device_log.remove(eui)
+        elif (e := st.device_log.get(eui)) is not None:
+            st.device_log.set_tc_link_key(eui, bytes([step % 256]) * 16)
+            e.status |= Status.REPORTING
+            e.last_communication = t0.replace(second=step % 60)
+            record_link(e, rnd.randint(0, 255), -rnd.randint(0, 90))
+        store.save(st)
+        again = SqliteStore(path)
+        assert view(again.load(RTDS.extended_pan_id, 12)) == view(st), step
+        again.close()
