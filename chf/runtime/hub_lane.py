@@ -19,6 +19,8 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from chf.runtime.handoff import handoff, holding
+
 log = logging.getLogger("chf.runtime.hub_lane")
 
 A = TypeVar("A")  # what a line gets back (chf.runtime.wan.Answer)
@@ -111,27 +113,25 @@ class HubLane(Executor, Generic[A]):
                         first.future.set_exception(e)
                 continue
             lines = [b for b in batch if isinstance(b, _Line)]
-            try:
-                answers = self.run_group([(ln.raw, ln.origin) for ln in lines])
-            except BaseException as e:  # run_group contains failures itself: this is a last resort
-                log.exception("group of %d line(s) failed", len(lines))
-                self._release([(ln.done, None, e) for ln in lines])
-                continue
-            self.groups += 1
-            self.grouped_lines += len(lines)
-            self._release([(ln.done, a, None) for ln, a in zip(lines, answers, strict=True)])
+            with holding():  # the group's radio commands and answers: one wake-up of the loop
+                try:
+                    answers = self.run_group([(ln.raw, ln.origin) for ln in lines])
+                except BaseException as e:  # run_group contains failures itself: this is a last resort
+                    log.exception("group of %d line(s) failed", len(lines))
+                    self._release([(ln.done, None, e) for ln in lines])
+                    continue
+                self.groups += 1
+                self.grouped_lines += len(lines)
+                self._release([(ln.done, a, None) for ln, a in zip(lines, answers, strict=True)])
 
     @staticmethod
     def _release(results: list[tuple["asyncio.Future[A]", A | None, BaseException | None]]) -> None:
-        """Hand the answers of one group to their loops: one wake-up per loop, not one per line."""
+        """Hand the answers of one group to their loops (chf.runtime.handoff: one wake-up per loop)."""
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[A], A | None, BaseException | None]]] = {}
         for r in results:
             by_loop.setdefault(r[0].get_loop(), []).append(r)
         for loop, rs in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle, rs)
-            except RuntimeError:  # that loop is closed: nobody waits for these answers any more
-                pass
+            handoff(loop).post(_settle, rs)
 
 
 def _settle(results: list[tuple["asyncio.Future[Any]", Any, BaseException | None]]) -> None:

@@ -10,8 +10,6 @@ import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,6 +24,7 @@ from chf.core.hub import Hub, HubConfig, Outcome
 from chf.core.identity import PROFILES, HubIdentity
 from chf.core.errors import ConfigurationError
 from chf.core.store import StoreError
+from chf.runtime.handoff import handoff
 from chf.runtime.sqlite_store import SqliteStore
 from chf.runtime.wan import Dispatcher, TcpWan, serve_serial
 from chf.runtime.wan_limits import FD_RESERVE, WanLimits, exposure_notice, parse_control_from
@@ -326,13 +325,8 @@ class HubRuntime:
         self._routed: dict[bytes, int] = {}  # admitted routed frames not yet handed over, per device
         self._admitted: set[int] = set()     # id() of admitted Tunnel commands
         self._lanes: dict[bytes, deque[Tunnel]] = {}  # loop-owned: each device's routed frames, in order
-        self._handoff: list[HanCommand] = []  # radio commands from the worker thread not yet taken by the loop
-        self._handoff_lock = threading.Lock()
-        self._handoff_due = False  # the loop has been woken to take them
-        self._holding = threading.local()  # per thread: inside `hold`, commands wait for its end
         self._lane_tasks: dict[bytes, asyncio.Task] = {}
         dispatcher.after = self.after
-        dispatcher.holding = self.hold
         dispatcher.admit = self.admit
 
     async def start(self) -> None:
@@ -378,39 +372,15 @@ class HubRuntime:
             return self._routed.get(eui, 0) if eui is not None else sum(self._routed.values())
 
     def after(self, outcome: Outcome) -> None:
-        """Thread-safe: forward device frames, queue radio commands (in order) for the loop. Commands of several
-        outcomes go over in one wake-up of the loop (waking it costs a system call and a GIL hand-over each time):
-        those handed over while the loop has not taken the last ones yet, and all of a group's (`hold`)."""
+        """Thread-safe: forward device frames, queue radio commands (in order) for the loop. They go over with
+        as few wake-ups of the loop as can be (chf.runtime.handoff: one for a whole group of commands)."""
         self.d.forward(outcome)
         if outcome.han and self.loop is not None and self.queue is not None:
-            with self._handoff_lock:
-                self._handoff.extend(outcome.han)
-                wake = not self._handoff_due and not getattr(self._holding, "on", False)
-                self._handoff_due |= wake
-            if wake:
-                self.loop.call_soon_threadsafe(self._take_handoff)
+            handoff(self.loop).post(self._take, list(outcome.han))
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """The radio commands of the outcomes carried out inside go to the loop together, at the end (the
-        dispatcher holds them over a group's outcomes, `Dispatcher.answer_group`)."""
-        self._holding.on = True
-        try:
-            yield
-        finally:
-            self._holding.on = False
-            with self._handoff_lock:
-                wake = bool(self._handoff) and not self._handoff_due
-                self._handoff_due |= wake
-            if wake and self.loop is not None:
-                self.loop.call_soon_threadsafe(self._take_handoff)
-
-    def _take_handoff(self) -> None:
-        """On the loop: every radio command handed over so far, in order."""
+    def _take(self, cmds: list[HanCommand]) -> None:
+        """On the loop: one outcome's radio commands, in order."""
         assert self.queue is not None
-        with self._handoff_lock:
-            cmds, self._handoff = self._handoff, []
-            self._handoff_due = False
         for cmd in cmds:
             if isinstance(cmd, Tunnel):
                 self._route(cmd)

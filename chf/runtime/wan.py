@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Iterator
@@ -141,8 +141,6 @@ class Dispatcher:
         self.broadcast: Callable[[list[bytes]], None] = lambda frames: None
         self.send_to: Callable[[object, list[bytes]], bool] = lambda origin, frames: False
         self.after: Callable[[Outcome], None] = self.forward
-        # around the `after` calls of one group's outcomes: the runtime hands their radio commands over together
-        self.holding: Callable[[], AbstractContextManager[None]] = nullcontext
         self.admit: Callable[[Tunnel], str | None] = lambda tunnel: None  # None: queued; else why not
         self.loop: asyncio.AbstractEventLoop | None = None  # the radio's loop, for `on_loop` control commands
         self.controls: dict[str, ControlCommand] = {}
@@ -229,9 +227,8 @@ class Dispatcher:
                 answers[i] = Answer([f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()], False)
         if frames:
             outs = self._group([(frame, origin) for _, frame, origin in frames])
-            with self.holding():
-                for (i, _, _), out in zip(frames, outs, strict=True):
-                    answers[i] = self._deliver(out, routed=False)
+            for (i, _, _), out in zip(frames, outs, strict=True):
+                answers[i] = self._deliver(out, routed=False)
         return [a if a is not None else self.answer(*lines[i]) for i, a in enumerate(answers)]
 
     def _group(self, frames: list[tuple[bytes, object]]) -> list[Outcome]:
