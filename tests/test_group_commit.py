@@ -248,3 +248,39 @@ def test_the_store_writes_changed_device_rows_only_and_reloads_the_same_log(tmp_
         again = SqliteStore(path)
         assert view(again.load(RTDS.extended_pan_id, 12)) == view(st), step
         again.close()
+
+
+def test_handoffs_keep_order_and_wake_the_loop_once_per_hold():
+    from chf.runtime.handoff import handoff, holding
+
+    ran: list[int] = []
+    wakes = [0]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        real = loop.call_soon_threadsafe
+
+        def counted(*args):
+            wakes[0] += 1
+            return real(*args)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        box = handoff(loop)
+        assert handoff(loop) is box
+
+        def worker() -> None:
+            with holding():  # a group: five posts, one wake-up at the end
+                for n in range(5):
+                    box.post(ran.append, n)
+                assert wakes[0] == 0
+            box.post(ran.append, 5)  # outside a hold: a wake-up unless one is pending
+
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert ran == [0, 1, 2, 3, 4, 5]
+    assert wakes[0] == 1  # the last post found the group's wake-up still pending
