@@ -67,7 +67,8 @@ class Outcome:
     """What one input made the hub want done: `frames` to send back (the response first, then alerts), the
     radio commands to carry out after the commit (`han`), device frames to pass up the WAN (`forward`: (frame,
     origin token of the command it answers, or None for alerts)), and why a frame was refused (`rejection`).
-    The hub has committed its state before returning it (h11-style: the core says, the runtime does). A refusal
+    The hub has committed its state before returning it (h11-style: the core says, the runtime does); inside
+    `handle_group` the commit is the group's, made before `handle_group` returns the outcomes. A refusal
     and "nothing to send" differ: only the first has a `rejection`."""
 
     frames: list[bytes] = field(default_factory=list)
