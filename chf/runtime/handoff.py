@@ -29,7 +29,7 @@ class Handoff:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._calls: list[tuple[Callable[..., Any], tuple]] = []
+        self._calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self._lock = threading.Lock()
         self._due = False  # the loop has been woken for the calls waiting
 

@@ -30,10 +30,10 @@ MAX_GROUP = 64  # lines committed together at most: bounds the time the hub's lo
 
 @dataclass
 class _Call:
-    future: Future
+    future: "Future[Any]"
     fn: Callable[..., Any]
-    args: tuple
-    kwargs: dict
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
 
 
 @dataclass
@@ -60,8 +60,8 @@ class HubLane(Executor, Generic[A]):
         self.grouped_lines = 0
 
     # ------------------------------------------------------------------------------------------ callers
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> "Future[Any]":
+        future: "Future[Any]" = Future()
         self._put(_Call(future, fn, args, kwargs))
         return future
 
