@@ -39,6 +39,8 @@ log = logging.getLogger("chf.runtime.wan")
 
 MAX_LINE = GFI_MAX_LINE  # one limit: the longest GFI line of the longest frame decode_line accepts (gbcs.gfi)
 OUTBOX = 1000
+LINGER_S = 1.0  # after an idle-timeout line: how long we read and drop what a peer still sends (_linger)
+LINGER_BYTES = 1 << 20
 
 
 class Access(Enum):
@@ -320,6 +322,22 @@ class Dispatcher:
         return f"CHF:OK {len(out.frames)} alert(s)"
 
 
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close gently: send FIN after our last line and read (and drop) what the peer still sends for a moment.
+    Closing a socket with unread input sends a TCP reset, which can discard our last line before the peer
+    reads it (RFC 1122 4.2.2.13); a peer still talking gets at most LINGER_S and LINGER_BYTES more."""
+    try:
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER_S):
+            got = 0
+            while got < LINGER_BYTES and (chunk := await reader.read(65536)):
+                got += len(chunk)
+    except (TimeoutError, ConnectionError, OSError):
+        pass
+
+
 class TcpWan:
     """asyncio TCP server speaking GFI lines."""
 
@@ -434,6 +452,7 @@ class TcpWan:
                         chunk = await reader.read(65536)
                 except TimeoutError:
                     writer.write(f"ERROR no frame for {self.limits.idle_timeout:g} s; closing\r\n".encode())
+                    await _linger(reader, writer)
                     break
                 eof = not chunk
                 for piece in lines.feed(chunk) if chunk else lines.end():
