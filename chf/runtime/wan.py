@@ -140,6 +140,9 @@ class Dispatcher:
         self.admit: Callable[[Tunnel], str | None] = lambda tunnel: None  # None: queued; else why not
         self.loop: asyncio.AbstractEventLoop | None = None  # the radio's loop, for `on_loop` control commands
         self.controls: dict[str, ControlCommand] = {}
+        # see every GBCS frame of a WAN exchange: tap("in", frame) for what came in, ("out", frame) for what goes
+        # back (the bench dashboard's frame feed); called on the worker thread, so a tap only queues; empty: no cost
+        self.taps: list[Callable[[str, bytes], None]] = []
         for c in (ControlCommand("PING", "", lambda a: "CHF:OK PONG"),
                   ControlCommand("FAULT", "SPEC", self._fault),
                   ControlCommand("FAULTS", "", lambda a: "CHF:OK " + " ".join(f.spec() for f in self.hub.faults.list())),
@@ -164,6 +167,17 @@ class Dispatcher:
                 log.exception("unexpected failure in %s; state reloaded from the store", getattr(fn, "__name__", fn))
                 self.hub.reload()
                 return Outcome()
+
+    def tap(self, direction: str, frames: list[bytes]) -> None:
+        """Tell the taps about frames; a tap that raises is logged and dropped (it never fails an exchange)."""
+        for t in list(self.taps):
+            for f in frames:
+                try:
+                    t(direction, f)
+                except Exception:
+                    log.exception("WAN tap %r failed: dropped", t)
+                    self.taps.remove(t)
+                    break
 
     def forward(self, outcome: Outcome) -> None:
         """Pass device frames up: a response to its command's connection (else everyone), alerts to everyone."""
@@ -205,7 +219,11 @@ class Dispatcher:
             frame = decode_line(text)
         except DecodeError as e:
             return Answer([f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()], False)
+        if self.taps:
+            self.tap("in", [frame])
         out = self.call(self.hub.handle, frame, origin, routine=routed)
+        if self.taps:
+            self.tap("out", out.frames)
         errors: list[bytes] = []
         if any(isinstance(c, Tunnel) for c in out.han):
             kept: list[HanCommand] = []
