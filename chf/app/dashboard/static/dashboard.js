@@ -160,9 +160,10 @@ function renderLinks() {
 const DIRS = { "wan-in": "WAN → hub", "wan-out": "hub → WAN", "han-to-meter": "HAN → meter", "han-to-hub": "HAN → hub" };
 
 function filtered() {
-  const hub = $("f-hub").value, meter = $("f-meter").value, uc = $("f-uc").value.trim().toUpperCase();
+  const hub = $("f-hub").value, meter = $("f-meter").value;
+  const ucs = $("f-uc").value.toUpperCase().split(/[\s,]+/).filter(Boolean);  // one or more names, exact
   return S.frames.filter((f) => (!hub || f.hub === hub) && (!meter || f.meter === meter) &&
-                                (!uc || (f.use_case || "").toUpperCase().includes(uc)));
+                                (!ucs.length || ucs.includes((f.use_case || "").toUpperCase())));
 }
 
 function renderFeed() {
