@@ -74,7 +74,7 @@ def test_a_join_made_with_chf_send_appears_without_a_reload(dash):
 
 
 def test_clicking_a_frame_shows_its_decode_with_the_field_under_the_pointer_highlighted(dash):
-    sb, w = dash
+    _sb, w = dash
     page = w.page
     page.click('[data-frame][data-use-case="CS14"]')
     pane = page.wait_for_selector("[data-decode]", timeout=10000)
@@ -114,7 +114,7 @@ def test_advance_the_emulated_clock_from_the_page(dash):
 
 
 def test_install_a_factory_meter_on_a_chosen_hub(dash):
-    sb, w = dash
+    _sb, w = dash
     page = w.page
     page.select_option(f'[data-eui="{ESME2}"] select[data-field="hub"]', "B")
     page.click(f'[data-eui="{ESME2}"] [data-action="ccs01"]')
@@ -125,7 +125,7 @@ def test_install_a_factory_meter_on_a_chosen_hub(dash):
 
 
 def test_read_a_meters_device_log_crosses_the_han(dash):
-    sb, w = dash
+    _sb, w = dash
     page = w.page
     page.click(f'[data-eui="{ESME3}"] [data-action="cs07"]')
     assert "response CS07" in action_done(page)
@@ -134,7 +134,7 @@ def test_read_a_meters_device_log_crosses_the_han(dash):
 
 
 def test_back_up_a_hub_and_restore_a_meter_onto_another(dash):
-    sb, w = dash
+    _sb, w = dash
     page = w.page
     page.click('[data-hub="A"] [data-action="ccs07"]')
     assert "response CCS07" in action_done(page)
@@ -148,7 +148,7 @@ def test_back_up_a_hub_and_restore_a_meter_onto_another(dash):
 
 
 def test_disconnect_from_the_page(dash):
-    sb, w = dash
+    _sb, w = dash
     page = w.page
     page.select_option(f'[data-eui="{ESME}"] select[data-field="hub"]', "A")
     page.click(f'[data-eui="{ESME}"] [data-action="disconnect"]')

@@ -37,6 +37,7 @@ svg .arrow { stroke: #2563eb; stroke-width: 1.5; } svg .received .arrow { stroke
 svg text { font: 11px ui-monospace, monospace; } svg a:hover text { fill: #b45309; } svg .step { fill: #6b7280; }
 details { margin: 2px 0; } details > summary { cursor: pointer; font-family: ui-monospace, monospace; font-size: 12px; }
 details pre { background: #f8fafc; border: 1px solid #e5e7eb; padding: 6px; overflow: auto; font-size: 12px; }
+details pre.hex { white-space: pre-wrap; word-break: break-all; }
 details:target { outline: 2px solid #f59e0b; }
 """
 
@@ -76,6 +77,18 @@ def _frames(report: dict) -> list[tuple[int, dict]]:
     return [(i, fr) for i, st in enumerate(report.get("steps", [])) for fr in st.get("frames", [])]
 
 
+def _ends(fr: dict, parties: Parties, meter: bytes) -> tuple[int, int]:
+    """The lanes a frame goes from and to: its originator's and recipient's (a party not drawn: the remote party)."""
+    try:
+        h = decode_frame(bytes.fromhex(fr["hex"])).header
+        src, dst = _lane(h.originator, parties, meter), _lane(h.recipient, parties, meter)
+    except (DecodeError, ValueError, KeyError):
+        src, dst = (0, 1) if fr.get("direction") == "sent" else (1, 0)
+    if src == dst:  # e.g. an alert to a party we do not draw: from its sender to the remote party
+        dst = 0 if src else 1
+    return src, dst
+
+
 def _diagram(report: dict, parties: Parties, meter: bytes, prefix: str) -> str:
     frames = _frames(report)
     width = LANE_W * len(LANES)
@@ -89,13 +102,7 @@ def _diagram(report: dict, parties: Parties, meter: bytes, prefix: str) -> str:
     last_step = None
     for n, (step, fr) in enumerate(frames):
         y = TOP + ROW * n + ROW // 2
-        try:
-            h = decode_frame(bytes.fromhex(fr["hex"])).header
-            src, dst = _lane(h.originator, parties, meter), _lane(h.recipient, parties, meter)
-        except (DecodeError, ValueError):
-            src, dst = (0, 1) if fr.get("direction") == "sent" else (1, 0)
-        if src == dst:  # e.g. an alert to a party we do not draw: from its sender to the remote party
-            dst = 0 if src else 1
+        src, dst = _ends(fr, parties, meter)
         x1, x2 = LANE_W * src + LANE_W // 2, LANE_W * dst + LANE_W // 2
         tip = 8 if x2 > x1 else -8
         label = f'{fr.get("use_case", "?")}'
@@ -136,9 +143,11 @@ def _meter_section(report: dict, parties: Parties, keys: KeyStore | None, discon
             text = decode_view(bytes.fromhex(fr["hex"]), keys, source, disconnect_code)["text"]
         except ValueError as e:
             text = f"== {source}\n   not a frame: {e}\n"
+        src, dst = _ends(fr, parties, meter)
         decodes.append(f'<details id="{prefix}-{n}" data-frame data-use-case="{_e(uc)}">'
-                       f'<summary>{n + 1}. {_e(fr.get("direction", ""))} {_e(uc)}</summary>'
-                       f'<pre>{_e(text)}</pre><pre>{_e(fr.get("hex", ""))}</pre></details>')
+                       f'<summary>{n + 1}. {_e(uc)}: {LANES[src]} → {LANES[dst]} ({_e(fr.get("direction", ""))}, '
+                       f'step {step + 1})</summary>'
+                       f'<pre>{_e(text)}</pre><pre class="hex">{_e(fr.get("hex", ""))}</pre></details>')
     return (f'<section class="meter" data-meter="{_e(eui)}" data-state="{_e(state if state is not None else "")}" '
             f'data-redeployable="{"yes" if red else "no"}">'
             f'<h2>Meter {_e(eui)}</h2><div class="facts"><span>state <b>{_e(state if state is not None else "?")}</b>'
