@@ -45,8 +45,22 @@ async function act(body) {
 }
 
 // ---------------------------------------------------------------------------------------------- hubs
-function hubOptions(selected) {
-  return [...S.hubs.keys()].map((n) => el("option", { value: n, selected: n === selected }, n));
+// A meter's hub choices: on a big bench a select holds just its chosen hub until it is used, so a 100-hub bench
+// does not build (and lay out) 100 options for every meter's two selects; a small bench gets them at once.
+const EAGER_HUBS = 16;
+const choice = new Map();  // meter EUI → {hub, to}: the page's choices survive the card being redrawn
+function hubSelect(eui, field, selected) {
+  const sel = el("select", { "data-field": field }, el("option", { value: selected, selected: true }, selected));
+  const fill = () => {
+    if (sel.dataset.full) return;
+    sel.dataset.full = "1";
+    const keep = sel.value;
+    sel.replaceChildren(...[...S.hubs.keys()].map((n) => el("option", { value: n, selected: n === keep }, n)));
+  };
+  for (const ev of ["focus", "pointerdown", "keydown"]) sel.addEventListener(ev, fill);
+  sel.addEventListener("change", () => { choice.set(eui, { ...(choice.get(eui) || {}), [field]: sel.value }); });
+  if (S.hubs.size <= EAGER_HUBS) fill();
+  return sel;
 }
 
 function renderHub(h) {
@@ -81,8 +95,9 @@ function renderHub(h) {
 function renderMeter(m) {
   const net = m.network;
   const onHub = net ? net.hub_name : null;
-  const hubSel = el("select", { "data-field": "hub" }, hubOptions(onHub || [...S.hubs.keys()][0]));
-  const toSel = el("select", { "data-field": "to" }, hubOptions([...S.hubs.keys()].find((n) => n !== onHub)));
+  const names = [...S.hubs.keys()], was = choice.get(m.eui) || {};
+  const hubSel = hubSelect(m.eui, "hub", was.hub || onHub || names[0]);
+  const toSel = hubSelect(m.eui, "to", was.to || names.find((n) => n !== (was.hub || onHub)) || names[0]);
   const log = m.device_log.length ? el("table", {},
     el("tr", {}, el("th", {}, "own device log"), el("th", {}, "type")),
     m.device_log.map((e) => el("tr", {}, el("td", { class: "mono" }, e.eui), el("td", {}, e.device_type))))
@@ -107,9 +122,11 @@ function renderMeter(m) {
           "Restore (CCS03)")));
 }
 
-function put(container, key, attr, node) {
-  const old = container.querySelector(`:scope > [${attr}="${key}"]`);
+const shown = new Map();  // "hub:NAME" / "meter:EUI" → its card in the page
+function put(container, key, node) {
+  const old = shown.get(key);
   if (old) old.replaceWith(node); else container.append(node);
+  shown.set(key, node);
 }
 
 // ---------------------------------------------------------------------------------------------- links (SVG)
@@ -235,12 +252,13 @@ function refreshFilters() {
 function apply(msg) {
   if (msg.type === "snapshot") {
     S.hubs.clear(); S.meters.clear(); S.frames = [];
-    $("hubs").replaceChildren(); $("meters").replaceChildren();
+    $("hubs").replaceChildren(); $("meters").replaceChildren(); shown.clear();
     S.limit = msg.feed_limit || S.limit;
     $("bench").textContent = msg.bench || "";
   }
-  for (const h of msg.hubs || []) { S.hubs.set(h.name, h); put($("hubs"), h.name, "data-hub", renderHub(h)); }
-  for (const m of msg.meters || []) { S.meters.set(m.eui, m); put($("meters"), m.eui, "data-eui", renderMeter(m)); }
+  for (const h of msg.hubs || []) S.hubs.set(h.name, h);
+  for (const h of msg.hubs || []) put($("hubs"), "hub:" + h.name, renderHub(h));
+  for (const m of msg.meters || []) { S.meters.set(m.eui, m); put($("meters"), "meter:" + m.eui, renderMeter(m)); }
   if (msg.links) S.links = msg.links;
   if (msg.frames) {
     S.frames.push(...msg.frames);
