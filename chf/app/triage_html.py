@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from gbcs.keys import KeyStore
 
 LANES = ("remote party", "QA hub", "old hub", "meter")
-LANE_W, TOP, ROW = 190, 46, 26  # SVG geometry: lane spacing, header height, one frame per row
+LANE_W, TOP, ROW, LEFT = 170, 46, 26, 230  # SVG geometry: lane spacing, header, one frame a row, step names
 
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 20px; color: #111; background: #f6f7f9; }
@@ -29,7 +29,7 @@ h1 { font-size: 20px; } h2 { font-size: 16px; margin: 0 0 6px; }
 .meter { background: #fff; border: 1px solid #d9dde3; border-radius: 8px; padding: 12px 14px; margin: 0 0 18px; }
 .facts span { margin-right: 16px; } .yes { color: #1b7f3b; font-weight: 600; } .no { color: #b3261e; font-weight: 600; }
 table { border-collapse: collapse; margin: 8px 0; } td, th { padding: 2px 10px 2px 0; text-align: left; vertical-align: top; }
-th { color: #6b7280; font-weight: 500; }
+th { color: #6b7280; font-weight: 500; } td.nw { white-space: nowrap; }
 .ok { color: #1b7f3b; } .failed, .timeout { color: #b3261e; } .skipped { color: #6b7280; }
 svg { background: #fff; display: block; margin: 8px 0; }
 svg .lane { stroke: #c7cdd6; stroke-dasharray: 4 4; } svg .head { font: 600 12px system-ui, sans-serif; }
@@ -91,24 +91,25 @@ def _ends(fr: dict, parties: Parties, meter: bytes) -> tuple[int, int]:
 
 def _diagram(report: dict, parties: Parties, meter: bytes, prefix: str) -> str:
     frames = _frames(report)
-    width = LANE_W * len(LANES)
+    width = LEFT + LANE_W * len(LANES)
     height = TOP + ROW * (len(frames) + 1)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
            f'role="img" aria-label="sequence diagram of the frames of meter {_e(report.get("meter"))}">']
     for k, name in enumerate(LANES):
-        x = LANE_W * k + LANE_W // 2
+        x = LEFT + LANE_W * k + LANE_W // 2
         out.append(f'<text class="head" x="{x}" y="18" text-anchor="middle">{_e(name)}</text>')
         out.append(f'<line class="lane" x1="{x}" y1="26" x2="{x}" y2="{height - 4}"/>')
     last_step = None
     for n, (step, fr) in enumerate(frames):
         y = TOP + ROW * n + ROW // 2
         src, dst = _ends(fr, parties, meter)
-        x1, x2 = LANE_W * src + LANE_W // 2, LANE_W * dst + LANE_W // 2
+        x1, x2 = LEFT + LANE_W * src + LANE_W // 2, LEFT + LANE_W * dst + LANE_W // 2
         tip = 8 if x2 > x1 else -8
         label = f'{fr.get("use_case", "?")}'
         if step != last_step:
             name = report["steps"][step].get("name", "")
-            out.append(f'<text class="step" x="4" y="{y - ROW // 2 + 9}">{_e(name[:28])}</text>')
+            short = name if len(name) <= 34 else name[:33] + "…"
+            out.append(f'<text class="step" x="4" y="{y + 4}"><title>{_e(name)}</title>{_e(short)}</text>')
             last_step = step
         out.append(f'<a href="#{prefix}-{n}" class="{_e(fr.get("direction", ""))}" data-sequence-frame="{n}">'
                    f'<title>{_e(fr.get("direction", ""))} {_e(label)}</title>'
@@ -132,8 +133,8 @@ def _meter_section(report: dict, parties: Parties, keys: KeyStore | None, discon
     rows = []
     for st in report.get("steps", []):
         outcome = str(st.get("outcome", ""))
-        rows.append(f'<tr data-step><td>{_e(st.get("name", ""))}</td><td>{_e(st.get("service_request", ""))}</td>'
-                    f'<td class="{_e(outcome)}">{_e(outcome)}</td><td>{float(st.get("seconds", 0)):.2f} s</td>'
+        rows.append(f'<tr data-step><td>{_e(st.get("name", ""))}</td><td class="nw">{_e(st.get("service_request", ""))}</td>'
+                    f'<td class="nw {_e(outcome)}">{_e(outcome)}</td><td class="nw">{float(st.get("seconds", 0)):.2f} s</td>'
                     f'<td>{_e(st.get("detail", ""))}</td></tr>')
     decodes = []
     for n, (step, fr) in enumerate(_frames(report)):

@@ -10,7 +10,7 @@ Taps, each of which only notes and queues (they run on the radio's loop or a hub
 `Live.run` wakes every `BATCH_S` (coalescing whatever happened meanwhile), decodes the queued frames and reads the
 changed hubs off the loop (`asyncio.to_thread`: the hubs' locks, ECDSA checks), reads the changed meters and links
 on the loop (cheap, no lock), and hands one update to each subscriber, only the parts that differ from what was
-last sent. With no subscriber nothing is read; frames are kept (bounded) for the next page that opens.
+last sent. With no subscriber nothing is read or decoded: the newest frames wait, bounded, for the next page.
 """
 
 from __future__ import annotations
@@ -155,7 +155,8 @@ class Live:
         with self._pending_lock:  # a hub's worker thread may call this while the loop takes the batch
             if dirty is not None:
                 self._dirty_hubs.add(dirty)
-            if len(self._pending) >= PENDING_LIMIT:
+            # with no page open, only the newest FEED_LIMIT wait (undescribed: no page, no decoding work)
+            while len(self._pending) >= (PENDING_LIMIT if self.subscribers else FEED_LIMIT):
                 self._pending.popleft()
                 self.dropped += 1
             self._pending.append(raw)
@@ -378,6 +379,8 @@ class Live:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if not self.subscribers:  # nothing read, nothing decoded; a page that opens drains what waits
+                continue
             await asyncio.sleep(BATCH_S)  # what else happens meanwhile rides in the same update
             try:
                 msg = await self.update()
