@@ -199,3 +199,44 @@ def test_the_page_answers_only_peers_the_control_rule_allows(rig):
             assert got == status, rule
         finally:
             asyncio.run_coroutine_threadsafe(d.close(), bt.loop).result(30)
+
+
+def test_chf_run_radio_virtual_serves_the_page_too(tmp_path):
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--radio", "virtual", "--state",
+                             str(tmp_path / "state"), "--wan", "127.0.0.1:0", "--meter", f"esme:{FACTORY}:{FACTORY_IC}",
+                             "--ui", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = None
+        said = []
+        for line in proc.stdout:
+            said.append(line)
+            m = re.match(r"ui listening on (http://127\.0\.0\.1:\d+/)$", line.strip())
+            if m:
+                url = m.group(1)
+                break
+        assert url, "".join(said)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            page = r.read().decode()
+        assert "/static/dashboard.js" in page and "http" not in page.replace(url, "")  # nothing from elsewhere
+        with urllib.request.urlopen(url + "static/dashboard.js", timeout=10) as r:
+            assert b"data-device-log-entry" in r.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["run", "--ui", "127.0.0.1:0"], "--ui shows a bench: it needs --bench FILE or --radio virtual"),
+    (["run", "--radio", "virtual", "--ui", "8080"], "--ui HOST:PORT expected, got '8080'"),
+])
+def test_ui_option_errors_are_one_line(capsys, argv, said):
+    from chf.app.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1

@@ -124,19 +124,18 @@ class Dashboard:
 
         async def sender() -> None:
             nonlocal behind
-            await ws.send_str(json.dumps(await self.live.initial(), separators=(",", ":")))
+            await ws.send_str(json.dumps(await self.live.subscribe(deliver), separators=(",", ":")))
             while True:
                 msg = await queue.get()
-                if behind:
+                if behind:  # a fresh snapshot instead of what it missed; what is queued now is older than it
                     behind = False
+                    msg = await self.live.initial()
                     while not queue.empty():
                         queue.get_nowait()
-                    msg = await self.live.initial()
                 if msg is None:
                     return
                 await ws.send_str(json.dumps(msg, separators=(",", ":")))
 
-        self.live.subscribers.append(deliver)
         task = asyncio.create_task(sender())
         try:
             async for m in ws:

@@ -101,6 +101,9 @@ class Live:
         self._by_eui = {rh.spec.eui: name for name, rh in self.rb.hubs.items()}
         self._reassembly: dict[tuple[bytes, bytes], Any] = {}
         self._wake = asyncio.Event()
+        self._draining = asyncio.Lock()  # one batch decoded at a time: ids in order, one GBT reassembly state
+        self._batch = asyncio.Lock()  # an update is computed and published whole before a snapshot, and after
+        self._heard: dict[bytes, frozenset[bytes]] = {}  # each node's last scan: which hubs it heard
         self._unhook: list[Callable[[], None]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -108,8 +111,9 @@ class Live:
     def attach(self) -> None:
         """Hook into the medium and every hub's WAN (on the bench's loop, after `start_bench`)."""
         self.loop = asyncio.get_running_loop()
-        self.rb.medium.observers.append(self)  # type: ignore[arg-type]
-        self._unhook.append(lambda: self.rb.medium.observers.remove(self) if self in self.rb.medium.observers else None)  # type: ignore[comparison-overlap]
+        observers: list[Any] = self.rb.medium.observers
+        observers.append(self)
+        self._unhook.append(lambda: observers.remove(self) if self in observers else None)
         for name, rh in self.rb.hubs.items():
             d = rh.dispatcher
             if d is None:
@@ -193,6 +197,11 @@ class Live:
 
     def on_scan(self, node: bytes, beacons: list) -> None:
         self._dirty_meters.add(node)
+        heard = frozenset(b.hub for b in beacons)
+        if self._heard.get(node) != heard:  # it moved, or a hub came or went: redraw the links
+            self._heard[node] = heard
+            self._links_dirty = True
+            self._wake.set()
 
     def on_join(self, node: bytes, hub: bytes, credentials: list, rejoin: bool, heard: bool, decision: object) -> None:
         self._node_hub(node, hub, links=True)
@@ -303,9 +312,24 @@ class Live:
                 return rec
         return None
 
-    async def initial(self) -> dict:
-        """The whole state, for a page that just connected (and what later updates are deltas of)."""
-        await self._drain()
+    async def subscribe(self, deliver: Callable[[dict], None]) -> dict:
+        """The whole state for a page that just connected; from then on `deliver` gets every update, each a delta
+        of what came before it (no update computed before the snapshot reaches it after)."""
+        return await self.initial(deliver)
+
+    async def initial(self, deliver: Callable[[dict], None] | None = None) -> dict:
+        """The whole state now (and what later updates are deltas of); `deliver` joins the subscribers with it.
+        Frames waiting are decoded first and published to the pages already open, so none misses them."""
+        async with self._batch:
+            recs = await self._drain()
+            if recs:
+                self.publish({"type": "update", "frames": [r.row() for r in recs]})
+            snap = await self._snapshot()
+            if deliver is not None and deliver not in self.subscribers:
+                self.subscribers.append(deliver)
+            return snap
+
+    async def _snapshot(self) -> dict:
         rb = self.rb
         hubs = await asyncio.to_thread(lambda: [model.hub_view(rb, n) for n in list(rb.hubs)])
         meters = [model.meter_view(rb, e) for e in rb.nodes]
@@ -318,17 +342,18 @@ class Live:
                 "dropped": self.dropped}
 
     async def _drain(self) -> list[FrameRecord]:
-        with self._pending_lock:
-            raws = list(self._pending)
-            self._pending.clear()
-        if not raws:
-            return []
-        recs = await asyncio.to_thread(self._describe, raws)
-        for rec in recs:
-            rec.id = self._next_id
-            self._next_id += 1
-            self.frames.append(rec)
-        return recs
+        async with self._draining:
+            with self._pending_lock:
+                raws = list(self._pending)
+                self._pending.clear()
+            if not raws:
+                return []
+            recs = await asyncio.to_thread(self._describe, raws)
+            for rec in recs:
+                rec.id = self._next_id
+                self._next_id += 1
+                self.frames.append(rec)
+            return recs
 
     async def update(self) -> dict | None:
         """One batch: the new frames and whatever changed since the last update (None: nothing to say)."""
@@ -382,10 +407,11 @@ class Live:
             if not self.subscribers:  # nothing read, nothing decoded; a page that opens drains what waits
                 continue
             await asyncio.sleep(BATCH_S)  # what else happens meanwhile rides in the same update
-            try:
-                msg = await self.update()
-            except Exception:
-                log.exception("dashboard update failed")
-                continue
-            if msg is not None:
-                self.publish(msg)
+            async with self._batch:  # computed and delivered before any snapshot that follows it
+                try:
+                    msg = await self.update()
+                except Exception:
+                    log.exception("dashboard update failed")
+                    continue
+                if msg is not None:
+                    self.publish(msg)
