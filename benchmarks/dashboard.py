@@ -2,7 +2,9 @@
 driven by Playwright; the rows are skipped without them): page load (navigation until all 100 hubs and every
 meter are drawn), the first snapshot's size, and update latency — from the moment the remote party receives the
 CS14 that says a meter joined to the moment the page shows that meter `joined` (a MutationObserver in the page
-stamps it), for several joins in a row while 200 installed meters keep alive in the background.
+stamps it), for several joins in a row while 200 installed meters keep alive in the background; and what a page
+costs the bench's loop: a routed CS07's WAN round trip with no page open and with one open (every frame of it
+then decoded, verified and pushed to the page).
 `python -m benchmarks.dashboard [HUBS]` prints the rows."""
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ def run(n: int = HUBS) -> list[tuple[str, str]]:
             up = time.perf_counter() - t0
             meters = n * INSTALLED_PER_HUB + JOINS
             size = _snapshot_size(url)
+            remote = BenchRemote(Path(tmp) / "keys", Path(tmp) / "counters.json")
+            closed = _cs07_p50(remote, ports)
             with sync_playwright() as pw:
                 b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = b.new_page(viewport={"width": 1400, "height": 900})
@@ -130,7 +134,8 @@ def run(n: int = HUBS) -> list[tuple[str, str]]:
                     page.wait_for_function(f"() => document.querySelectorAll('[data-eui][data-state]').length >= {meters}",
                                            timeout=60000)
                     loads.append(time.perf_counter() - t)
-                remote = BenchRemote(Path(tmp) / "keys", Path(tmp) / "counters.json")
+                opened = _cs07_p50(remote, ports)  # the page open and live
+                opened = _cs07_p50(remote, ports)
                 lat = []
                 for j in range(JOINS):
                     eui = bytes.fromhex(_eui(j, 9))
@@ -150,7 +155,30 @@ def run(n: int = HUBS) -> list[tuple[str, str]]:
     rows.append((f"dashboard: {n} hubs — update latency, CS14 at the remote party → meter shown joined "
                  f"(median/max of {JOINS})",
                  f"{statistics.median(lat) * 1000:.0f} / {max(lat) * 1000:.0f} ms (updates batched every 100 ms)"))
+    rows.append((f"dashboard: {n} hubs — routed CS07 WAN round trip, p50 of {CS07S}: no page open / a page open",
+                 f"{closed * 1000:.1f} / {opened * 1000:.1f} ms"))
     return rows
+
+
+CS07S = 50
+
+
+def _cs07_p50(remote: object, ports: dict[str, int]) -> float:
+    """p50 of `CS07S` CS07 reads of hub h0's first installed meter, one at a time over one connection."""
+    from chf.remote.hub_link import HubLink
+
+    link = HubLink("127.0.0.1", ports["h0"])
+    try:
+        times = []
+        for _ in range(CS07S):
+            frame = remote.meter(bytes.fromhex("02C0FFEE00000001"), bytes.fromhex(_eui(0, 0)), "CS07")  # type: ignore[attr-defined]
+            t = time.perf_counter()
+            if link.request(frame, 10) is None:
+                raise TimeoutError("CS07 not answered")
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+    finally:
+        link.close()
 
 
 def _snapshot_size(url: str) -> int:
