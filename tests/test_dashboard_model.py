@@ -122,6 +122,7 @@ def test_a_join_reaches_the_feed_as_one_batched_update_with_its_frames(rig):
     assert [f["direction"] for f in ccs01] == ["wan-in", "wan-out"]
     assert ccs01[0]["cra"] == "command" and ccs01[1]["cra"] == "response"
     assert all(f["hub"] == "A" and f["verdict"] == "MAC valid" for f in ccs01)
+    assert ccs01[0]["meter"] == FACTORY  # named in the command's payload, the only meter there
     assert all(u["type"] == "update" for u in got)
     assert any(e["eui"] == FACTORY for u in got for h in u.get("hubs", []) if h["name"] == "A" for e in h["device_log"])
     assert any(link["meter"] == FACTORY and link["joined"] for u in got for link in u.get("links", []))

@@ -289,9 +289,12 @@ class Live:
         rec.cra = h.cra.label
         rec.counter = f"{h.counter:016X}"
         rec.originator, rec.recipient = h.originator.hex().upper(), h.recipient.hex().upper()
-        if rec.meter is None:
+        if rec.meter is None:  # the meter a frame is about: in its header, else the one meter its payload names
             meters = self.rb.nodes
             rec.meter = next((e.hex().upper() for e in (h.recipient, h.originator) if e in meters), None)
+            if rec.meter is None:
+                named = [e for e in meters if e in h.payload]  # a CCS01's device, a CS14's added device
+                rec.meter = named[0].hex().upper() if len(named) == 1 else None
         keys = self.rb.keys
         verdicts = []
         try:

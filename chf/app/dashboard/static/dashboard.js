@@ -191,7 +191,7 @@ function renderFeed() {
   $("feed").replaceChildren(...shown.map((f) => el("div", {
       class: "row" + (S.selected === f.id ? " sel" : ""), "data-frame": f.id, "data-use-case": f.use_case,
       "data-direction": f.direction, "data-hub-name": f.hub, "data-meter": f.meter, onclick: () => openFrame(f.id) },
-    el("span", {}, new Date(f.at * 1000).toLocaleTimeString()), el("span", {}, DIRS[f.direction] || f.direction),
+    el("span", { title: `emulated ${f.emulated}` }, new Date(f.at * 1000).toLocaleTimeString()), el("span", {}, DIRS[f.direction] || f.direction),
     el("span", {}, f.hub || "–"), el("span", {}, f.meter || "–"), el("b", {}, f.use_case),
     el("span", { class: "muted" }, f.cra), el("span", { class: /invalid|not checked/.test(f.verdict) || f.error ? "bad" : "" },
       (f.counter ? `ctr ${f.counter} · ` : "") + (f.error || f.verdict)))));
