@@ -145,7 +145,7 @@ class Live:
             self._unhook.append(unhook)
 
     def detach(self) -> None:
-        for u in self._unhook:
+        for u in reversed(self._unhook):  # the wrappers it put on, last first
             u()
         self._unhook.clear()
 

@@ -236,7 +236,7 @@ async function openFrame(id) {
     lines.querySelectorAll(".hl").forEach((x) => x.classList.remove("hl"));
     if (best) { best.classList.add("hl"); mark(+best.dataset.offset, +best.dataset.length); best.scrollIntoView({ block: "nearest" }); }
   });
-  pane.replaceChildren(el("div", {}, el("div", { class: "muted" }, `${d.length ?? d.hex.length / 2} bytes, ${d.use_case}`), hex), lines);
+  pane.replaceChildren(el("div", {}, el("div", { class: "muted" }, `${d.size} bytes, ${d.use_case} ${d.cra} · ${d.verdict || d.error}`), hex), lines);
   pane.setAttribute("data-decode", id);
 }
 
