@@ -139,14 +139,36 @@ function svg(tag, attrs, ...kids) {
 }
 
 function renderLinks() {
+  // Each hub is a cell with the meters on its network under it; meters on no network get a row of their own below,
+  // with dashed lines to the hubs they hear. A small bench gets labels; a big one names nodes on hover.
   const hubs = [...S.hubs.values()], meters = [...S.meters.values()];
-  const perRow = 20, W = 1000, gap = W / (Math.min(perRow, Math.max(hubs.length, meters.length, 1)) + 1);
-  const hubRows = Math.ceil(hubs.length / perRow) || 1, meterRows = Math.ceil(meters.length / perRow) || 1;
-  const rowH = 46, top = 24, mid = top + hubRows * rowH + 70;
-  const H = mid + meterRows * rowH + 10;
+  const W = 1000, small = hubs.length <= 6;
+  const cell = small ? W / Math.max(hubs.length, 1) : 50, perRow = Math.max(1, Math.floor(W / cell));
+  const cols = small ? Math.max(1, Math.floor(cell / 120)) : 2, dx = small ? 120 : 20, mh = small ? 40 : 18;
+  const groups = new Map(hubs.map((h) => [h.name, []])), loose = [];
+  for (const m of meters) {
+    const hn = m.network && m.network.hub_name;
+    (hn && groups.has(hn) ? groups.get(hn) : loose).push(m);
+  }
   const pos = new Map();
-  hubs.forEach((h, i) => pos.set("h:" + h.name, [gap * (i % perRow + 1), top + rowH * Math.floor(i / perRow)]));
-  meters.forEach((m, i) => pos.set("m:" + m.eui, [gap * (i % perRow + 1), mid + rowH * Math.floor(i / perRow)]));
+  let y = 24;
+  for (let r = 0; r < hubs.length; r += perRow) {
+    let deepest = 0;
+    hubs.slice(r, r + perRow).forEach((h, i) => {
+      const x = cell * (i + 0.5), own = groups.get(h.name);
+      pos.set("h:" + h.name, [x, y]);
+      own.forEach((m, k) => pos.set("m:" + m.eui, [x + ((k % cols) - (cols - 1) / 2) * dx, y + 46 + Math.floor(k / cols) * mh]));
+      deepest = Math.max(deepest, Math.ceil(own.length / cols));
+    });
+    y += 46 + deepest * mh + (small ? 16 : 14);
+  }
+  if (loose.length) {
+    y += small ? 50 : 36;  // room for the dashed lines up to the hubs they hear
+    const lw = Math.min(small ? 160 : 50, W / loose.length), lpr = Math.max(1, Math.floor(W / lw));
+    loose.forEach((m, i) => pos.set("m:" + m.eui, [lw * (i % lpr + 0.5), y + Math.floor(i / lpr) * mh]));
+    y += Math.ceil(loose.length / lpr) * mh;
+  }
+  const H = y + (small ? 24 : 10);
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "radio links" });
   for (const l of S.links) {
     const a = pos.get("h:" + l.hub), b = pos.get("m:" + l.meter);
@@ -167,7 +189,7 @@ function renderLinks() {
     const joined = m.state === "joined" || m.state === "re-joined";
     root.append(svg("g", { class: "meter-node" + (joined ? " joined" : ""), transform: `translate(${x},${y})` },
       svg("rect", { x: -7, y: -7, width: 14, height: 14, rx: 2 }),
-      svg("text", { y: 20, "text-anchor": "middle" }, m.type.toUpperCase() + " …" + m.eui.slice(-4)),
+      small ? svg("text", { y: 20, "text-anchor": "middle" }, m.type.toUpperCase() + " …" + m.eui.slice(-4)) : "",
       svg("title", {}, `${m.type} ${m.eui}: ${m.state}`)));
   }
   $("links").replaceChildren(root);
