@@ -241,3 +241,20 @@ def test_ui_option_errors_are_one_line(capsys, argv, said):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_ui_port_in_use_is_one_line_and_the_bench_stops(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    (tmp_path / "bench.toml").write_text(TEXT.replace('joined_to = "A"\nhears = ["A"]\n', ""))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "chf.app.cli", "run", "--bench", "bench.toml", "--ui",
+                            f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"chf run: --ui: error while attempting to bind on address "
+                                             f"('127.0.0.1', {port}): address already in use"]

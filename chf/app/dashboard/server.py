@@ -102,7 +102,7 @@ class Dashboard:
             if not isinstance(req, dict):
                 raise ActionError("a JSON object expected")
             out = await self.actions.run(req)
-        except (ActionError, json.JSONDecodeError) as e:
+        except ValueError as e:  # ActionError, bad JSON, a field of the wrong kind: the request is wrong
             return web.json_response({"ok": False, "text": str(e)}, status=400)
         except Exception as e:  # the bench stays up whatever one action does
             log.exception("dashboard action %r failed", request)
