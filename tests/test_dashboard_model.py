@@ -256,5 +256,5 @@ def test_a_ui_port_in_use_is_one_line_and_the_bench_stops(tmp_path):
         r = subprocess.run([sys.executable, "-m", "chf.app.cli", "run", "--bench", "bench.toml", "--ui",
                             f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == [f"chf run: --ui: error while attempting to bind on address "
-                                             f"('127.0.0.1', {port}): address already in use"]
+    [line] = r.stderr.strip().splitlines()  # one line, no traceback (the words after --ui are the OS's)
+    assert line.startswith("chf run: --ui: ") and str(port) in line and "in use" in line
