@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -258,3 +259,39 @@ def test_a_ui_port_in_use_is_one_line_and_the_bench_stops(tmp_path):
     assert r.returncode == 1
     [line] = r.stderr.strip().splitlines()  # one line, no traceback (the words after --ui are the OS's)
     assert line.startswith("chf run: --ui: ") and str(port) in line and "in use" in line
+
+
+def test_other_sites_pages_cannot_act_or_watch(rig):
+    """Another origin's page in the user's browser, or a DNS name rebound to 127.0.0.1, gets nothing; a POST that is
+    not JSON (what a foreign page may send without a preflight) is refused; the bench is untouched."""
+    import urllib.error
+    import urllib.request
+
+    from chf.app.dashboard.server import start_dashboard
+
+    bt, rb, *_ = rig
+    d = asyncio.run_coroutine_threadsafe(start_dashboard(rb, "127.0.0.1", 0, announce=False), bt.loop).result(30)
+    own = d.url.rstrip("/")
+    power_off = json.dumps({"action": "power", "hub": "A", "on": False}).encode()
+
+    def status(path: str, headers: dict, data: bytes | None = None) -> int:
+        req = urllib.request.Request(own + path, data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    try:
+        json_type = {"Content-Type": "application/json"}
+        assert status("/action", {**json_type, "Origin": "http://evil.example"}, power_off) == 403
+        assert status("/action", {"Content-Type": "text/plain"}, power_off) == 415
+        assert status("/", {"Host": f"evil.example:{d.port}"}) == 403
+        assert status("/ws", {"Origin": "http://evil.example", "Connection": "Upgrade", "Upgrade": "websocket",
+                              "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) == 403
+        assert rb.medium.powered.get(bytes.fromhex(A), True) is True
+        assert status("/", {"Host": f"localhost:{d.port}"}) == 200
+        assert status("/action", {**json_type, "Origin": own}, json.dumps({"action": "power", "hub": "A", "on": True})
+                      .encode()) == 200
+    finally:
+        asyncio.run_coroutine_threadsafe(d.close(), bt.loop).result(30)

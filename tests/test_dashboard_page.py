@@ -174,7 +174,8 @@ def test_filters_narrow_the_feed(dash):
 
 def test_a_bad_action_is_refused_with_its_reason(dash):
     sb, w = dash
-    r = w.page.evaluate("""async () => { const r = await fetch('/action', {method: 'POST', body:
-        JSON.stringify({action: 'power', hub: 'nope'})}); return [r.status, await r.json()]; }""")
+    r = w.page.evaluate("""async () => { const r = await fetch('/action', {method: 'POST', headers:
+        {'Content-Type': 'application/json'}, body: JSON.stringify({action: 'power', hub: 'nope'})});
+        return [r.status, await r.json()]; }""")
     assert r[0] == 400 and "no hub named 'nope'" in r[1]["text"]
     assert han(sb, "A")["powered"] is True

@@ -11,6 +11,7 @@ page's actions change the bench.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import sys
@@ -70,8 +71,33 @@ class Dashboard:
         if not self.limits.control_allowed(request.remote):
             return web.Response(status=403, text=f"the bench dashboard is not open to {request.remote} "
                                                  f"(see --control-from)\n")
+        why = self._foreign(request)
+        if why is not None:
+            return web.Response(status=403, text=why + "\n")
+        if request.method == "POST" and request.content_type != "application/json":
+            # a form or a text/plain POST is what another site's page could send without asking first
+            return web.Response(status=415, text="POST application/json\n")
         resp: web.StreamResponse = await handler(request)
         return resp
+
+    def _foreign(self, request: web.Request) -> str | None:
+        """Why a request comes from another site's page rather than ours (None: it does not). The page's actions
+        change the bench and its feed shows the bench's frames, so a page of another origin that the user's browser
+        runs may neither post nor open the WebSocket (a browser always sends Origin for both), and a loopback page
+        answers only to an address or `localhost` as its Host (a DNS name pointed at 127.0.0.1, DNS rebinding,
+        would make another site same-origin)."""
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            return f"requests from pages of {origin} are refused (this page is {request.scheme}://{request.host})"
+        if is_loopback(self.host):
+            name = request.host.rsplit(":", 1)[0].strip("[]") if not request.host.endswith("]") \
+                else request.host.strip("[]")
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                if name != "localhost":
+                    return f"Host {request.host!r} refused: a loopback page answers to an address or localhost only"
+        return None
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8",
