@@ -295,3 +295,25 @@ def test_other_sites_pages_cannot_act_or_watch(rig):
                       .encode()) == 200
     finally:
         asyncio.run_coroutine_threadsafe(d.close(), bt.loop).result(30)
+
+
+def test_a_stopping_bench_tells_its_open_pages(rig):
+    """Open pages are closed with 1001 Going Away when the dashboard stops, so a stopping bench waits on none."""
+    import aiohttp
+
+    from chf.app.dashboard.server import start_dashboard
+
+    bt, rb, *_ = rig
+    d = asyncio.run_coroutine_threadsafe(start_dashboard(rb, "127.0.0.1", 0, announce=False), bt.loop).result(30)
+
+    async def page() -> tuple[str, object]:
+        async with aiohttp.ClientSession() as s, s.ws_connect(d.url + "ws", origin=d.url.rstrip("/")) as ws:
+            first = await ws.receive(timeout=30)
+            asyncio.get_running_loop().run_in_executor(
+                None, lambda: asyncio.run_coroutine_threadsafe(d.close(), bt.loop).result(30))
+            last = await ws.receive(timeout=30)
+            return json.loads(first.data)["type"], (last.type, ws.close_code)
+
+    kind, (last, code) = asyncio.run(page())
+    assert kind == "snapshot"
+    assert last == aiohttp.WSMsgType.CLOSE and code == aiohttp.WSCloseCode.GOING_AWAY

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from chf.app.dashboard.actions import ActionError, Actions
 from chf.app.dashboard.decode_view import decode_view
@@ -50,6 +50,7 @@ class Dashboard:
     host: str = ""
     port: int = 0
     _tasks: set[asyncio.Task] = field(default_factory=set)
+    _sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -138,6 +139,7 @@ class Dashboard:
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30)
         await ws.prepare(request)
+        self._sockets.add(ws)
         queue: asyncio.Queue[dict | None] = asyncio.Queue(SEND_QUEUE)
         behind = False
 
@@ -172,6 +174,7 @@ class Dashboard:
                 self.live.subscribers.remove(deliver)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            self._sockets.discard(ws)
         return ws
 
     # ------------------------------------------------------------------------------------------ life
@@ -179,7 +182,7 @@ class Dashboard:
         self.live.attach()
         t = asyncio.create_task(self.live.run())
         self._tasks.add(t)
-        self.runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        self.runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()
@@ -192,6 +195,9 @@ class Dashboard:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.live.detach()
+        # open pages are told the bench is going (they reconnect when it is back), so nothing waits on them
+        await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"bench stopping")
+                               for ws in list(self._sockets)), return_exceptions=True)
         if self.runner is not None:
             await self.runner.cleanup()
 
