@@ -6,7 +6,9 @@
    --json` and of its text mode (a run over every frame minus a run over 100, so start-up cancels out), beside
    gbcs-parser's 0.70 ms/frame (parse + MAC + signature, Node 20, the same RTDS corpus, this kind of host).
 2. The hub over loopback TCP: CCS01 round trips (MAC check, commit, response, CS14) — p50/p99 latency and
-   commands/s with 1 and with 16 concurrent clients; the hub runs as its own `chf run` process.
+   commands/s with 1 and with 16 concurrent clients, and the hub's CPU time per command (user + system, from
+   /proc: steadier than commands/s on a loaded host); the hub runs as its own `chf run` process, with group
+   commit (issue 18 item 3: commands waiting together commit in one transaction).
 3. Hardening (benchmarks/hardening.py): a legitimate command's p50/p99 while 4 connections flood failing frames,
    and the hub's RSS growth after 5,000 incomplete 60 kB GBT transfers; a hub command's p50/p90/p99 while 4
    connections flood frames routed to a joined GSME, and how many connections one source address can hold.
@@ -130,6 +132,15 @@ async def _client(host: str, port: int, frames: list[bytes], lat: list[float]) -
     writer.close()
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_hub() -> list[tuple[str, str]]:
     from chf.config.keygen import Pki, init_keys
     from chf.remote.commands import RemoteParty, ccs01, ccs02
@@ -163,6 +174,7 @@ def bench_hub() -> list[tuple[str, str]]:
                         frames.append(party.build(ccs02(dev), counter=base + 2 * i + 1))
                     work.append(frames)
                 lat: list[float] = []
+                cpu0 = _cpu_seconds(proc.pid)
 
                 async def run_all() -> float:
                     t = time.perf_counter()
@@ -170,12 +182,15 @@ def bench_hub() -> list[tuple[str, str]]:
                     return time.perf_counter() - t
 
                 elapsed = asyncio.run(run_all())
+                cpu1 = _cpu_seconds(proc.pid)
                 lat.sort()
                 n = len(lat)
                 p50, p99 = lat[n // 2] * 1000, lat[min(n - 1, int(n * 0.99))] * 1000
+                cpu = "" if cpu0 is None or cpu1 is None else \
+                    f"; hub CPU {(cpu1 - cpu0) / (2 * n) * 1e6:.0f} µs/command ({(cpu1 - cpu0) / elapsed:.0%} of a core)"
                 rows.append((f"CCS01 round trip, {clients} client(s)",
                              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms; {2 * n / elapsed:,.0f} commands/s "
-                             f"({2 * n} CCS01+CCS02, each with its CS14)"))
+                             f"({2 * n} CCS01+CCS02, each with its CS14){cpu}"))
         finally:
             proc.terminate()
             proc.wait(5)

@@ -121,3 +121,108 @@ def state_of(port: int) -> set[bytes]:
     reply, _ = control("127.0.0.1", port, "STATE")
     assert reply.startswith("CHF:OK ")
     return {bytes.fromhex(e["eui"]) for e in json.loads(reply[7:])["device_log"]}
+
+
+CLIENTS = 16
+
+
+def test_sigkill_during_16_concurrent_clients_loses_no_acknowledged_command(tmp_path):
+    """Group commit under load: 16 connections, each its own ACB-role sender (`--trust`) with its own devices, send
+    CCS01/CCS02 as fast as they are answered; the hub is SIGKILLed at random moments. After each restart every
+    acknowledged change is there (a client's state is its acknowledged model, or that plus the one command it had in
+    flight), and no alert counter is ever given out twice (an alert released before its commit would be reused)."""
+    rnd = random.Random(20261207)
+    keys_dir, state = tmp_path / "keys", tmp_path / "state"
+    pki = init_keys(keys_dir)
+    senders = [bytes.fromhex("90B3D51F3000EE") + bytes([c]) for c in range(CLIENTS)]
+    for o in senders:  # ACB-role senders share the ACB's KA key pair: the hub MACs its responses to them
+        for ext in ("key", "pem"):
+            (keys_dir / f"{o.hex()}-ka.{ext}").write_bytes((keys_dir / f"{pki.acb.lower()}-ka.{ext}").read_bytes())
+    trust = [a for o in senders for a in ("--trust", f"{o.hex()}=access_control_broker")]
+    keys = KeyStore.from_directory(keys_dir, acb=pki.eui("acb"))
+    # three devices each: the device log holds all 48 (`--capacity`), so every acknowledged CCS01 adds its device
+    parties = [RemoteParty(keys, o, pki.eui("hub"), pki.eui("supplier"), CounterFile(None)) for o in senders]
+    devices = [[bytes.fromhex("00DB1234BB") + bytes([c, n, 0]) for n in range(3)] for c in range(CLIENTS)]
+    models: list[set[bytes]] = [set() for _ in range(CLIENTS)]
+    acked: list[list[int]] = [[] for _ in range(CLIENTS)]
+    alerts: list[int] = []
+    sent = [0] * CLIENTS
+    plans = [random.Random(rnd.random()) for _ in range(CLIENTS)]
+
+    def client(c: int, port: int, quota: int, in_flight: dict[int, tuple[bytes, bool]], got: list[int]) -> None:
+        try:
+            conn = Conn(port)
+        except OSError:
+            return
+        try:
+            for _ in range(quota):
+                dev = plans[c].choice(devices[c])
+                add = plans[c].random() < 0.6
+                frame = parties[c].build(ccs01(dev, IC) if add else ccs02(dev))
+                in_flight[c] = (dev, add)
+                sent[c] += 1
+                try:
+                    resp = conn.exchange(frame)
+                except (ConnectionError, OSError):
+                    return  # killed with this command in flight
+                assert resp is not None
+                del in_flight[c]
+                (models[c].add if add else models[c].discard)(dev)
+                acked[c].append(decode_frame(resp).header.counter)
+        finally:
+            got.extend(conn.alerts)
+            conn.s.close()
+
+    kills = 0
+    for round_ in range(6):
+        last = round_ == 5
+        proc, port = start_hub_trusting(state, keys_dir, trust)
+        in_flight: dict[int, tuple[bytes, bool]] = {}
+        got: list[int] = []
+        threads = [threading.Thread(target=client, args=(c, port, 60 if last else 10_000, in_flight, got))
+                   for c in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        if not last:  # kill at a random point of the stream, counted in commands sent (not in time)
+            until = sum(sent) + rnd.randint(300, 900)
+            while sum(sent) < until and any(t.is_alive() for t in threads):
+                threading.Event().wait(0.001)
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads)
+        alerts.extend(got)
+        if not last:
+            proc.wait(5)
+            proc, port = start_hub_trusting(state, keys_dir, trust)
+        snap = state_of(port)
+        for c in range(CLIENTS):
+            mine = snap & set(devices[c])
+            maybe = set(models[c])
+            if c in in_flight:
+                dev, add = in_flight[c]
+                (maybe.add if add else maybe.discard)(dev)
+            assert mine in (models[c], maybe), (round_, c)
+            models[c] = mine
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert kills == 5 and sum(sent) >= 2000, sent
+    assert len(alerts) == len(set(alerts))  # no alert counter released twice across restarts
+    db = next(state.glob("hub-*.sqlite"))
+    c = sqlite3.connect(db)
+    assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    last_counter = {bytes(o): v for o, v in c.execute("SELECT originator, last_counter FROM counters")}
+    for n, o in enumerate(senders):
+        assert acked[n] == sorted(acked[n])
+        if acked[n]:
+            assert last_counter[o] >= max(acked[n])
+
+
+def start_hub_trusting(state: Path, keys: Path, trust: list[str]) -> tuple[subprocess.Popen, int]:
+    p = subprocess.Popen([sys.executable, "-m", "chf.app.cli", "run", "--state", str(state), "--keys", str(keys),
+                          "--wan", "127.0.0.1:0", "--capacity", str(3 * CLIENTS), *trust], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    assert line.startswith("listening on "), line
+    return p, int(line.rsplit(":", 1)[1])

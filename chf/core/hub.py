@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chf.core.clock import Clock, add_seconds, dlms_date_time, zigbee_seconds
@@ -66,7 +67,8 @@ class Outcome:
     """What one input made the hub want done: `frames` to send back (the response first, then alerts), the
     radio commands to carry out after the commit (`han`), device frames to pass up the WAN (`forward`: (frame,
     origin token of the command it answers, or None for alerts)), and why a frame was refused (`rejection`).
-    The hub has committed its state before returning it (h11-style: the core says, the runtime does). A refusal
+    The hub has committed its state before returning it (h11-style: the core says, the runtime does); inside
+    `handle_group` the commit is the group's, made before `handle_group` returns the outcomes. A refusal
     and "nothing to send" differ: only the first has a `rejection`."""
 
     frames: list[bytes] = field(default_factory=list)
@@ -100,6 +102,11 @@ class Hub:
         self._quiet = QuietLog(log)
         # (device, remote party, counter) of a command routed to the HAN -> the origin token given with it
         self.pending: OrderedDict[tuple[bytes, bytes, int], object] = OrderedDict()
+        # group commit (`handle_group`): None outside a group; inside, the reads answered so far (index, sender,
+        # counter) and whether anything asked for a commit
+        self._group: list[tuple[int, bytes, int]] | None = None
+        self._group_index = 0
+        self._group_dirty = False
 
     @property
     def eui(self) -> bytes:
@@ -115,6 +122,40 @@ class Hub:
             self._quiet.log("store", f"command not acknowledged: {e}", logging.ERROR)
             self.reload()
             return Outcome(error=e)
+
+    def handle_group(self, frames: Sequence[tuple[bytes, object]]) -> list[Outcome]:
+        """Group commit: process frames that arrived together (each `(data, origin)` as `handle` takes it), each
+        seeing the state the ones before it left, then commit once for all of them; the outcomes exist only after
+        that commit, so a runtime that releases them then never answers what a crash could lose. When the commit
+        fails, the state goes back to the last commit (as before the group) and each frame is answered as `handle`
+        answers it on a failed commit: a change gets `error` and nothing else, a read keeps its response and its
+        counter in memory (the next successful commit writes it). docs/robustness.md, "Group commit"."""
+        outs: list[Outcome] = []
+        reads: list[tuple[int, bytes, int]] = []
+        self._group, self._group_dirty = reads, False
+        try:
+            for i, (data, origin) in enumerate(frames):
+                self._group_index = i
+                out = self.handle(data, origin)
+                if out.error is not None:  # the store failed inside the group: the group fails as a whole
+                    raise out.error
+                outs.append(out)
+            self._group = None
+            if self._group_dirty:
+                self._commit()
+        except StoreError as e:
+            self._group = None
+            self._quiet.log("store", f"group of {len(frames)} command(s) not acknowledged: {e}", logging.ERROR)
+            self.reload()
+            for _, originator, counter in reads:
+                if counter > self.state.counters.get(originator, -1):
+                    self.state.counters[originator] = counter
+                    self._unsaved_since = self.clock.monotonic()  # the next tick's flush writes it
+            kept = {i for i, _, _ in reads if i < len(outs)}
+            return [outs[i] if i in kept else Outcome(error=e) for i in range(len(frames))]
+        finally:
+            self._group = None
+        return outs
 
     def _handle(self, data: bytes, origin: object) -> Outcome:
         if is_gbt(data):
@@ -183,6 +224,8 @@ class Hub:
             frames.append(self._cs14(ctx))
         read_only = not ctx.log_changed and all(s.kind in (dlms.SpecKind.GET, dlms.SpecKind.GET_WITH_SELECTION)
                                                   for s in request.specs)
+        if read_only and self._group is not None:
+            self._group.append((self._group_index, h.originator, h.counter))
         try:
             self._commit()
         except StoreError as e:
@@ -448,6 +491,9 @@ class Hub:
         return frame
 
     def _commit(self) -> None:
+        if self._group is not None:  # inside `handle_group`: one commit at its end
+            self._group_dirty = True
+            return
         self.store.save(self.state)
         self._unsaved_since = None
 

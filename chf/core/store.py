@@ -1,6 +1,7 @@
 """The hub's persistence port: `Store` loads and commits `HubState` as one unit. The SQLite adapter is
 `chf.runtime.sqlite_store`; tests may use an in-memory one. A failing commit raises `StoreError` and the hub
-then answers nothing (nothing unacknowledged is reported as done)."""
+then answers nothing (nothing unacknowledged is reported as done). One `save` may cover several commands (group
+commit, `Hub.handle_group`): `save` writes whatever changed since the last successful one."""
 
 from __future__ import annotations
 

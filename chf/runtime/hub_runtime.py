@@ -24,6 +24,7 @@ from chf.core.hub import Hub, HubConfig, Outcome
 from chf.core.identity import PROFILES, HubIdentity
 from chf.core.errors import ConfigurationError
 from chf.core.store import StoreError
+from chf.runtime.handoff import handoff
 from chf.runtime.sqlite_store import SqliteStore
 from chf.runtime.wan import Dispatcher, TcpWan, serve_serial
 from chf.runtime.wan_limits import FD_RESERVE, WanLimits, exposure_notice, parse_control_from
@@ -371,14 +372,20 @@ class HubRuntime:
             return self._routed.get(eui, 0) if eui is not None else sum(self._routed.values())
 
     def after(self, outcome: Outcome) -> None:
-        """Thread-safe: forward device frames, queue radio commands (in order) for the loop."""
+        """Thread-safe: forward device frames, queue radio commands (in order) for the loop. They go over with
+        as few wake-ups of the loop as can be (chf.runtime.handoff: one for a whole group of commands)."""
         self.d.forward(outcome)
         if outcome.han and self.loop is not None and self.queue is not None:
-            for cmd in outcome.han:
-                if isinstance(cmd, Tunnel):
-                    self.loop.call_soon_threadsafe(self._route, cmd)
-                else:
-                    self.loop.call_soon_threadsafe(self.queue.put_nowait, cmd)
+            handoff(self.loop).post(self._take, list(outcome.han))
+
+    def _take(self, cmds: list[HanCommand]) -> None:
+        """On the loop: one outcome's radio commands, in order."""
+        assert self.queue is not None
+        for cmd in cmds:
+            if isinstance(cmd, Tunnel):
+                self._route(cmd)
+            else:
+                self.queue.put_nowait(cmd)
 
     def _route(self, cmd: Tunnel) -> None:
         lane = self._lanes.setdefault(cmd.eui, deque())

@@ -1,4 +1,5 @@
-"""Durable hub state: one SQLite database (WAL) per hub; one transaction per command (docs/robustness.md).
+"""Durable hub state: one SQLite database (WAL) per hub; one transaction per command, or per group of commands that
+arrived together (group commit, `Hub.handle_group`; docs/robustness.md).
 
 The hub sends a response only after `save` returns, so an acknowledged command is never lost. WAL with
 `synchronous=NORMAL` survives a killed process (what the durability test does); `synchronous="FULL"` also
@@ -193,29 +194,48 @@ class SqliteStore:
             "meta": [("extended_pan_id", st.extended_pan_id.hex()), ("alert_counter", str(st.alert_counter)),
                      ("join_timeout", str(st.join_timeout)),
                      ("joining_enabled_until", _dt(st.joining_enabled_until) or "")],
+            # compared as they are; turned into SQL values (ISO time, JSON) only when written (`_device_row`)
             "device_log": [(i, e.eui, e.device_type, e.install_code, e.tc_link_key, int(e.status),
-                            _dt(e.last_communication), json.dumps(e.stats.__dict__))
+                            e.last_communication, tuple(e.stats.__dict__.items()))
                            for i, e in enumerate(st.device_log.entries())],
             "historic_device_log": [(i, e.eui, e.tc_link_key) for i, e in enumerate(st.historic_log.entries())],
             "counters": dict(st.counters),
-            "join_windows": [(w.eui, w.opened_at.isoformat(), w.timeout, w.install_code, w.historic_key)
+            "join_windows": [(w.eui, w.opened_at, w.timeout, w.install_code, w.historic_key)
                              for w in st.join_windows.values()],
             "event": [(e.seq, e.timestamp, e.code, e.info) for e in st.event_log],
             "security": [(e.seq, e.timestamp, e.code, e.info) for e in st.security_log],
         }
 
+    @staticmethod
+    def _device_row(r: tuple) -> tuple:
+        i, eui, device_type, install_code, key, status, last, stats = r
+        return i, eui, device_type, install_code, key, status, _dt(last), json.dumps(dict(stats))
+
     def save(self, st: HubState) -> None:
-        """Write what changed in one transaction; nothing is remembered as written unless the commit succeeds."""
+        """Write what changed in one transaction; nothing is remembered as written unless the commit succeeds.
+        Nothing changed: no transaction (the files are still checked)."""
         rows, old, c = self._rows(st), self._written, self.db
         self.check_files()
+        if rows == old:
+            return
         try:
             c.execute("BEGIN IMMEDIATE")
             if rows["meta"] != old.get("meta"):
                 c.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", rows["meta"])
-            for table, n in (("device_log", 8), ("historic_device_log", 3), ("join_windows", 5)):
-                if rows[table] != old.get(table):
-                    c.execute(f"DELETE FROM {table}")
-                    c.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * n)})", rows[table])
+            new_log, was_log = rows["device_log"], old.get("device_log") or []
+            if new_log != was_log:  # only the rows that changed (a row taking another's EUI replaces it)
+                assert isinstance(new_log, list) and isinstance(was_log, list)
+                c.execute("DELETE FROM device_log WHERE position >= ?", (len(new_log),))
+                c.executemany("INSERT OR REPLACE INTO device_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              [self._device_row(r) for i, r in enumerate(new_log)
+                               if i >= len(was_log) or was_log[i] != r])
+            if rows["historic_device_log"] != old.get("historic_device_log"):
+                c.execute("DELETE FROM historic_device_log")
+                c.executemany("INSERT INTO historic_device_log VALUES (?, ?, ?)", rows["historic_device_log"])
+            if rows["join_windows"] != old.get("join_windows"):
+                c.execute("DELETE FROM join_windows")
+                c.executemany("INSERT INTO join_windows VALUES (?, ?, ?, ?, ?)",
+                              [(eui, opened.isoformat(), *rest) for eui, opened, *rest in rows["join_windows"]])
             before = old.get("counters") or {}
             changed = [(o, _i64(v)) for o, v in rows["counters"].items() if before.get(o) != v]
             if changed:

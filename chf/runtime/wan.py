@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from chf.core.faults import FaultSpecError, parse_fault
 from chf.core.han import HanCommand, Tunnel, Undelivered
 from chf.core.hub import Hub, Outcome
 from chf.core.quiet_log import QuietLog
+from chf.runtime.hub_lane import HubLane
 from chf.runtime.wan_limits import LineSplitter, Piece, WanLimits
 from gbcs.errors import DecodeError
 from gbcs.frame import peek_recipient
@@ -37,6 +39,8 @@ log = logging.getLogger("chf.runtime.wan")
 
 MAX_LINE = GFI_MAX_LINE  # one limit: the longest GFI line of the longest frame decode_line accepts (gbcs.gfi)
 OUTBOX = 1000
+LINGER_S = 1.0  # after an idle-timeout line: how long we read and drop what a peer still sends (_linger)
+LINGER_BYTES = 1 << 20
 
 
 class Access(Enum):
@@ -119,20 +123,22 @@ class Dispatcher:
 
     Hub work (signature checks, commits) runs off the event loop that drives the radio, under the hub's lock
     whichever port (TCP, serial, HAN, clock) it came from: the runtime serialises, the core has no lock. Two lanes:
-    the CHF's own commands, HAN events and controls run on `executor`; frames the CHF only routes to a device in
-    its log run on `routed_executor` and take the lock as routine callers (`PriorityLock`), so a routed flood never
-    delays a hub command. A routed frame goes to the HAN only if `admit(tunnel)` finds room for it (the runtime
-    bounds what the HAN holds per device and in all); one that does not fit is refused with an `ERROR` line and a
-    security-log entry (`Hub._undelivered`). After every outcome `after(outcome)` is called (the runtime carries
-    out radio commands and forwards device frames); `send_to(origin, frames)` delivers a device's response to the
-    connection its command came on, `broadcast(frames)` sends alerts to every client."""
+    the CHF's own commands, HAN events and controls run on `executor` (a `HubLane`: GBCS lines waiting together
+    there run as one group with one commit, `answer_group`, and are answered only after it); frames the CHF only
+    routes to a device in its log run on `routed_executor` and take the lock as routine callers (`PriorityLock`),
+    so a routed flood never delays a hub command. A routed frame goes to the HAN only if `admit(tunnel)` finds room
+    for it (the runtime bounds what the HAN holds per device and in all); one that does not fit is refused with an
+    `ERROR` line and a security-log entry (`Hub._undelivered`). After every committed outcome `after(outcome)` is
+    called (the runtime carries out radio commands and forwards device frames; `_deliver` is the one place both
+    lanes release outcomes); `send_to(origin, frames)` delivers a device's response to the connection its command
+    came on, `broadcast(frames)` sends alerts to every client."""
 
     def __init__(self, hub: Hub, *, allow_join: bool = True) -> None:
         self.hub = hub
         self.priority = PriorityLock()
         self.lock = self.priority.lock  # for readers outside the hub's entry points (snapshots, control handlers)
         self.allow_join = allow_join  # CHF:JOIN simulates a join: only with no radio (`--radio none`)
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="hub")
+        self.executor: HubLane[Answer] = HubLane(self.answer_group, name="hub")
         self.routed_executor = ThreadPoolExecutor(1, thread_name_prefix="routed")
         self.broadcast: Callable[[list[bytes]], None] = lambda frames: None
         self.send_to: Callable[[object, list[bytes]], bool] = lambda origin, frames: False
@@ -221,7 +227,45 @@ class Dispatcher:
             return Answer([f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()], False)
         if self.taps:
             self.tap("in", [frame])
-        out = self.call(self.hub.handle, frame, origin, routine=routed)
+        return self._deliver(self.call(self.hub.handle, frame, origin, routine=routed), routed)
+
+    def answer_group(self, lines: Sequence[tuple[bytes, object]]) -> list[Answer]:
+        """The lines to send back for lines that arrived together on the hub's lane (group commit): their GBCS
+        frames go through the core as one group with one commit (`Hub.handle_group`), and their outcomes are
+        carried out and answered only after it. Control and empty lines are answered one by one after the group."""
+        answers: list[Answer | None] = [None] * len(lines)
+        frames: list[tuple[int, bytes, object]] = []
+        for i, (raw, origin) in enumerate(lines):
+            text = raw.strip(b"\r\n \t")
+            if not text or text.startswith(b"CHF:"):
+                continue
+            try:
+                frames.append((i, decode_line(text), origin))
+            except DecodeError as e:
+                answers[i] = Answer([f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()], False)
+        if frames:
+            if self.taps:
+                self.tap("in", [frame for _, frame, _ in frames])
+            outs = self._group([(frame, origin) for _, frame, origin in frames])
+            for (i, _, _), out in zip(frames, outs, strict=True):
+                answers[i] = self._deliver(out, routed=False)
+        return [a if a is not None else self.answer(*lines[i]) for i, a in enumerate(answers)]
+
+    def _group(self, frames: list[tuple[bytes, object]]) -> list[Outcome]:
+        """`Hub.handle_group` under the lock. A failure the core did not name is a bug: logged, the hub goes back
+        to its last commit (nothing of the group was answered) and each command runs again on its own (`call`), so
+        one poisonous frame costs the others of its group nothing but time."""
+        with self.priority.held():
+            try:
+                return self.hub.handle_group(frames)
+            except Exception:
+                log.exception("unexpected failure in a group of %d command(s); state reloaded, each run again alone",
+                              len(frames))
+                self.hub.reload()
+            return [self.call(self.hub.handle, frame, origin) for frame, origin in frames]
+
+    def _deliver(self, out: Outcome, routed: bool) -> Answer:
+        """Carry out one committed outcome (routed frames the HAN has room for, `after`) and make its answer."""
         if self.taps:
             self.tap("out", out.frames)
         errors: list[bytes] = []
@@ -296,6 +340,22 @@ class Dispatcher:
             return f"CHF:ERROR join refused ({out.rejection[0].name}): {out.rejection[1]}"
         self.broadcast(list(out.frames))
         return f"CHF:OK {len(out.frames)} alert(s)"
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close gently: send FIN after our last line and read (and drop) what the peer still sends for a moment.
+    Closing a socket with unread input sends a TCP reset, which can discard our last line before the peer
+    reads it (RFC 1122 4.2.2.13); a peer still talking gets at most LINGER_S and LINGER_BYTES more."""
+    try:
+        await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER_S):
+            got = 0
+            while got < LINGER_BYTES and (chunk := await reader.read(65536)):
+                got += len(chunk)
+    except (TimeoutError, ConnectionError, OSError):
+        pass
 
 
 class TcpWan:
@@ -408,9 +468,11 @@ class TcpWan:
             eof = False
             while not eof:
                 try:
-                    chunk = await asyncio.wait_for(reader.read(65536), max(0.0, deadline - loop.time()))
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout_at(deadline):  # no task per read, as wait_for would make
+                        chunk = await reader.read(65536)
+                except TimeoutError:
                     writer.write(f"ERROR no frame for {self.limits.idle_timeout:g} s; closing\r\n".encode())
+                    await _linger(reader, writer)
                     break
                 eof = not chunk
                 for piece in lines.feed(chunk) if chunk else lines.end():
@@ -424,8 +486,8 @@ class TcpWan:
                         answer = await self._line(piece, writer)
                         if answer.active:
                             deadline = loop.time() + self.limits.idle_timeout
-                        for out in answer.lines:
-                            writer.write(out)
+                        if answer.lines:
+                            writer.write(b"".join(answer.lines))  # a response and its alerts: one send
                     await writer.drain()
                     await asyncio.sleep(0)  # one line per turn: clients take turns, a flood cannot starve another
         except (ConnectionError, asyncio.CancelledError):
@@ -444,10 +506,16 @@ class TcpWan:
 
     async def _line(self, raw: bytes, writer: asyncio.StreamWriter) -> Answer:
         """Hub work off the loop, on the dispatcher's lane for it: the loop stays free for the radio and other
-        clients, and routed frames never queue ahead of the CHF's own commands."""
-        routed = self.d.is_routed(raw)
-        executor = self.d.routed_executor if routed else self.d.executor
-        return await asyncio.get_running_loop().run_in_executor(executor, self.d.answer, raw, writer, routed)
+        clients, and routed frames never queue ahead of the CHF's own commands. A GBCS line for the CHF joins the
+        hub lane's next group (group commit: answered once the group has committed)."""
+        loop = asyncio.get_running_loop()
+        if self.d.is_routed(raw):
+            return await loop.run_in_executor(self.d.routed_executor, self.d.answer, raw, writer, True)
+        if raw.lstrip().startswith(b"CHF:"):
+            return await loop.run_in_executor(self.d.executor, self.d.answer, raw, writer, False)
+        done: asyncio.Future[Answer] = loop.create_future()
+        self.d.executor.put_line(raw, writer, done)
+        return await done
 
     async def close(self) -> None:
         """Stop accepting, then end every client's handler (no task is left pending on a closing loop)."""
