@@ -131,3 +131,10 @@ def served(path: Path, *extra: str, timeout: float = 120) -> Iterator[ServedBenc
     finally:
         proc.kill()
         proc.wait()
+
+
+def action_done(page, timeout: float = 30000) -> str:
+    """The status line once the action has answered (it reads `ACTION …` while it runs)."""
+    page.wait_for_function("() => { const s = document.getElementById('status').textContent;"
+                           " return s && !s.endsWith('…'); }", timeout=timeout)
+    return page.inner_text("#status")

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from dashboard_rig import ESME, ESME_IC, HUBS, bench_file, browser, need_browser, served, watch
+from dashboard_rig import ESME, ESME_IC, HUBS, action_done, bench_file, browser, need_browser, served, watch
 
 ESME2, ESME2_IC = "02C0FFEE000E5E02", "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
 ESME3, ESME3_IC = "02C0FFEE000E5E03", "00112233445566778899AABBCCDDEEFF"
@@ -31,19 +31,11 @@ def dash(tmp_path_factory):
         page.wait_for_selector(f'[data-eui="{ESME}"][data-state="factory"]', timeout=20000)
         page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
         yield sb, w
-        assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
 
 
 def han(sb, hub: str) -> dict:
     txt = sb.control(hub, "CHF:HAN")
     return json.loads(txt[txt.index("{"):])
-
-
-def action_done(page, timeout: float = 30000) -> str:
-    """The status line once the action has answered (it reads `ACTION …` while it runs)."""
-    page.wait_for_function("() => { const s = document.getElementById('status').textContent;"
-                           " return s && !s.endsWith('…'); }", timeout=timeout)
-    return page.inner_text("#status")
 
 
 def test_page_loads_with_every_hub_and_meter_and_nothing_from_outside(dash):
@@ -179,3 +171,9 @@ def test_a_bad_action_is_refused_with_its_reason(dash):
         return [r.status, await r.json()]; }""")
     assert r[0] == 400 and "no hub named 'nope'" in r[1]["text"]
     assert han(sb, "A")["powered"] is True
+
+
+def test_the_page_never_reloaded(dash):
+    _sb, w = dash
+    assert w.page.evaluate("window.__sameDocument") is True, "the page reloaded"
+
