@@ -19,7 +19,9 @@
    with `key_establishment = "cbke"` and `"derived"`.
 5. Fleet scale (benchmarks/fleet_scale.py): start-up and memory of 10, 100 and 1,000 hubs with 5 meters each
    in one process, each size in a fresh process (BENCH_QUICK=1 skips 1,000).
-6. Triage of a rack (benchmarks/triage.py): 100 returned meters in states 1, 2 and 3 at x30 time, one at a
+6. The bench dashboard (benchmarks/dashboard.py): page load and update latency (a join → the page shows it) with
+   a 100-hub bench in headless Chromium (skipped without Chromium and Playwright).
+7. Triage of a rack (benchmarks/triage.py): 100 returned meters in states 1, 2 and 3 at x30 time, one at a
    time and `--parallel 8`, each on a fresh bench, with whether the verdicts agree.
 """
 
@@ -207,6 +209,7 @@ def main() -> int:
     print(f"commshub benchmarks — Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)\n")
     from .cbke import join_rows
     from .cbke import run as bench_cbke
+    from .dashboard import run as bench_dashboard
     from .decode_files import bench_decode_files
     from .fleet_scale import bench_fleet
     from .han import bench_han
@@ -219,7 +222,7 @@ def main() -> int:
     rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_routed_flood(),
             *bench_connections_per_source(), *bench_han(), *bench_han_flows(), *bench_cbke(), *join_rows(),
             *bench_pcap(), *bench_ncp(), *bench_decode_files(), *bench_fleet(),
-            *bench_triage()]
+            *bench_dashboard(), *bench_triage()]
     from chf.app.tables import markdown_table
 
     print(markdown_table(("measure", "figure"), rows), end="")  # markdown, as the README's table is

@@ -135,10 +135,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.pcap and not args.bench and args.radio != "virtual":
         print("chf run: --pcap captures the virtual HAN: it needs --bench FILE or --radio virtual", file=sys.stderr)
         return 2
+    on_start = None
+    if args.ui:
+        if not args.bench and args.radio != "virtual":
+            print("chf run: --ui shows a bench: it needs --bench FILE or --radio virtual", file=sys.stderr)
+            return 2
+        from chf.app.dashboard.server import dashboard_starter
+
+        try:
+            on_start = dashboard_starter(args.ui, args.control_from or [], args.disconnect_code)
+        except ValueError as e:
+            print(f"chf run: {e}", file=sys.stderr)
+            return 2
     if args.bench:
         from chf.runtime.run import run_bench_file
 
-        return run_bench_file(args.bench, disconnect_code=args.disconnect_code, pcap=args.pcap)
+        return run_bench_file(args.bench, disconnect_code=args.disconnect_code, pcap=args.pcap, on_start=on_start)
     opts = RunOptions(state=args.state, keys=args.keys, hub_id=args.hub_id, profile=args.profile,
                       wan=args.wan, radio=args.radio, faults=args.fault or [], clock=args.clock,
                       manufacturer=args.manufacturer, model=args.model,
@@ -158,7 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.radio == "virtual":
         from chf.runtime.run import run_virtual
 
-        return run_virtual(opts, args.meter or [], pcap=args.pcap)
+        return run_virtual(opts, args.meter or [], pcap=args.pcap, on_start=on_start)
     if args.radio != "none":
         from chf.runtime.run import run_hardware
 
@@ -681,6 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(`chf bench example` prints one)")
     r.add_argument("--pcap", metavar="CAP", help="write the virtual HAN to CAP as real 802.15.4/ZigBee frames (pcapng "
                    "if CAP ends in .pcapng, else pcap) and Wireshark's keys to CAP.keys (docs/wireshark.md)")
+    r.add_argument("--ui", metavar="HOST:PORT",
+                   help="with --bench or --radio virtual: serve the bench dashboard, a live web page of hubs, meters, "
+                        "radio links and frames with the bench's controls, on HOST:PORT (loopback unless "
+                        "--control-from widens it; docs/dashboard.md)")
     r.add_argument("--fault", action="append", metavar="SPEC",
                    help="CLASS/OBIS/aN=RESULT or mN=RESULT[,once], repeatable")
     r.add_argument("--clock", default="real",

@@ -130,6 +130,15 @@ def triage_command(args: argparse.Namespace) -> int:
     except sqlite3.Error as e:  # the inventory failed while in use (locked, damaged)
         print(f"chf triage: {inv_path}: {e}", file=sys.stderr)
         return 2
+    if args.html:
+        from chf.app.triage_html import Parties, write_report
+
+        try:
+            write_report(Path(args.html), [r.as_dict() for r in reports],
+                         Parties(qa_spec.eui, old_spec.eui if old_spec else None), bench.keys, args.disconnect_code)
+        except OSError as e:
+            print(f"chf triage: --html {args.html}: {e.strerror or e}", file=sys.stderr)
+            return 2
     if not args.json:
         _table(reports)
     return 0 if reports and all(r.redeployable for r in reports) else 1
@@ -240,6 +249,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--json", action="store_true", help="one JSON object per meter per line")
     t.add_argument("--parallel", type=parallel_count, default=1, metavar="N",
                    help=f"triage up to N meters at once on the QA hub (1-{MAX_PARALLEL}; default 1)")
+    t.add_argument("--html", metavar="FILE", help="also write the report as a self-contained page: per meter its steps "
+                                                 "and a sequence diagram of every frame, each opening to its decode")
     t.add_argument("--join-timeout", type=int, default=90, metavar="SECONDS",
                    help="CCS01 join window, emulated seconds (default 90)")
     t.add_argument("--counters", metavar="FILE", help="originator counters (default: triage-counters.json by the bench)")

@@ -8,7 +8,7 @@ import dataclasses
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from chf.config.bench_file import Bench, BenchFileError, HubSpec, MeterSpec, load
 from chf.config.keygen import Pki, ensure_entities, init_keys
@@ -20,7 +20,11 @@ from gbcs.keys import KeyStore
 from zigbee.device_app import DeviceApplication
 
 if TYPE_CHECKING:
+    from chf.runtime.bench import RunningBench
     from hw.radio_url import RadioUrl
+
+OnStart = Callable[["RunningBench"], Awaitable[Callable[[], Awaitable[None]]]]
+"""Started with the bench once it is up (the dashboard, `chf run --ui`); returns what stops it."""
 
 METER_KINDS = ("esme", "gsme", "ppmid", "ihd")
 # The node's radio type for each GBCS device type of the RTDS rig (an HCALCS is mains-powered, like a PPMID)
@@ -47,31 +51,43 @@ def rig_install_code(eui: bytes) -> bytes:
     return eui + eui
 
 
-async def _serve(bench: Bench, **kw: object) -> int:
+async def _serve(bench: Bench, on_start: OnStart | None = None, **kw: object) -> int:
     try:
         rb = await start_bench(bench, **kw)  # type: ignore[arg-type]
     except (BenchError, BenchFileError, OSError) as e:
         print(f"chf run: {e}", file=sys.stderr)
         return 1
+    stop = None
     try:
+        if on_start is not None:
+            try:
+                stop = await on_start(rb)
+            except OSError as e:
+                print(f"chf run: --ui: {e.strerror or e}", file=sys.stderr)
+                return 1
         await wait_for_stop()
     finally:
+        if stop is not None:
+            await stop()
         await rb.close()
     return 0
 
 
-def run_bench_file(path: str, disconnect_code: int | None = None, pcap: str | None = None) -> int:
-    """`pcap`: write the whole HAN to that capture file (and its keys to `pcap.keys`) while the bench runs."""
+def run_bench_file(path: str, disconnect_code: int | None = None, pcap: str | None = None,
+                   on_start: OnStart | None = None) -> int:
+    """`pcap`: write the whole HAN to that capture file (and its keys to `pcap.keys`) while the bench runs;
+    `on_start`: started once the bench is up (the dashboard)."""
     try:
         bench = load(path)
     except BenchFileError as e:
         print(f"chf run: bench file {path}: {e}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(bench, disconnect_code=disconnect_code, pcap=pcap))
+    return asyncio.run(_serve(bench, on_start, disconnect_code=disconnect_code, pcap=pcap))
 
 
 def run_virtual(opts: RunOptions, meters: list[str], time_scale: float | None = None,
-                keep_alive_s: float | None = None, gsme_poll_s: float | None = None, pcap: str | None = None) -> int:
+                keep_alive_s: float | None = None, gsme_poll_s: float | None = None, pcap: str | None = None,
+                on_start: OnStart | None = None) -> int:
     """One hub on a virtual radio with emulated meters (factory state: they join when CCS01 permits them), or,
     with `--profile rtds`, the RTDS HAN joined to the RTDS hub. The clock settings come from `opts` unless given."""
     opts = replace(opts, time_scale=opts.time_scale if time_scale is None else time_scale,
@@ -113,7 +129,7 @@ def run_virtual(opts: RunOptions, meters: list[str], time_scale: float | None = 
     def announce(line: str) -> None:
         print(line.split(" ", 3)[3] if line.startswith("hub hub ") else line, flush=True)  # "listening on H:P"
 
-    return asyncio.run(_serve(bench, applications=applications, keys_dir=keys_dir, options=options,
+    return asyncio.run(_serve(bench, on_start, applications=applications, keys_dir=keys_dir, options=options,
                               announce=announce, disconnect_code=opts.disconnect_code, pcap=pcap))
 
 

@@ -146,6 +146,9 @@ class Dispatcher:
         self.admit: Callable[[Tunnel], str | None] = lambda tunnel: None  # None: queued; else why not
         self.loop: asyncio.AbstractEventLoop | None = None  # the radio's loop, for `on_loop` control commands
         self.controls: dict[str, ControlCommand] = {}
+        # see every GBCS frame of a WAN exchange: tap("in", frame) for what came in, ("out", frame) for what goes
+        # back (the bench dashboard's frame feed); called on the worker thread, so a tap only queues; empty: no cost
+        self.taps: list[Callable[[str, bytes], None]] = []
         for c in (ControlCommand("PING", "", lambda a: "CHF:OK PONG"),
                   ControlCommand("FAULT", "SPEC", self._fault),
                   ControlCommand("FAULTS", "", lambda a: "CHF:OK " + " ".join(f.spec() for f in self.hub.faults.list())),
@@ -170,6 +173,17 @@ class Dispatcher:
                 log.exception("unexpected failure in %s; state reloaded from the store", getattr(fn, "__name__", fn))
                 self.hub.reload()
                 return Outcome()
+
+    def tap(self, direction: str, frames: list[bytes]) -> None:
+        """Tell the taps about frames; a tap that raises is logged and dropped (it never fails an exchange)."""
+        for t in list(self.taps):
+            for f in frames:
+                try:
+                    t(direction, f)
+                except Exception:
+                    log.exception("WAN tap %r failed: dropped", t)
+                    self.taps.remove(t)
+                    break
 
     def forward(self, outcome: Outcome) -> None:
         """Pass device frames up: a response to its command's connection (else everyone), alerts to everyone."""
@@ -211,6 +225,8 @@ class Dispatcher:
             frame = decode_line(text)
         except DecodeError as e:
             return Answer([f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()], False)
+        if self.taps:
+            self.tap("in", [frame])
         return self._deliver(self.call(self.hub.handle, frame, origin, routine=routed), routed)
 
     def answer_group(self, lines: Sequence[tuple[bytes, object]]) -> list[Answer]:
@@ -228,6 +244,8 @@ class Dispatcher:
             except DecodeError as e:
                 answers[i] = Answer([f"ERROR {e.field} at {e.offset}: {e.reason}\r\n".encode()], False)
         if frames:
+            if self.taps:
+                self.tap("in", [frame for _, frame, _ in frames])
             outs = self._group([(frame, origin) for _, frame, origin in frames])
             for (i, _, _), out in zip(frames, outs, strict=True):
                 answers[i] = self._deliver(out, routed=False)
@@ -248,6 +266,8 @@ class Dispatcher:
 
     def _deliver(self, out: Outcome, routed: bool) -> Answer:
         """Carry out one committed outcome (routed frames the HAN has room for, `after`) and make its answer."""
+        if self.taps:
+            self.tap("out", out.frames)
         errors: list[bytes] = []
         if any(isinstance(c, Tunnel) for c in out.han):
             kept: list[HanCommand] = []
