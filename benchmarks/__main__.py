@@ -21,6 +21,8 @@
    in one process, each size in a fresh process (BENCH_QUICK=1 skips 1,000).
 6. The bench dashboard (benchmarks/dashboard.py): page load and update latency (a join → the page shows it) with
    a 100-hub bench in headless Chromium (skipped without Chromium and Playwright).
+7. Triage of a rack (benchmarks/triage.py): 100 returned meters in states 1, 2 and 3 at x30 time, one at a
+   time and `--parallel 8`, each on a fresh bench, with whether the verdicts agree.
 """
 
 from __future__ import annotations
@@ -215,11 +217,12 @@ def main() -> int:
     from .hardening import bench_connections_per_source, bench_hardening, bench_routed_flood
     from .ncp import run as bench_ncp
     from .pcap import run as bench_pcap
+    from .triage import bench_triage
 
     rows = [calibration(), *bench_codec(), *bench_hub(), *bench_hardening(), *bench_routed_flood(),
             *bench_connections_per_source(), *bench_han(), *bench_han_flows(), *bench_cbke(), *join_rows(),
             *bench_pcap(), *bench_ncp(), *bench_decode_files(), *bench_fleet(),
-            *bench_dashboard()]
+            *bench_dashboard(), *bench_triage()]
     from chf.app.tables import markdown_table
 
     print(markdown_table(("measure", "figure"), rows), end="")  # markdown, as the README's table is

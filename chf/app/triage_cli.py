@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from chf.app.tables import print_table, table
@@ -80,6 +81,20 @@ def hub_spec(bench: Bench, name: str, wan: str | None, option: str) -> tuple[Hub
     raise AssertionError
 
 
+MAX_PARALLEL = 32  # twice a QA hub's default device log (16 entries): more meters at once would only wait for room
+
+
+def parallel_count(text: str) -> int:
+    """`--parallel N`: a whole number from 1 to MAX_PARALLEL (argparse reports the ValueError's message)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of meters") from None
+    if not 1 <= n <= MAX_PARALLEL:
+        raise argparse.ArgumentTypeError(f"{n} is out of range: 1 to {MAX_PARALLEL} meters at once")
+    return n
+
+
 def triage_command(args: argparse.Namespace) -> int:
     hosts: dict[str, tuple[str, int]] = {}
     try:
@@ -106,7 +121,7 @@ def triage_command(args: argparse.Namespace) -> int:
         with Inventory(inv_path, disconnect_code=args.disconnect_code) as inventory:
             reports = run_triage(bench, qa_spec, old_spec, meters, counters, args.join_timeout, json_lines=args.json,
                                  inventory=inventory, disconnect_code=args.disconnect_code,
-                                 hosts=hosts or None)
+                                 hosts=hosts or None, parallel=args.parallel)
     except BrokenPipeError:  # the reader of the JSON lines went away: `chf` ends quietly (cli.main)
         raise
     except (HubLinkError, OSError, GbcsError, BenchFileError, InventoryError, CounterFileError, SettingError) as e:
@@ -131,11 +146,17 @@ def triage_command(args: argparse.Namespace) -> int:
 
 def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters: list[MeterInfo], counters: Path,
                join_timeout: int = 90, *, json_lines: bool = False, inventory: object | None = None,
-               hosts: dict[str, tuple[str, int]] | None = None, disconnect_code: int | None = None) -> list[MeterReport]:
-    """Triage `meters` one after the other against the bench's hubs, with a progress display on stderr; with
-    `json_lines`, each meter's report is printed as soon as it is known. `hosts` overrides WAN addresses;
-    `disconnect_code` is the provisional Disconnect message code (None: the default)."""
+               hosts: dict[str, tuple[str, int]] | None = None, disconnect_code: int | None = None,
+               parallel: int = 1) -> list[MeterReport]:
+    """Triage `meters` against the bench's hubs, up to `parallel` at once on the QA hub (chf/remote/triage_batch.py),
+    with a progress display on stderr (a line per meter under way, prefixed with its EUI); with `json_lines`,
+    each meter's report is printed as soon as it and every meter before it in the input are known. Reports come
+    back in input order. `hosts` overrides WAN addresses; `disconnect_code` is the provisional Disconnect message
+    code (None: the default)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from chf.remote.triage_batch import QueuedRemote, run_batch
+    from chf.remote.triage_gate import TriageGate
 
     def addr(spec: HubSpec) -> tuple[str, int]:
         if hosts and spec.name in hosts:
@@ -143,39 +164,68 @@ def run_triage(bench: Bench, qa_spec: HubSpec, old_spec: HubSpec | None, meters:
         host, port = live_address(bench, spec)
         return connect_host(host), port
 
-    remote = BenchRemote(bench.keys, counters, inventory, disconnect_code)
-    qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))
-    old = HubRef(old_spec.name, old_spec.eui, HubLink(*addr(old_spec))) if old_spec else None
+    remote = QueuedRemote(BenchRemote(bench.keys, counters, inventory, disconnect_code))
     timing = Timing(join_window_s=join_timeout, keep_alive_s=bench.keep_alive_s, time_scale=bench.time_scale,
                     poll_s=bench.gsme_poll_s)
     ppmid = next((MeterInfo(m.eui, m.type, m.install_code) for m in bench.meters if m.type == "ppmid"), None)
-    reports: list[MeterReport] = []
-    current = ""
+    n_workers = max(1, min(parallel, len({m.eui for m in meters})))
+    gate = TriageGate(parallel=n_workers > 1)
+    links: list[HubLink] = []
+    printed = 0
+    reports: list[MeterReport | None] = [None] * len(meters)
+
+    def done(i: int, rep: MeterReport) -> None:
+        nonlocal printed
+        reports[i] = rep
+        if batch is not None:
+            prog.advance(batch)
+        while json_lines and printed < len(reports) and reports[printed] is not None:
+            print(json.dumps(reports[printed].as_dict(), separators=(",", ":")), flush=True)  # type: ignore[union-attr]
+            printed += 1
+
     try:
+        workers: list[Triage] = []
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=_stderr_console(),
                       transient=True) as prog:
             batch = prog.add_task("meters", total=len(meters), note="") if len(meters) > 1 else None
-            step_task = prog.add_task("", total=None, note="")
-
-            def progress(name: str, waiting: str, timeout: float) -> None:
-                prog.update(step_task, description=f"[bold]{current}[/] {name}",
-                            note=f"waiting for {waiting} (timeout {timeout:.1f} s)")
-                prog.reset(step_task, total=None)
-
-            t = Triage(remote, qa, old, timing, ppmid, progress, disconnect_code)
-            for m in meters:
-                current = m.eui.hex().upper()
-                rep = t.run(m)
-                reports.append(rep)
-                if batch is not None:
-                    prog.advance(batch)
-                if json_lines:
-                    print(json.dumps(rep.as_dict(), separators=(",", ":")), flush=True)
+            # One connection to each hub, shared by the workers: the hub reads its lines in order (TriageGate).
+            qa = HubRef(qa_spec.name, qa_spec.eui, HubLink(*addr(qa_spec)))
+            links.append(qa.link)
+            old = None
+            if old_spec:
+                old = HubRef(old_spec.name, old_spec.eui, HubLink(*addr(old_spec)))
+                links.append(old.link)
+            for _ in range(n_workers):
+                workers.append(Triage(remote, qa, old, timing, ppmid, None, disconnect_code, gate))
+            for t in workers:
+                t.progress = _progress_line(prog, t)
+            try:
+                run_batch(meters, workers, done, remote.drain)
+            except BaseException as e:
+                for rep in reports[printed:]:  # what finished after the one that failed, still in input order
+                    if json_lines and rep is not None and not isinstance(e, BrokenPipeError):
+                        print(json.dumps(rep.as_dict(), separators=(",", ":")), flush=True)
+                raise
     finally:
-        for link in [qa.link] + ([old.link] if old else []):
+        remote.drain()
+        for link in links:
             link.close()
-    return reports
+    return [r for r in reports if r is not None]
+
+
+def _progress_line(prog, t: Triage) -> Callable[[str, str, float], None]:
+    """One progress line per worker: the EUI of the meter it triages, the step, what it waits for."""
+    task = prog.add_task("", total=None, note="", visible=False)
+
+    def progress(name: str, waiting: str, timeout: float) -> None:
+        if t.meter is None:  # between meters, or done: no line
+            prog.update(task, visible=False)
+            return
+        prog.update(task, description=f"[bold]{t.meter.hex().upper()}[/] {name}", visible=True,
+                    note=f"waiting for {waiting}" + (f" (timeout {timeout:.1f} s)" if timeout else ""))
+        prog.reset(task, total=None)
+    return progress
 
 
 def _stderr_console():
@@ -197,6 +247,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--meter", metavar="EUI", help="one meter")
     g.add_argument("--meters", metavar="FILE", help="a batch: one EUI per line")
     t.add_argument("--json", action="store_true", help="one JSON object per meter per line")
+    t.add_argument("--parallel", type=parallel_count, default=1, metavar="N",
+                   help=f"triage up to N meters at once on the QA hub (1-{MAX_PARALLEL}; default 1)")
     t.add_argument("--html", metavar="FILE", help="also write the report as a self-contained page: per meter its steps "
                                                  "and a sequence diagram of every frame, each opening to its decode")
     t.add_argument("--join-timeout", type=int, default=90, metavar="SECONDS",

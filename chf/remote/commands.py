@@ -9,6 +9,7 @@ milliseconds (the rule of `SmartDCCInnovation/dccboxed-signing-tool`), so a lost
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,7 @@ class CounterFile:
         self.path = Path(path) if path else None
         self.make_parent = make_parent
         self._mem: dict[str, int] = {}
+        self._lock = threading.Lock()  # one reader-writer at a time: meters triaged at once share the file
 
     def _load(self) -> dict[str, int]:
         if self.path is None or not self.path.is_file():
@@ -120,6 +122,10 @@ class CounterFile:
             return {}
 
     def next(self, originator: bytes) -> int:
+        with self._lock:
+            return self._next(originator)
+
+    def _next(self, originator: bytes) -> int:
         d = self._load()
         key = originator.hex().upper()
         n = max(d.get(key, 0) + 1, time.time_ns() // 1_000_000)

@@ -11,7 +11,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from functools import lru_cache
+from typing import Callable, NamedTuple
 
 from gbcs.errors import DecodeError
 from gbcs.frame import decode_frame
@@ -26,6 +27,7 @@ class Traffic:
     direction: str  # "sent" or "received"
     frame: bytes
     at: float       # time.monotonic()
+    by: int = 0     # the thread that sent it (threading.get_ident()); 0 for a frame received
 
 
 def header(frame: bytes) -> GroupingHeader | None:
@@ -33,6 +35,24 @@ def header(frame: bytes) -> GroupingHeader | None:
         return decode_frame(frame).header
     except DecodeError:
         return None
+
+
+class Head(NamedTuple):
+    """What matching a frame needs from its grouping header."""
+
+    cra: Cra
+    originator: bytes
+    recipient: bytes
+    counter: int
+    message_code: int
+
+
+@lru_cache(maxsize=4096)
+def head(frame: bytes) -> Head | None:
+    """`header(frame)`'s fields for matching, decoded once per frame (threads sharing a link each look at every
+    frame that comes in while they wait)."""
+    h = header(frame)
+    return None if h is None else Head(h.cra, h.originator, h.recipient, h.counter, h.message_code)
 
 
 class HubLinkError(ConnectionError):
@@ -51,6 +71,7 @@ class HubLink:
         self._frames: list[bytes] = []
         self._controls: list[str] = []
         self._cv = threading.Condition()
+        self._send_lock = threading.Lock()  # one writer at a time: threads sharing the link (triage --parallel)
         self._closed = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -84,14 +105,16 @@ class HubLink:
                     self._cv.notify_all()
 
     def send(self, frame: bytes) -> int:
-        """Send a frame; return the index from which frames received after it are looked for."""
-        with self._cv:
-            mark = len(self._frames)
-            self.journal.append(Traffic("sent", frame, time.monotonic()))
-        try:
-            self.sock.sendall(encode_line(frame))
-        except OSError as e:
-            raise HubLinkError(f"hub at {self.where}: {e.strerror or e}") from None
+        """Send a frame; return the index from which frames received after it are looked for. Threads may share
+        a link: frames go out whole, in the order they appear in `journal`."""
+        with self._send_lock:
+            with self._cv:
+                mark = len(self._frames)
+                self.journal.append(Traffic("sent", frame, time.monotonic(), threading.get_ident()))
+            try:
+                self.sock.sendall(encode_line(frame))
+            except OSError as e:
+                raise HubLinkError(f"hub at {self.where}: {e.strerror or e}") from None
         return mark
 
     def wait_for(self, match: Callable[[bytes], bool], timeout: float, since: int = 0) -> bytes | None:
@@ -112,25 +135,30 @@ class HubLink:
 
     def request(self, frame: bytes, timeout: float) -> bytes | None:
         """Send a command; the response to it (CRA 02, the command's counter, from its target) or None."""
-        h = header(frame)
-        mark = self.send(frame)
+        return self.answer(frame, timeout, self.send(frame))
+
+    def answer(self, frame: bytes, timeout: float, since: int) -> bytes | None:
+        """The response to a command already sent (`since`: what `send` returned for it), or None."""
+        h = head(frame)
         if h is None:
             return None
+        mark = since
 
         def answers(f: bytes) -> bool:
-            r = header(f)
+            r = head(f)
             return r is not None and r.cra is Cra.RESPONSE and r.counter == h.counter and \
                 r.originator == h.recipient and r.recipient == h.originator
         return self.wait_for(answers, timeout, mark)
 
     def control(self, command: str, timeout: float = 10.0) -> str:
         """One `CHF:` control line; its reply line."""
-        with self._cv:
-            mark = len(self._controls)
-        try:
-            self.sock.sendall(f"CHF:{command}\r\n".encode())
-        except OSError as e:
-            raise HubLinkError(f"hub at {self.where}: {e.strerror or e}") from None
+        with self._send_lock:  # the hub answers a connection's control lines in order: the reply at `mark` is ours
+            with self._cv:
+                mark = len(self._controls)
+            try:
+                self.sock.sendall(f"CHF:{command}\r\n".encode())
+            except OSError as e:
+                raise HubLinkError(f"hub at {self.where}: {e.strerror or e}") from None
         deadline = time.monotonic() + timeout
         with self._cv:
             while len(self._controls) <= mark:

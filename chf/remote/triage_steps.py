@@ -12,13 +12,16 @@ Each GBCS command is named with the DUIS service request it stands for (DUIS SR 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Protocol
 
-from chf.remote.hub_link import HubLink, Traffic
+from chf.remote.hub_link import HubLink, Traffic, head
 from chf.remote.inventory.logs import HubLogs, LogEntry, hub_logs_from_message
 from chf.remote.triage import TriageError, entry_from_backup
+from chf.remote.triage_gate import TriageGate
 from gbcs import message
 from gbcs.errors import DecodeError
 from gbcs.frame import decode_frame
@@ -194,13 +197,37 @@ def _cs14_hash(frame: bytes, meter: bytes) -> bytes | None:
         return None
 
 
+_ABSENT = "absent"
+
+
+@lru_cache(maxsize=1024)
+def _is_cs14(frame: bytes) -> bool:
+    h = head(frame)
+    return h is not None and h.cra is Cra.ALERT and h.message_code == 0x0018
+
+
+def _cs14_entry(frame: bytes, meter: bytes) -> bytes | str | None:
+    """None when `frame` is not a CS14 alert; else the meter's entry in its device log backup: its hashed TC link
+    key (empty before it joined), or `_ABSENT`."""
+    if not _is_cs14(frame):
+        return None
+    try:
+        return entry_from_backup(frame, meter)[1]
+    except (TriageError, DecodeError):
+        return _ABSENT
+
+
 class Triage:
     """Runs the procedure for one meter at a time against a QA hub (and the meter's old hub, when known)."""
 
     def __init__(self, remote: Remote, qa: HubRef, old: HubRef | None, timing: Timing,
                  ppmid: MeterInfo | None = None, progress: Progress | None = None,
-                 disconnect_code: int | None = None) -> None:
+                 disconnect_code: int | None = None, gate: TriageGate | None = None) -> None:
         self.remote, self.qa, self.old, self.t = remote, qa, old, timing
+        self.gate = gate or TriageGate()  # what meters triaged at once share (chf/remote/triage_gate.py)
+        self._meter: bytes | None = None                 # the meter in triage now
+        self._last_cs14: dict[int, tuple[int, bytes | None]] = {}  # per connection: journal scanned to, last CS14
+        self._asked: set[tuple[bytes, bytes, int]] = set()  # (from, to, counter) of the answers to this meter's commands
         self.disconnect_code = disconnect_code  # the provisional Disconnect code the remote sends (None: default)
         self.ppmid = ppmid
         self.progress = progress or (lambda name, waiting, timeout: None)
@@ -213,6 +240,7 @@ class Triage:
 
     def _run(self, step: Step, body: Callable[[Step], bool], links: list[HubLink]) -> bool:
         marks = [len(link.journal) for link in links]
+        me = threading.get_ident()
         t0 = time.monotonic()
         try:
             ok = body(step)
@@ -222,7 +250,7 @@ class Triage:
         # The alerts a command raises (the CS14 after CCS01, CCS02, CCS03) follow its response on the same
         # connection and belong to this step: wait until each hub this step talked to has flushed them.
         for link, m in zip(links, marks, strict=False):
-            if any(tr.direction == "sent" for tr in link.journal[m:]):
+            if any(tr.direction == "sent" and tr.by == me for tr in link.journal[m:]):
                 try:
                     link.settle(self.t.response_s)
                 except ConnectionError:
@@ -231,7 +259,7 @@ class Triage:
             step.outcome = "ok" if ok else "failed"
         seen: list[Traffic] = []
         for link, m in zip(links, marks, strict=False):
-            seen += link.journal[m:]
+            seen += self._own(link, m, len(link.journal)) if self.gate.parallel else link.journal[m:]
         for tr in sorted(seen, key=lambda x: x.at):
             step.frames.append({"direction": tr.direction, "hex": tr.frame.hex().upper(),
                                 "use_case": self.remote.use_case(tr.frame)})
@@ -241,20 +269,81 @@ class Triage:
                 self.remote.observe(tr.frame, received)
         return ok
 
+    def _chf(self, hub: HubRef, step: Step, what: str, use_case: str, **p: object) -> bytes | None:
+        """A CHF command to `hub`, built (its counter drawn) and sent under the hub's lock: meters triaged at once
+        share one connection per hub, whose lines the hub reads in order, so it sees their counters increase
+        (TriageGate.command). The answer is waited for outside the lock."""
+        self.progress(step.name, what, self.t.response_s)
+        with self.gate.command(hub.eui):
+            frame = self.remote.chf(hub.eui, use_case, **p)
+            mark = hub.link.send(frame)
+        return self._answered(hub, frame, mark, step, what)
+
     def _request(self, hub: HubRef, frame: bytes, step: Step, what: str) -> bytes | None:
         self.progress(step.name, what, self.t.response_s)
-        r = hub.link.request(frame, self.t.response_s)
+        return self._answered(hub, frame, hub.link.send(frame), step, what)
+
+    def _answered(self, hub: HubRef, frame: bytes, mark: int, step: Step, what: str) -> bytes | None:
+        r = hub.link.answer(frame, self.t.response_s, mark)
         if r is None:
             step.outcome, step.detail = "timeout", f"timeout waiting for {what} ({self.t.response_s:.0f} s)"
         return r
 
+    def _own(self, link: HubLink, start: int, end: int) -> list[Traffic]:
+        """In a parallel run, the frames of `link.journal[start:end]` that concern the meter in triage (the link
+        is shared by every meter under way): what this worker sent, the responses to it, and of the alerts (a
+        hub's CS14 after a CHF command or a device's join, a device's own alerts) those about this meter: a CS14
+        that changes its entry (added, joined, removed, restored), an alert it raised, or any other alert
+        naming it. Serially every frame on the connection during a step is kept."""
+        eui = self._meter
+        journal = link.journal[:end]
+        if eui is None:
+            return journal[start:]
+        me = threading.get_ident()
+        scanned, last = self._last_cs14.get(id(link), (0, None))
+        for tr in journal[scanned:start]:  # the CS14s since this worker last looked: the meter's entry now
+            if tr.direction == "received" and _is_cs14(tr.frame):
+                last = tr.frame
+        prev = _ABSENT if last is None else _cs14_entry(last, eui)
+        out = []
+        for tr in journal[start:]:
+            if tr.direction == "sent":
+                if tr.by == me:
+                    out.append(tr)
+                    h = head(tr.frame)
+                    if h is not None:
+                        self._asked.add((h.recipient, h.originator, h.counter))
+                continue
+            h = head(tr.frame)
+            if h is None:
+                continue
+            if h.cra is Cra.RESPONSE:
+                if (h.originator, h.recipient, h.counter) in self._asked:
+                    out.append(tr)
+            elif _is_cs14(tr.frame):
+                entry = _cs14_entry(tr.frame, eui)
+                if entry != prev:
+                    out.append(tr)
+                prev, last = entry, tr.frame
+            elif h.originator == eui or eui in tr.frame:
+                out.append(tr)
+        self._last_cs14[id(link)] = (len(journal), last)
+        return out
+
     # -------------------------------------------------------------------------------------------- steps
     def _join(self, m: MeterInfo, step: Step, facts: "Facts | None" = None) -> bool:
         """CCS01 on the QA hub with the install code; joined when a CS14 shows a non-empty hash for it."""
-        frame = self.remote.chf(self.qa.eui, "CCS01", device=m.eui, install_code=m.install_code, device_type=m.type,
-                                join_timeout=self.t.join_window_s)
         mark = len(self.qa.link.journal)
-        r = self._request(self.qa, frame, step, "the CCS01 response")
+        while True:
+            r = self._chf(self.qa, step, "the CCS01 response", "CCS01", device=m.eui, install_code=m.install_code,
+                          device_type=m.type, join_timeout=self.t.join_window_s)
+            # Refused (a full device log, most likely) while other meters in triage hold entries: once one has
+            # finished, try again, so that the verdict is the one a run of one meter at a time gives.
+            if r is None or _success_dlms(r):
+                break
+            self.progress(step.name, "another meter to finish (the QA hub refused the CCS01: its log is full?)", 0.0)
+            if not self.gate.wait_for_room():
+                break
         if not _success_dlms(r):
             if r is not None:
                 step.detail = "CCS01 refused by the QA hub (unexpected response code)"
@@ -276,7 +365,7 @@ class Triage:
         if self.old is None:
             step.outcome, step.detail = "skipped", "no old hub given (--old): nothing to restore from"
             return False
-        r = self._request(self.old, self.remote.chf(self.old.eui, "CCS07"), step, "the old hub's CCS07 response")
+        r = self._chf(self.old, step, "the old hub's CCS07 response", "CCS07")
         if r is None:
             return False
         try:
@@ -288,8 +377,10 @@ class Triage:
             step.detail = "the old hub's entry has no TC link key hash: the meter never joined it"
             return False
         cut.update(epid=epid, hashed=hashed)
-        r = self._request(self.qa, self.remote.chf(self.qa.eui, "CCS03", epid=epid, entries=[(m.eui, hashed)]),
-                          step, "the CCS03 response")
+        # A restore replaces the QA hub's whole device log: only with no other meter in triage (TriageGate).
+        self.progress(step.name, "the other meters in triage to finish (a restore replaces the QA hub's log)", 0.0)
+        self.gate.restore()
+        r = self._chf(self.qa, step, "the CCS03 response", "CCS03", epid=epid, entries=[(m.eui, hashed)])
         if not _success_dlms(r):
             if r is not None:
                 step.detail = "CCS03 refused by the QA hub (unexpected response code)"
@@ -326,12 +417,11 @@ class Triage:
 
 
     def _ccs02(self, m: MeterInfo, step: Step) -> bool:
-        return _success_dlms(self._request(self.qa, self.remote.chf(self.qa.eui, "CCS02", device=m.eui), step,
-                                           "the CCS02 response"))
+        return _success_dlms(self._chf(self.qa, step, "the CCS02 response", "CCS02", device=m.eui))
 
     def _read_logs(self, hub: HubRef, step: Step) -> HubLogs | None:
         """CCS07 on `hub`: its current and historic device logs (None when it does not answer)."""
-        r = self._request(hub, self.remote.chf(hub.eui, "CCS07"), step, f"the {hub.name} hub's CCS07 response")
+        r = self._chf(hub, step, f"the {hub.name} hub's CCS07 response", "CCS07")
         if r is None:
             return None
         try:
@@ -389,10 +479,30 @@ class Triage:
 
     # -------------------------------------------------------------------------------------------- procedure
     def run(self, m: MeterInfo) -> MeterReport:
+        """Triage one meter (`_triage`), as one of the meters in triage on the QA hub (TriageGate)."""
+        self.gate.enter()
+        try:
+            self._meter = m.eui
+            self._asked = set()
+            return self._triage(m)
+        finally:
+            self._meter = None
+            self.gate.leave()
+            self.progress("", "", 0.0)  # nothing under way on this worker
+
+    @property
+    def meter(self) -> bytes | None:
+        """The EUI of the meter in triage now (None between meters)."""
+        return self._meter
+
+    def _links(self) -> list[HubLink]:
+        return [self.qa.link] + ([self.old.link] if self.old else [])
+
+    def _triage(self, m: MeterInfo) -> MeterReport:
         """Look first, classify from what is true, bring the meter into communication only where it is not, check
         it, divorce it, and leave it no worse than it was found: the clean-up removes only what this run added."""
         rep = MeterReport(m.eui.hex().upper())
-        links = [self.qa.link] + ([self.old.link] if self.old else [])
+        links = self._links()
         facts = Facts()
         look = self._step(rep, LOOK_STEP, "CCS07")
         self._run(look, lambda st: self._look(m, st, facts), links)
@@ -513,8 +623,8 @@ class Triage:
                 ok = False
         elif facts.found_on_qa and not facts.on_qa_now:
             s = self._step(rep, "put it back in the QA hub's device log, where it was found", "CCS01")
-            ok &= self._run(s, lambda st: _success_dlms(self._request(self.qa, self.remote.chf(
-                self.qa.eui, "CCS01", device=m.eui, install_code=m.install_code, device_type=m.type,
-                join_timeout=self.t.join_window_s), st, "the CCS01 response")), links)
+            ok &= self._run(s, lambda st: _success_dlms(self._chf(
+                self.qa, st, "the CCS01 response", "CCS01", device=m.eui, install_code=m.install_code,
+                device_type=m.type, join_timeout=self.t.join_window_s)), links)
             facts.on_qa_now = True
         return bool(ok)
