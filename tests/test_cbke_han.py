@@ -483,3 +483,51 @@ def test_stick_key_import_uses_the_ezsp_and_znp_calls():
                                                 ieee, key))
     assert "SetLinkKey" in type(calls[0][1]).__qualname__ and bytes(calls[0][1].LinkKeyData) == key
     assert not asyncio.run(import_link_key_on_stick(object(), ieee, key))
+
+
+def test_a_registration_cancelled_while_it_waits_ends_cancelled_not_in_error():
+    """cancel() (the node leaves, the bench stops) while a meter waits on its key establishment: the run ends
+    cancelled; it used to close the session cancel() had already dropped and end in AttributeError."""
+    import asyncio as aio
+
+    from zigbee.cbke.ecqv import CertificateAuthority, issue_credentials
+    from zigbee.cbke.exchange import Credentials
+    from zigbee.cbke.suites import Suite
+    from zigbee.key_establishment import FixedIdentity, Registration
+
+    rng = random.Random(7).randbytes
+    ca = CertificateAuthority.generate(Suite.SUITE_1, b"CBKE-CA1", rng)
+    meter = bytes.fromhex("02C0FFEE000E5E01")
+    cert, key = issue_credentials(ca, meter, rng)
+    identity = FixedIdentity(meter, {Suite.SUITE_1: Credentials(cert, key, {ca.issuer: ca.public_key})})
+    sent: list[bytes] = []
+
+    class Clock:
+        def seconds(self) -> float:
+            return 0.0
+
+        def now(self):
+            import datetime
+            return datetime.datetime(2026, 1, 1)
+
+        async def sleep(self, emulated_seconds: float) -> None:
+            await aio.sleep(0 if emulated_seconds < 1 else 3600)
+
+    async def go() -> aio.Task:
+        tsn = iter(range(256))
+        reg = Registration(identity, Clock(), send=lambda f: sent.append(f) or True, next_tsn=lambda: next(tsn),
+                           established=lambda k, s: None, gave_up=lambda f: None, suite_read_timeout=0.0)
+        reg.begin(bytes.fromhex("02C0FFEE0000A001"), "test")
+        task = reg._task
+        assert task is not None
+        for _ in range(200):  # until the request is on the air: the run then waits on the trust centre
+            await aio.sleep(0.01)
+            if len(sent) >= 2:
+                break
+        assert len(sent) >= 2, "the meter never sent its Initiate Key Establishment Request"
+        reg.cancel()
+        await aio.gather(task, return_exceptions=True)
+        return task
+
+    task = aio.run(go())
+    assert task.cancelled()

@@ -649,9 +649,10 @@ class Registration:
             self._session.start()
             try:
                 outcome = await result
-            finally:
-                self._session.close()
-                self._session = None
+            finally:  # stop() may have closed and dropped the session while we waited
+                session, self._session = self._session, None
+                if session is not None:
+                    session.close()
             self.record.at = self.clock.now()
             if isinstance(outcome, Established):
                 self.record.source, self.record.outcome = KeySource.CBKE, "established"
