@@ -15,8 +15,9 @@
    CHF command's, the swap-out, triage per state and in batch.
    CBKE (benchmarks/cbke.py): CPU per side for suites 1 and 2, and a meter's join plus first CS07 through a bench
    with `key_establishment = "cbke"` and `"derived"`.
-5. Fleet scale (benchmarks/fleet_scale.py): start-up and memory of 10, 100 and 1,000 hubs with 5 meters each
-   in one process, each size in a fresh process (BENCH_QUICK=1 skips 1,000).
+5. Fleet scale (benchmarks/fleet_scale.py): start-up (hubs/s) and memory of 10, 100 and 1,000 hubs with 5
+   installed meters each in one process, with each key establishment mode, each size in a fresh process
+   (BENCH_QUICK=1 skips 1,000); the steady state of the biggest (idle CPU, CS07 through random hubs).
 """
 
 from __future__ import annotations
