@@ -399,6 +399,14 @@ class Hub:
         caller reads which key each holds from the log. No WAN command, no alert, no radio command (the caller
         restores the radio's side); one commit for all. A device CCS01 would refuse refuses the whole call, which
         then changes nothing. How a bench restores the meters installed before it started (docs/bench.md)."""
+        try:
+            return self._install_joined(devices)
+        except StoreError as e:
+            self._quiet.log("store", f"installed devices not committed: {e}", logging.ERROR)
+            self.reload()
+            return Outcome(error=e)
+
+    def _install_joined(self, devices: list[tuple[bytes, int, bytes, bytes]]) -> Outcome:
         now = self.clock.now()
         ctx = Context(self.state, self.config.identity, now, self.faults)
         for eui, device_type, install_code, key in devices:

@@ -490,10 +490,11 @@ async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
         assert m.joined_to is not None
         by_hub.setdefault(m.joined_to, []).append(m)
 
-    def record(hub: Hub, items: list[tuple[bytes, int, bytes, bytes]]) -> dict[bytes, bytes | None]:
+    def record(hub: Hub, items: list[tuple[bytes, int, bytes, bytes]]) -> dict[bytes, bytes | None] | str:
+        """On the hub's thread: the key each meter holds now, or why the hub refused (or could not commit) them."""
         out = hub.install_joined(items)
-        if out.rejection is not None:
-            raise BenchError(out.rejection[1])
+        if out.rejection is not None or out.error is not None:
+            return out.rejection[1] if out.rejection is not None else f"not committed: {out.error}"
         _shrink(hub)
         held = {}
         for eui, *_ in items:
@@ -501,7 +502,7 @@ async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
             held[eui] = None if entry is None else entry.tc_link_key
         return held
 
-    async def record_on_thread(name: str, ms: list[MeterSpec]) -> dict[bytes, bytes | None]:
+    async def record_on_thread(name: str, ms: list[MeterSpec]) -> dict[bytes, bytes | None] | str:
         rh = rb.hubs[name]
         assert rh.dispatcher is not None
         items = [(m.eui, HUB_TYPES[m.type], m.install_code, installed_key(rb.bench.key_establishment, rb.nodes[m.eui],
@@ -511,6 +512,9 @@ async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
 
     held_by_hub = await asyncio.gather(*(record_on_thread(name, ms) for name, ms in by_hub.items()))
     for (name, ms), held in zip(by_hub.items(), held_by_hub, strict=True):  # in order: the medium's draws replay
+        if not isinstance(held, dict):  # the dispatcher turns an unexpected failure into an empty Outcome
+            raise BenchError(f"hub {name}: its installed meters could not be recorded: "
+                             f"{held if isinstance(held, str) else 'see the log'}")
         rh = rb.hubs[name]
         info = rh.han.app.beacon_info() if hasattr(rh.han.app, "beacon_info") else None
         if info is None:
