@@ -24,6 +24,7 @@ import logging
 import secrets
 import sqlite3
 import sys
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,9 @@ FREEZE_HUBS = 100
 the garbage collector's sight once it is up (`gc.freeze`): otherwise each full collection walks it all and stalls
 the loop for a second or more on a 1,000-hub bench; while it starts, the collector waits (it would walk the growing
 heap again and again: seconds of a 1,000-hub start-up). Smaller benches (the tests start many) are left alone."""
+PHASES = 10
+"""Installed meters' first keep-alive falls at one of this many points of the period (by EUI-64): spread, so no
+moment carries them all, and batched, so the loop wakes for a batch, not for each of thousands of meters."""
 SETUP_THREADS = 4  # hubs whose state is being set up at once (SQLite files, markers: mostly waits on the disk)
 
 
@@ -527,7 +531,8 @@ async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
             node = rb.nodes[m.eui]
             nwk = rh.han.restore_member(m.eui, key, *node.descriptors())
             link = rb.medium.link(m.eui, rh.spec.eui)
-            node.install(Network(rh.spec.eui, nwk, pan_id, epid), key, lqi=link.lqi, rssi=link.rssi)
+            node.install(Network(rh.spec.eui, nwk, pan_id, epid), key, lqi=link.lqi, rssi=link.rssi,
+                         phase=zlib.crc32(m.eui) % PHASES / PHASES)  # spread over the period, the same each run
 
 
 class BenchThread:
