@@ -298,8 +298,8 @@ async def _hub_call(rh: RunningHub, fn: Callable[..., Outcome], *args: object) -
 
 
 def _build_hub(opts: RunOptions, clock: EmulatedClock, keys: KeyStore) -> Hub:
-    """`build_hub` with the bench's one key store, then the memory SQLite's start-up check filled its page cache
-    with handed back (`PRAGMA shrink_memory`: about 160 kB a hub; pages are read again when needed)."""
+    """`build_hub` with the bench's one key store; then SQLite's page cache, which the start-up check filled, is
+    handed back (`PRAGMA shrink_memory`: about 160 kB a hub; pages are read again when needed)."""
     hub = build_hub(opts, clock, keys)
     _shrink(hub)
     return hub
@@ -322,9 +322,6 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
     file from the start (`RunningBench.start_capture`); an `OSError` if it cannot be written."""
     clock = EmulatedClock(time_scale=bench.time_scale)
     medium = Medium(clock, seed=bench.seed)
-    big = len(bench.hubs) >= FREEZE_HUBS and gc.isenabled()
-    if big:  # start-up builds what stays: no collection walks it meanwhile (one at the end, then it is frozen)
-        gc.disable()
     kdir = keys_dir or bench.keys
     if applications is None:  # a bench PKI: every hub (those on an ncp too) and meter has keys
         ents = {h.eui: f"hub {h.name}" for h in bench.hubs}
@@ -342,6 +339,9 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         rb.zigbee_pki = ZigbeePki(kdir if applications is None or (Path(kdir) / "pki.json").is_file()
                                   else bench.path.parent / "zigbee-pki")
     limits = {}
+    big = len(bench.hubs) >= FREEZE_HUBS and gc.isenabled()
+    if big:  # start-up builds what stays: no collection walks it meanwhile (one at the end, then it is frozen)
+        gc.disable()
     try:
         if pcap is not None:
             rb.start_capture(pcap, pinned=True)
