@@ -17,8 +17,9 @@
    CHF command's, the swap-out, triage per state and in batch.
    CBKE (benchmarks/cbke.py): CPU per side for suites 1 and 2, and a meter's join plus first CS07 through a bench
    with `key_establishment = "cbke"` and `"derived"`.
-5. Fleet scale (benchmarks/fleet_scale.py): start-up and memory of 10, 100 and 1,000 hubs with 5 meters each
-   in one process, each size in a fresh process (BENCH_QUICK=1 skips 1,000).
+5. Fleet scale (benchmarks/fleet_scale.py): start-up (hubs/s) and memory of 10, 100 and 1,000 hubs with 5
+   installed meters each in one process, with each key establishment mode, each size in a fresh process
+   (BENCH_QUICK=1 skips 1,000); the steady state of the biggest (idle CPU, CS07 through random hubs).
 6. The bench dashboard (benchmarks/dashboard.py): page load and update latency (a join → the page shows it) with
    a 100-hub bench in headless Chromium (skipped without Chromium and Playwright).
 7. Triage of a rack (benchmarks/triage.py): 100 returned meters in states 1, 2 and 3 at x30 time, one at a

@@ -42,6 +42,7 @@ class KeyStore:
     _public: dict[tuple[bytes, KeyUsage, bool], ec.EllipticCurvePublicKey] = field(default_factory=dict)
     _certificates: dict[tuple[bytes, KeyUsage, bool], bytes] = field(default_factory=dict)
     _secrets: dict[tuple[bytes, bytes, bool], bytes] = field(default_factory=dict)
+    _unread: dict[tuple[bytes, KeyUsage, bool], list[Path]] = field(default_factory=dict)  # files not parsed yet
 
     @classmethod
     def from_directory(cls, path: str | Path, acb: bytes = ACB_EUI) -> "KeyStore":
@@ -51,6 +52,8 @@ class KeyStore:
         return store
 
     def load_directory(self, path: str | Path) -> None:
+        """Take in the key files of `path`. Each (EUI-64, usage) is read and parsed when first asked for: a bench of
+        thousands of entities uses a few at a time, and parsing them all would cost seconds at start."""
         p = Path(path)
         if not p.is_dir():
             raise KeyNotFoundError(f"key directory {p} does not exist")
@@ -58,40 +61,72 @@ class KeyStore:
             parsed = parse_key_filename(f.name)
             if parsed is None:
                 continue
-            eui, usage, pp, kind = parsed
-            data = f.read_bytes()
-            if kind == "key":
-                key = serialization.load_pem_private_key(data, None)
-                if isinstance(key, ec.EllipticCurvePrivateKey):
-                    self.add_private(eui, usage, key, pp)
-            else:
-                self.add_public_pem(eui, usage, data, pp)
+            eui, usage, pp, _kind = parsed
+            self._unread.setdefault((eui, usage, pp), []).append(f)
+
+    def _read(self, k: tuple[bytes, KeyUsage, bool]) -> None:
+        """Parse the files of `k` not read yet (`.key` before `.pem`, as sorted). Hubs' threads share one store and
+        take no lock here (the core imports this module): `k` leaves `_unread` only once its keys are held, so a
+        thread that finds it gone finds them; two threads may both parse it, holding the same keys either way."""
+        files = self._unread.get(k)
+        if not files:
+            return
+        for f in files:
+            try:
+                data = f.read_bytes()
+                if f.name.endswith(".key"):
+                    key = serialization.load_pem_private_key(data, None)
+                    if isinstance(key, ec.EllipticCurvePrivateKey):
+                        self._private[k] = key
+                else:
+                    self._hold_public_pem(k, data)
+            except (OSError, ValueError, TypeError) as e:  # the entity has no usable key: say which file
+                raise KeyNotFoundError(f"{f}: not a readable PEM key or certificate ({e})") from None
+        self._unread.pop(k, None)
 
     def add_private(self, eui: bytes, usage: KeyUsage, key: ec.EllipticCurvePrivateKey, pp: bool = False) -> None:
-        self._private[(eui, usage, pp)] = key
-        self._public.setdefault((eui, usage, pp), key.public_key())
+        if self._unread:
+            self._read((eui, usage, pp))
+        self._private[(eui, usage, pp)] = key  # its public key is derived when first asked for (`public_key`)
 
     def add_public_pem(self, eui: bytes, usage: KeyUsage, pem: bytes, pp: bool = False) -> None:
+        if self._unread:
+            self._read((eui, usage, pp))
+        self._hold_public_pem((eui, usage, pp), pem)
+
+    def _hold_public_pem(self, k: tuple[bytes, KeyUsage, bool], pem: bytes) -> None:
         if b"CERTIFICATE" in pem:
             cert = x509.load_pem_x509_certificate(pem)
-            self._certificates[(eui, usage, pp)] = cert.public_bytes(serialization.Encoding.DER)
+            self._certificates[k] = cert.public_bytes(serialization.Encoding.DER)
             pub: object = cert.public_key()
         else:
             pub = serialization.load_pem_public_key(pem)
         if isinstance(pub, ec.EllipticCurvePublicKey):
-            self._public[(eui, usage, pp)] = pub
+            self._public[k] = pub
 
     def private_key(self, eui: bytes, usage: KeyUsage, pp: bool = False) -> ec.EllipticCurvePrivateKey | None:
+        if self._unread:
+            self._read((eui, usage, pp))
         return self._private.get((eui, usage, pp))
 
     def public_key(self, eui: bytes, usage: KeyUsage, pp: bool = False) -> ec.EllipticCurvePublicKey | None:
-        return self._public.get((eui, usage, pp))
+        k = (eui, usage, pp)
+        if self._unread:
+            self._read(k)
+        pub = self._public.get(k)
+        if pub is None and k in self._private:  # a private key held without its certificate, or not asked for yet
+            pub = self._public[k] = self._private[k].public_key()
+        return pub
 
     def certificate(self, eui: bytes, usage: KeyUsage, pp: bool = False) -> bytes | None:
         """The DER certificate held for (eui, usage), if any."""
+        if self._unread:
+            self._read((eui, usage, pp))
         return self._certificates.get((eui, usage, pp))
 
     def has_private(self, eui: bytes, usage: KeyUsage = KeyUsage.KA, pp: bool = False) -> bool:
+        if self._unread:
+            self._read((eui, usage, pp))
         return (eui, usage, pp) in self._private
 
     def shared_secret(self, a: bytes, b: bytes, pp: bool = False) -> bytes:
@@ -101,8 +136,8 @@ class KeyStore:
         if z is not None:
             return z
         for own, peer in ((a, b), (b, a)):
-            priv = self._private.get((own, KeyUsage.KA, pp))
-            pub = self._public.get((peer, KeyUsage.KA, pp))
+            priv = self.private_key(own, KeyUsage.KA, pp)
+            pub = self.public_key(peer, KeyUsage.KA, pp)
             if priv is not None and pub is not None:
                 z = crypto.ecdh(priv, pub)
                 self._secrets[k] = z

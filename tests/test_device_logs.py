@@ -267,3 +267,29 @@ def test_malformed_tunnel_data_from_a_device_is_a_security_log_entry(rig):
     assert len(rig.hub.state.security_log) == before + 1
     entry = rig.hub.state.security_log[-1]
     assert entry.code == 0x8F1E and RejectionInfo.decode(entry.info).originator == eui(1)
+
+
+def test_install_joined_records_the_key_as_a_join_would_and_keeps_a_held_one(rig, pki_keys, tmp_path):
+    """`Hub.install_joined` (a bench's installed meters): CCS01 rules, the key and its hash in the log, authorised
+    and reporting, no window, no radio command, no alert; a log that holds a key keeps it (a restarted bench)."""
+    from chf.core.device_log import Status
+
+    k1, k2 = bytes(range(16)), bytes(range(16, 32))
+    out = rig.hub.install_joined([(eui(1), DeviceType.ESME, IC, k1), (eui(2), DeviceType.GSME, IC, k2)])
+    assert not out.rejected and out.frames == [] and out.han == [] and rig.han == []
+    for n, key in ((1, k1), (2, k2)):
+        e = rig.hub.state.device_log.get(eui(n))
+        assert e.tc_link_key == key and e.hashed_tc_link_key == hash_key(key) and e.install_code == IC
+        assert e.status & Status.AUTHORISED and e.status & Status.REPORTING and eui(n) not in rig.hub.state.join_windows
+    rig.hub.install_joined([(eui(1), DeviceType.ESME, IC, bytes(16))])
+    assert rig.hub.state.device_log.get(eui(1)).tc_link_key == k1  # held: kept
+    again = Rig(*pki_keys, tmp_path / "hub.sqlite")  # committed: a restart finds them
+    assert again.hub.state.device_log.get(eui(2)).tc_link_key == k2
+
+
+def test_install_joined_that_ccs01_would_refuse_changes_nothing(rig):
+    before = rig.hub.snapshot()
+    out = rig.hub.install_joined([(eui(1), DeviceType.ESME, IC, bytes(16)), (eui(2), 99, IC, bytes(16))])
+    assert out.rejected and rig.hub.snapshot() == before  # the first device is not left half-installed
+    out = rig.hub.install_joined([(rig.hub.eui, DeviceType.ESME, IC, bytes(16))])  # the CHF's own EUI
+    assert out.rejected and rig.hub.snapshot() == before

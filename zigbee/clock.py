@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from chf.core.clock import add_seconds
@@ -75,6 +76,24 @@ class EmulatedClock:
         if emulated_seconds <= 0:
             return 0.0
         return emulated_seconds / self._scale if self._scale > 0 else None
+
+    def alarm(self, emulated_seconds: float, fut: "asyncio.Future[None]") -> Callable[[], None]:
+        """Resolve `fut` when `emulated_seconds` have passed, or earlier when the clock jumps or changes scale (the
+        waiter then looks at the clock again); returns what cancels it. One future and one timer: cheaper than
+        `sleep` for the thousands of emulated meters of a big bench, each idling between keep-alives."""
+        def ring() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        delay = self.real_delay(max(0.0, emulated_seconds))
+        timer = asyncio.get_running_loop().call_later(delay, ring) if delay is not None else None
+        self._waiters.add(fut)
+
+        def cancel() -> None:
+            if timer is not None:
+                timer.cancel()
+            self._waiters.discard(fut)
+        return cancel
 
     async def sleep(self, emulated_seconds: float) -> None:
         """Sleep until the emulated clock reaches now + `emulated_seconds` (real waits or `advance` jumps)."""

@@ -6,6 +6,12 @@ is `dead`. Per hub: whether its radio is powered. A node finds networks by beaco
 joining), joins through the hub's trust centre, and keeps alive with it; APS packets are zigpy `ZigbeePacket`s.
 IEEE 802.15.4 framing, APS fragmentation and NWK security are not modelled here: `observers` see every event,
 and a capture (`zigbee.capture.tap`) writes them as real frames (docs/wireshark.md).
+
+Who hears a change on the air (`wake_hearers`: a network forms, a hub permits joining or powers on) is indexed:
+only nodes that are `scanning` (not in a network: a joined node keeps alive with its own hub and reads no
+beacons), alive, and hear that hub are woken, in attach order — on a bench of 1,000 hubs a permit touches the
+few nodes it concerns, not all 5,000. `Medium(indexed=False)` finds the same nodes by testing every node (the
+rule the index must match, tests/test_medium_index.py).
 """
 
 from __future__ import annotations
@@ -165,6 +171,7 @@ class Medium:
     seed: int = 0
     default_link: Link = field(default_factory=Link)
     trace_limit: int = 10_000
+    indexed: bool = True  # False: `wake_hearers` tests every node (the reference rule of the index)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -179,6 +186,12 @@ class Medium:
         self._tasks: set[asyncio.Task] = set()
         self.last_join: dict[bytes, JoinAttempt] = {}  # each node's latest join attempt and how it ended
         self.observers: list[MediumObserver] = []  # see every event (captures); empty: no cost
+        # the index of who cares about a change on the air (`wake_hearers`)
+        self._node_order: dict[bytes, int] = {}          # nodes' attach order: the order they are woken in
+        self._attached = 0
+        self._not_scanning: set[bytes] = set()           # nodes in a network (`set_scanning`); the rest scan
+        self._scan_any: set[bytes] = set()               # scanning nodes that hear every hub (hears None)
+        self._scan_by_hub: dict[bytes, set[bytes]] = {}  # hub → scanning nodes that name it in `hears`
 
     def _observe(self, event: str, *args: object) -> None:
         for o in list(self.observers):
@@ -198,27 +211,72 @@ class Medium:
         self.radios.pop(eui, None)
 
     def attach_node(self, node: NodePort) -> None:
+        if node.eui not in self.nodes:  # attach order, as the dict keeps it
+            self._attached += 1
+            self._node_order[node.eui] = self._attached
         self.nodes[node.eui] = node
+        self._index(node.eui)
 
     def detach_node(self, eui: bytes) -> None:
+        self._unindex(eui)
         self.nodes.pop(eui, None)
+        self._node_order.pop(eui, None)
+
+    def set_scanning(self, node: bytes, scanning: bool) -> None:
+        """Whether `node` looks for networks (factory, told to leave, orphaned) and so cares about beacons; a node
+        in a network does not. A node that never says is taken as scanning."""
+        if scanning == (node not in self._not_scanning):
+            return
+        self._unindex(node)
+        (self._not_scanning.discard if scanning else self._not_scanning.add)(node)
+        self._index(node)
+
+    def scanning(self, node: bytes) -> bool:
+        return node in self.nodes and node not in self._not_scanning
+
+    def _index(self, node: bytes) -> None:
+        if not self.scanning(node):
+            return
+        heard = self.hears.get(node)
+        if heard is None:
+            self._scan_any.add(node)
+        else:
+            for hub in heard:
+                self._scan_by_hub.setdefault(hub, set()).add(node)
+
+    def _unindex(self, node: bytes) -> None:
+        self._scan_any.discard(node)
+        for hub in self.hears.get(node, ()):
+            s = self._scan_by_hub.get(hub)
+            if s is not None:
+                s.discard(node)
+                if not s:
+                    del self._scan_by_hub[hub]
 
     # ------------------------------------------------------------------------------------------ conditions
     def power(self, hub: bytes, on: bool) -> None:
-        """A hub's radio goes silent (power cut, swap-out) or comes back."""
+        """A hub's radio goes silent (power cut, swap-out) or comes back (its beacons: `wake_hearers`)."""
         self.powered[hub] = on
         if on:
-            self.wake_nodes()
+            self.wake_hearers(hub)
 
     def set_dead(self, node: bytes, dead: bool = True) -> None:
+        """A node goes silent (flat battery, out of the building) or comes back, and then looks again at once."""
+        was = node in self.dead
         (self.dead.add if dead else self.dead.discard)(node)
+        if was and not dead:
+            self.wake_node(node)
 
-    def set_hears(self, node: bytes, hubs: set[bytes] | None) -> None:
+    def set_hears(self, node: bytes, hubs: set[bytes] | None, *, wake: bool = True) -> None:
+        """Which hubs `node` hears from now on (None: all); it moved, so it looks again (unless `wake` is False)."""
+        self._unindex(node)
         if hubs is None:
             self.hears.pop(node, None)
         else:
             self.hears[node] = set(hubs)
-        self.wake_nodes()
+        self._index(node)
+        if wake:
+            self.wake_node(node)
 
     def set_link(self, a: bytes, b: bytes, **changes) -> Link:
         link = replace(self.link(a, b), **changes)
@@ -242,8 +300,23 @@ class Medium:
             n.wake()
 
     def wake_nodes(self) -> None:
+        """Wake every node (the emulated clock jumped: each node's timers are due again)."""
         for n in list(self.nodes.values()):
             n.wake()
+
+    def hearers(self, hub: bytes) -> list[bytes]:
+        """The nodes a change of `hub`'s beacon concerns, in attach order: scanning, alive, hearing `hub`."""
+        if not self.indexed:
+            return [e for e in self.nodes if self.scanning(e) and e not in self.dead
+                    and ((h := self.hears.get(e)) is None or hub in h)]
+        found = self._scan_any | self._scan_by_hub.get(hub, set())
+        return sorted((e for e in found if e not in self.dead), key=self._node_order.__getitem__)
+
+    def wake_hearers(self, hub: bytes) -> None:
+        """`hub`'s beacon changed (its network formed, it permits joining, its radio came back): the nodes that hear
+        it and look for a network look again now; nodes in a network and nodes out of earshot are left alone."""
+        for e in self.hearers(hub):
+            self.nodes[e].wake()
 
     def _record(self, kind: Kind, src: bytes, dst: bytes | None, delivered: bool, packet: t.ZigbeePacket | None = None,
                 note: str = "") -> None:

@@ -6,6 +6,9 @@ not know which hub it will meet. Rules, with their sources:
   its TC link key — CBKE over the Key Establishment cluster (`zigbee.key_establishment.Registration`) when the
   node has a certificate (`cbke`), else the emulation's derived key (`zigbee.keys`) — ZSE 1.2a §5.4 joining;
   a CBKE that fails for good (a final Terminate status, or 3 attempts) makes it leave the network (docs/cbke.md);
+- a meter installed before the bench started (`install`) powers up in its network holding its TC link key, as an
+  installed meter does after a power cycle: no join, no key establishment (a registered device keeps its
+  authorised key; Silicon Labs skips key establishment once registered, as for a re-join below; docs/bench.md);
 - a joined device sends a TC keep-alive every `keep_alive_s`; after 3 misses it searches for a PAN with its
   Extended PAN ID and trust-centre re-joins with its TC link key, or with its hash, the key a swapped-in TC
   restored from a backup holds (ZSE 1.1 TC swap-out; Silicon Labs trust-center-keepalive docs);
@@ -93,11 +96,13 @@ class NodeEvent(Enum):
     KEY_TRANSPORTED = "key-transported"  # admitted with its install-code key: CBKE follows
     KEY_ESTABLISHED = "key-established"  # CBKE gave its TC link key
     KEY_FAILED = "key-failed"            # CBKE failed for good: it leaves the network
+    INSTALLED = "installed"              # powered up installed: in its network, holding its TC link key
 
 
 S, E = NodeState, NodeEvent
 TRANSITIONS: dict[tuple[NodeState, NodeEvent], NodeState] = {
     (S.FACTORY, E.PERMIT_SEEN): S.JOINING,
+    (S.FACTORY, E.INSTALLED): S.JOINED,      # installed before the bench started (`EmulatedNode.install`)
     (S.JOINING, E.ACCEPTED): S.JOINED,
     (S.JOINING, E.REFUSED): S.FACTORY,       # wait for the next permit
     (S.JOINED, E.KEEP_ALIVE_LOST): S.ORPHANED,
@@ -158,6 +163,8 @@ class EmulatedNode:
         self.misses = 0
         self.history: deque[tuple[NodeState, NodeEvent, NodeState]] = deque(maxlen=256)  # the latest transitions
         self._wake = asyncio.Event()
+        self._idling: asyncio.Future[None] | None = None  # what `_idle` waits on
+        self._first_keep_alive_s = 0.0  # after `install`: where in its period the first keep-alive and poll fall
         self._tasks: list[asyncio.Task] = []
         self._tunnel_id: int | None = None     # ESME: the tunnel the hub requested; GSME: the one it was granted
         self._peer_max = tunnel.MAX_TRANSFER_SIZE  # the hub's MaximumIncomingTransferSize for this tunnel
@@ -177,8 +184,26 @@ class EmulatedNode:
                                                        if cbke_timing is not None else 0.0))
 
     # ------------------------------------------------------------------------------------------ lifecycle
+    def install(self, network: Network, tc_link_key: bytes, *, lqi: int | None = None, rssi: int | None = None,
+                phase: float = 0.0) -> None:
+        """Before `start`: the node was installed on `network` earlier and powers up there holding `tc_link_key`
+        (the key its hub's CHF Device Log records), as a meter does after a power cycle — it runs no join and no
+        key establishment. Its first keep-alive (and a GSME's first poll) comes `phase` (0 to 1) of a period
+        after it starts: the meters of a fleet were not all powered up at the same instant, and 5,000 keep-alives
+        in the same moment would stall the bench's loop."""
+        if self._tasks:
+            raise TransitionError(f"{self.device_type.name} {self.eui.hex().upper()}: installed after it started")
+        self.fire(NodeEvent.INSTALLED)
+        self.network = network
+        self._epid = network.extended_pan_id
+        self.tc_link_key = bytes(tc_link_key)
+        self.key_source = KeySource.INSTALLED
+        self.lqi, self.rssi = lqi, rssi
+        self._first_keep_alive_s = max(0.0, min(1.0, phase)) * self.keep_alive_s
+
     async def start(self) -> None:
         self.medium.attach_node(self)
+        self.medium.set_scanning(self.eui, self._scanning())
         self._tasks.append(asyncio.get_running_loop().create_task(self._run(), name=f"node-{self.eui.hex()}"))
         if self.device_type.sleepy:
             self._tasks.append(asyncio.get_running_loop().create_task(self._poll(), name=f"poll-{self.eui.hex()}"))
@@ -194,6 +219,8 @@ class EmulatedNode:
 
     def wake(self) -> None:
         self._wake.set()
+        if self._idling is not None and not self._idling.done():
+            self._idling.set_result(None)
 
     def fire(self, event: NodeEvent) -> NodeState:
         old = self.state
@@ -203,8 +230,13 @@ class EmulatedNode:
                                   f"{old.value} on {event.value}")
         self.state = new
         self.history.append((old, event, new))
+        self.medium.set_scanning(self.eui, self._scanning())
         log.debug("%s %s: %s --%s--> %s", self.device_type.name, self.eui.hex(), old.value, event.value, new.value)
         return new
+
+    def _scanning(self) -> bool:
+        """Whether beacons matter to the node (it looks for a network): not while it is in one."""
+        return self.state not in (NodeState.JOINED, NodeState.REJOINED, NodeState.ESTABLISHING)
 
     @property
     def joined(self) -> bool:
@@ -232,19 +264,26 @@ class EmulatedNode:
 
     # ------------------------------------------------------------------------------------------ the loop
     async def _idle(self, emulated_s: float) -> None:
-        """Sleep `emulated_s`, or until woken. A wake that came while the node was busy (a hub began to permit it
-        during its scan) ends the next idle at once: it is cleared when seen, not before, so none is lost."""
-        sleep = asyncio.ensure_future(self.clock.sleep(emulated_s))
-        woke = asyncio.ensure_future(self._wake.wait())
+        """Sleep `emulated_s`, or until woken, or until the emulated clock jumps (the loop then looks at the clock
+        again). A wake that came while the node was busy (a hub began to permit it during its scan) ends the next
+        idle at once: it is cleared when seen, not before, so none is lost. One future and one timer
+        (`EmulatedClock.alarm`): a 1,000-hub bench has 5,000 nodes idling between keep-alives."""
+        if self._wake.is_set():  # seen now: cleared before the loop looks again, so a wake from here on counts
+            self._wake.clear()
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idling = fut
+        cancel = self.clock.alarm(emulated_s, fut)
         try:
-            await asyncio.wait({sleep, woke}, return_when=asyncio.FIRST_COMPLETED)
+            await fut
         finally:
-            sleep.cancel()
-            woke.cancel()
+            cancel()
+            self._idling = None
             self._wake.clear()
 
     async def _run(self) -> None:
-        next_keep_alive = 0.0
+        next_keep_alive = self.clock.seconds() + self._first_keep_alive_s if self._first_keep_alive_s else 0.0
         while True:
             try:
                 if self.joined:
@@ -470,6 +509,13 @@ class EmulatedNode:
             endpoint=NODE_ENDPOINT, profile=SE_PROFILE_ID, device_type=SE_DEVICE_IDS[self.device_type],
             device_version=0, input_clusters=[0x0000, 0x0702, *tunnel_side[0]], output_clusters=tunnel_side[1])
 
+    def descriptors(self) -> tuple[zdo_t.NodeDescriptor, list[zdo_t.SimpleDescriptor], str, str]:
+        """What a coordinator's discovery learns of this node: node descriptor, simple descriptors, manufacturer
+        and model (Basic cluster): for restoring it installed (`ZigpyHan.restore_member`)."""
+        attrs = self._attributes()
+        return (self._node_descriptor(), [self._simple_descriptor()], str(attrs[(0x0000, 0x0004)][1]),
+                str(attrs[(0x0000, 0x0005)][1]))
+
     def _zdo(self, packet: t.ZigbeePacket) -> None:
         assert self.network is not None
         hdr, _args = zigpy.zdo.ZDO(None).deserialize(packet.cluster_id, packet.data.serialize())
@@ -600,6 +646,8 @@ class EmulatedNode:
 
     async def _poll(self) -> None:
         """GSME: wake every `poll_s` and GET queued frames from the CHF (GBCS §10.2.2)."""
+        if self._first_keep_alive_s:  # installed: its polls fall where its keep-alives do in their period
+            await self.clock.sleep(self._first_keep_alive_s / self.keep_alive_s * self.poll_s)
         while True:
             await self.clock.sleep(self.poll_s)
             if not self.joined:

@@ -84,8 +84,23 @@ def _defs(to_server: bool) -> type[foundation.BaseCommandDefs]:
     return GbcsTunneling.ServerCommandDefs if to_server else GbcsTunneling.ClientCommandDefs
 
 
+# ZCL frame control of a cluster-specific command with default response disabled, per direction (ZCL r8 §2.4.1.1:
+# frame type 01, manufacturer specific 0, direction bit 3, disable default response bit 4)
+_FC_TO_SERVER = 0x11
+_FC_TO_CLIENT = 0x19
+_TRANSFER_DATA_ID = {True: 0x02, False: 0x01}  # `transfer_data` in each direction (the defs below)
+
+
 def encode(name: str, *, to_server: bool, tsn: int, **fields: Any) -> bytes:
-    """ZCL header ‖ payload of Tunnelling command `name` (e.g. `transfer_data`) in the given direction."""
+    """ZCL header ‖ payload of Tunnelling command `name` (e.g. `transfer_data`) in the given direction.
+
+    TransferData, the command every poll and every GBCS frame rides on, is laid out directly (the same bytes zigpy
+    makes: tests/test_tunnel_decode.py); the rest go through zigpy's ZCL types."""
+    if name == "transfer_data" and fields.keys() == {"tunnel_id", "data"} and 0 <= tsn <= 0xFF:
+        tid, data = fields["tunnel_id"], fields["data"]
+        if isinstance(tid, int) and 0 <= tid <= 0xFFFF and isinstance(data, (bytes, bytearray)):
+            return bytes((_FC_TO_SERVER if to_server else _FC_TO_CLIENT, tsn, _TRANSFER_DATA_ID[to_server],
+                          tid & 0xFF, tid >> 8)) + bytes(data)
     cmd = getattr(_defs(to_server), name)
     direction = foundation.Direction.Client_to_Server if to_server else foundation.Direction.Server_to_Client
     hdr = foundation.ZCLHeader.cluster(tsn, cmd.id, direction=direction)
@@ -94,6 +109,11 @@ def encode(name: str, *, to_server: bool, tsn: int, **fields: Any) -> bytes:
 
 
 def decode(data: bytes) -> TunnelCommand:
+    if len(data) >= 5 and data[0] in (_FC_TO_SERVER, _FC_TO_CLIENT, _FC_TO_SERVER & ~0x10, _FC_TO_CLIENT & ~0x10):
+        to_server = not data[0] & 0x08
+        if data[2] == _TRANSFER_DATA_ID[to_server]:  # laid out directly, as `encode` makes it
+            return TunnelCommand(data[1], "transfer_data", to_server,
+                                 {"tunnel_id": t.uint16_t(data[3] | data[4] << 8), "data": t.Bytes(data[5:])})
     try:
         hdr, payload = foundation.ZCLHeader.deserialize(data)
     except (ValueError, KeyError) as e:

@@ -175,7 +175,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
                 ep.add_output_cluster(c)
         dev.model, dev.manufacturer = "VirtualRadio", "commshub"
         self._permit_until = self._open_until = float("-inf")
-        self.medium.wake_nodes()
+        self.medium.wake_hearers(self.eui)
 
     async def force_remove(self, dev: zigpy.device.Device) -> None:
         eui = from_ieee(dev.ieee)
@@ -223,7 +223,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         if not self._targeted:
             self._open_until = self._permit_until
             if time_s:
-                self.medium.wake_nodes()
+                self.medium.wake_hearers(self.eui)
 
     async def permit_with_link_key(self, node: t.EUI64, link_key: t.KeyData, time_s: int = 60) -> None:
         """Allow `node` to join with `link_key` for `time_s` emulated seconds (transient key), then open joining."""
@@ -251,6 +251,35 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         """Key establishment gave `ieee` a new TC link key: the trust centre's key table holds it from now on (what
         EZSP `importLinkKey` or Z-Stack `ZDO_SET_LINK_KEY` would do on a stick; docs/cbke.md)."""
         self._keys[from_ieee(ieee)] = bytes(key)
+
+    def restore_device(self, node: bytes, key: bytes, node_desc: zdo_t.NodeDescriptor,
+                       endpoints: list[zdo_t.SimpleDescriptor], manufacturer: str | None = None,
+                       model: str | None = None) -> int:
+        """`node` joined this network before the radio came up (an installed meter, powered up): its TC link key in
+        the key table, a short address, and zigpy's device as a join and descriptor discovery leave it (node
+        descriptor, endpoints and clusters, model, manufacturer) — what a stick's NV memory and zigpy's database
+        would hold. No frame goes on the air. Returns its short address."""
+        self._keys[node] = bytes(key)
+        nwk = self._nwk.get(node)
+        if nwk is None:
+            used = set(self._nwk.values())
+            nwk = next(n for n in iter(lambda: self.medium.rng.randint(0x0001, 0xFFF7), None) if n not in used)
+            self._nwk[node] = nwk
+        ieee = to_ieee(node)
+        dev = self.add_device(ieee, t.NWK(nwk))
+        dev.node_desc = node_desc
+        for desc in endpoints:
+            ep = dev.add_endpoint(desc.endpoint)
+            ep.profile_id, ep.device_type = desc.profile, desc.device_type
+            ep.status = zigpy.endpoint.Status.ZDO_INIT
+            for c in desc.input_clusters:
+                ep.add_input_cluster(c)
+            for c in desc.output_clusters:
+                ep.add_output_cluster(c)
+        dev.manufacturer, dev.model = manufacturer, model
+        dev.status = zigpy.device.Status.ENDPOINTS_INIT
+        self.device_initialized(dev)
+        return nwk
 
     def beacon_info(self, node: bytes | None = None) -> tuple[bytes, int, int, bool] | None:
         """(Extended PAN ID, PAN ID, channel, permit joining) as `node` would read this network's beacon.

@@ -413,6 +413,20 @@ class ZigpyHan:
     def _key_failed(self, eui: bytes, failure: Failed) -> None:
         self._emit(JoinRefused(eui, f"key establishment failed: {failure_text(failure)}"))
 
+    def restore_member(self, eui: bytes, key: bytes, node_desc: Any, endpoints: list[Any],
+                       manufacturer: str | None = None, model: str | None = None) -> int:
+        """A device installed before the hub's radio came up is a member again with `key` (its key source:
+        `installed`), without a join on the air; the virtual radio only (`VirtualRadioCore.restore_device`).
+        Returns its short address."""
+        restore = getattr(self.app, "restore_device", None)
+        if restore is None:
+            raise NotImplementedError("only a virtual radio restores installed devices")
+        nwk = restore(eui, key, node_desc, endpoints, manufacturer, model)
+        self._forget(eui)
+        self._members.add(eui)
+        self._key_sources[eui] = KeySource.INSTALLED
+        return int(nwk)
+
     def key_establishment_view(self) -> dict[str, dict]:
         """Per device (hex EUI-64): how its TC link key was established and the last CBKE outcome (`CHF:HAN`)."""
         records = self.key_establishment.records if self.key_establishment is not None else {}

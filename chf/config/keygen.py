@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -37,10 +39,22 @@ class Pki:
 
     @classmethod
     def load(cls, keys_dir: str | Path) -> "Pki | None":
+        """pki.json of `keys_dir` (None: there is none). Read again only when the file changed: the hubs of a
+        bench each load the bench's one PKI, which names every hub and meter."""
         p = Path(keys_dir) / PKI_FILE
+        try:
+            st = p.stat()
+        except OSError:
+            return None
         if not p.is_file():
             return None
-        return cls(**json.loads(p.read_text()))
+        stamp = (str(p.absolute()), st.st_mtime_ns, st.st_size, st.st_ino)
+        hit = _loaded.get(stamp[0])
+        if hit is not None and hit[0] == stamp:
+            return replace(hit[1], entities=dict(hit[1].entities))
+        pki = cls(**json.loads(p.read_text()))
+        _loaded[stamp[0]] = (stamp, pki)
+        return replace(pki, entities=dict(pki.entities))
 
     def eui(self, role: str) -> bytes:
         return bytes.fromhex(getattr(self, role))
@@ -48,6 +62,9 @@ class Pki:
     def roles(self) -> dict[str, str]:
         """role -> hex EUI of the fixed entities."""
         return {k: v for k, v in asdict(self).items() if k != "entities"}
+
+
+_loaded: dict[str, tuple[tuple[str, int, int, int], Pki]] = {}  # path → (stamp, PKI): `Pki.load`'s last reads
 
 
 def _name(cn: str) -> x509.Name:
@@ -78,19 +95,21 @@ def init_keys(directory: str | Path, pki: Pki | None = None, *, overwrite: bool 
         raise FileExistsError(f"{d / PKI_FILE} exists: a PKI is already there (use --force to replace it)")
     d.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    (d / "ca.pem").write_bytes(_cert(ca_key, CA_NAME, ca_key, CA_NAME, None).public_bytes(serialization.Encoding.PEM))
-    (d / CA_KEY).write_bytes(_pem(ca_key))
-    for role, eui_hex in pki.roles().items():
-        _entity(d, ca_key, bytes.fromhex(eui_hex), role)
-    for eui_hex, label in pki.entities.items():
-        if eui_hex not in pki.roles().values():
-            _entity(d, ca_key, bytes.fromhex(eui_hex), label)
-    (d / PKI_FILE).write_text(json.dumps(asdict(pki), indent=2) + "\n")
+    files = [(d / "ca.pem", _cert(ca_key, CA_NAME, ca_key, CA_NAME, None).public_bytes(serialization.Encoding.PEM)),
+             (d / CA_KEY, _pem(ca_key))]
+    roles = pki.roles()
+    wanted = list(roles.items())
+    fixed = set(roles.values())
+    wanted += [(label, eui_hex) for eui_hex, label in pki.entities.items() if eui_hex not in fixed]
+    _issue(d, ca_key, [(bytes.fromhex(eui_hex), label) for label, eui_hex in wanted], files)
+    (d / PKI_FILE).write_text(json.dumps(asdict(pki), indent=2) + "\n")  # last: its presence says the PKI is whole
     return pki
 
 
 CA_NAME = "commshub test CA"
 CA_KEY = "ca-key.pem"  # kept so that a bench can add entities later (a test PKI: no secret worth guarding)
+WRITERS = 4  # threads writing key files while the next keys are made (file creation waits on the disk)
+WRITE_AHEAD = 256  # files made but not yet written, at most (memory stays flat however many entities)
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -98,12 +117,29 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _entity(d: Path, ca_key: ec.EllipticCurvePrivateKey, eui: bytes, label: str) -> None:
-    for usage in KeyUsage:
-        key = ec.generate_private_key(ec.SECP256R1())
-        (d / key_filename(eui, usage, "key")).write_bytes(_pem(key))
-        (d / key_filename(eui, usage, "pem")).write_bytes(
-            _cert(key, f"{label} {eui.hex().upper()}", ca_key, CA_NAME, usage).public_bytes(serialization.Encoding.PEM))
+def _issue(d: Path, ca_key: ec.EllipticCurvePrivateKey, entities: list[tuple[bytes, str]],
+           files: list[tuple[Path, bytes]]) -> None:
+    """A KA and a DS key pair with certificates for each (EUI-64, label), written to `d` (with `files`) by a few
+    threads while the next pairs are made: on a bench of thousands of entities the disk, not the CPU, is the
+    wait. Returns when every file is written; the first write error is raised."""
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="keygen") as pool:
+        pending: deque[Future[int]] = deque()
+
+        def write(path: Path, data: bytes) -> None:
+            while len(pending) >= WRITE_AHEAD:
+                pending.popleft().result()
+            pending.append(pool.submit(path.write_bytes, data))
+
+        for path, data in files:
+            write(path, data)
+        for eui, label in entities:
+            for usage in KeyUsage:
+                key = ec.generate_private_key(ec.SECP256R1())
+                cert = _cert(key, f"{label} {eui.hex().upper()}", ca_key, CA_NAME, usage)
+                write(d / key_filename(eui, usage, "key"), _pem(key))
+                write(d / key_filename(eui, usage, "pem"), cert.public_bytes(serialization.Encoding.PEM))
+        while pending:
+            pending.popleft().result()
 
 
 def ensure_entities(directory: str | Path, entities: dict[bytes, str], hub: bytes | None = None) -> Pki:
@@ -115,15 +151,15 @@ def ensure_entities(directory: str | Path, entities: dict[bytes, str], hub: byte
     if pki is None:
         base = Pki()
         return init_keys(d, replace(base, hub=hub.hex().upper() if hub else base.hub, entities=wanted))
+    known = set(pki.roles().values()) | set(pki.entities)
+    added = {e: label for e, label in wanted.items() if e not in known}
+    if not added:
+        return pki
     if not (d / CA_KEY).is_file():
         raise FileNotFoundError(f"{d / CA_KEY} is missing: cannot add entities to this PKI (make a new one)")
     ca_key = serialization.load_pem_private_key((d / CA_KEY).read_bytes(), None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    known = set(pki.roles().values()) | set(pki.entities)
-    added = {e: label for e, label in wanted.items() if e not in known}
-    for e, label in added.items():
-        _entity(d, ca_key, bytes.fromhex(e), label)
-    if added:
-        pki = replace(pki, entities={**pki.entities, **added})
-        (d / PKI_FILE).write_text(json.dumps(asdict(pki), indent=2) + "\n")
+    _issue(d, ca_key, [(bytes.fromhex(e), label) for e, label in added.items()], [])
+    pki = replace(pki, entities={**pki.entities, **added})
+    (d / PKI_FILE).write_text(json.dumps(asdict(pki), indent=2) + "\n")
     return pki

@@ -434,6 +434,40 @@ class Hub:
         self._commit()
         return Outcome(han=ctx.han)
 
+    def install_joined(self, devices: list[tuple[bytes, int, bytes, bytes]]) -> Outcome:
+        """Put devices in place as already joined, each `(eui, device_type, install_code, tc_link_key)`: whitelisted
+        by the same rules as CCS01 (`register_device`), and recorded as a completed join would leave them — the TC
+        link key (CS14 and CCS07 carry its hash), status authorised and reporting, no join window. A device the
+        log already holds with a TC link key keeps that key (it powered up holding it: a restarted bench); the
+        caller reads which key each holds from the log. No WAN command, no alert, no radio command (the caller
+        restores the radio's side); one commit for all. A device CCS01 would refuse refuses the whole call, which
+        then changes nothing. How a bench restores the meters installed before it started (docs/bench.md)."""
+        try:
+            return self._install_joined(devices)
+        except StoreError as e:
+            self._quiet.log("store", f"installed devices not committed: {e}", logging.ERROR)
+            self.reload()
+            return Outcome(error=e)
+
+    def _install_joined(self, devices: list[tuple[bytes, int, bytes, bytes]]) -> Outcome:
+        now = self.clock.now()
+        ctx = Context(self.state, self.config.identity, now, self.faults)
+        for eui, device_type, install_code, key in devices:
+            result, _ = register_device(ctx, Data.structure([
+                Data.octet_string(eui), Data.enum(1), Data.octet_string(install_code), Data.enum(device_type)]))
+            if result != 0 or len(key) != 16:
+                self.reload()
+                return Outcome(rejection=(Rejection.MALFORMED, f"install of {eui.hex().upper()} refused ({result})"))
+            entry = self.state.device_log.get(eui)
+            assert entry is not None
+            if entry.tc_link_key is None:
+                self.state.device_log.set_tc_link_key(eui, bytes(key))
+                entry.last_communication = now
+            entry.status |= Status.AUTHORISED | Status.REPORTING
+            self.state.join_windows.pop(eui, None)
+        self._commit()
+        return Outcome()
+
     def forget(self, eui: bytes) -> Outcome:
         """Drop a device-log entry without a CCS02 (no historic record, no alert, no radio command): bench and rig
         setup only, when an emulated device starts afresh beside a hub state that still lists it."""

@@ -4,23 +4,28 @@
 Each hub is a real `chf` hub (durable state, WAN port) whose HAN is a `ZigpyHan` on its own `VirtualRadio`;
 meters are `EmulatedNode`s (the radio half) carrying `HanDeviceApplication`s (the GBCS half). Everything runs
 on one asyncio loop; hub work (ECDSA, commits) runs on each hub's worker thread. A meter that starts
-`joined_to` a hub is installed the way an installer would do it: whitelisted with its install code and
-joined over the air before the WAN ports open.
+`joined_to` a hub was installed before the bench started and comes up as after a power cycle: whitelisted by
+the CCS01 rules and joined, holding the TC link key its hub's device log records (`_install`), without a join
+or key establishment on the air; every join while the bench runs goes over the air.
 
 Key establishment (`Bench.key_establishment`): "cbke" (the default) gives every hub a Key Establishment server
 and every meter a certificate from the bench's ZigBee test CA (`zigbee.credentials.ZigbeePki`, issued on first
 use; `foreign_ca` meters from a CA no hub trusts), so each install-code join runs CBKE on the air; "derived"
-keeps the emulation's derived key (docs/cbke.md).
+keeps the emulation's derived key (docs/cbke.md). Installed meters run neither: `installed_key`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import json
 import logging
+import secrets
+import sqlite3
 import sys
-import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -49,16 +54,25 @@ from zigbee.medium import JoinAttempt, Medium
 from zigbee.virtual_radio import HISTORIC_HALF
 from zigbee.ncp.serve import StickServer
 from zigbee.ncp.stick import EmulatedStick
-from zigbee.node import DeviceType, EmulatedNode
+from zigbee.keys import emulated_key_establishment
+from zigbee.node import DeviceType, EmulatedNode, Network
 from zigbee.zigpy_han import ZigpyHan, open_virtual
 
 log = logging.getLogger("chf.runtime.bench")
 
 HUB_TYPES = {"esme": HubDeviceType.ESME, "gsme": HubDeviceType.GSME, "ppmid": HubDeviceType.PPMID,
              "ihd": HubDeviceType.IHD}
-INSTALL_WAIT_S = 30.0  # real seconds the joined_to meters may take to join, plus INSTALL_WAIT_PER_METER_S each
-INSTALL_WAIT_PER_METER_S = 0.1
-INSTALL_WINDOW_S = 3600  # emulated join window of a bench install: a big bench may take a while to get round
+
+
+FREEZE_HUBS = 100
+"""A bench this big moves what start-up built (hubs, radios, zigpy's devices: hundreds of MB of objects) out of
+the garbage collector's sight once it is up (`gc.freeze`): otherwise each full collection walks it all and stalls
+the loop for a second or more on a 1,000-hub bench; while it starts, the collector waits (it would walk the growing
+heap again and again: seconds of a 1,000-hub start-up). Smaller benches (the tests start many) are left alone."""
+PHASES = 10
+"""Installed meters' first keep-alive falls at one of this many points of the period (by EUI-64): spread, so no
+moment carries them all, and batched, so the loop wakes for a batch, not for each of thousands of meters."""
+SETUP_THREADS = 4  # hubs whose state is being set up at once (SQLite files, markers: mostly waits on the disk)
 
 
 class BenchError(RuntimeError):
@@ -283,13 +297,19 @@ async def _hub_call(rh: RunningHub, fn: Callable[..., Outcome], *args: object) -
     return await asyncio.get_running_loop().run_in_executor(rh.dispatcher.executor, rh.dispatcher.call, fn, *args)
 
 
-async def _until(cond: Callable[[], bool], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        await asyncio.sleep(0.02)
-    return cond()
+def _build_hub(opts: RunOptions, clock: EmulatedClock, keys: KeyStore) -> Hub:
+    """`build_hub` with the bench's one key store; then SQLite's page cache, which the start-up check filled, is
+    handed back (`PRAGMA shrink_memory`: about 160 kB a hub; pages are read again when needed)."""
+    hub = build_hub(opts, clock, keys)
+    _shrink(hub)
+    return hub
+
+
+def _shrink(hub: Hub) -> None:
+    """Hand back the memory of the hub's SQLite page cache (set-up fills it; pages are read again when needed)."""
+    db = getattr(hub.store, "db", None)
+    if isinstance(db, sqlite3.Connection):
+        db.execute("PRAGMA shrink_memory")
 
 
 async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplication] | None = None,
@@ -311,7 +331,7 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         pki = await asyncio.to_thread(ensure_entities, kdir, ents, first)
     else:
         pki = Pki.load(kdir) or Pki()
-    keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))
+    keys = KeyStore.from_directory(kdir, acb=pki.eui("acb"))  # each key is read when first used
     rb = RunningBench(bench, clock, medium, keys, pki)
     timing = bench_timing(bench.time_scale)
     if bench.key_establishment == "cbke":
@@ -319,22 +339,39 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
         rb.zigbee_pki = ZigbeePki(kdir if applications is None or (Path(kdir) / "pki.json").is_file()
                                   else bench.path.parent / "zigbee-pki")
     limits = {}
+    big = len(bench.hubs) >= FREEZE_HUBS and gc.isenabled()
+    if big:  # start-up builds what stays: no collection walks it meanwhile (one at the end, then it is frozen)
+        gc.disable()
     try:
         if pcap is not None:
             rb.start_capture(pcap, pinned=True)
-        for spec in bench.hubs:
+        setup = ThreadPoolExecutor(SETUP_THREADS, thread_name_prefix="bench-setup")
+
+        async def build(spec: HubSpec) -> RunningHub:
+            """One hub: its state (SQLite, markers: disk waits) on a set-up thread, its radio on the loop."""
             opts = options(spec) if options else RunOptions(
                 state=str(spec.state), keys=str(kdir), hub_id=spec.eui.hex(), wan=f"{spec.host}:{spec.port}",
                 radio="virtual", extended_pan_id=spec.eui.hex(), disconnect_code=disconnect_code,
                 time_scale=bench.time_scale, keep_alive_s=bench.keep_alive_s, gsme_poll_s=bench.gsme_poll_s)
             limits[spec.name] = wan_limits(opts)  # --max-connections, --idle-timeout, --control-from apply here too
-            hub = await asyncio.to_thread(build_hub, opts, clock, keys)  # one key store for the whole bench
+            hub = await asyncio.get_running_loop().run_in_executor(setup, _build_hub, opts, clock, keys)
             server = None if rb.zigbee_pki is None else KeyEstablishmentServer(
                 rb.zigbee_pki.identity(hub.eui, suites=HUB_SUITES, label=f"hub {spec.name}"), clock, timing)
             han = await open_virtual(medium, hub.eui, clock, extended_pan_id=hub.state.extended_pan_id,
                                      key_establishment=server)
             han.app.name = spec.name  # messages name the hub as the bench does
-            rb.hubs[spec.name] = RunningHub(spec, hub, han)
+            return RunningHub(spec, hub, han)
+
+        try:
+            built = await asyncio.gather(*(build(spec) for spec in bench.hubs), return_exceptions=True)
+        finally:
+            setup.shutdown(wait=False)
+        for rh in built:  # in the bench file's order; every hub built is closed with the bench if one failed
+            if isinstance(rh, RunningHub):
+                rb.hubs[rh.spec.name] = rh
+        failed = next((e for e in built if isinstance(e, BaseException)), None)
+        if failed is not None:
+            raise failed
         for spec_n in bench.ncps:
             stick = EmulatedStick(medium, spec_n.eui, spec_n.kind, spec_n.name)
             server = StickServer(stick)
@@ -355,16 +392,13 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             node.on_join_attempt = rb.report_join
             if m.dead:
                 medium.set_dead(m.eui, True)
-            if m.hears is not None:  # from the start (plus the hub it is installed on, which it heard back then)
-                extra = {rb.hubs[m.joined_to].spec.eui} if m.joined_to else set()
-                medium.hears[m.eui] = {rb.radio_eui(n) for n in m.hears} | extra
-            await node.start()
+            if m.hears is not None:
+                medium.set_hears(m.eui, {rb.radio_eui(n) for n in m.hears}, wake=False)
         await _install(rb, [m for m in bench.meters if m.joined_to and not m.dead])
+        for node in rb.nodes.values():
+            await node.start()
         for tap in rb.captures.values():  # every network and meter in the key file from the start, used or not
             tap.take_stock()
-        for m in bench.meters:
-            if m.hears is not None:
-                medium.set_hears(m.eui, {rb.radio_eui(n) for n in m.hears})
         for name, rh in rb.hubs.items():
             assert rh.dispatcher is not None and rh.runtime is not None
             for command in rb.controls(name):
@@ -376,6 +410,10 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
             except OSError as e:
                 raise BenchError(_wan_error(bench, rh.spec, e)) from None
         _write_live(rb)  # before the announcements: a client that saw them finds the file
+        if big:
+            gc.collect()
+            gc.freeze()
+            gc.enable()
         for name, rs in rb.sticks.items():
             if announce is not None:
                 announce(f"ncp {name} {rs.spec.kind} {rs.spec.eui.hex().upper()} listening on {rs.address}")
@@ -400,6 +438,8 @@ async def start_bench(bench: Bench, *, applications: dict[bytes, DeviceApplicati
                 announce(f"capturing the HAN to {tap.capture.path} (Wireshark keys: {tap.capture.keys_path}; "
                          "docs/wireshark.md)")
     except BaseException:
+        if big:
+            gc.enable()
         await rb.close()
         raise
     return rb
@@ -432,28 +472,67 @@ def _write_live(rb: RunningBench) -> None:
         log.warning("cannot write %s: %s", live_path(rb.bench.path), e)
 
 
+def installed_key(mode: str, node: EmulatedNode, hub: bytes) -> bytes:
+    """The TC link key a meter installed at bench start holds, when its hub's device log holds none yet (a log
+    that holds one keeps it: the meter came up holding that key). "cbke": a fresh random key, standing for the
+    key CBKE would have agreed — unpredictable to anyone else, as a CBKE result is — that both sides now hold;
+    "derived": the emulation's derived key of a first install-code join (`zigbee.keys`). docs/bench.md."""
+    if mode == "cbke":
+        return secrets.token_bytes(16)
+    return emulated_key_establishment(node.ic_key, hub, node.eui, 0)
+
+
 async def _install(rb: RunningBench, meters: list[MeterSpec]) -> None:
-    """Put `joined_to` meters in place as an installer would: whitelist (CCS01 rules), join over the air."""
+    """Put `joined_to` meters in place as installed before the bench started, the way they come up after a power
+    cycle: whitelisted by the CCS01 rules and recorded as joined in the hub's device log with their TC link key
+    (`Hub.install_joined`: an entry a previous run left keeps its key), members of the hub's network on its radio
+    (`ZigpyHan.restore_member`), and the emulated meter in that network holding the same key
+    (`EmulatedNode.install`). Nothing goes on the air and no key establishment runs; the hubs' device logs are
+    written on their own threads, side by side."""
+    by_hub: dict[str, list[MeterSpec]] = {}
     for m in meters:
         assert m.joined_to is not None
-        rh = rb.hubs[m.joined_to]
-        entry = rh.hub.state.device_log.get(m.eui)
-        node = rb.nodes[m.eui]
-        if entry is not None and entry.tc_link_key is not None and node.joined:
-            continue
-        if entry is not None:  # a previous run's entry: the emulated meter starts afresh, so re-install it
-            await _hub_call(rh, rh.hub.forget, m.eui)
-        out = await _hub_call(rh, rh.hub.install, m.eui, HUB_TYPES[m.type], m.install_code, INSTALL_WINDOW_S)
-        assert rh.runtime is not None
-        rh.runtime.after(out)
-    deadline = time.monotonic() + INSTALL_WAIT_S + INSTALL_WAIT_PER_METER_S * len(meters)
-    for m in meters:
-        rh = rb.hubs[m.joined_to or ""]
-        ok = await _until(lambda rh=rh, m=m: (e := rh.hub.state.device_log.get(m.eui)) is not None
-                          and e.tc_link_key is not None and rb.nodes[m.eui].joined, deadline - time.monotonic())
-        if not ok:
-            raise BenchError(f"meter {m.eui.hex().upper()} did not join hub {m.joined_to} in time "
-                             f"({INSTALL_WAIT_S + INSTALL_WAIT_PER_METER_S * len(meters):.0f} s for {len(meters)})")
+        by_hub.setdefault(m.joined_to, []).append(m)
+
+    def record(hub: Hub, items: list[tuple[bytes, int, bytes, bytes]]) -> dict[bytes, bytes | None] | str:
+        """On the hub's thread: the key each meter holds now, or why the hub refused (or could not commit) them."""
+        out = hub.install_joined(items)
+        if out.rejection is not None or out.error is not None:
+            return out.rejection[1] if out.rejection is not None else f"not committed: {out.error}"
+        _shrink(hub)
+        held = {}
+        for eui, *_ in items:
+            entry = hub.state.device_log.get(eui)
+            held[eui] = None if entry is None else entry.tc_link_key
+        return held
+
+    async def record_on_thread(name: str, ms: list[MeterSpec]) -> dict[bytes, bytes | None] | str:
+        rh = rb.hubs[name]
+        assert rh.dispatcher is not None
+        items = [(m.eui, HUB_TYPES[m.type], m.install_code, installed_key(rb.bench.key_establishment, rb.nodes[m.eui],
+                                                                           rh.spec.eui)) for m in ms]
+        return await asyncio.get_running_loop().run_in_executor(rh.dispatcher.executor, rh.dispatcher.call, record,
+                                                                rh.hub, items)
+
+    held_by_hub = await asyncio.gather(*(record_on_thread(name, ms) for name, ms in by_hub.items()))
+    for (name, ms), held in zip(by_hub.items(), held_by_hub, strict=True):  # in order: the medium's draws replay
+        if not isinstance(held, dict):  # the dispatcher turns an unexpected failure into an empty Outcome
+            raise BenchError(f"hub {name}: its installed meters could not be recorded: "
+                             f"{held if isinstance(held, str) else 'see the log'}")
+        rh = rb.hubs[name]
+        info = rh.han.app.beacon_info() if hasattr(rh.han.app, "beacon_info") else None
+        if info is None:
+            raise BenchError(f"hub {name}: its radio has no network to install meters on")
+        epid, pan_id = info[0], info[1]
+        for m in ms:
+            key = held.get(m.eui)
+            if key is None:
+                raise BenchError(f"meter {m.eui.hex().upper()} was not installed on hub {name}")
+            node = rb.nodes[m.eui]
+            nwk = rh.han.restore_member(m.eui, key, *node.descriptors())
+            link = rb.medium.link(m.eui, rh.spec.eui)
+            node.install(Network(rh.spec.eui, nwk, pan_id, epid), key, lqi=link.lqi, rssi=link.rssi,
+                         phase=zlib.crc32(m.eui) % PHASES / PHASES)  # spread over the period, the same each run
 
 
 class BenchThread:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from chf.core.clock import Clock, SystemClock
 from gbcs import asn1, codes, dlms, gbz
 from gbcs.asn1 import DeviceType, DisconnectResponseCode
@@ -86,12 +88,27 @@ class HanDeviceApplication:
         self.device_type = DeviceType(self.device_type)
         if self.device_log is None:
             self.device_log = DeviceLog(self.device_type)
-        self.signing_key, self.throwaway_signing_key = signing_key_for(self.keys, self.eui)
+        self._signing: tuple[ec.EllipticCurvePrivateKey, bool] | None = None  # read when first needed
         self.disconnect_code = asn1.disconnect_message_code(self.disconnect_code)  # checked once
         self._auth = Authenticator(self.eui, self.keys, self.remote_parties, self.counters, self.disconnect_code)
         self.last_rejection: Refused | None = None
         self._radio: RadioView | None = None
         self._standalone_joined = True  # only without a radio half (the GBCS half tested alone)
+
+    @property
+    def signing_key(self) -> ec.EllipticCurvePrivateKey:
+        """Its DS private key, read from the key store when it first signs: a bench of thousands of meters does not
+        parse thousands of keys at start."""
+        if self._signing is None:
+            self._signing = signing_key_for(self.keys, self.eui)
+        return self._signing[0]
+
+    @property
+    def throwaway_signing_key(self) -> bool:
+        """Whether `signing_key` is a throw-away key (the store holds none for this device)."""
+        self.signing_key  # noqa: B018 - read it
+        assert self._signing is not None
+        return self._signing[1]
 
     def attach_radio(self, radio: RadioView) -> None:
         self._radio = radio

@@ -139,8 +139,8 @@ class EmulatedStick:
         self._wildcard = None
 
     def network_started(self) -> None:
-        """The host's network came up (after a reset or a formation): nodes look again."""
-        self.medium.wake_nodes()
+        """The host's network came up (after a reset or a formation): nodes that hear it look again."""
+        self.medium.wake_hearers(self.eui)
 
     def permit(self, seconds: float) -> None:
         self._permit_until = time.monotonic() + max(0.0, float(seconds))
