@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import zigpy.application
@@ -165,14 +166,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
                                   | zdo_t.NodeDescriptor.MACCapabilityFlags.AllocateAddress),
             manufacturer_code=0xFFFF, maximum_buffer_size=82, maximum_incoming_transfer_size=1500,
             server_mask=0, maximum_outgoing_transfer_size=1500, descriptor_capability_field=0)
-        for desc in self._descriptors.values():
-            ep = dev.add_endpoint(desc.endpoint)
-            ep.profile_id, ep.device_type = desc.profile, desc.device_type
-            ep.status = zigpy.endpoint.Status.ZDO_INIT
-            for c in desc.input_clusters:
-                ep.add_input_cluster(c)
-            for c in desc.output_clusters:
-                ep.add_output_cluster(c)
+        add_endpoints(dev, self._descriptors.values())
         dev.model, dev.manufacturer = "VirtualRadio", "commshub"
         self._permit_until = self._open_until = float("-inf")
         self.medium.wake_hearers(self.eui)
@@ -268,14 +262,7 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
         ieee = to_ieee(node)
         dev = self.add_device(ieee, t.NWK(nwk))
         dev.node_desc = node_desc
-        for desc in endpoints:
-            ep = dev.add_endpoint(desc.endpoint)
-            ep.profile_id, ep.device_type = desc.profile, desc.device_type
-            ep.status = zigpy.endpoint.Status.ZDO_INIT
-            for c in desc.input_clusters:
-                ep.add_input_cluster(c)
-            for c in desc.output_clusters:
-                ep.add_output_cluster(c)
+        add_endpoints(dev, endpoints)
         dev.manufacturer, dev.model = manufacturer, model
         dev.status = zigpy.device.Status.ENDPOINTS_INIT
         self.device_initialized(dev)
@@ -391,3 +378,16 @@ class VirtualRadioCore(zigpy.application.ControllerApplication):
 
 class VirtualRadio(SmartEnergyMixin, VirtualRadioCore):
     """The virtual radio with Smart Energy reception (what `open_virtual` builds)."""
+
+
+def add_endpoints(dev: zigpy.device.Device, descriptors: Iterable[zdo_t.SimpleDescriptor]) -> None:
+    """zigpy's endpoints and clusters of `dev` as descriptor discovery leaves them (Simple_Desc_rsp, ZigBee
+    2.4.4.2.5): the coordinator's own and an installed meter's."""
+    for desc in descriptors:
+        ep = dev.add_endpoint(desc.endpoint)
+        ep.profile_id, ep.device_type = desc.profile, desc.device_type
+        ep.status = zigpy.endpoint.Status.ZDO_INIT
+        for c in desc.input_clusters:
+            ep.add_input_cluster(c)
+        for c in desc.output_clusters:
+            ep.add_output_cluster(c)
