@@ -226,3 +226,28 @@ def start_hub_trusting(state: Path, keys: Path, trust: list[str]) -> tuple[subpr
     line = p.stdout.readline()
     assert line.startswith("listening on "), line
     return p, int(line.rsplit(":", 1)[1])
+
+
+def test_a_hub_stopped_by_sigterm_leaves_its_state_in_one_database_file(tmp_path):
+    """A clean stop closes the store: SQLite folds its write-ahead log into the database file, so the state is one
+    file (a copy of it is a whole backup) and damage to that file is seen at the next start. A stop that left the
+    log open (the hub's lane thread kept the connection alive) left every change in `*.sqlite-wal`."""
+    keys_dir, state = tmp_path / "keys", tmp_path / "state"
+    pki = init_keys(keys_dir)
+    keys = KeyStore.from_directory(keys_dir, acb=pki.eui("acb"))
+    party = RemoteParty(keys, pki.eui("acb"), pki.eui("hub"), pki.eui("supplier"), CounterFile(None))
+    p, port = start_hub(state, keys_dir)
+    try:
+        c = Conn(port)
+        assert c.exchange(party.build(ccs01(DEVICES[0], IC))) is not None
+        c.s.close()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+    dbs = list(state.glob("*.sqlite"))
+    assert len(dbs) == 1
+    wal = dbs[0].with_name(dbs[0].name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(f"file:{dbs[0]}?mode=ro", uri=True) as db:  # the join is in the file itself
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert DEVICES[0] in {bytes(r[0]) for r in db.execute("SELECT eui FROM device_log")}

@@ -470,9 +470,15 @@ class ServedHub:
         self.ticker.cancel()
         await self.wan.close()
         await self.runtime.stop()
-        # the last commit is disk work: on the hub's worker thread, not on the loop that drives the radio
-        await asyncio.get_running_loop().run_in_executor(self.dispatcher.executor, self.dispatcher.call,
-                                                         self.hub.flush)
+        # the last commit is disk work: on the hub's worker thread, not on the loop that drives the radio; then the
+        # store is closed there too (SQLite folds its write-ahead log into the database file on a clean close, so a
+        # stopped hub leaves one file), and the hub's threads end
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.dispatcher.executor, self.dispatcher.call, self.hub.flush)
+        close_store = getattr(self.hub.store, "close", None)
+        if close_store is not None:
+            await loop.run_in_executor(self.dispatcher.executor, close_store)
+        await loop.run_in_executor(None, self.dispatcher.shutdown)
 
 
 async def start_hub(hub: Hub, han: Han | None = None, *, tick_s: float = 1.0) -> tuple[Dispatcher, HubRuntime]:

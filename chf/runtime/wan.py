@@ -162,6 +162,11 @@ class Dispatcher:
         """More `CHF:` commands (the bench adds HAN, POWER, ADVANCE)."""
         self.controls[command.name] = command
 
+    def shutdown(self) -> None:
+        """End the hub's threads once nothing more will come (a stopped hub: `ServedHub.close`)."""
+        self.executor.shutdown()
+        self.routed_executor.shutdown()
+
     def call(self, fn: Callable[..., Outcome], *args: object, routine: bool = False) -> Outcome:
         """Run one hub entry point under the lock (`routine`: after any urgent caller waiting for it). A failure
         the core did not name is a bug: it is logged with its traceback and the hub goes back to its last
