@@ -129,9 +129,11 @@ class Hub:
         that commit, so a runtime that releases them then never answers what a crash could lose. When the commit
         fails, the state goes back to the last commit (as before the group) and each frame is answered as `handle`
         answers it on a failed commit: a change gets `error` and nothing else, a read keeps its response and its
-        counter in memory (the next successful commit writes it). docs/robustness.md, "Group commit"."""
+        counter in memory (the next successful commit writes it) — unless a change of the group came before it,
+        whose effect it may show: then it gets `error` too. docs/robustness.md, "Group commit"."""
         outs: list[Outcome] = []
         reads: list[tuple[int, bytes, int]] = []
+        first_change = len(frames)  # the first frame that may have changed the state (not a read, not refused)
         self._group, self._group_dirty = reads, False
         try:
             for i, (data, origin) in enumerate(frames):
@@ -140,6 +142,8 @@ class Hub:
                 if out.error is not None:  # the store failed inside the group: the group fails as a whole
                     raise out.error
                 outs.append(out)
+                if first_change == len(frames) and out.rejection is None and not (reads and reads[-1][0] == i):
+                    first_change = i
             self._group = None
             if self._group_dirty:
                 self._commit()
@@ -147,11 +151,13 @@ class Hub:
             self._group = None
             self._quiet.log("store", f"group of {len(frames)} command(s) not acknowledged: {e}", logging.ERROR)
             self.reload()
-            for _, originator, counter in reads:
-                if counter > self.state.counters.get(originator, -1):
+            # a read answered from committed state keeps its answer; one that came after a change of this group
+            # may show what the failed commit lost, so it is not answered either (the party sends it again)
+            kept = {i for i, _, _ in reads if i < len(outs) and i < first_change}
+            for i, originator, counter in reads:
+                if i in kept and counter > self.state.counters.get(originator, -1):
                     self.state.counters[originator] = counter
                     self._unsaved_since = self.clock.monotonic()  # the next tick's flush writes it
-            kept = {i for i, _, _ in reads if i < len(outs)}
             return [outs[i] if i in kept else Outcome(error=e) for i in range(len(frames))]
         finally:
             self._group = None
