@@ -35,21 +35,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from .corpus import bench_corpus, keystore, rtds_frames, rtds_root
+from .timing import best_of
 
 GBCS_PARSER_MS = 0.70  # SmartDCCInnovation/gbcs-parser: parse + MAC + signature, Node 20, this corpus, 2 cores
-
-
-def best_of(fn: Callable[[], object], repeats: int = 7) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def bench_codec() -> list[tuple[str, str]]:

@@ -13,19 +13,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from .corpus import bench_corpus, keystore, rtds_frames, rtds_root
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from .timing import best_of
 
 
 def decode_files(repeats: int = 5, few: int = 100) -> dict | None:

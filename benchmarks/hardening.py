@@ -33,12 +33,7 @@ def _ask(port: int, line: bytes) -> float:
     t = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(line)
-        buf = b""
-        while b"\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
+        _read_line(s)
     return (time.perf_counter() - t) * 1000
 
 

@@ -95,3 +95,17 @@ def holding() -> Iterator[None]:
         _held.inboxes = None
         for box in boxes:
             box._wake_if_waiting()
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
+    """Run `fn(*args)` on `loop`: at once when called there (or when the loop is not running: nobody else would),
+    else handed over in order with this thread's other hand-offs to it."""
+    if loop.is_running():
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            handoff(loop).post(fn, *args)
+            return
+    fn(*args)

@@ -28,6 +28,7 @@ from chf.core.faults import FaultSpecError, parse_fault
 from chf.core.han import HanCommand, Tunnel, Undelivered
 from chf.core.hub import Hub, Outcome
 from chf.core.quiet_log import QuietLog
+from chf.runtime.handoff import on_loop
 from chf.runtime.hub_lane import HubLane
 from chf.runtime.wan_limits import LineSplitter, Piece, WanLimits
 from gbcs.errors import DecodeError
@@ -384,18 +385,10 @@ class TcpWan:
     def _threadsafe(self, fn: Callable[[list[bytes]], None]) -> Callable[[list[bytes]], None]:
         """Writers belong to the loop: calls from the hub's worker thread are handed to it."""
         def call(frames: list[bytes]) -> None:
-            loop = self.loop
-            if loop is None or not loop.is_running():
-                fn(frames)
-                return
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
+            if self.loop is None:
                 fn(frames)
             else:
-                loop.call_soon_threadsafe(fn, frames)
+                on_loop(self.loop, fn, frames)
         return call
 
     def _send_to(self, origin: object, frames: list[bytes]) -> bool:

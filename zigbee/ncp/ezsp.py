@@ -603,23 +603,27 @@ class EzspNcp:
         self.callback("messageSentHandler", type=kind, index_or_destination=dst, aps_frame=frame, message_tag=tag,
                       status=SUCCESS if ok else DELIVERY_FAILED, message_contents=data)
 
-    def _sendUnicast(self, r: c.Container) -> dict:
+    def _unsendable(self, data: bytes) -> dict | None:
+        """Why a send is refused before it reaches the air (the stack's status), or None."""
         if not self._up:
             return {"status": NETWORK_DOWN, "sequence": 0}
-        data = bytes(r.message_contents)
         if len(data) > MAX_APS_PAYLOAD:
             return {"status": MESSAGE_TOO_LONG, "sequence": 0}
+        return None
+
+    def _sendUnicast(self, r: c.Container) -> dict:
+        data = bytes(r.message_contents)
+        if (refused := self._unsendable(data)) is not None:
+            return refused
         dst = t.AddrModeAddress(addr_mode=t.AddrMode.NWK, address=t.NWK(r.index_or_destination))
         ok = self.stick.send(self._packet(r.aps_frame, dst, data))
         self._sent(r.type, r.index_or_destination, r.aps_frame, r.message_tag, ok, data)
         return {"status": SUCCESS, "sequence": self._next_aps_seq()}
 
     def _sendBroadcast(self, r: c.Container) -> dict:
-        if not self._up:
-            return {"status": NETWORK_DOWN, "sequence": 0}
         data = bytes(r.message_contents)
-        if len(data) > MAX_APS_PAYLOAD:
-            return {"status": MESSAGE_TOO_LONG, "sequence": 0}
+        if (refused := self._unsendable(data)) is not None:
+            return refused
         dst = t.AddrModeAddress(addr_mode=t.AddrMode.Broadcast, address=t.BroadcastAddress(r.destination))
         self.stick.send(self._packet(r.aps_frame, dst, data))
         self._sent(OUTGOING_BROADCAST, r.destination, r.aps_frame, r.message_tag, True, data)

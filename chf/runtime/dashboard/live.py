@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from chf.runtime.dashboard import model
+from chf.runtime.handoff import on_loop
 from gbcs import authentication as auth
 from gbcs import codes
 from gbcs.errors import GbcsError
@@ -164,17 +165,8 @@ class Live:
                 self._pending.popleft()
                 self.dropped += 1
             self._pending.append(raw)
-        loop = self.loop
-        if loop is None:
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake.set()
-        else:
-            loop.call_soon_threadsafe(self._wake.set)
+        if self.loop is not None:
+            on_loop(self.loop, self._wake.set)
 
     def touch(self, hub: str | None = None, meter: bytes | None = None, links: bool = False) -> None:
         """Something changed that no tap saw (an action of the page): show it in the next update."""
